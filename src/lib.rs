@@ -1,0 +1,2 @@
+//! zonekeeper: DNS zones as Kubernetes custom resources.
+pub mod api;
