@@ -1,5 +1,8 @@
 //! The `ZoneSync` custom resource: one request to sync a zone from its backend (seed 000).
 
+// kube-derive takes one `printcolumn(...)` per column, which this lint mistakes for repeats.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -24,9 +27,21 @@ use super::shared::ChangeType;
     printcolumn(name = "Zone", type_ = "string", json_path = ".spec.zoneRef.name"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Added", type_ = "integer", json_path = ".status.summary.added"),
-    printcolumn(name = "Updated", type_ = "integer", json_path = ".status.summary.updated"),
-    printcolumn(name = "Deleted", type_ = "integer", json_path = ".status.summary.deleted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Updated",
+        type_ = "integer",
+        json_path = ".status.summary.updated"
+    ),
+    printcolumn(
+        name = "Deleted",
+        type_ = "integer",
+        json_path = ".status.summary.deleted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("self == oldSelf").message("ZoneSync spec is immutable"))]
 #[serde(rename_all = "camelCase")]

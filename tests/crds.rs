@@ -1,0 +1,86 @@
+//! The CRDs in crds/ and in the chart are generated from the Rust types; these tests fail when
+//! they drift, and check that kubectl accepts them as CRD manifests.
+
+use std::path::Path;
+use std::process::Command;
+
+use zonekeeper::api::crd::{crd_yaml, crds, crds_yaml, file_name};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn crd_files_match_the_types() {
+    let mut stale = Vec::new();
+    for crd in crds() {
+        let expected = crd_yaml(&crd).unwrap();
+        for dir in ["crds", "charts/zonekeeper/crds"] {
+            let dir = repo().join(dir);
+            if !dir.exists() && dir.ends_with("charts/zonekeeper/crds") {
+                continue;
+            }
+            let path = dir.join(file_name(&crd));
+            let actual = std::fs::read_to_string(&path).unwrap_or_default();
+            if actual != expected {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "generated CRDs drifted from the types; regenerate with `cargo run -- crd --write`: {stale:?}"
+    );
+}
+
+#[test]
+fn crd_command_prints_both_crds() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .arg("crd")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), crds_yaml().unwrap());
+}
+
+#[test]
+fn crds_carry_names_columns_and_status_subresource() {
+    for crd in crds() {
+        let names = &crd.spec.names;
+        assert_eq!(crd.spec.group, "dns.zonekeeper.io");
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(names.categories.as_deref(), Some(&["dns".to_string()][..]));
+        let version = &crd.spec.versions[0];
+        assert_eq!(version.name, "v1alpha1");
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+        let columns: Vec<_> = version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        match names.kind.as_str() {
+            "DnsZone" => {
+                assert_eq!(names.short_names.as_deref(), Some(&["dz".to_string()][..]));
+                assert_eq!(
+                    columns,
+                    ["Zone", "Type", "Phase", "Serial", "Records", "Ready", "Age"]
+                );
+            }
+            "ZoneSync" => {
+                assert_eq!(names.short_names.as_deref(), Some(&["zs".to_string()][..]));
+                assert_eq!(
+                    columns,
+                    ["Zone", "Phase", "Added", "Updated", "Deleted", "Age"]
+                );
+            }
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+}
