@@ -1,0 +1,2 @@
+//! The Kubernetes side: reconcilers, status bookkeeping, leader election.
+pub mod status;
