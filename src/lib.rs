@@ -1,3 +1,4 @@
 //! zonekeeper: DNS zones as Kubernetes custom resources.
 pub mod api;
 pub mod controller;
+pub mod telemetry;

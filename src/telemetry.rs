@@ -1,0 +1,284 @@
+//! Logs, Prometheus metrics and the health endpoints (`/metrics`, `/livez`, `/readyz`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Installs the global tracing subscriber; the filter comes from `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests start several operators in one process) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Labels of a reconcile outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub kind: String,
+    pub result: String,
+    pub reason: String,
+}
+
+/// Labels naming an object kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+/// Labels naming a transfer method (`AXFR`, `IXFR`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+/// Labels naming a zone object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneLabels {
+    pub namespace: String,
+    pub name: String,
+    pub zone: String,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration: Family<KindLabels, Histogram>,
+    pub update_messages: Counter,
+    pub update_rrs: Counter,
+    pub transfer_bytes: Family<MethodLabels, Counter>,
+    pub transfer_duration: Family<MethodLabels, Histogram>,
+    pub zone_records: Family<ZoneLabels, Gauge>,
+    pub drift_rrsets: Family<ZoneLabels, Gauge>,
+    pub leader: Gauge,
+    ready: AtomicBool,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("zonekeeper");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let reconcile_duration =
+            Family::<KindLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> _);
+        let update_messages = Counter::default();
+        let update_rrs = Counter::default();
+        let transfer_bytes = Family::<MethodLabels, Counter>::default();
+        let transfer_duration = Family::<MethodLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> _,
+        );
+        let zone_records = Family::<ZoneLabels, Gauge>::default();
+        let drift_rrsets = Family::<ZoneLabels, Gauge>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind, result and condition reason",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "update_messages",
+            "RFC 2136 UPDATE messages sent",
+            update_messages.clone(),
+        );
+        registry.register(
+            "update_rrs",
+            "Resource records added or deleted by UPDATEs",
+            update_rrs.clone(),
+        );
+        registry.register(
+            "transfer_bytes",
+            "Bytes received in zone transfers",
+            transfer_bytes.clone(),
+        );
+        registry.register(
+            "transfer_duration_seconds",
+            "Time one zone transfer took",
+            transfer_duration.clone(),
+        );
+        registry.register(
+            "zone_records",
+            "Resource records in the backend zone",
+            zone_records.clone(),
+        );
+        registry.register(
+            "drift_rrsets",
+            "Managed RRsets that differ on the backend",
+            drift_rrsets.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader lease",
+            leader.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            update_messages,
+            update_rrs,
+            transfer_bytes,
+            transfer_duration,
+            zone_records,
+            drift_rrsets,
+            leader,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one reconcile outcome.
+    pub fn reconciled(&self, kind: &str, result: &str, reason: &str, seconds: f64) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                kind: kind.to_string(),
+                result: result.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// Marks the caches as synced: `/readyz` answers 200 from now on.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail for want of space; an error would be a
+        // formatting bug in a metric, which the tests of /metrics catch.
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// The health and metrics router.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(serve_ready))
+        .with_state(metrics)
+}
+
+async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+}
+
+async fn serve_ready(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    if metrics.is_ready() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet")
+    }
+}
+
+/// Binds the metrics address; the returned future serves until the process stops.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((local, async move {
+        axum::serve(listener, router(metrics)).await
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn endpoints_answer_and_metrics_carry_labels() {
+        let metrics = Arc::new(Metrics::default());
+        let (addr, server) = serve("127.0.0.1:0".parse().unwrap(), metrics.clone())
+            .await
+            .unwrap();
+        let task = tokio::spawn(server);
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream
+                .write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .unwrap();
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.unwrap();
+            body
+        };
+        assert!(get("/livez").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
+        metrics.set_ready();
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+
+        metrics.reconciled("DnsZone", "error", "ConnectionFailed", 0.01);
+        metrics.leader.set(1);
+        let text = get("/metrics").await;
+        assert!(text.contains(
+            r#"zonekeeper_reconciles_total{kind="DnsZone",result="error",reason="ConnectionFailed"} 1"#
+        ), "{text}");
+        assert!(text.contains("zonekeeper_leader 1"), "{text}");
+        assert!(
+            text.contains("zonekeeper_reconcile_duration_seconds_count{kind=\"DnsZone\"} 1"),
+            "{text}"
+        );
+        task.abort();
+    }
+}
