@@ -70,7 +70,7 @@ fn example_manifests_pass() {
             }
         }
     }
-    assert!(checked >= 3, "only {checked} example objects found");
+    assert!(checked >= 5, "only {checked} example objects found");
 }
 
 #[test]
