@@ -1,4 +1,5 @@
 //! zonekeeper: DNS zones as Kubernetes custom resources.
 pub mod api;
 pub mod controller;
+pub mod standalone;
 pub mod telemetry;

@@ -1,0 +1,290 @@
+//! Reading the manifests users `kubectl apply`, without a cluster: files, directories (their
+//! `*.yaml`/`*.yml`/`*.json` files, sorted) or `-` for standard input, each a multi-document
+//! YAML stream. DnsZone and ZoneSync objects are defaulted and validated against the generated
+//! CRD schema exactly as the API server would, so a manifest `plan` accepts is one a cluster
+//! accepts, and a refused one is refused with the same field paths.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use serde_json::Value;
+
+use crate::api::crd::crds;
+use crate::api::schema::{FieldError, apply_defaults, crd_schema, validate};
+use crate::api::shared::{GROUP, VERSION};
+use crate::api::{DnsZone, ZoneSync};
+
+/// Why manifests could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: document {index}: {message}")]
+    Parse {
+        path: String,
+        index: usize,
+        message: String,
+    },
+    #[error("{path}: {kind} {name} is invalid: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        path: String,
+        kind: String,
+        name: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{path}: {kind} {namespace}/{name} appears twice")]
+    Duplicate {
+        path: String,
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+}
+
+/// Every object found, keyed by `namespace/name`.
+#[derive(Debug, Default)]
+pub struct Manifests {
+    pub zones: BTreeMap<String, DnsZone>,
+    pub syncs: Vec<ZoneSync>,
+    pub secrets: BTreeMap<String, Secret>,
+    pub config_maps: BTreeMap<String, ConfigMap>,
+}
+
+/// `namespace/name` of an object, with `default` for a missing namespace as kubectl does.
+pub fn object_key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or("default"))
+}
+
+impl Manifests {
+    /// Loads every path; `-` reads standard input.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, ManifestError> {
+        let mut out = Self::default();
+        for path in paths {
+            if path.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|source| ManifestError::Read {
+                        path: "-".into(),
+                        source,
+                    })?;
+                out.add_text("-", &text)?;
+            } else {
+                for file in files_below(path)? {
+                    let text =
+                        std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
+                            path: file.display().to_string(),
+                            source,
+                        })?;
+                    out.add_text(&file.display().to_string(), &text)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds the objects of one YAML stream; `path` names it in errors.
+    pub fn add_text(&mut self, path: &str, text: &str) -> Result<(), ManifestError> {
+        for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+            let value: Value =
+                serde::Deserialize::deserialize(doc).map_err(|e| ManifestError::Parse {
+                    path: path.to_string(),
+                    index,
+                    message: e.to_string(),
+                })?;
+            if value.is_null() {
+                continue;
+            }
+            self.add_object(path, index, value)?;
+        }
+        Ok(())
+    }
+
+    fn add_object(&mut self, path: &str, index: usize, value: Value) -> Result<(), ManifestError> {
+        let parse_err = |message: String| ManifestError::Parse {
+            path: path.to_string(),
+            index,
+            message,
+        };
+        let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = value["kind"].as_str().unwrap_or_default().to_string();
+        let name = value["metadata"]["name"]
+            .as_str()
+            .or_else(|| value["metadata"]["generateName"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let namespace = value["metadata"]["namespace"].as_str().map(str::to_string);
+        let key = object_key(namespace.as_deref(), &name);
+        let duplicate = || ManifestError::Duplicate {
+            path: path.to_string(),
+            kind: kind.clone(),
+            namespace: namespace.clone().unwrap_or_else(|| "default".into()),
+            name: name.clone(),
+        };
+        match (api_version.as_str(), kind.as_str()) {
+            (v, "DnsZone" | "ZoneSync") if v == format!("{GROUP}/{VERSION}") => {
+                let value = admit(path, &kind, &name, value)?;
+                if kind == "DnsZone" {
+                    let zone: DnsZone =
+                        serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))?;
+                    if self.zones.insert(key, zone).is_some() {
+                        return Err(duplicate());
+                    }
+                } else {
+                    let sync: ZoneSync =
+                        serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))?;
+                    self.syncs.push(sync);
+                }
+            }
+            ("v1", "Secret") => {
+                let secret: Secret =
+                    serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))?;
+                if self.secrets.insert(key, secret).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            ("v1", "ConfigMap") => {
+                let cm: ConfigMap =
+                    serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))?;
+                if self.config_maps.insert(key, cm).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            // Anything else (Argo CD Applications, Namespaces, ...) is not ours to read.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The bytes of a Secret's key, from `data` (base64 in YAML) or `stringData`.
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<Vec<u8>> {
+        let secret = self.secrets.get(&object_key(Some(namespace), name))?;
+        if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
+            return Some(v.as_bytes().to_vec());
+        }
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|b| b.0.clone())
+    }
+
+    /// The text under a ConfigMap's key.
+    pub fn config_map_value(&self, namespace: &str, name: &str, key: &str) -> Option<&str> {
+        self.config_maps
+            .get(&object_key(Some(namespace), name))?
+            .data
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
+}
+
+/// Defaults and validates one of our objects against its CRD schema.
+fn admit(path: &str, kind: &str, name: &str, value: Value) -> Result<Value, ManifestError> {
+    let invalid = |errors| ManifestError::Invalid {
+        path: path.to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        errors,
+    };
+    let schema = crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .and_then(|c| crd_schema(&c, VERSION))
+        .ok_or_else(|| {
+            invalid(vec![FieldError {
+                path: "kind".into(),
+                message: format!("no schema for {kind}"),
+            }])
+        })?;
+    let value = apply_defaults(&schema, &value);
+    validate(&schema, &value, None).map_err(invalid)?;
+    Ok(value)
+}
+
+fn files_below(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    let read_err = |source| ManifestError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let p = entry.path();
+        if p.is_dir() {
+            files.extend(files_below(&p)?);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_load_with_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let m = Manifests::load(&[dir]).unwrap();
+        let zone = &m.zones["default/example-com"];
+        assert_eq!(zone.spec.zone_name, "example.com.");
+        assert_eq!(zone.spec.history_limit, 20);
+        assert!(m.zones.contains_key("default/partner-example-net"));
+        assert_eq!(m.syncs.len(), 1);
+        assert_eq!(
+            m.secret_value("default", "example-com-tsig", "algorithm")
+                .as_deref(),
+            Some(&b"hmac-sha256"[..])
+        );
+        assert!(
+            m.config_map_value("default", "big-example-org-part1", "zone")
+                .unwrap()
+                .contains("$ORIGIN big.example.org.")
+        );
+    }
+
+    #[test]
+    fn an_invalid_zone_names_the_field() {
+        let mut m = Manifests::default();
+        let err = m
+            .add_text(
+                "zones.yaml",
+                "apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\nmetadata: {name: z}\n\
+                 spec: {zoneName: example.com, type: Primary, ttl: 0, backend: {server: '127.0.0.1:53'}}\n",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zones.yaml: DnsZone z is invalid"), "{err}");
+        assert!(err.contains("spec.zoneName: Invalid value"), "{err}");
+        assert!(err.contains("spec.ttl: Invalid value: 0"), "{err}");
+    }
+
+    #[test]
+    fn a_zone_twice_is_refused() {
+        let mut m = Manifests::default();
+        let doc = "apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\nmetadata: {name: z}\n\
+                   spec: {zoneName: example.com., type: Primary, backend: {server: '127.0.0.1:53'}}\n";
+        m.add_text("a.yaml", doc).unwrap();
+        assert!(matches!(
+            m.add_text("b.yaml", doc),
+            Err(ManifestError::Duplicate { .. })
+        ));
+    }
+}
