@@ -1,3 +1,5 @@
 //! Everything that speaks DNS: transfers, SOA queries, NOTIFY, UPDATE, TSIG.
 pub mod error;
+pub mod transfer;
 pub mod tsig;
+pub mod wire;
