@@ -126,7 +126,7 @@ pub struct DnsError {
     /// The operation.
     pub op: Operation,
     /// The UPDATE batch, for UPDATE errors.
-    pub batch: Option<BatchInfo>,
+    pub batch: Option<Box<BatchInfo>>,
     /// What went wrong.
     #[source]
     pub kind: DnsErrorKind,
@@ -134,7 +134,12 @@ pub struct DnsError {
 
 impl DnsError {
     /// Builds an error.
-    pub fn new(server: SocketAddr, zone: impl fmt::Display, op: Operation, kind: DnsErrorKind) -> Self {
+    pub fn new(
+        server: SocketAddr,
+        zone: impl fmt::Display,
+        op: Operation,
+        kind: DnsErrorKind,
+    ) -> Self {
         Self {
             server,
             zone: zone.to_string(),
@@ -146,7 +151,7 @@ impl DnsError {
 
     /// Attaches the batch this error happened in.
     pub fn with_batch(mut self, batch: BatchInfo) -> Self {
-        self.batch = Some(batch);
+        self.batch = Some(Box::new(batch));
         self
     }
 

@@ -3,4 +3,5 @@ pub mod error;
 pub mod query;
 pub mod transfer;
 pub mod tsig;
+pub mod update;
 pub mod wire;

@@ -38,7 +38,11 @@ impl Default for QueryOptions {
 ///
 /// UDP first; a truncated answer is asked again over TCP. The answer must be
 /// authoritative and hold the zone's SOA.
-pub async fn query_soa(server: SocketAddr, zone: &Name, opts: &QueryOptions) -> Result<u32, DnsError> {
+pub async fn query_soa(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &QueryOptions,
+) -> Result<u32, DnsError> {
     let ctx = Ctx {
         server,
         zone: zone.to_ascii(),
@@ -115,7 +119,11 @@ pub async fn send_notify(
     }
 }
 
-fn sign(ctx: &Ctx, msg: &mut Message, opts: &QueryOptions) -> Result<(Vec<u8>, Option<ResponseVerifier>), DnsError> {
+fn sign(
+    ctx: &Ctx,
+    msg: &mut Message,
+    opts: &QueryOptions,
+) -> Result<(Vec<u8>, Option<ResponseVerifier>), DnsError> {
     match &opts.tsig {
         Some(key) => {
             let (w, v) = key
@@ -209,7 +217,11 @@ async fn exchange_udp(
     Err(ctx.err(DnsErrorKind::Timeout(opts.timeout)))
 }
 
-async fn exchange_tcp(ctx: &Ctx, mut req: Message, opts: &QueryOptions) -> Result<Message, DnsError> {
+async fn exchange_tcp(
+    ctx: &Ctx,
+    mut req: Message,
+    opts: &QueryOptions,
+) -> Result<Message, DnsError> {
     let mut tcp = wire::connect(ctx, opts.timeout).await?;
     let (wire_req, mut verifier) = sign(ctx, &mut req, opts)?;
     wire::write_framed(ctx, &mut tcp, &wire_req, opts.timeout).await?;
@@ -217,7 +229,8 @@ async fn exchange_tcp(ctx: &Ctx, mut req: Message, opts: &QueryOptions) -> Resul
     if !wire::read_framed(ctx, &mut tcp, &mut buf, opts.timeout).await? {
         return Err(ctx.protocol("connection closed without an answer"));
     }
-    let resp = Message::from_vec(&buf).map_err(|e| ctx.protocol(format!("undecodable answer: {e}")))?;
+    let resp =
+        Message::from_vec(&buf).map_err(|e| ctx.protocol(format!("undecodable answer: {e}")))?;
     if resp.id() != req.id() {
         return Err(ctx.protocol("answer with another id"));
     }

@@ -250,13 +250,13 @@ pub async fn ixfr(
                         stats.duration = start.elapsed();
                         return Ok((IxfrOutcome::UpToDate, stats));
                     }
-                    IxState::AfterFirst(record)
+                    IxState::AfterFirst(Box::new(record))
                 }
                 IxState::AfterFirst(first_soa) => match serial {
                     Some(s) if s == new_serial => {
                         // AXFR-style answer of a zone holding only its SOA.
                         stats.records += 1;
-                        full_sink(first_soa).map_err(|e| ctx.protocol(e))?;
+                        full_sink(*first_soa).map_err(|e| ctx.protocol(e))?;
                         IxState::Done
                     }
                     Some(s) => {
@@ -275,7 +275,7 @@ pub async fn ixfr(
                     None => {
                         stats.method = TransferMethod::IxfrFullAnswer;
                         stats.records += 2;
-                        full_sink(first_soa).map_err(|e| ctx.protocol(e))?;
+                        full_sink(*first_soa).map_err(|e| ctx.protocol(e))?;
                         full_sink(record).map_err(|e| ctx.protocol(e))?;
                         IxState::Full
                     }
@@ -347,7 +347,7 @@ pub async fn ixfr(
 
 enum IxState {
     Start,
-    AfterFirst(Record),
+    AfterFirst(Box<Record>),
     Deleting(IxfrStep),
     Adding(IxfrStep),
     Full,
@@ -448,7 +448,10 @@ impl Conn {
             )));
         }
         if msg.message_type() != MessageType::Response || msg.op_code() != OpCode::Query {
-            return Err(ctx.protocol(format!("message {} is not a query response", stats.messages)));
+            return Err(ctx.protocol(format!(
+                "message {} is not a query response",
+                stats.messages
+            )));
         }
         if let Some(kind) = wire::rcode_error(&msg) {
             // A refusal comes in the first message; later it is a broken stream.

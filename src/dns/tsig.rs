@@ -60,7 +60,12 @@ impl TsigKey {
             });
         }
         key_name.set_fqdn(true);
-        let algorithm = match algorithm.trim().trim_end_matches('.').to_ascii_lowercase().as_str() {
+        let algorithm = match algorithm
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "hmac-sha256" => TsigAlgorithm::HmacSha256,
             "hmac-sha384" => TsigAlgorithm::HmacSha384,
             "hmac-sha512" => TsigAlgorithm::HmacSha512,
@@ -84,7 +89,11 @@ impl TsigKey {
 
     /// The algorithm's name as written in server configurations.
     pub fn algorithm_name(&self) -> String {
-        self.algorithm.to_name().to_ascii().trim_end_matches('.').to_string()
+        self.algorithm
+            .to_name()
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_string()
     }
 
     /// The secret in base64, for writing server configurations.
@@ -119,7 +128,10 @@ impl TsigKey {
         let mac = signer
             .sign_message(message, &pre)
             .map_err(|e| TsigError(e.to_string()))?;
-        message.add_tsig(make_tsig_record(self.name.clone(), pre.set_mac(mac.clone())));
+        message.add_tsig(make_tsig_record(
+            self.name.clone(),
+            pre.set_mac(mac.clone()),
+        ));
         let wire = message.to_vec().map_err(|e| TsigError(e.to_string()))?;
         Ok((
             wire,
@@ -194,7 +206,12 @@ impl ResponseVerifier {
                 self.signer.algorithm()
             )));
         }
-        if tsig.mac().len() < tsig.algorithm().output_len().map_err(|e| TsigError(e.to_string()))? {
+        if tsig.mac().len()
+            < tsig
+                .algorithm()
+                .output_len()
+                .map_err(|e| TsigError(e.to_string()))?
+        {
             return Err(TsigError("truncated MAC".to_string()));
         }
         // The digest is: prior MAC, every unsigned message since, then this
@@ -202,7 +219,8 @@ impl ResponseVerifier {
         // first message, only the timers afterwards).
         let (tail, _) = signed_bitmessage_to_buf(None, wire, self.first)
             .map_err(|e| TsigError(format!("cannot rebuild signed data: {e}")))?;
-        let mut tbv = Vec::with_capacity(2 + self.prev_mac.len() + self.unsigned.len() + tail.len());
+        let mut tbv =
+            Vec::with_capacity(2 + self.prev_mac.len() + self.unsigned.len() + tail.len());
         tbv.extend_from_slice(&(self.prev_mac.len() as u16).to_be_bytes());
         tbv.extend_from_slice(&self.prev_mac);
         tbv.extend_from_slice(&self.unsigned);
@@ -219,7 +237,9 @@ impl ResponseVerifier {
             )));
         }
         if tsig.time() < self.last_time {
-            return Err(TsigError("response signature time went backwards".to_string()));
+            return Err(TsigError(
+                "response signature time went backwards".to_string(),
+            ));
         }
         self.last_time = tsig.time();
         self.prev_mac = tsig.mac().to_vec();
@@ -232,7 +252,9 @@ impl ResponseVerifier {
     /// Checks that the last message verified was signed.
     pub fn finish(&self) -> Result<(), TsigError> {
         if self.first || self.unsigned_count > 0 {
-            Err(TsigError("last message of the response is not signed".to_string()))
+            Err(TsigError(
+                "last message of the response is not signed".to_string(),
+            ))
         } else {
             Ok(())
         }
@@ -340,9 +362,15 @@ mod tests {
     fn verifies_chains_and_detects_tampering() {
         let k = key();
         let mut req = Message::new();
-        req.set_id(7).add_query(Query::query(Name::from_ascii("z.").unwrap(), RecordType::AXFR));
+        req.set_id(7).add_query(Query::query(
+            Name::from_ascii("z.").unwrap(),
+            RecordType::AXFR,
+        ));
         let (_, mut verifier) = k.sign(&mut req).unwrap();
-        let request_mac = tsig_of(req.signature().last().unwrap()).unwrap().mac().to_vec();
+        let request_mac = tsig_of(req.signature().last().unwrap())
+            .unwrap()
+            .mac()
+            .to_vec();
 
         let signer = k.signer().unwrap();
         let now = unix_now();
@@ -392,7 +420,9 @@ mod tests {
             wires.push((w, m));
         }
         for (i, (w, m)) in wires.iter().enumerate() {
-            verifier.verify(w, m).unwrap_or_else(|e| panic!("message {i}: {e}"));
+            verifier
+                .verify(w, m)
+                .unwrap_or_else(|e| panic!("message {i}: {e}"));
         }
         verifier.finish().unwrap();
 
@@ -406,7 +436,10 @@ mod tests {
             r.set_id(7);
             k.sign(&mut r).unwrap()
         };
-        v3.prev_mac = tsig_of(req.signature().last().unwrap()).unwrap().mac().to_vec();
+        v3.prev_mac = tsig_of(req.signature().last().unwrap())
+            .unwrap()
+            .mac()
+            .to_vec();
         let mut failed = false;
         for (w, m) in &tampered {
             if v3.verify(w, m).is_err() {

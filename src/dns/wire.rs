@@ -69,8 +69,12 @@ pub async fn write_framed<W: AsyncWriteExt + Unpin>(
     wire: &[u8],
     timeout: Duration,
 ) -> Result<(), DnsError> {
-    let len = u16::try_from(wire.len())
-        .map_err(|_| ctx.err(DnsErrorKind::Encode(format!("message of {} bytes", wire.len()))))?;
+    let len = u16::try_from(wire.len()).map_err(|_| {
+        ctx.err(DnsErrorKind::Encode(format!(
+            "message of {} bytes",
+            wire.len()
+        )))
+    })?;
     let mut framed = Vec::with_capacity(wire.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(wire);
@@ -98,7 +102,9 @@ pub async fn read_framed<R: AsyncReadExt + Unpin>(
     }
     let truncated = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            ctx.err(DnsErrorKind::TransferTruncated("connection closed inside a message".into()))
+            ctx.err(DnsErrorKind::TransferTruncated(
+                "connection closed inside a message".into(),
+            ))
         } else {
             ctx.err(DnsErrorKind::Connection(e))
         }
