@@ -92,6 +92,8 @@ pub struct ApplyReport {
     /// Batches sent whose answer never came (connection lost): they may or
     /// may not have been applied; re-observe before trusting anything.
     pub unknown: Vec<usize>,
+    /// Batches the server answered with an error (the first is in `failed`).
+    pub batches_failed: Vec<usize>,
     /// Batches not sent because an earlier one failed.
     pub not_sent: usize,
     /// Wall time.
@@ -274,6 +276,7 @@ pub async fn apply_changes(
         applied_ranges: Vec::new(),
         failed: None,
         unknown: Vec::new(),
+        batches_failed: Vec::new(),
         not_sent: 0,
         duration: Duration::ZERO,
     };
@@ -408,6 +411,7 @@ async fn run_batches(
                 report.applied_ranges.push(b.range.clone());
             }
             Err(e) => {
+                report.batches_failed.push(idx);
                 fail(report, idx, e.with_batch(b.info.clone()));
                 stop = true;
             }
@@ -415,6 +419,7 @@ async fn run_batches(
     }
     report.not_sent = total - next;
     report.unknown.sort_unstable();
+    report.batches_failed.sort_unstable();
 }
 
 fn check_answer(

@@ -139,10 +139,10 @@ pub fn rcode_error(msg: &Message) -> Option<DnsErrorKind> {
         ResponseCode::FormErr => DnsErrorKind::FormErr,
         ResponseCode::NotImp => DnsErrorKind::NotImp,
         ResponseCode::NotZone => DnsErrorKind::NotZone,
-        c @ (ResponseCode::YXRRSet
-        | ResponseCode::NXRRSet
-        | ResponseCode::YXDomain
-        | ResponseCode::NXDomain) => DnsErrorKind::PrerequisiteFailed(c.to_str().to_string()),
+        ResponseCode::YXRRSet => DnsErrorKind::PrerequisiteFailed("YXRRSET".into()),
+        ResponseCode::NXRRSet => DnsErrorKind::PrerequisiteFailed("NXRRSET".into()),
+        ResponseCode::YXDomain => DnsErrorKind::PrerequisiteFailed("YXDOMAIN".into()),
+        ResponseCode::NXDomain => DnsErrorKind::PrerequisiteFailed("NXDOMAIN".into()),
         ResponseCode::BADSIG | ResponseCode::BADKEY | ResponseCode::BADTIME => {
             DnsErrorKind::AuthFailed(msg.response_code().to_str().to_string())
         }
