@@ -452,6 +452,61 @@ fn check_answer(
     Ok(())
 }
 
+/// What [`apply_with_replan`] did: the first apply, and the one after
+/// re-observing when the first hit a concurrent writer.
+#[derive(Debug)]
+pub struct ReplanReport {
+    /// The first attempt.
+    pub first: ApplyReport,
+    /// The attempt after re-observing and re-planning, if there was one.
+    pub retry: Option<ApplyReport>,
+}
+
+impl ReplanReport {
+    /// The last attempt made.
+    pub fn last(&self) -> &ApplyReport {
+        self.retry.as_ref().unwrap_or(&self.first)
+    }
+
+    /// Changes confirmed over both attempts.
+    pub fn applied(&self) -> usize {
+        self.first.applied + self.retry.as_ref().map_or(0, |r| r.applied)
+    }
+}
+
+/// Observes the zone, plans, applies; when a prerequisite fails (someone
+/// else wrote to the zone in between), observes and plans once more and
+/// applies that. A second conflict is reported, not retried: a writer that
+/// keeps racing us is a configuration problem to surface.
+pub async fn apply_with_replan<Z, O, OF, P>(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &UpdateOptions,
+    mut observe: O,
+    mut plan: P,
+) -> Result<ReplanReport, DnsError>
+where
+    O: FnMut() -> OF,
+    OF: Future<Output = Result<Z, DnsError>>,
+    P: FnMut(&Z) -> Vec<RRsetChange>,
+{
+    let observed = observe().await?;
+    let changes = plan(&observed);
+    drop(observed);
+    let first = apply_changes(server, zone, &changes, opts).await;
+    if !first.conflict() {
+        return Ok(ReplanReport { first, retry: None });
+    }
+    let observed = observe().await?;
+    let changes = plan(&observed);
+    drop(observed);
+    let retry = apply_changes(server, zone, &changes, opts).await;
+    Ok(ReplanReport {
+        first,
+        retry: Some(retry),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
