@@ -294,8 +294,21 @@ pub async fn apply_changes(
     report.batches_total = batches.len();
     run_batches(&ctx, batches, opts, &mut report).await;
     report.applied_ranges.sort_by_key(|r| r.start);
+    report.applied_ranges = coalesce(std::mem::take(&mut report.applied_ranges));
     report.duration = start.elapsed();
     report
+}
+
+/// Merges adjacent sorted ranges.
+fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 async fn run_batches(

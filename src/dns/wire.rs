@@ -126,8 +126,14 @@ pub async fn read_framed<R: AsyncReadExt + Unpin>(
 pub fn rcode_error(msg: &Message) -> Option<DnsErrorKind> {
     let tsig_err = tsig::response_tsig_error(msg);
     if tsig_err != 0 {
+        let hint = match tsig_err {
+            17 => ": key unknown to the server, or not allowed for this operation",
+            16 => ": wrong secret or algorithm",
+            18 => ": clocks differ by more than the fudge",
+            _ => "",
+        };
         return Some(DnsErrorKind::AuthFailed(format!(
-            "server rejected our signature ({})",
+            "server rejected our signature ({}{hint})",
             tsig::tsig_error_name(tsig_err)
         )));
     }
