@@ -49,12 +49,40 @@ impl Opts {
     }
 }
 
+/// A scratch directory removed on drop (no tempfile: the benchmark binary
+/// reuses this file and has no dev-dependencies).
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "zk-engine-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub struct Server {
     pub kind: Kind,
     pub addr: SocketAddr,
     pub zone: Name,
-    pub dir: tempfile::TempDir,
     child: Child,
+    pub dir: ScratchDir,
 }
 
 impl Drop for Server {
@@ -86,7 +114,7 @@ impl Server {
     /// Starts `kind` serving `zone` with `zone_text` (ignored for a
     /// secondary) and waits until it answers the zone's SOA.
     pub async fn start(kind: Kind, zone: &str, zone_text: &str, opts: Opts) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = ScratchDir::new();
         let d = dir.path().to_path_buf();
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -203,7 +231,7 @@ impl Server {
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(300);
         let opts = QueryOptions {
             tsig: None,
             timeout: Duration::from_millis(300),
