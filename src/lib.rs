@@ -1,5 +1,6 @@
 //! zonekeeper: DNS zones as Kubernetes custom resources.
 pub mod api;
 pub mod controller;
+pub mod dns;
 pub mod standalone;
 pub mod telemetry;

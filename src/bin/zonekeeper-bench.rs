@@ -1,0 +1,363 @@
+//! Benchmark of the DNS engine against real servers on loopback.
+//!
+//! Prints one line per scenario:
+//! `bench scenario=<name> ours_s=<x> floor_s=<y> ratio=<x/y> peak_rss_mb=<z>`
+//! where the floor is measured in the same run on the same server (`dig
+//! axfr` / `kdig axfr`, single-record UPDATEs, `dig ixfr`). peak_rss_mb is
+//! this process's peak resident memory during "ours" (reset before each).
+//!
+//! Run: `cargo run --release --bin zonekeeper-bench [-- --max 1000000]`.
+
+#![allow(clippy::print_stdout)]
+
+#[path = "../../tests/engine_support/servers.rs"]
+mod servers;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use servers::{Kind, Opts, Server, zone_text};
+use zonekeeper::dns::query::{QueryOptions, query_soa};
+use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, ixfr};
+use zonekeeper::dns::tsig::TsigKey;
+use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
+
+const ZONE: &str = "bench.test.";
+
+fn key() -> anyhow::Result<TsigKey> {
+    Ok(TsigKey::new(
+        "bench-key",
+        "hmac-sha256",
+        "YmVuY2gtc2VjcmV0LWZvci16b25la2VlcGVyLWJlbmNo",
+    )?)
+}
+
+fn zone() -> anyhow::Result<Name> {
+    Ok(Name::from_ascii(ZONE)?)
+}
+
+fn reset_peak() {
+    // Linux: writing 5 resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn line(name: &str, ours: Duration, floor: Duration, peak: f64) {
+    let (o, f) = (ours.as_secs_f64(), floor.as_secs_f64());
+    println!(
+        "bench scenario={name} ours_s={o:.4} floor_s={f:.4} ratio={:.3} peak_rss_mb={peak:.1}",
+        if f > 0.0 { o / f } else { 0.0 }
+    );
+}
+
+fn ip(i: usize) -> [u8; 4] {
+    [
+        10,
+        ((i >> 16) & 255) as u8,
+        ((i >> 8) & 255) as u8,
+        (i & 255) as u8,
+    ]
+}
+
+fn body(n: usize) -> String {
+    let mut s = String::with_capacity(n * 32);
+    for i in 0..n {
+        let [a, b, c, d] = ip(i);
+        s.push_str(&format!("h{i} 300 IN A {a}.{b}.{c}.{d}\n"));
+    }
+    s
+}
+
+fn key_arg(k: &TsigKey) -> String {
+    format!(
+        "{}:{}:{}",
+        k.algorithm_name(),
+        k.name.to_ascii().trim_end_matches('.'),
+        k.secret_base64()
+    )
+}
+
+/// Wall time of an external transfer client writing to /dev/null.
+fn external_axfr(
+    tool: &str,
+    server: &Server,
+    k: &TsigKey,
+    qtype: &str,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let status = Command::new(tool)
+        .arg("-p")
+        .arg(server.addr.port().to_string())
+        .arg("-y")
+        .arg(key_arg(k))
+        .arg(format!("@{}", server.addr.ip()))
+        .arg(ZONE)
+        .arg(qtype)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "{tool} failed");
+    Ok(t.elapsed())
+}
+
+type Rrsets = HashMap<(Name, RecordType), Vec<RData>>;
+
+/// AXFR into RRsets, then compare with the desired state: the sync path.
+async fn sync_once(server: &Server, k: &TsigKey, desired: &Rrsets) -> anyhow::Result<usize> {
+    let mut observed: Rrsets = HashMap::with_capacity(desired.len() + 8);
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    axfr(server.addr, &zone()?, &opts, &mut |r: Record| {
+        let (name, rtype) = (r.name().clone(), r.record_type());
+        observed
+            .entry((name, rtype))
+            .or_default()
+            .push(r.into_data());
+        Ok(())
+    })
+    .await?;
+    let mut changes = 0;
+    for (key, want) in desired {
+        match observed.get_mut(key) {
+            Some(have) => {
+                have.sort();
+                if have != want {
+                    changes += 1;
+                }
+            }
+            None => changes += 1,
+        }
+    }
+    changes += observed
+        .keys()
+        .filter(|k| k.1 != RecordType::SOA && !desired.contains_key(*k))
+        .count();
+    Ok(changes)
+}
+
+async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
+    let k = key()?;
+    let text = zone_text(ZONE, 1, &body(n));
+    let server = Server::start(kind, ZONE, &text, Opts::new(&k)).await;
+    let mut desired: Rrsets = HashMap::with_capacity(n + 2);
+    for i in 0..n {
+        let [a, b, c, d] = ip(i);
+        desired.insert(
+            (Name::from_ascii(format!("h{i}.{ZONE}"))?, RecordType::A),
+            vec![RData::A(A::new(a, b, c, d))],
+        );
+    }
+    let z = zone()?;
+    desired.insert(
+        (z.clone(), RecordType::NS),
+        vec![RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii(
+            format!("ns1.{ZONE}"),
+        )?))],
+    );
+    desired.insert(
+        (Name::from_ascii(format!("ns1.{ZONE}"))?, RecordType::A),
+        vec![RData::A(A::new(127, 0, 0, 1))],
+    );
+    let tool = if kind == Kind::Knot { "kdig" } else { "dig" };
+    let runs = if n >= 1_000_000 { 1 } else { 3 };
+    // Warm the server's caches once, then best of `runs` for both.
+    external_axfr(tool, &server, &k, "AXFR")?;
+    let mut floor = Duration::MAX;
+    let mut ours = Duration::MAX;
+    let mut peak: f64 = 0.0;
+    for _ in 0..runs {
+        floor = floor.min(external_axfr(tool, &server, &k, "AXFR")?);
+        reset_peak();
+        let t = Instant::now();
+        let changes = sync_once(&server, &k, &desired).await?;
+        ours = ours.min(t.elapsed());
+        peak = peak.max(peak_mb());
+        anyhow::ensure!(changes == 0, "{changes} differences on an identical zone");
+    }
+    let name = format!("axfr-sync-{}-{}", human(n), kind_name(kind));
+    line(&name, ours, floor, peak);
+    Ok(())
+}
+
+fn human(n: usize) -> String {
+    if n >= 1_000_000 {
+        format!("{}m", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bind => "bind",
+        Kind::Knot => "knot",
+        Kind::Nsd => "nsd",
+    }
+}
+
+fn adds(prefix: &str, n: usize) -> anyhow::Result<Vec<RRsetChange>> {
+    (0..n)
+        .map(|i| {
+            let name = Name::from_ascii(format!("{prefix}{i}.{ZONE}"))?;
+            let [a, b, c, d] = ip(i);
+            Ok(RRsetChange {
+                name: name.clone(),
+                rtype: RecordType::A,
+                old: vec![],
+                new: vec![Record::from_rdata(name, 300, RData::A(A::new(a, b, c, d)))],
+            })
+        })
+        .collect()
+}
+
+async fn update_scenario() -> anyhow::Result<()> {
+    let k = key()?;
+    let server = Server::start(
+        Kind::Bind,
+        ZONE,
+        &zone_text(ZONE, 1, &body(10_000)),
+        Opts::new(&k),
+    )
+    .await;
+    let z = zone()?;
+    let opts = UpdateOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    // Floor: the same number of changes, one UPDATE each, one at a time.
+    let single = UpdateOptions {
+        max_batch_bytes: 1,
+        in_flight: 1,
+        ..opts.clone()
+    };
+    let floor_changes = adds("s", 10_000)?;
+    let t = Instant::now();
+    let r = apply_single(&server, &z, &floor_changes, &single).await?;
+    let floor = t.elapsed();
+    anyhow::ensure!(r == 10_000, "floor applied {r}");
+    let changes = adds("u", 10_000)?;
+    reset_peak();
+    let t = Instant::now();
+    let report = apply_changes(server.addr, &z, &changes, &opts).await;
+    let ours = t.elapsed();
+    anyhow::ensure!(report.is_complete(), "{report:?}");
+    line("update-10k-bind", ours, floor, peak_mb());
+    Ok(())
+}
+
+/// One UPDATE per change (plan_batches puts an over-budget change alone in a
+/// batch only if it fits 64 KiB, so send them one by one).
+async fn apply_single(
+    server: &Server,
+    z: &Name,
+    changes: &[RRsetChange],
+    opts: &UpdateOptions,
+) -> anyhow::Result<usize> {
+    let opts = UpdateOptions {
+        max_batch_bytes: 60_000,
+        ..opts.clone()
+    };
+    let mut n = 0;
+    for c in changes {
+        let r = apply_changes(server.addr, z, std::slice::from_ref(c), &opts).await;
+        anyhow::ensure!(r.is_complete(), "{r:?}");
+        n += r.applied;
+    }
+    Ok(n)
+}
+
+async fn ixfr_scenario(kind: Kind) -> anyhow::Result<()> {
+    let k = key()?;
+    let server = Server::start(
+        kind,
+        ZONE,
+        &zone_text(ZONE, 1, &body(100_000)),
+        Opts::new(&k),
+    )
+    .await;
+    let z = zone()?;
+    let qo = QueryOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let from = query_soa(server.addr, &z, &qo).await?;
+    let changes = adds("x", 10)?;
+    let report = apply_changes(
+        server.addr,
+        &z,
+        &changes,
+        &UpdateOptions {
+            tsig: Some(k.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    anyhow::ensure!(report.is_complete(), "{report:?}");
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let tool = if kind == Kind::Knot { "kdig" } else { "dig" };
+    let mut floor = Duration::MAX;
+    let mut ours = Duration::MAX;
+    reset_peak();
+    for _ in 0..5 {
+        floor = floor.min(external_axfr(tool, &server, &k, &format!("IXFR={from}"))?);
+        let t = Instant::now();
+        let (outcome, _) = ixfr(server.addr, &z, from, &opts, &mut |_| Ok(())).await?;
+        ours = ours.min(t.elapsed());
+        match outcome {
+            IxfrOutcome::Incremental(steps) => {
+                let n: usize = steps.iter().map(|s| s.added.len() + s.deleted.len()).sum();
+                anyhow::ensure!(n == 10, "IXFR carried {n} records");
+            }
+            o => anyhow::bail!("expected incremental, got {o:?}"),
+        }
+    }
+    line(
+        &format!("ixfr-10-on-100k-{}", kind_name(kind)),
+        ours,
+        floor,
+        peak_mb(),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let max = args
+        .iter()
+        .position(|a| a == "--max")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1_000_000);
+    for n in [10_000, 100_000, 1_000_000] {
+        if n > max {
+            continue;
+        }
+        for kind in [Kind::Knot, Kind::Bind] {
+            axfr_scenario(kind, n).await?;
+        }
+    }
+    update_scenario().await?;
+    ixfr_scenario(Kind::Bind).await?;
+    ixfr_scenario(Kind::Knot).await?;
+    Ok(())
+}

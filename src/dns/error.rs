@@ -1,0 +1,218 @@
+//! Errors of the DNS engine.
+//!
+//! Every error carries the server, the zone and the operation, so a message
+//! shown in a condition or an event is actionable without the logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which operation an error happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Full zone transfer.
+    Axfr,
+    /// Incremental zone transfer.
+    Ixfr,
+    /// SOA query.
+    Soa,
+    /// RFC 1996 NOTIFY.
+    Notify,
+    /// RFC 2136 UPDATE.
+    Update,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Axfr => "AXFR",
+            Self::Ixfr => "IXFR",
+            Self::Soa => "SOA query",
+            Self::Notify => "NOTIFY",
+            Self::Update => "UPDATE",
+        })
+    }
+}
+
+/// The UPDATE batch an error happened in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Zero-based index of the batch.
+    pub index: usize,
+    /// Number of batches in the plan.
+    pub total: usize,
+    /// Number of changes in the batch.
+    pub changes: usize,
+    /// The RRsets the batch touches, as `name TYPE (n records)`, abbreviated
+    /// after a few so the message stays short.
+    pub subject: String,
+}
+
+impl fmt::Display for BatchInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            " batch {}/{} ({} changes: {})",
+            self.index + 1,
+            self.total,
+            self.changes,
+            self.subject
+        )
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsErrorKind {
+    /// TCP connect or socket I/O failed.
+    #[error("connection failed: {0}")]
+    Connection(#[source] std::io::Error),
+    /// No answer within the deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The server answered REFUSED.
+    #[error("server refused (REFUSED)")]
+    Refused,
+    /// The server answered NOTAUTH without a TSIG error: not authoritative, or
+    /// the operation is not allowed for this client.
+    #[error("server is not authoritative or the client is not authorized (NOTAUTH)")]
+    NotAuth,
+    /// TSIG failed: the server rejected our key/signature, or the response's
+    /// signature did not verify.
+    #[error("TSIG authentication failed: {0}")]
+    AuthFailed(String),
+    /// SERVFAIL.
+    #[error("server failure (SERVFAIL){0}")]
+    ServFail(String),
+    /// FORMERR: the server could not parse what we sent.
+    #[error("server reported a format error (FORMERR)")]
+    FormErr,
+    /// NOTIMP.
+    #[error("operation not implemented by the server (NOTIMP)")]
+    NotImp,
+    /// The transfer was refused (REFUSED/NOTAUTH to AXFR).
+    #[error("zone transfer refused ({0})")]
+    TransferRefused(String),
+    /// The transfer stream ended before the closing SOA.
+    #[error("zone transfer truncated: {0}")]
+    TransferTruncated(String),
+    /// A message could not be decoded, or broke the protocol (wrong id,
+    /// missing SOA, serial mismatch...).
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// YXRRSET/NXRRSET/YXDOMAIN/NXDOMAIN on an UPDATE: someone else changed
+    /// the zone since it was observed.
+    #[error("prerequisite failed ({0}): the zone changed since it was observed")]
+    PrerequisiteFailed(String),
+    /// NOTZONE: a name in the UPDATE is outside the zone.
+    #[error("name outside the zone (NOTZONE)")]
+    NotZone,
+    /// Any other response code.
+    #[error("unexpected response code {0}")]
+    Rcode(String),
+    /// A change cannot be encoded into an UPDATE (e.g. one RRset over 64 KiB).
+    #[error("cannot encode: {0}")]
+    Encode(String),
+}
+
+/// An error of the DNS engine, naming server, zone and operation.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} of zone {zone} at {server}{}: {kind}", batch.as_ref().map(|b| b.to_string()).unwrap_or_default())]
+pub struct DnsError {
+    /// The server spoken to.
+    pub server: SocketAddr,
+    /// The zone (FQDN).
+    pub zone: String,
+    /// The operation.
+    pub op: Operation,
+    /// The UPDATE batch, for UPDATE errors.
+    pub batch: Option<Box<BatchInfo>>,
+    /// What went wrong.
+    #[source]
+    pub kind: DnsErrorKind,
+}
+
+impl DnsError {
+    /// Builds an error.
+    pub fn new(
+        server: SocketAddr,
+        zone: impl fmt::Display,
+        op: Operation,
+        kind: DnsErrorKind,
+    ) -> Self {
+        Self {
+            server,
+            zone: zone.to_string(),
+            op,
+            batch: None,
+            kind,
+        }
+    }
+
+    /// Attaches the batch this error happened in.
+    pub fn with_batch(mut self, batch: BatchInfo) -> Self {
+        self.batch = Some(Box::new(batch));
+        self
+    }
+
+    /// True when retrying later may succeed without a configuration change.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            DnsErrorKind::Connection(_)
+                | DnsErrorKind::Timeout(_)
+                | DnsErrorKind::ServFail(_)
+                | DnsErrorKind::TransferTruncated(_)
+                | DnsErrorKind::PrerequisiteFailed(_)
+        )
+    }
+
+    /// A short CamelCase reason, usable as a Kubernetes condition reason or a
+    /// metric label.
+    pub fn reason(&self) -> &'static str {
+        match &self.kind {
+            DnsErrorKind::Connection(_) => "ConnectionFailed",
+            DnsErrorKind::Timeout(_) => "Timeout",
+            DnsErrorKind::Refused => "Refused",
+            DnsErrorKind::NotAuth => "NotAuth",
+            DnsErrorKind::AuthFailed(_) => "AuthFailed",
+            DnsErrorKind::ServFail(_) => "ServFail",
+            DnsErrorKind::FormErr => "FormErr",
+            DnsErrorKind::NotImp => "NotImplemented",
+            DnsErrorKind::TransferRefused(_) => "TransferRefused",
+            DnsErrorKind::TransferTruncated(_) => "TransferTruncated",
+            DnsErrorKind::Protocol(_) => "ProtocolError",
+            DnsErrorKind::PrerequisiteFailed(_) => "PrerequisiteFailed",
+            DnsErrorKind::NotZone => "NotZone",
+            DnsErrorKind::Rcode(_) => "UnexpectedRcode",
+            DnsErrorKind::Encode(_) => "EncodeError",
+        }
+    }
+}
+
+/// A TSIG key that could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TsigKeyError {
+    /// The key name is not a valid domain name.
+    #[error("invalid TSIG key name {name:?}: {detail}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it is invalid.
+        detail: String,
+    },
+    /// The algorithm is not one we support.
+    #[error("unsupported TSIG algorithm {0:?} (supported: hmac-sha256, hmac-sha384, hmac-sha512)")]
+    UnsupportedAlgorithm(String),
+    /// The secret is not valid base64.
+    #[error("TSIG secret of key {name} is not valid base64: {detail}")]
+    InvalidSecret {
+        /// The key name.
+        name: String,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// The secret is empty.
+    #[error("TSIG secret of key {0} is empty")]
+    EmptySecret(String),
+}

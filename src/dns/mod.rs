@@ -1,0 +1,8 @@
+//! Everything that speaks DNS: transfers, SOA queries, NOTIFY, UPDATE, TSIG.
+pub mod error;
+pub mod notify;
+pub mod query;
+pub mod transfer;
+pub mod tsig;
+pub mod update;
+pub mod wire;

@@ -1,0 +1,496 @@
+//! Our own AXFR/IXFR client.
+//!
+//! hickory's `zone_transfer()` silently drops messages of big transfers
+//! (bounded channel with `try_send`, hickory-dns#2049), so we read the TCP
+//! stream ourselves: 2-byte length prefix, `read_exact`, one message decoded
+//! at a time and checked (id, rcode, question, TSIG chain, SOA first and
+//! last, serials). Records go to the caller's sink as they arrive; no raw
+//! message is kept after it has been decoded.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::SOA;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use tokio::net::TcpStream;
+
+use super::error::{DnsError, DnsErrorKind, Operation};
+use super::tsig::{ResponseVerifier, TsigKey};
+use super::wire::{self, Ctx};
+
+/// How to run a transfer.
+#[derive(Debug, Clone)]
+pub struct TransferOptions {
+    /// Key to sign the request and verify every response message with.
+    pub tsig: Option<TsigKey>,
+    /// Deadline for the TCP connection.
+    pub connect_timeout: Duration,
+    /// Deadline for each read: a server silent this long is given up on.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        Self {
+            tsig: None,
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// How the zone content was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferMethod {
+    /// Full transfer asked for.
+    Axfr,
+    /// Incremental transfer.
+    Ixfr,
+    /// IXFR asked for, the server sent the full zone in its answer.
+    IxfrFullAnswer,
+    /// IXFR refused or not implemented; a separate AXFR was made.
+    AxfrFallback,
+    /// IXFR answered with a single SOA: nothing changed.
+    UpToDate,
+}
+
+/// Figures about one transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferStats {
+    /// How the content was obtained.
+    pub method: TransferMethod,
+    /// Response messages read.
+    pub messages: usize,
+    /// Response bytes read (without length prefixes).
+    pub bytes: u64,
+    /// Records handed to the sink or to the IXFR steps (SOA counted once).
+    pub records: u64,
+    /// The zone's serial at the server.
+    pub serial: u32,
+    /// Wall time from connect to the last message.
+    pub duration: Duration,
+}
+
+/// One serial step of an IXFR answer, SOA records left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IxfrStep {
+    /// Serial the step starts from.
+    pub from_serial: u32,
+    /// Serial the step leads to.
+    pub to_serial: u32,
+    /// Records removed.
+    pub deleted: Vec<Record>,
+    /// Records added.
+    pub added: Vec<Record>,
+}
+
+/// The result of an IXFR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IxfrOutcome {
+    /// The server's serial is not newer than ours.
+    UpToDate,
+    /// The changes since our serial, oldest step first.
+    Incremental(Vec<IxfrStep>),
+    /// The full zone was streamed into the sink (IXFR answered AXFR-style,
+    /// or refused and followed by an AXFR).
+    Full,
+}
+
+/// Receives records as they arrive. An `Err` aborts the transfer.
+pub type RecordSink<'a> = dyn FnMut(Record) -> Result<(), String> + 'a;
+
+/// Transfers `zone` by AXFR, handing every record (the SOA once) to `sink`.
+///
+/// On error the sink has seen a partial zone: the caller must discard what
+/// it built.
+pub async fn axfr(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &TransferOptions,
+    sink: &mut RecordSink<'_>,
+) -> Result<TransferStats, DnsError> {
+    let ctx = Ctx {
+        server,
+        zone: zone.to_ascii(),
+        op: Operation::Axfr,
+    };
+    let start = Instant::now();
+    let mut conn = Conn::open(&ctx, zone, RecordType::AXFR, None, opts).await?;
+    let mut stats = TransferStats {
+        method: TransferMethod::Axfr,
+        messages: 0,
+        bytes: 0,
+        records: 0,
+        serial: 0,
+        duration: Duration::ZERO,
+    };
+    let mut serial: Option<u32> = None;
+    let mut done = false;
+    while !done {
+        let msg = conn.next(&ctx, &mut stats, opts).await?;
+        for record in msg.into_parts().answers {
+            if done {
+                return Err(ctx.protocol("records after the closing SOA"));
+            }
+            match (serial, soa_serial(&record)) {
+                (None, Some(s)) => {
+                    if record.name() != zone {
+                        return Err(ctx.protocol(format!(
+                            "first SOA is for {} instead of the zone",
+                            record.name()
+                        )));
+                    }
+                    serial = Some(s);
+                    stats.records += 1;
+                    sink(record).map_err(|e| ctx.protocol(format!("record rejected: {e}")))?;
+                }
+                (None, None) => {
+                    return Err(ctx.protocol(format!(
+                        "transfer does not start with the SOA but with {} {}",
+                        record.name(),
+                        record.record_type()
+                    )));
+                }
+                (Some(first), Some(s)) => {
+                    if s != first || record.name() != zone {
+                        return Err(ctx.protocol(format!(
+                            "SOA serial {s} of {} inside a transfer of serial {first}",
+                            record.name()
+                        )));
+                    }
+                    done = true;
+                }
+                (Some(_), None) => {
+                    stats.records += 1;
+                    sink(record).map_err(|e| ctx.protocol(format!("record rejected: {e}")))?;
+                }
+            }
+        }
+    }
+    conn.finish(&ctx)?;
+    stats.serial = serial.unwrap_or(0);
+    stats.duration = start.elapsed();
+    Ok(stats)
+}
+
+/// Asks for the changes since `from_serial` by IXFR.
+///
+/// A server that answers with the full zone, or refuses IXFR (REFUSED,
+/// NOTIMP, FORMERR), has the full zone streamed into `full_sink` (after a
+/// separate AXFR in the second case) and [`IxfrOutcome::Full`] returned.
+pub async fn ixfr(
+    server: SocketAddr,
+    zone: &Name,
+    from_serial: u32,
+    opts: &TransferOptions,
+    full_sink: &mut RecordSink<'_>,
+) -> Result<(IxfrOutcome, TransferStats), DnsError> {
+    let ctx = Ctx {
+        server,
+        zone: zone.to_ascii(),
+        op: Operation::Ixfr,
+    };
+    let start = Instant::now();
+    let mut stats = TransferStats {
+        method: TransferMethod::Ixfr,
+        messages: 0,
+        bytes: 0,
+        records: 0,
+        serial: 0,
+        duration: Duration::ZERO,
+    };
+    let mut conn = match Conn::open(&ctx, zone, RecordType::IXFR, Some(from_serial), opts).await {
+        Ok(c) => c,
+        Err(e) => return Err(e),
+    };
+    let first = match conn.next(&ctx, &mut stats, opts).await {
+        Ok(m) => m,
+        Err(e)
+            if matches!(
+                e.kind,
+                DnsErrorKind::TransferRefused(_) | DnsErrorKind::NotImp | DnsErrorKind::FormErr
+            ) =>
+        {
+            drop(conn);
+            let mut s = axfr(server, zone, opts, full_sink).await?;
+            s.method = TransferMethod::AxfrFallback;
+            s.messages += stats.messages;
+            s.bytes += stats.bytes;
+            s.duration = start.elapsed();
+            return Ok((IxfrOutcome::Full, s));
+        }
+        Err(e) => return Err(e),
+    };
+
+    let mut state = IxState::Start;
+    let mut new_serial = 0u32;
+    let mut steps: Vec<IxfrStep> = Vec::new();
+    let mut pending = Some(first);
+    loop {
+        let msg = match pending.take() {
+            Some(m) => m,
+            None => conn.next(&ctx, &mut stats, opts).await?,
+        };
+        let answers = msg.into_parts().answers;
+        let count = answers.len();
+        for (i, record) in answers.into_iter().enumerate() {
+            let last_in_msg = i + 1 == count;
+            let serial = soa_serial(&record);
+            state = match state {
+                IxState::Start => {
+                    let Some(s) = serial.filter(|_| record.name() == zone) else {
+                        return Err(ctx.protocol("IXFR answer does not start with the zone's SOA"));
+                    };
+                    new_serial = s;
+                    stats.serial = s;
+                    if !wire::serial_gt(s, from_serial) && last_in_msg && stats.messages == 1 {
+                        conn.finish(&ctx)?;
+                        stats.method = TransferMethod::UpToDate;
+                        stats.duration = start.elapsed();
+                        return Ok((IxfrOutcome::UpToDate, stats));
+                    }
+                    IxState::AfterFirst(Box::new(record))
+                }
+                IxState::AfterFirst(first_soa) => match serial {
+                    Some(s) if s == new_serial => {
+                        // AXFR-style answer of a zone holding only its SOA.
+                        stats.records += 1;
+                        full_sink(*first_soa).map_err(|e| ctx.protocol(e))?;
+                        IxState::Done
+                    }
+                    Some(s) => {
+                        if s != from_serial {
+                            return Err(ctx.protocol(format!(
+                                "IXFR starts from serial {s}, asked from {from_serial}"
+                            )));
+                        }
+                        IxState::Deleting(IxfrStep {
+                            from_serial: s,
+                            to_serial: s,
+                            deleted: Vec::new(),
+                            added: Vec::new(),
+                        })
+                    }
+                    None => {
+                        stats.method = TransferMethod::IxfrFullAnswer;
+                        stats.records += 2;
+                        full_sink(*first_soa).map_err(|e| ctx.protocol(e))?;
+                        full_sink(record).map_err(|e| ctx.protocol(e))?;
+                        IxState::Full
+                    }
+                },
+                IxState::Deleting(mut step) => match serial {
+                    Some(s) => {
+                        step.to_serial = s;
+                        IxState::Adding(step)
+                    }
+                    None => {
+                        stats.records += 1;
+                        step.deleted.push(record);
+                        IxState::Deleting(step)
+                    }
+                },
+                IxState::Adding(mut step) => match serial {
+                    Some(s) => {
+                        let to = step.to_serial;
+                        steps.push(step);
+                        if s == new_serial && to == new_serial {
+                            IxState::Done
+                        } else if s == to {
+                            IxState::Deleting(IxfrStep {
+                                from_serial: s,
+                                to_serial: s,
+                                deleted: Vec::new(),
+                                added: Vec::new(),
+                            })
+                        } else {
+                            return Err(ctx.protocol(format!(
+                                "IXFR step to serial {to} followed by a step from {s}"
+                            )));
+                        }
+                    }
+                    None => {
+                        stats.records += 1;
+                        step.added.push(record);
+                        IxState::Adding(step)
+                    }
+                },
+                IxState::Full => match serial {
+                    Some(s) if s == new_serial && record.name() == zone => IxState::Done,
+                    Some(s) => {
+                        return Err(ctx.protocol(format!(
+                            "SOA serial {s} inside a full answer of serial {new_serial}"
+                        )));
+                    }
+                    None => {
+                        stats.records += 1;
+                        full_sink(record).map_err(|e| ctx.protocol(e))?;
+                        IxState::Full
+                    }
+                },
+                IxState::Done => return Err(ctx.protocol("records after the closing SOA")),
+            };
+        }
+        if matches!(state, IxState::Done) {
+            break;
+        }
+    }
+    conn.finish(&ctx)?;
+    stats.duration = start.elapsed();
+    if stats.method == TransferMethod::IxfrFullAnswer || steps.is_empty() {
+        stats.method = TransferMethod::IxfrFullAnswer;
+        return Ok((IxfrOutcome::Full, stats));
+    }
+    Ok((IxfrOutcome::Incremental(steps), stats))
+}
+
+enum IxState {
+    Start,
+    AfterFirst(Box<Record>),
+    Deleting(IxfrStep),
+    Adding(IxfrStep),
+    Full,
+    Done,
+}
+
+fn soa_serial(record: &Record) -> Option<u32> {
+    match record.data() {
+        RData::SOA(soa) => Some(soa.serial()),
+        _ => None,
+    }
+}
+
+/// One transfer connection: the request sent, responses read and checked.
+struct Conn {
+    tcp: TcpStream,
+    id: u16,
+    zone: Name,
+    qtype: RecordType,
+    verifier: Option<ResponseVerifier>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(
+        ctx: &Ctx,
+        zone: &Name,
+        qtype: RecordType,
+        ixfr_serial: Option<u32>,
+        opts: &TransferOptions,
+    ) -> Result<Self, DnsError> {
+        let mut tcp = wire::connect(ctx, opts.connect_timeout).await?;
+        let id = wire::random_id();
+        let mut msg = Message::new();
+        let mut q = Query::query(zone.clone(), qtype);
+        q.set_query_class(DNSClass::IN);
+        msg.set_id(id)
+            .set_message_type(MessageType::Query)
+            .set_op_code(OpCode::Query)
+            .add_query(q);
+        if let Some(serial) = ixfr_serial {
+            let root = Name::root();
+            msg.add_name_server(Record::from_rdata(
+                zone.clone(),
+                0,
+                RData::SOA(SOA::new(root.clone(), root, serial, 0, 0, 0, 0)),
+            ));
+        }
+        let (wire_msg, verifier) = match &opts.tsig {
+            Some(key) => {
+                let (w, v) = key
+                    .sign(&mut msg)
+                    .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
+                (w, Some(v))
+            }
+            None => (
+                msg.to_vec()
+                    .map_err(|e| ctx.err(DnsErrorKind::Encode(e.to_string())))?,
+                None,
+            ),
+        };
+        wire::write_framed(ctx, &mut tcp, &wire_msg, opts.idle_timeout).await?;
+        Ok(Self {
+            tcp,
+            id,
+            zone: zone.clone(),
+            qtype,
+            verifier,
+            buf: Vec::with_capacity(65535),
+        })
+    }
+
+    /// Reads and checks the next response message.
+    async fn next(
+        &mut self,
+        ctx: &Ctx,
+        stats: &mut TransferStats,
+        opts: &TransferOptions,
+    ) -> Result<Message, DnsError> {
+        let got = wire::read_framed(ctx, &mut self.tcp, &mut self.buf, opts.idle_timeout).await?;
+        if !got {
+            return Err(ctx.err(DnsErrorKind::TransferTruncated(format!(
+                "connection closed after {} messages, before the closing SOA",
+                stats.messages
+            ))));
+        }
+        stats.messages += 1;
+        stats.bytes += self.buf.len() as u64;
+        let msg = Message::from_vec(&self.buf).map_err(|e| {
+            ctx.protocol(format!("message {} cannot be decoded: {e}", stats.messages))
+        })?;
+        if msg.id() != self.id {
+            return Err(ctx.protocol(format!(
+                "message {} has id {} instead of {}",
+                stats.messages,
+                msg.id(),
+                self.id
+            )));
+        }
+        if msg.message_type() != MessageType::Response || msg.op_code() != OpCode::Query {
+            return Err(ctx.protocol(format!(
+                "message {} is not a query response",
+                stats.messages
+            )));
+        }
+        if let Some(kind) = wire::rcode_error(&msg) {
+            // A refusal comes in the first message; later it is a broken stream.
+            let kind = match kind {
+                DnsErrorKind::Refused => DnsErrorKind::TransferRefused("REFUSED".into()),
+                DnsErrorKind::NotAuth => DnsErrorKind::TransferRefused("NOTAUTH".into()),
+                k => k,
+            };
+            return Err(ctx.err(kind));
+        }
+        if msg.truncated() {
+            return Err(ctx.protocol("truncated (TC) message in a TCP transfer"));
+        }
+        if let Some(q) = msg.queries().first()
+            && (q.name() != &self.zone || q.query_type() != self.qtype)
+        {
+            return Err(ctx.protocol(format!(
+                "message {} answers {} {} instead of the zone",
+                stats.messages,
+                q.name(),
+                q.query_type()
+            )));
+        }
+        if let Some(v) = self.verifier.as_mut() {
+            v.verify(&self.buf, &msg).map_err(|e| {
+                ctx.err(DnsErrorKind::AuthFailed(format!(
+                    "message {}: {}",
+                    stats.messages, e.0
+                )))
+            })?;
+        }
+        Ok(msg)
+    }
+
+    fn finish(&self, ctx: &Ctx) -> Result<(), DnsError> {
+        if let Some(v) = &self.verifier {
+            v.finish()
+                .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,653 @@
+//! RFC 2136 UPDATE: a list of RRset changes applied in TSIG-signed batches
+//! sized by encoded bytes, each guarded by prerequisites, a few batches in
+//! flight on one TCP connection, with an exact report of what landed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, EncodeMode};
+
+use super::error::{BatchInfo, DnsError, DnsErrorKind, Operation};
+use super::tsig::{ResponseVerifier, TsigKey};
+use super::wire::{self, Ctx};
+
+/// How to apply changes.
+#[derive(Debug, Clone)]
+pub struct UpdateOptions {
+    /// Key to sign every UPDATE with.
+    pub tsig: Option<TsigKey>,
+    /// Deadline for connecting and for each answer.
+    pub timeout: Duration,
+    /// Upper bound of one UPDATE message's encoded size. hickory stops
+    /// compressing after 64 names, so sizes are counted uncompressed: the
+    /// real message is never bigger.
+    pub max_batch_bytes: usize,
+    /// UPDATEs sent ahead of their answers on the one connection.
+    pub in_flight: usize,
+    /// An RRset change with more records than this gets a batch of its own,
+    /// so a server limit on RRset size (BIND's `max-records-per-type`) is
+    /// reported against that RRset alone and spares the other changes.
+    pub isolate_rrsets_over: usize,
+}
+
+impl Default for UpdateOptions {
+    fn default() -> Self {
+        Self {
+            tsig: None,
+            timeout: Duration::from_secs(30),
+            max_batch_bytes: 60_000,
+            in_flight: 4,
+            isolate_rrsets_over: 64,
+        }
+    }
+}
+
+/// One RRset change in wire terms. `old` empty: add; `new` empty: delete;
+/// both: replace. Records carry their TTL; `old` is what was observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RRsetChange {
+    /// Owner name.
+    pub name: Name,
+    /// Type.
+    pub rtype: RecordType,
+    /// The RRset as observed (empty when it did not exist).
+    pub old: Vec<Record>,
+    /// The RRset wanted (empty to delete it).
+    pub new: Vec<Record>,
+}
+
+impl RRsetChange {
+    fn describe(&self) -> String {
+        let verb = match (self.old.is_empty(), self.new.is_empty()) {
+            (true, _) => "add",
+            (false, true) => "delete",
+            (false, false) => "replace",
+        };
+        format!(
+            "{verb} {} {} ({} records)",
+            self.name,
+            self.rtype,
+            self.new.len().max(self.old.len())
+        )
+    }
+}
+
+/// What an apply did, exactly.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// Changes the server confirmed.
+    pub applied: usize,
+    /// Batches the server confirmed.
+    pub batches_ok: usize,
+    /// Batches planned.
+    pub batches_total: usize,
+    /// Index ranges (into the input slice) of the changes confirmed.
+    pub applied_ranges: Vec<Range<usize>>,
+    /// The first failing batch (by index) and its error.
+    pub failed: Option<(usize, DnsError)>,
+    /// Batches sent whose answer never came (connection lost): they may or
+    /// may not have been applied; re-observe before trusting anything.
+    pub unknown: Vec<usize>,
+    /// Batches the server answered with an error (the first is in `failed`).
+    pub batches_failed: Vec<usize>,
+    /// Batches not sent because an earlier one failed.
+    pub not_sent: usize,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl ApplyReport {
+    /// True when every change landed.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_none() && self.unknown.is_empty() && self.batches_ok == self.batches_total
+    }
+
+    /// True when the failure is a prerequisite failure (a concurrent writer).
+    pub fn conflict(&self) -> bool {
+        matches!(
+            self.failed,
+            Some((
+                _,
+                DnsError {
+                    kind: DnsErrorKind::PrerequisiteFailed(_),
+                    ..
+                }
+            ))
+        )
+    }
+}
+
+struct Batch {
+    range: Range<usize>,
+    message: Message,
+    info: BatchInfo,
+}
+
+/// Encoded size of a record without compression: an upper bound of its
+/// size in any message.
+fn record_len(r: &Record, scratch: &mut Vec<u8>) -> Result<usize, String> {
+    scratch.clear();
+    let mut enc = BinEncoder::with_mode(scratch, EncodeMode::Normal);
+    // A fresh encoder per record: hickory can only compress against names
+    // written in the same encoder, so this is the uncompressed size.
+    r.emit(&mut enc).map_err(|e| e.to_string())?;
+    Ok(scratch.len())
+}
+
+/// Room for the header, zone section, EDNS and the TSIG record.
+const OVERHEAD: usize = 12 + 255 + 4 + 11 + 600;
+
+fn change_records(c: &RRsetChange) -> (Vec<Record>, Vec<Record>) {
+    let mut prereqs = Vec::new();
+    let mut updates = Vec::new();
+    if c.old.is_empty() {
+        // RFC 2136 §2.4.4: RRset does not exist.
+        let mut p = Record::update0(c.name.clone(), 0, c.rtype);
+        p.set_dns_class(DNSClass::NONE);
+        prereqs.push(p);
+    } else {
+        // §2.4.2: RRset exists with exactly these values.
+        for r in &c.old {
+            let mut p = r.clone();
+            p.set_ttl(0).set_dns_class(DNSClass::IN);
+            prereqs.push(p);
+        }
+        // §2.5.2: delete the RRset.
+        let mut d = Record::update0(c.name.clone(), 0, c.rtype);
+        d.set_dns_class(DNSClass::ANY);
+        updates.push(d);
+    }
+    for r in &c.new {
+        let mut a = r.clone();
+        a.set_dns_class(DNSClass::IN);
+        updates.push(a);
+    }
+    (prereqs, updates)
+}
+
+fn new_message(zone: &Name) -> Message {
+    let mut msg = Message::new();
+    let mut q = Query::query(zone.clone(), RecordType::SOA);
+    q.set_query_class(DNSClass::IN);
+    msg.set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Update)
+        .add_query(q);
+    msg
+}
+
+fn subject(changes: &[RRsetChange]) -> String {
+    let mut s: Vec<String> = changes.iter().take(3).map(RRsetChange::describe).collect();
+    if changes.len() > 3 {
+        s.push(format!("and {} more", changes.len() - 3));
+    }
+    s.join(", ")
+}
+
+/// Cuts `changes` into batches. Fails on a change that cannot fit any UPDATE.
+fn plan_batches(
+    ctx: &Ctx,
+    zone: &Name,
+    changes: &[RRsetChange],
+    opts: &UpdateOptions,
+) -> Result<Vec<Batch>, DnsError> {
+    let budget = opts.max_batch_bytes.min(65_535).saturating_sub(OVERHEAD);
+    let mut batches: Vec<(Range<usize>, Message)> = Vec::new();
+    let mut cur: Option<(Range<usize>, Message, usize)> = None;
+    let mut scratch = Vec::with_capacity(512);
+    for (i, c) in changes.iter().enumerate() {
+        let (prereqs, updates) = change_records(c);
+        let mut size = 0;
+        for r in prereqs.iter().chain(updates.iter()) {
+            size += record_len(r, &mut scratch)
+                .map_err(|e| ctx.err(DnsErrorKind::Encode(format!("{}: {e}", c.describe()))))?;
+        }
+        if size > budget {
+            return Err(ctx.err(DnsErrorKind::Encode(format!(
+                "{} needs {size} bytes, more than one UPDATE can carry",
+                c.describe()
+            ))));
+        }
+        let isolate = c.old.len().max(c.new.len()) > opts.isolate_rrsets_over;
+        let fits = matches!(&cur, Some((_, _, used)) if !isolate && used + size <= budget);
+        if !fits {
+            if let Some((r, m, _)) = cur.take() {
+                batches.push((r, m));
+            }
+            cur = Some((i..i, new_message(zone), 0));
+        }
+        if let Some((r, m, used)) = cur.as_mut() {
+            r.end = i + 1;
+            *used += size;
+            for p in prereqs {
+                m.add_answer(p);
+            }
+            for u in updates {
+                m.add_name_server(u);
+            }
+        }
+        if isolate && let Some((r, m, _)) = cur.take() {
+            batches.push((r, m));
+        }
+    }
+    if let Some((r, m, _)) = cur.take() {
+        batches.push((r, m));
+    }
+    let total = batches.len();
+    Ok(batches
+        .into_iter()
+        .enumerate()
+        .map(|(index, (range, message))| Batch {
+            info: BatchInfo {
+                index,
+                total,
+                changes: range.len(),
+                subject: subject(&changes[range.clone()]),
+            },
+            range,
+            message,
+        })
+        .collect())
+}
+
+/// Applies `changes` to `zone` at `server`.
+///
+/// Never returns early with a partial truth: every outcome, including a
+/// failure to connect or to encode, is in the report.
+pub async fn apply_changes(
+    server: SocketAddr,
+    zone: &Name,
+    changes: &[RRsetChange],
+    opts: &UpdateOptions,
+) -> ApplyReport {
+    let start = Instant::now();
+    let ctx = Ctx {
+        server,
+        zone: zone.to_ascii(),
+        op: Operation::Update,
+    };
+    let mut report = ApplyReport {
+        applied: 0,
+        batches_ok: 0,
+        batches_total: 0,
+        applied_ranges: Vec::new(),
+        failed: None,
+        unknown: Vec::new(),
+        batches_failed: Vec::new(),
+        not_sent: 0,
+        duration: Duration::ZERO,
+    };
+    if changes.is_empty() {
+        return report;
+    }
+    let batches = match plan_batches(&ctx, zone, changes, opts) {
+        Ok(b) => b,
+        Err(e) => {
+            report.failed = Some((0, e));
+            report.duration = start.elapsed();
+            return report;
+        }
+    };
+    report.batches_total = batches.len();
+    run_batches(&ctx, batches, opts, &mut report).await;
+    report.applied_ranges.sort_by_key(|r| r.start);
+    report.applied_ranges = coalesce(std::mem::take(&mut report.applied_ranges));
+    report.duration = start.elapsed();
+    report
+}
+
+/// Merges adjacent sorted ranges.
+fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+async fn run_batches(
+    ctx: &Ctx,
+    mut batches: Vec<Batch>,
+    opts: &UpdateOptions,
+    report: &mut ApplyReport,
+) {
+    let total = batches.len();
+    let tcp = match wire::connect(ctx, opts.timeout).await {
+        Ok(t) => t,
+        Err(e) => {
+            report.failed = Some((0, e.with_batch(batches[0].info.clone())));
+            report.not_sent = total;
+            return;
+        }
+    };
+    let (mut rd, mut wr) = tcp.into_split();
+    let mut inflight: HashMap<u16, (usize, Option<ResponseVerifier>)> = HashMap::new();
+    let mut next = 0usize;
+    let mut stop = false;
+    let mut buf = Vec::with_capacity(512);
+    let fail = |report: &mut ApplyReport, idx: usize, e: DnsError| {
+        if report.failed.as_ref().is_none_or(|(i, _)| idx < *i) {
+            report.failed = Some((idx, e));
+        }
+    };
+    loop {
+        while !stop && next < total && inflight.len() < opts.in_flight.max(1) {
+            let b = &mut batches[next];
+            let mut id = wire::random_id();
+            while inflight.contains_key(&id) {
+                id = wire::random_id();
+            }
+            b.message.set_id(id);
+            let signed = match &opts.tsig {
+                Some(k) => k
+                    .sign(&mut b.message)
+                    .map(|(w, v)| (w, Some(v)))
+                    .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0))),
+                None => b
+                    .message
+                    .to_vec()
+                    .map(|w| (w, None))
+                    .map_err(|e| ctx.err(DnsErrorKind::Encode(e.to_string()))),
+            };
+            let sent = match signed {
+                Ok((w, v)) => wire::write_framed(ctx, &mut wr, &w, opts.timeout)
+                    .await
+                    .map(|_| v),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(v) => {
+                    inflight.insert(id, (next, v));
+                }
+                Err(e) => {
+                    // A failed write may still have delivered the message.
+                    report.unknown.push(next);
+                    fail(report, next, e.with_batch(b.info.clone()));
+                    stop = true;
+                }
+            }
+            next += 1;
+        }
+        if inflight.is_empty() {
+            break;
+        }
+        let read = wire::read_framed(ctx, &mut rd, &mut buf, opts.timeout).await;
+        let got = match read {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ctx.protocol("server closed the connection")),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = got {
+            let mut lost: Vec<usize> = inflight.values().map(|(i, _)| *i).collect();
+            lost.sort_unstable();
+            if let Some(&first) = lost.first() {
+                fail(report, first, e.with_batch(batches[first].info.clone()));
+            }
+            report.unknown.extend(lost);
+            inflight.clear();
+            break;
+        }
+        let resp = match Message::from_vec(&buf) {
+            Ok(m) => m,
+            Err(e) => {
+                // Cannot tell which batch it answers: all in flight are unknown.
+                let mut lost: Vec<usize> = inflight.values().map(|(i, _)| *i).collect();
+                lost.sort_unstable();
+                if let Some(&first) = lost.first() {
+                    fail(
+                        report,
+                        first,
+                        ctx.protocol(format!("undecodable answer: {e}"))
+                            .with_batch(batches[first].info.clone()),
+                    );
+                }
+                report.unknown.extend(lost);
+                inflight.clear();
+                break;
+            }
+        };
+        let Some((idx, verifier)) = inflight.remove(&resp.id()) else {
+            continue;
+        };
+        let b = &batches[idx];
+        let outcome = check_answer(ctx, &buf, &resp, verifier, b);
+        match outcome {
+            Ok(()) => {
+                report.applied += b.range.len();
+                report.batches_ok += 1;
+                report.applied_ranges.push(b.range.clone());
+            }
+            Err(e) => {
+                report.batches_failed.push(idx);
+                fail(report, idx, e.with_batch(b.info.clone()));
+                stop = true;
+            }
+        }
+    }
+    report.not_sent = total - next;
+    report.unknown.sort_unstable();
+    report.batches_failed.sort_unstable();
+}
+
+fn check_answer(
+    ctx: &Ctx,
+    wire_resp: &[u8],
+    resp: &Message,
+    verifier: Option<ResponseVerifier>,
+    batch: &Batch,
+) -> Result<(), DnsError> {
+    if resp.message_type() != MessageType::Response || resp.op_code() != OpCode::Update {
+        return Err(ctx.protocol("answer is not an UPDATE response"));
+    }
+    if let Some(kind) = wire::rcode_error(resp) {
+        let kind = match kind {
+            DnsErrorKind::ServFail(_) if batch.info.changes == 1 => {
+                DnsErrorKind::ServFail(format!(
+                    " on {}; a server limit on RRset size (BIND max-records-per-type) may be exceeded",
+                    batch.info.subject
+                ))
+            }
+            k => k,
+        };
+        return Err(ctx.err(kind));
+    }
+    if let Some(mut v) = verifier {
+        v.verify(wire_resp, resp)
+            .and_then(|_| v.finish())
+            .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
+    }
+    Ok(())
+}
+
+/// What [`apply_with_replan`] did: the first apply, and the one after
+/// re-observing when the first hit a concurrent writer.
+#[derive(Debug)]
+pub struct ReplanReport {
+    /// The first attempt.
+    pub first: ApplyReport,
+    /// The attempt after re-observing and re-planning, if there was one.
+    pub retry: Option<ApplyReport>,
+}
+
+impl ReplanReport {
+    /// The last attempt made.
+    pub fn last(&self) -> &ApplyReport {
+        self.retry.as_ref().unwrap_or(&self.first)
+    }
+
+    /// Changes confirmed over both attempts.
+    pub fn applied(&self) -> usize {
+        self.first.applied + self.retry.as_ref().map_or(0, |r| r.applied)
+    }
+}
+
+/// Observes the zone, plans, applies; when a prerequisite fails (someone
+/// else wrote to the zone in between), observes and plans once more and
+/// applies that. A second conflict is reported, not retried: a writer that
+/// keeps racing us is a configuration problem to surface.
+pub async fn apply_with_replan<Z, O, OF, P>(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &UpdateOptions,
+    mut observe: O,
+    mut plan: P,
+) -> Result<ReplanReport, DnsError>
+where
+    O: FnMut() -> OF,
+    OF: Future<Output = Result<Z, DnsError>>,
+    P: FnMut(&Z) -> Vec<RRsetChange>,
+{
+    let observed = observe().await?;
+    let changes = plan(&observed);
+    drop(observed);
+    let first = apply_changes(server, zone, &changes, opts).await;
+    if !first.conflict() {
+        return Ok(ReplanReport { first, retry: None });
+    }
+    let observed = observe().await?;
+    let changes = plan(&observed);
+    drop(observed);
+    let retry = apply_changes(server, zone, &changes, opts).await;
+    Ok(ReplanReport {
+        first,
+        retry: Some(retry),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::{A, TXT};
+
+    fn a(name: &str, last: u8) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(name).unwrap(),
+            300,
+            RData::A(A::new(10, 0, 0, last)),
+        )
+    }
+
+    fn ctx() -> Ctx {
+        Ctx {
+            server: "127.0.0.1:53".parse().unwrap(),
+            zone: "z.".into(),
+            op: Operation::Update,
+        }
+    }
+
+    #[test]
+    fn batches_stay_under_the_byte_budget_whatever_the_types() {
+        let zone = Name::from_ascii("z.").unwrap();
+        let mut changes = Vec::new();
+        for i in 0..5000u32 {
+            let name = format!("host-{i}.z.");
+            let new = if i % 2 == 0 {
+                vec![a(&name, (i % 250) as u8)]
+            } else {
+                vec![Record::from_rdata(
+                    Name::from_ascii(&name).unwrap(),
+                    300,
+                    RData::TXT(TXT::new(vec!["x".repeat(200)])),
+                )]
+            };
+            changes.push(RRsetChange {
+                name: Name::from_ascii(&name).unwrap(),
+                rtype: new[0].record_type(),
+                old: vec![],
+                new,
+            });
+        }
+        let opts = UpdateOptions::default();
+        let mut batches = plan_batches(&ctx(), &zone, &changes, &opts).unwrap();
+        assert!(batches.len() > 5);
+        let mut covered = 0;
+        let key = TsigKey::new("k.", "hmac-sha512", "c2VjcmV0").unwrap();
+        for b in &mut batches {
+            assert_eq!(b.range.start, covered);
+            covered = b.range.end;
+            b.message.set_id(1);
+            let (wire, _) = key.sign(&mut b.message).unwrap();
+            assert!(wire.len() <= 60_000, "batch of {} bytes", wire.len());
+        }
+        assert_eq!(covered, changes.len());
+    }
+
+    #[test]
+    fn big_rrsets_get_their_own_batch_and_prereqs_match_the_change() {
+        let zone = Name::from_ascii("z.").unwrap();
+        let big: Vec<Record> = (0..150).map(|i| a("big.z.", i as u8)).collect();
+        let changes = vec![
+            RRsetChange {
+                name: Name::from_ascii("a.z.").unwrap(),
+                rtype: RecordType::A,
+                old: vec![],
+                new: vec![a("a.z.", 1)],
+            },
+            RRsetChange {
+                name: Name::from_ascii("big.z.").unwrap(),
+                rtype: RecordType::A,
+                old: vec![],
+                new: big,
+            },
+            RRsetChange {
+                name: Name::from_ascii("c.z.").unwrap(),
+                rtype: RecordType::A,
+                old: vec![a("c.z.", 1)],
+                new: vec![a("c.z.", 2)],
+            },
+            RRsetChange {
+                name: Name::from_ascii("d.z.").unwrap(),
+                rtype: RecordType::A,
+                old: vec![a("d.z.", 1)],
+                new: vec![],
+            },
+        ];
+        let batches = plan_batches(&ctx(), &zone, &changes, &UpdateOptions::default()).unwrap();
+        let ranges: Vec<_> = batches.iter().map(|b| b.range.clone()).collect();
+        assert_eq!(ranges, vec![0..1, 1..2, 2..4]);
+        assert!(batches[1].info.subject.contains("big.z."));
+        let last = &batches[2].message;
+        // replace: value prereq + delete rrset + add; delete: value prereq + delete rrset
+        assert_eq!(last.answers().len(), 2);
+        assert!(
+            last.answers()
+                .iter()
+                .all(|r| r.dns_class() == DNSClass::IN && r.ttl() == 0)
+        );
+        assert_eq!(last.name_servers().len(), 3);
+        let first = &batches[0].message;
+        assert_eq!(first.answers()[0].dns_class(), DNSClass::NONE);
+    }
+
+    #[test]
+    fn an_rrset_too_big_for_any_message_is_an_encode_error() {
+        let zone = Name::from_ascii("z.").unwrap();
+        let huge: Vec<Record> = (0..400)
+            .map(|i| {
+                Record::from_rdata(
+                    Name::from_ascii("t.z.").unwrap(),
+                    1,
+                    RData::TXT(TXT::new(vec![format!("{i}{}", "y".repeat(200))])),
+                )
+            })
+            .collect();
+        let changes = vec![RRsetChange {
+            name: Name::from_ascii("t.z.").unwrap(),
+            rtype: RecordType::TXT,
+            old: vec![],
+            new: huge,
+        }];
+        let err = plan_batches(&ctx(), &zone, &changes, &UpdateOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(err.reason(), "EncodeError");
+        assert!(err.to_string().contains("t.z."));
+    }
+}
