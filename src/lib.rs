@@ -2,5 +2,6 @@
 pub mod api;
 pub mod controller;
 pub mod dns;
+pub mod reconcile;
 pub mod standalone;
 pub mod telemetry;

@@ -1,6 +1,14 @@
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use zonekeeper::api::shared::Duration;
+use zonekeeper::api::zone_sync::SyncMethod;
+use zonekeeper::controller::context::Settings;
+use zonekeeper::controller::operator::{self, LeaderOptions, OperatorOptions};
+use zonekeeper::standalone::commands;
+use zonekeeper::telemetry::{self, LogFormat};
 
 /// zonekeeper: DNS zones as Kubernetes custom resources.
 #[derive(Parser)]
@@ -18,27 +26,203 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
+    Run(RunArgs),
+    /// Show what `apply` would change (exit 0: nothing, 2: changes pending, 1: error).
+    Plan {
+        #[command(flatten)]
+        files: FileArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: commands::Output,
+    },
+    /// Apply DnsZone manifests to their servers without a cluster; prints each zone's status.
+    Apply {
+        #[command(flatten)]
+        files: FileArgs,
+    },
+    /// Sync zones from their servers (a ZoneSync without a cluster); prints the sync status.
+    Sync {
+        #[command(flatten)]
+        files: FileArgs,
+        /// Only this zone (zone name or DnsZone object name).
+        zone: Option<String>,
+        /// Always transfer the whole zone.
+        #[arg(long)]
+        axfr: bool,
+        /// Report the difference, store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(clap::Args)]
+struct FileArgs {
+    /// Manifest files or directories (`-` for standard input); repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    /// Where ownership, snapshots and status are kept between runs.
+    #[arg(long, env = "ZONEKEEPER_STATE_DIR", default_value = ".zonekeeper")]
+    state_dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Namespace to watch; repeat for several. All namespaces when not given.
+    #[arg(
+        long = "namespace",
+        env = "ZONEKEEPER_NAMESPACES",
+        value_delimiter = ','
+    )]
+    namespaces: Vec<String>,
+    /// Address of /metrics, /livez and /readyz.
+    #[arg(long, env = "ZONEKEEPER_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Zones reconciled at once.
+    #[arg(long, env = "ZONEKEEPER_CONCURRENCY", default_value_t = 8)]
+    concurrency: u16,
+    /// Log format.
+    #[arg(
+        long,
+        env = "ZONEKEEPER_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
+    log_format: LogFormat,
+    /// Elect a leader through a Lease; only the leader reconciles.
+    #[arg(long, env = "ZONEKEEPER_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "ZONEKEEPER_LEASE_NAME", default_value = "zonekeeper")]
+    lease_name: String,
+    /// Namespace of the leader Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// How long the lease is valid without renewal.
+    #[arg(long, env = "ZONEKEEPER_LEASE_DURATION", default_value = "15s")]
+    lease_duration: Duration,
+    /// This instance's identity (lease holder, event reporter).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// How long a deleted zone's record cleanup may fail before the object is let go.
+    #[arg(long, env = "ZONEKEEPER_CLEANUP_TIMEOUT", default_value = "5m")]
+    cleanup_timeout: Duration,
+}
+
+fn write_crds() -> anyhow::Result<()> {
+    for dir in ["crds", "charts/zonekeeper/crds"] {
+        let dir = std::path::Path::new(dir);
+        if !dir.exists() {
+            continue;
+        }
+        for crd in zonekeeper::api::crd::crds() {
+            let path = dir.join(zonekeeper::api::crd::file_name(&crd));
+            std::fs::write(&path, zonekeeper::api::crd::crd_yaml(&crd)?)?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(args.log_format);
+    let client = kube::Client::try_default().await?;
+    let identity = args
+        .identity
+        .unwrap_or_else(|| format!("zonekeeper-{}", std::process::id()));
+    let opts = OperatorOptions {
+        namespaces: args.namespaces,
+        metrics_addr: args.metrics_addr,
+        concurrency: args.concurrency,
+        leader: args.leader_election.then_some(LeaderOptions {
+            lease_name: args.lease_name,
+            lease_namespace: args.lease_namespace,
+            lease_duration: args.lease_duration.0,
+        }),
+        settings: Settings {
+            cleanup_timeout: args.cleanup_timeout.0,
+            ..Settings::default()
+        },
+        identity,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing the UPDATE batches in flight");
+        let _ = stop_tx.send(true);
+    });
+    operator::run(client, opts, stop_rx, |running| {
+        tracing::info!(metrics = %running.metrics_addr, "zonekeeper started");
+    })
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+/// Prints a command's output and exits with its code.
+fn finish(code: i32, text: &str) -> anyhow::Result<()> {
+    if code == 1 {
+        std::io::stderr().write_all(text.as_bytes())?;
+    } else {
+        std::io::stdout().write_all(text.as_bytes())?;
+    }
+    std::process::exit(code);
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { write: false } => {
             let yaml = zonekeeper::api::crd::crds_yaml()?;
             std::io::stdout().write_all(yaml.as_bytes())?;
         }
-        Command::Crd { write: true } => {
-            for dir in ["crds", "charts/zonekeeper/crds"] {
-                let dir = std::path::Path::new(dir);
-                if !dir.exists() {
-                    continue;
-                }
-                for crd in zonekeeper::api::crd::crds() {
-                    let path = dir.join(zonekeeper::api::crd::file_name(&crd));
-                    std::fs::write(&path, zonekeeper::api::crd::crd_yaml(&crd)?)?;
-                    eprintln!("wrote {}", path.display());
-                }
-            }
+        Command::Crd { write: true } => write_crds()?,
+        Command::Run(args) => run(args).await?,
+        Command::Plan { files, output } => {
+            let (code, text) = commands::plan(&files.files, &files.state_dir, output).await;
+            finish(code, &text)?;
+        }
+        Command::Apply { files } => {
+            let (code, text) = commands::apply(&files.files, &files.state_dir).await;
+            finish(code, &text)?;
+        }
+        Command::Sync {
+            files,
+            zone,
+            axfr,
+            dry_run,
+        } => {
+            let method = if axfr {
+                SyncMethod::Axfr
+            } else {
+                SyncMethod::Auto
+            };
+            let (code, text) = commands::sync_zones(
+                &files.files,
+                &files.state_dir,
+                zone.as_deref(),
+                method,
+                dry_run,
+            )
+            .await;
+            finish(code, &text)?;
         }
     }
     Ok(())

@@ -1,3 +1,8 @@
-//! The Kubernetes side: reconcilers, status bookkeeping, leader election.
+//! The Kubernetes side: reconcilers, status bookkeeping, snapshots, leader election.
+pub mod context;
+pub mod dns_zone;
 pub mod leader;
+pub mod operator;
+pub mod snapshot;
 pub mod status;
+pub mod zone_sync;

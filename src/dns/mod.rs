@@ -1,5 +1,7 @@
 //! Everything that speaks DNS: transfers, SOA queries, NOTIFY, UPDATE, TSIG.
+pub mod diff;
 pub mod error;
+pub mod model;
 pub mod notify;
 pub mod query;
 pub mod transfer;

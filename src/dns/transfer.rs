@@ -98,7 +98,7 @@ pub enum IxfrOutcome {
 }
 
 /// Receives records as they arrive. An `Err` aborts the transfer.
-pub type RecordSink<'a> = dyn FnMut(Record) -> Result<(), String> + 'a;
+pub type RecordSink<'a> = dyn FnMut(Record) -> Result<(), String> + Send + 'a;
 
 /// Transfers `zone` by AXFR, handing every record (the SOA once) to `sink`.
 ///

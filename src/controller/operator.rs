@@ -1,0 +1,167 @@
+//! `zonekeeper run`: metrics and health endpoints, optional leader election, and the
+//! controllers, until a shutdown signal (or, with leader election, the loss of the lease).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use tokio::sync::watch;
+
+use super::context::{Context, Settings};
+use super::dns_zone;
+use super::leader::{LeaderConfig, LeaderElector};
+use crate::telemetry::{self, Metrics};
+
+/// How the operator runs.
+#[derive(Clone, Debug)]
+pub struct OperatorOptions {
+    /// Namespaces to watch; empty = all.
+    pub namespaces: Vec<String>,
+    pub metrics_addr: SocketAddr,
+    pub concurrency: u16,
+    /// `Some` enables leader election.
+    pub leader: Option<LeaderOptions>,
+    pub settings: Settings,
+    /// This instance's name (events, lease holder).
+    pub identity: String,
+}
+
+/// Where the leader Lease lives.
+#[derive(Clone, Debug)]
+pub struct LeaderOptions {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    pub lease_duration: Duration,
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lost the leader lease; stopping so a standby takes over")]
+    LostLeadership,
+}
+
+/// A running operator's handles, for tests and `main`.
+pub struct Running {
+    /// Where `/metrics`, `/livez` and `/readyz` are served.
+    pub metrics_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    /// `true` while this instance may write.
+    pub leader: watch::Receiver<bool>,
+}
+
+/// Runs until `shutdown` flips to true. `on_start` receives the bound addresses first.
+pub async fn run(
+    client: kube::Client,
+    opts: OperatorOptions,
+    mut shutdown: watch::Receiver<bool>,
+    on_start: impl FnOnce(Running),
+) -> Result<(), OperatorError> {
+    let metrics = Arc::new(Metrics::default());
+    let (metrics_addr, server) = telemetry::serve(opts.metrics_addr, metrics.clone())
+        .await
+        .map_err(|source| OperatorError::Metrics {
+            addr: opts.metrics_addr,
+            source,
+        })?;
+    let server = tokio::spawn(server);
+
+    let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
+    let elector = opts.leader.as_ref().map(|l| {
+        let api: Api<Lease> = Api::namespaced(client.clone(), &l.lease_namespace);
+        let elector = LeaderElector::new(
+            api,
+            LeaderConfig {
+                lease_name: l.lease_name.clone(),
+                identity: opts.identity.clone(),
+                lease_duration: l.lease_duration,
+            },
+        );
+        tokio::spawn(elector.run(leader_tx, shutdown.clone()))
+    });
+    on_start(Running {
+        metrics_addr,
+        metrics: metrics.clone(),
+        leader: leader_rx.clone(),
+    });
+
+    // Standby: wait for the lease (or shutdown). Leadership is not readiness: a standby
+    // answers /readyz once it could serve, which for us is at once.
+    if opts.leader.is_some() {
+        metrics.set_ready();
+    }
+    let mut leader = leader_rx.clone();
+    tokio::select! {
+        r = leader.wait_for(|l| *l) => { if r.is_err() { return Ok(()); } }
+        _ = shutdown.wait_for(|s| *s) => { server.abort(); return Ok(()); }
+    }
+    metrics.leader.set(1);
+    tracing::info!(identity = %opts.identity, "leading: starting the controllers");
+
+    let stop = {
+        let mut shutdown = shutdown.clone();
+        let mut leader = leader_rx.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => {}
+                _ = leader.wait_for(|l| !*l) => {}
+            }
+        }
+    };
+    let stop = futures::future::FutureExt::shared(Box::pin(stop));
+    let namespaces: Vec<Option<String>> = if opts.namespaces.is_empty() {
+        vec![None]
+    } else {
+        opts.namespaces.iter().cloned().map(Some).collect()
+    };
+    let controllers = namespaces.into_iter().map(|ns| {
+        let client = client.clone();
+        let metrics = metrics.clone();
+        let settings = opts.settings.clone();
+        let identity = opts.identity.clone();
+        let stop = stop.clone();
+        async move {
+            dns_zone::run(
+                |store| {
+                    Arc::new(Context::new(
+                        client.clone(),
+                        metrics,
+                        settings,
+                        store,
+                        identity,
+                    ))
+                },
+                client.clone(),
+                ns,
+                opts.concurrency,
+                stop,
+            )
+            .await;
+        }
+    });
+    join_all(controllers).await;
+    metrics.leader.set(0);
+    let lost = !*leader_rx.borrow() && !*shutdown.borrow();
+    if let Some(e) = elector {
+        if lost {
+            e.abort();
+        } else {
+            // Wait for the elector to release the lease, so a standby takes over at once.
+            let _ = e.await;
+        }
+    }
+    server.abort();
+    if lost {
+        return Err(OperatorError::LostLeadership);
+    }
+    Ok(())
+}

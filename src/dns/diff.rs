@@ -1,0 +1,522 @@
+//! Pure planning: what to change on the server so the RRsets an object manages match its spec,
+//! and the difference between two snapshots of a zone. No I/O.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use hickory_proto::rr::RecordType;
+
+use super::model::{Owned, RRset, RRsetKey, Zone, canonical_rdata};
+
+/// One RRset change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The RRset does not exist yet.
+    Add(RRset),
+    /// The RRset exists (`old`, as observed) and becomes `new`.
+    Replace { old: RRset, new: RRset },
+    /// The RRset (as observed) goes.
+    Delete(RRset),
+}
+
+impl Change {
+    pub fn key(&self) -> RRsetKey {
+        match self {
+            Change::Add(s) | Change::Replace { new: s, .. } | Change::Delete(s) => s.key(),
+        }
+    }
+
+    /// Resource records this change writes or removes on the wire.
+    pub fn rr_count(&self) -> usize {
+        match self {
+            Change::Add(s) | Change::Delete(s) => s.len(),
+            Change::Replace { old, new } => old.len() + new.len(),
+        }
+    }
+
+    /// Records the change removes: all of a deleted RRset, those of a replaced one that the
+    /// new set does not keep.
+    pub fn deleted_records(&self) -> usize {
+        match self {
+            Change::Add(_) => 0,
+            Change::Delete(s) => s.len(),
+            Change::Replace { old, new } => {
+                let kept: BTreeSet<Vec<u8>> = new.rdatas.iter().map(canonical_rdata).collect();
+                old.rdatas
+                    .iter()
+                    .filter(|r| !kept.contains(&canonical_rdata(r)))
+                    .count()
+            }
+        }
+    }
+
+    /// Diff lines: `+ name ttl IN type data` for what comes, `- ...` for what goes.
+    pub fn lines(&self) -> Vec<String> {
+        let plus = |s: &RRset| s.to_lines().into_iter().map(|l| format!("+ {l}"));
+        let minus = |s: &RRset| s.to_lines().into_iter().map(|l| format!("- {l}"));
+        match self {
+            Change::Add(s) => plus(s).collect(),
+            Change::Delete(s) => minus(s).collect(),
+            Change::Replace { old, new } => minus(old).chain(plus(new)).collect(),
+        }
+    }
+}
+
+/// Every diff line of a list of changes.
+pub fn change_lines(changes: &[Change]) -> Vec<String> {
+    changes.iter().flat_map(Change::lines).collect()
+}
+
+/// What a plan is computed from.
+pub struct PlanInput<'a> {
+    /// The RRsets the spec wants.
+    pub desired: &'a [RRset],
+    /// The zone as the server serves it.
+    pub observed: &'a Zone,
+    /// The RRsets this object manages, with the fingerprint of what it applied.
+    pub owned: &'a Owned,
+    /// Delete server RRsets nobody asked for (apex SOA and NS excepted).
+    pub prune: bool,
+}
+
+/// The changes that make the server match the spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// Managed RRsets someone else changed on the server since we applied them.
+    pub drifted: Vec<RRsetKey>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// RRsets added, replaced and deleted.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        self.changes.iter().fold((0, 0, 0), |(a, u, d), c| match c {
+            Change::Add(_) => (a + 1, u, d),
+            Change::Replace { .. } => (a, u + 1, d),
+            Change::Delete(_) => (a, u, d + 1),
+        })
+    }
+
+    /// Resource records the plan removes; what the deletion guard counts.
+    pub fn deleted_rr_count(&self) -> usize {
+        self.changes.iter().map(Change::deleted_records).sum()
+    }
+
+    /// The first `n` diff lines.
+    pub fn sample_lines(&self, n: usize) -> Vec<String> {
+        self.changes
+            .iter()
+            .flat_map(Change::lines)
+            .take(n)
+            .collect()
+    }
+
+    /// Drops the corrections of drifted RRsets (driftPolicy `Report`): they are reported,
+    /// not re-asserted.
+    pub fn without_drift_corrections(mut self) -> Self {
+        let drifted: BTreeSet<&RRsetKey> = self.drifted.iter().collect();
+        self.changes.retain(|c| !drifted.contains(&c.key()));
+        self
+    }
+}
+
+fn protected(key: &RRsetKey, observed: &Zone) -> bool {
+    key.rtype == RecordType::SOA || (key.rtype == RecordType::NS && key.name == *observed.origin())
+}
+
+/// Plans the changes. SOA is never touched; apex NS only when the spec lists it.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let mut plan = Plan::default();
+    let desired_keys: BTreeSet<RRsetKey> = input.desired.iter().map(RRset::key).collect();
+    for want in input.desired {
+        let key = want.key();
+        if key.rtype == RecordType::SOA {
+            continue;
+        }
+        match input.observed.get(&key) {
+            Some(have) if have == want => {}
+            have => {
+                let fp = want.fingerprint();
+                // We applied exactly this before and the server no longer has it: drift.
+                if input.owned.get(&key) == Some(&fp) {
+                    plan.drifted.push(key.clone());
+                }
+                plan.changes.push(match have {
+                    None => Change::Add(want.clone()),
+                    Some(old) => Change::Replace {
+                        old: old.clone(),
+                        new: want.clone(),
+                    },
+                });
+            }
+        }
+    }
+    for key in input.owned.keys() {
+        if desired_keys.contains(key) || key.rtype == RecordType::SOA {
+            continue;
+        }
+        if let Some(have) = input.observed.get(key) {
+            plan.changes.push(Change::Delete(have.clone()));
+        }
+    }
+    if input.prune {
+        for have in input.observed.rrsets() {
+            let key = have.key();
+            if desired_keys.contains(&key)
+                || input.owned.contains_key(&key)
+                || protected(&key, input.observed)
+            {
+                continue;
+            }
+            plan.changes.push(Change::Delete(have.clone()));
+        }
+    }
+    plan.changes.sort_by_key(Change::key);
+    plan
+}
+
+/// Limits on one pass's deletions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub max_deletes: u64,
+    pub max_delete_percent: u32,
+}
+
+/// The zone size from which the percentage limit applies; below it a single deletion would
+/// already be a large share (octoDNS uses the same floor for its thresholds).
+pub const PERCENT_FLOOR: usize = 10;
+
+/// A pass refused by the deletion guard.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct GuardViolation {
+    pub deletes: usize,
+    pub zone_records: usize,
+    pub limit: String,
+}
+
+impl fmt::Display for GuardViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the change would delete {} of {} records, over the deletion guard's {}",
+            self.deletes, self.zone_records, self.limit
+        )
+    }
+}
+
+/// Checks a plan against the deletion guard.
+pub fn check_guard(plan: &Plan, zone_records: usize, guard: &Guard) -> Result<(), GuardViolation> {
+    let deletes = plan.deleted_rr_count();
+    let violation = |limit: String| GuardViolation {
+        deletes,
+        zone_records,
+        limit,
+    };
+    if deletes as u64 > guard.max_deletes {
+        return Err(violation(format!("maxDeletes {}", guard.max_deletes)));
+    }
+    if zone_records >= PERCENT_FLOOR
+        && (deletes as u128) * 100 > u128::from(guard.max_delete_percent) * zone_records as u128
+    {
+        return Err(violation(format!(
+            "maxDeletePercent {}%",
+            guard.max_delete_percent
+        )));
+    }
+    Ok(())
+}
+
+/// The change from snapshot `old` to snapshot `new`, SOA excluded (its serial is reported
+/// on its own).
+pub fn zone_diff(old: &Zone, new: &Zone) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut a = old
+        .rrsets()
+        .filter(|s| s.rtype != RecordType::SOA)
+        .peekable();
+    let mut b = new
+        .rrsets()
+        .filter(|s| s.rtype != RecordType::SOA)
+        .peekable();
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(x), None) => {
+                changes.push(Change::Delete((*x).clone()));
+                a.next();
+            }
+            (None, Some(y)) => {
+                changes.push(Change::Add((*y).clone()));
+                b.next();
+            }
+            (Some(x), Some(y)) => match x.key().cmp(&y.key()) {
+                std::cmp::Ordering::Less => {
+                    changes.push(Change::Delete((*x).clone()));
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    changes.push(Change::Add((*y).clone()));
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if x != y {
+                        changes.push(Change::Replace {
+                            old: (*x).clone(),
+                            new: (*y).clone(),
+                        });
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::{Name, Record};
+
+    use super::*;
+    use crate::dns::model::parse_rdata;
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    fn rrset(name: &str, rtype: RecordType, ttl: u32, data: &[&str]) -> RRset {
+        let name = crate::dns::model::owner_name(&origin(), name).unwrap();
+        let mut s = RRset::new(name, rtype, ttl);
+        for d in data {
+            s.add(parse_rdata(rtype, &origin(), d).unwrap());
+        }
+        s
+    }
+
+    fn zone(sets: &[RRset]) -> Zone {
+        let mut z = Zone::new(origin());
+        z.insert(Record::from_rdata(
+            origin(),
+            300,
+            parse_rdata(
+                RecordType::SOA,
+                &origin(),
+                "ns1 hostmaster 1 3600 600 86400 300",
+            )
+            .unwrap(),
+        ));
+        z.insert(Record::from_rdata(
+            origin(),
+            300,
+            parse_rdata(RecordType::NS, &origin(), "ns1").unwrap(),
+        ));
+        for s in sets {
+            z.put(s.clone());
+        }
+        z
+    }
+
+    fn owned(sets: &[&RRset]) -> Owned {
+        sets.iter().map(|s| (s.key(), s.fingerprint())).collect()
+    }
+
+    #[test]
+    fn adds_replaces_and_leaves_matching_rrsets() {
+        let www = rrset("www", RecordType::A, 300, &["192.0.2.1"]);
+        let api = rrset("api", RecordType::A, 300, &["192.0.2.2"]);
+        let api_new = rrset("api", RecordType::A, 600, &["192.0.2.2"]);
+        let mail = rrset("mail", RecordType::A, 300, &["192.0.2.3"]);
+        let observed = zone(&[www.clone(), api.clone()]);
+        let p = plan(&PlanInput {
+            desired: &[www.clone(), api_new.clone(), mail.clone()],
+            observed: &observed,
+            owned: &owned(&[&www, &api]),
+            prune: false,
+        });
+        assert_eq!(p.counts(), (1, 1, 0));
+        assert!(p.changes.contains(&Change::Add(mail)));
+        assert!(p.changes.contains(&Change::Replace {
+            old: api,
+            new: api_new
+        }));
+        assert!(p.drifted.is_empty(), "a spec change is not drift");
+        assert_eq!(p.deleted_rr_count(), 0, "a TTL change keeps the record");
+    }
+
+    #[test]
+    fn owned_rrsets_removed_from_spec_are_deleted_unowned_ones_left() {
+        let www = rrset("www", RecordType::A, 300, &["192.0.2.1"]);
+        let old = rrset("old", RecordType::A, 300, &["192.0.2.9", "192.0.2.8"]);
+        let theirs = rrset("theirs", RecordType::TXT, 300, &["\"hand made\""]);
+        let observed = zone(&[www.clone(), old.clone(), theirs.clone()]);
+        let input = PlanInput {
+            desired: std::slice::from_ref(&www),
+            observed: &observed,
+            owned: &owned(&[&www, &old]),
+            prune: false,
+        };
+        let p = plan(&input);
+        assert_eq!(p.changes, vec![Change::Delete(old.clone())]);
+        assert_eq!(p.deleted_rr_count(), 2);
+
+        let pruned = plan(&PlanInput {
+            prune: true,
+            ..input
+        });
+        assert_eq!(
+            pruned.counts(),
+            (0, 0, 2),
+            "prune also removes unowned RRsets"
+        );
+        assert!(pruned.changes.contains(&Change::Delete(theirs)));
+        assert!(
+            pruned
+                .changes
+                .iter()
+                .all(|c| !matches!(c.key().rtype, RecordType::SOA | RecordType::NS)),
+            "apex SOA/NS survive prune"
+        );
+    }
+
+    #[test]
+    fn owned_rrset_changed_by_someone_else_is_drift() {
+        let www = rrset("www", RecordType::A, 300, &["192.0.2.1"]);
+        let tampered = rrset("www", RecordType::A, 300, &["203.0.113.66"]);
+        let observed = zone(std::slice::from_ref(&tampered));
+        let p = plan(&PlanInput {
+            desired: std::slice::from_ref(&www),
+            observed: &observed,
+            owned: &owned(&[&www]),
+            prune: false,
+        });
+        assert_eq!(p.drifted, vec![www.key()]);
+        assert_eq!(
+            p.changes,
+            vec![Change::Replace {
+                old: tampered,
+                new: www.clone()
+            }]
+        );
+        assert!(p.clone().without_drift_corrections().is_empty());
+        // An owned RRset deleted out of band is drift too, corrected by an Add.
+        let gone = zone(&[]);
+        let p = plan(&PlanInput {
+            desired: std::slice::from_ref(&www),
+            observed: &gone,
+            owned: &owned(&[&www]),
+            prune: false,
+        });
+        assert_eq!(p.drifted, vec![www.key()]);
+        assert_eq!(p.changes, vec![Change::Add(www)]);
+    }
+
+    #[test]
+    fn apex_ns_and_soa_are_never_planned_unless_listed() {
+        let observed = zone(&[]);
+        let ns = rrset("@", RecordType::NS, 300, &["ns1", "ns2"]);
+        let p = plan(&PlanInput {
+            desired: std::slice::from_ref(&ns),
+            observed: &observed,
+            owned: &Owned::new(),
+            prune: true,
+        });
+        assert_eq!(p.counts(), (0, 1, 0), "listed apex NS is managed");
+        let p = plan(&PlanInput {
+            desired: &[],
+            observed: &observed,
+            owned: &Owned::new(),
+            prune: true,
+        });
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn guard_counts_records_and_percent() {
+        let sets: Vec<RRset> = (0..20)
+            .map(|i| rrset(&format!("h{i}"), RecordType::A, 300, &["192.0.2.1"]))
+            .collect();
+        let observed = zone(&sets);
+        let refs: Vec<&RRset> = sets.iter().collect();
+        let p = plan(&PlanInput {
+            desired: &sets[..10],
+            observed: &observed,
+            owned: &owned(&refs),
+            prune: false,
+        });
+        assert_eq!(p.deleted_rr_count(), 10);
+        let g = Guard {
+            max_deletes: 100,
+            max_delete_percent: 30,
+        };
+        let err = check_guard(&p, observed.record_count(), &g).unwrap_err();
+        assert!(err.to_string().contains("delete 10 of 22 records"), "{err}");
+        assert!(err.to_string().contains("maxDeletePercent 30%"), "{err}");
+        check_guard(
+            &p,
+            observed.record_count(),
+            &Guard {
+                max_deletes: 100,
+                max_delete_percent: 50,
+            },
+        )
+        .unwrap();
+        let err = check_guard(
+            &p,
+            observed.record_count(),
+            &Guard {
+                max_deletes: 5,
+                max_delete_percent: 100,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("maxDeletes 5"));
+        // Small zones: the percentage does not apply below the floor.
+        let small = zone(&sets[..3]);
+        let p = plan(&PlanInput {
+            desired: &sets[..1],
+            observed: &small,
+            owned: &owned(&refs[..3]),
+            prune: false,
+        });
+        check_guard(&p, small.record_count(), &g).unwrap();
+    }
+
+    #[test]
+    fn zone_diff_lists_every_change_but_the_soa() {
+        let a = rrset("a", RecordType::A, 300, &["192.0.2.1"]);
+        let b = rrset("b", RecordType::A, 300, &["192.0.2.2"]);
+        let b2 = rrset("b", RecordType::A, 60, &["192.0.2.2"]);
+        let c = rrset("c", RecordType::TXT, 300, &["\"new\""]);
+        let old = zone(&[a.clone(), b.clone()]);
+        let mut new = zone(&[b2.clone(), c.clone()]);
+        new.insert(Record::from_rdata(
+            origin(),
+            300,
+            parse_rdata(
+                RecordType::SOA,
+                &origin(),
+                "ns1 hostmaster 2 3600 600 86400 300",
+            )
+            .unwrap(),
+        ));
+        let d = zone_diff(&old, &new);
+        assert_eq!(
+            d,
+            vec![
+                Change::Delete(a),
+                Change::Replace { old: b, new: b2 },
+                Change::Add(c.clone())
+            ]
+        );
+        assert_eq!(
+            change_lines(&d[2..]),
+            vec!["+ c.example.com. 300 IN TXT \"new\"".to_string()]
+        );
+        assert!(zone_diff(&new, &new).is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! The Kubernetes-free reconcile pass shared by the operator and the standalone commands.
+pub mod config;
+pub mod outcome;
+pub mod pass;
+pub mod secondary;
+pub mod sync;

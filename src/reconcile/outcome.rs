@@ -1,0 +1,438 @@
+//! Folding what a reconcile found into the DnsZone's status — conditions, phase, counters and
+//! history — and the events that go with it. Pure, so the operator and `zonekeeper apply`
+//! print the same status for the same pass.
+
+use crate::api::DnsZoneStatus;
+use crate::api::dns_zone::{Drift, DriftPolicy, HistoryEntry, ZonePhase};
+use crate::api::shared::{ChangeStatus, ChangeType};
+use crate::controller::status::{ConditionUpdate, condition, push_history, set_condition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::config::ConfigError;
+use super::pass::{PassError, PassReport};
+use super::secondary::SecondaryReport;
+
+/// What one reconcile came to.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// `spec.suspend: true`.
+    Suspended,
+    /// An older DnsZone manages the same zone on the same server.
+    Conflict { winner: String },
+    /// The spec or what it references is unusable.
+    Invalid(&'a ConfigError),
+    /// The backend could not be observed.
+    Failed(&'a PassError),
+    /// A pass ran.
+    Pass(&'a PassReport),
+    /// A secondary zone was checked against its masters.
+    Secondary(&'a SecondaryReport),
+}
+
+/// Facts about the object the fold needs.
+#[derive(Clone, Debug)]
+pub struct FoldContext<'a> {
+    pub zone_name: &'a str,
+    pub server: &'a str,
+    pub uid: Option<&'a str>,
+    pub generation: Option<i64>,
+    pub user_id: Option<String>,
+    pub history_limit: i32,
+    pub drift_policy: DriftPolicy,
+    /// A changed connection that failed its test; the last accepted one was used instead.
+    pub rejected_connection: Option<String>,
+    pub now: Time,
+}
+
+/// An event to publish with the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneEvent {
+    pub warning: bool,
+    pub reason: String,
+    pub note: String,
+}
+
+const SAMPLE: usize = 10;
+
+fn cond<'a>(
+    type_: &'a str,
+    ok: bool,
+    reason: &'a str,
+    message: impl Into<String>,
+) -> ConditionUpdate<'a> {
+    ConditionUpdate {
+        type_,
+        status: ok,
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Applies `outcome` to `status`; returns the events to publish. `status` is left equal to its
+/// old value when nothing changed, so the caller can skip the write.
+pub fn fold(
+    status: &mut DnsZoneStatus,
+    outcome: &Outcome<'_>,
+    cx: &FoldContext<'_>,
+) -> Vec<ZoneEvent> {
+    let before = status.clone();
+    let g = cx.generation;
+    let t = &cx.now;
+    let mut events = Vec::new();
+    let mut set = |status: &mut DnsZoneStatus, u: ConditionUpdate<'_>| {
+        set_condition(&mut status.conditions, u, g, t);
+    };
+    if status.id.is_none() {
+        status.id = cx.uid.map(str::to_string);
+    }
+    status.observed_generation = g;
+    match outcome {
+        Outcome::Suspended => {
+            status.phase = Some(ZonePhase::Suspended);
+            set(
+                status,
+                cond(
+                    condition::READY,
+                    false,
+                    "Suspended",
+                    format!(
+                        "zone {} is suspended: nothing is applied and syncs are rejected",
+                        cx.zone_name
+                    ),
+                ),
+            );
+        }
+        Outcome::Conflict { winner } => {
+            status.phase = Some(ZonePhase::Error);
+            set(
+                status,
+                cond(
+                    condition::READY,
+                    false,
+                    "ZoneConflict",
+                    format!(
+                        "zone {} on {} is already managed by DnsZone {winner}; this object changes nothing",
+                        cx.zone_name, cx.server
+                    ),
+                ),
+            );
+        }
+        Outcome::Invalid(err) => {
+            status.phase = Some(ZonePhase::Error);
+            let message = format!("zone {}: {err}", cx.zone_name);
+            if err.is_connection_problem() {
+                set(
+                    status,
+                    cond(
+                        condition::BACKEND_REACHABLE,
+                        false,
+                        err.reason(),
+                        message.clone(),
+                    ),
+                );
+            }
+            set(status, cond(condition::READY, false, err.reason(), message));
+        }
+        Outcome::Failed(err) => {
+            status.phase = Some(ZonePhase::Error);
+            let message = format!("zone {} on {}: {err}", cx.zone_name, cx.server);
+            let reason = err.reason();
+            if matches!(reason, "TransferRefused" | "TransferTruncated") {
+                set(
+                    status,
+                    cond(
+                        condition::BACKEND_REACHABLE,
+                        true,
+                        "Connected",
+                        format!("SOA query to {} answered", cx.server),
+                    ),
+                );
+                set(
+                    status,
+                    cond(
+                        condition::TRANSFER_AUTHORIZED,
+                        false,
+                        reason,
+                        message.clone(),
+                    ),
+                );
+            } else {
+                set(
+                    status,
+                    cond(condition::BACKEND_REACHABLE, false, reason, message.clone()),
+                );
+            }
+            set(status, cond(condition::READY, false, reason, message));
+        }
+        Outcome::Pass(report) => fold_pass(status, report, cx, &mut events, &mut set),
+        Outcome::Secondary(report) => {
+            let serial = i64::from(report.backend_serial);
+            if status.serial.is_some_and(|s| s != serial) {
+                status.transferred_at = Some(cx.now.clone());
+            }
+            status.serial = Some(serial);
+            status.phase = Some(ZonePhase::Active);
+            set(
+                status,
+                cond(
+                    condition::BACKEND_REACHABLE,
+                    true,
+                    "Connected",
+                    format!(
+                        "SOA query to {} for {} answered with serial {serial}",
+                        cx.server, cx.zone_name
+                    ),
+                ),
+            );
+            let (ok, reason, message) = match (report.in_sync(), report.master_serial) {
+                (_, None) => (
+                    false,
+                    "MastersUnreachable",
+                    format!(
+                        "zone {}: no master answered: {}",
+                        cx.zone_name,
+                        report.unreachable.join("; ")
+                    ),
+                ),
+                (true, Some(m)) => (
+                    true,
+                    "InSync",
+                    format!(
+                        "zone {} on {} serves serial {serial}, the masters' serial is {m}",
+                        cx.zone_name, cx.server
+                    ),
+                ),
+                (false, Some(m)) => (
+                    false,
+                    "Lagging",
+                    format!(
+                        "zone {} on {} serves serial {serial} behind the masters' {m}; NOTIFY sent",
+                        cx.zone_name, cx.server
+                    ),
+                ),
+            };
+            set(status, cond(condition::SYNCED, ok, reason, message.clone()));
+            set(status, cond(condition::READY, ok, reason, message));
+        }
+    }
+    // Events on every transition of Ready (and of its reason), with the condition's words.
+    if let Some(ready) = condition(&status.conditions, condition::READY) {
+        let old = condition(&before.conditions, condition::READY);
+        if old.map(|c| (&c.status, &c.reason)) != Some((&ready.status, &ready.reason)) {
+            events.push(ZoneEvent {
+                warning: ready.status != "True",
+                reason: ready.reason.clone(),
+                note: ready.message.clone(),
+            });
+        }
+    }
+    if *status == before {
+        return Vec::new();
+    }
+    events
+}
+
+fn fold_pass(
+    status: &mut DnsZoneStatus,
+    report: &PassReport,
+    cx: &FoldContext<'_>,
+    events: &mut Vec<ZoneEvent>,
+    set: &mut impl FnMut(&mut DnsZoneStatus, ConditionUpdate<'_>),
+) {
+    let zone = cx.zone_name;
+    match &cx.rejected_connection {
+        Some(why) => set(
+            status,
+            cond(
+                condition::BACKEND_REACHABLE,
+                false,
+                "ConnectionFailed",
+                format!(
+                    "zone {zone}: the new connection failed its test, the last accepted one is kept: {why}"
+                ),
+            ),
+        ),
+        None => set(
+            status,
+            cond(
+                condition::BACKEND_REACHABLE,
+                true,
+                "Connected",
+                format!(
+                    "SOA query to {} for {zone} answered with serial {}",
+                    cx.server, report.serial_after
+                ),
+            ),
+        ),
+    }
+    set(
+        status,
+        cond(
+            condition::TRANSFER_AUTHORIZED,
+            true,
+            "TransferAllowed",
+            format!("zone {zone} transferred at serial {}", report.serial_after),
+        ),
+    );
+    status.serial = Some(i64::from(report.serial_after));
+    status.record_count = i64::try_from(report.record_count).ok();
+
+    let (added, updated, deleted) = report.plan.counts();
+    let drifted = report.plan.drifted.len();
+    status.drift = (drifted > 0 && cx.drift_policy == DriftPolicy::Report).then(|| Drift {
+        rrsets: drifted as i64,
+        sample: report
+            .plan
+            .drifted
+            .iter()
+            .take(SAMPLE)
+            .map(|k| format!("{} {}", k.name, k.rtype))
+            .collect(),
+    });
+
+    let mut ready = (
+        true,
+        "Applied".to_string(),
+        format!(
+            "zone {zone} on {} matches the spec at serial {}",
+            cx.server, report.serial_after
+        ),
+    );
+    if let Err(violation) = &report.guard {
+        let message = format!(
+            "zone {zone}: {violation}; nothing was applied (set spec.management.allowMassDeletion: true to let this pass through)"
+        );
+        set(
+            status,
+            cond(condition::SYNCED, false, "DeletionGuard", message.clone()),
+        );
+        ready = (false, "DeletionGuard".into(), message);
+    } else if let Some(applied) = &report.applied {
+        let total = report.plan.changes.len();
+        let entry_status = if applied.is_complete() {
+            ChangeStatus::Complete
+        } else {
+            ChangeStatus::Failed
+        };
+        let message = match &applied.failed {
+            None if applied.is_complete() => format!(
+                "applied {total} RRset change(s) in {} UPDATE message(s)",
+                applied.batches_total
+            ),
+            None => format!(
+                "applied {} of {total} RRset change(s); the answer to {} batch(es) never came",
+                applied.applied,
+                applied.unknown.len()
+            ),
+            Some((batch, err)) => format!(
+                "applied {} of {total} RRset change(s); batch {} of {} failed: {err}",
+                applied.applied,
+                batch + 1,
+                applied.batches_total
+            ),
+        };
+        let first_apply = status.history.is_empty() && status.created_at.is_none();
+        let entry = HistoryEntry {
+            id: new_change_id(),
+            change_type: if first_apply {
+                ChangeType::Create
+            } else {
+                ChangeType::Update
+            },
+            status: entry_status,
+            user_id: cx.user_id.clone(),
+            created: cx.now.clone(),
+            serial_before: Some(i64::from(report.serial_before)),
+            serial_after: Some(i64::from(report.serial_after)),
+            added: added as i64,
+            updated: updated as i64,
+            deleted: deleted as i64,
+            sample: report.plan.sample_lines(SAMPLE),
+            zone_sync_ref: None,
+            message: Some(message.clone()),
+        };
+        push_history(&mut status.history, entry, cx.history_limit);
+        status.version += 1;
+        status.updated_at = Some(cx.now.clone());
+        if first_apply {
+            status.created_at = Some(cx.now.clone());
+        }
+        events.push(ZoneEvent {
+            warning: !applied.is_complete(),
+            reason: if applied.is_complete() {
+                "Applied".into()
+            } else {
+                "ApplyFailed".into()
+            },
+            note: format!("zone {zone} on {}: {message}", cx.server),
+        });
+        if applied.is_complete() {
+            set(
+                status,
+                cond(
+                    condition::SYNCED,
+                    true,
+                    "InSync",
+                    format!("managed RRsets of {zone} match the spec"),
+                ),
+            );
+        } else {
+            let reason = applied
+                .failed
+                .as_ref()
+                .map_or("ApplyFailed", |(_, e)| e.reason());
+            set(
+                status,
+                cond(condition::SYNCED, false, reason, message.clone()),
+            );
+            ready = (
+                false,
+                reason.to_string(),
+                format!("zone {zone} on {}: {message}", cx.server),
+            );
+        }
+    } else if drifted > 0 && cx.drift_policy == DriftPolicy::Report {
+        let message = format!(
+            "{drifted} managed RRset(s) of {zone} differ on {} (driftPolicy Report: not corrected)",
+            cx.server
+        );
+        set(
+            status,
+            cond(condition::SYNCED, false, "Drifted", message.clone()),
+        );
+        ready = (false, "Drifted".into(), message);
+    } else {
+        if status.created_at.is_none() {
+            status.created_at = Some(cx.now.clone());
+        }
+        set(
+            status,
+            cond(
+                condition::SYNCED,
+                true,
+                "InSync",
+                format!("managed RRsets of {zone} match the spec"),
+            ),
+        );
+    }
+    if cx.rejected_connection.is_some() && ready.0 {
+        ready = (
+            false,
+            "ConnectionFailed".into(),
+            format!(
+                "zone {zone}: the changed connection failed its test; the last accepted one is in use"
+            ),
+        );
+    }
+    status.phase = Some(if ready.0 || ready.1 == "Drifted" {
+        ZonePhase::Active
+    } else {
+        ZonePhase::Error
+    });
+    set(status, cond(condition::READY, ready.0, &ready.1, ready.2));
+}
+
+/// A fresh change id.
+pub fn new_change_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

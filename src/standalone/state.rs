@@ -1,0 +1,92 @@
+//! What the standalone commands keep between runs, per zone, in `--state-dir`: the RRsets the
+//! manifest manages, the backend snapshot and the status (history included) — the same things
+//! the operator keeps in the cluster.
+
+use std::path::{Path, PathBuf};
+
+use crate::api::DnsZoneStatus;
+use crate::controller::snapshot::{FileStore, SnapshotError, SnapshotStore};
+use crate::dns::model::{self, Owned, Zone};
+use hickory_proto::rr::Name;
+
+/// Why state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {detail}")]
+    Io { path: String, detail: String },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// The state directory of one zone object.
+pub struct ZoneDir {
+    dir: PathBuf,
+}
+
+impl ZoneDir {
+    pub fn new(root: &Path, namespace: &str, name: &str) -> Self {
+        Self {
+            dir: root.join(namespace).join(name),
+        }
+    }
+
+    fn io(path: &Path, e: impl ToString) -> StateError {
+        StateError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn read_opt(path: &Path) -> Result<Option<String>, StateError> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::io(path, e)),
+        }
+    }
+
+    fn write(&self, file: &str, text: &str) -> Result<(), StateError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Self::io(&self.dir, e))?;
+        let path = self.dir.join(file);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| Self::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Self::io(&path, e))
+    }
+
+    pub fn load_owned(&self) -> Result<Owned, StateError> {
+        let path = self.dir.join("owned.txt");
+        let text = Self::read_opt(&path)?.unwrap_or_default();
+        model::parse_owned(&text).map_err(|e| Self::io(&path, e))
+    }
+
+    pub fn save_owned(&self, owned: &Owned) -> Result<(), StateError> {
+        self.write("owned.txt", &model::format_owned(owned))
+    }
+
+    pub fn load_status(&self) -> Result<DnsZoneStatus, StateError> {
+        let path = self.dir.join("status.yaml");
+        match Self::read_opt(&path)? {
+            None => Ok(DnsZoneStatus::default()),
+            Some(text) => serde_yaml::from_str(&text).map_err(|e| Self::io(&path, e)),
+        }
+    }
+
+    pub fn save_status(&self, status: &DnsZoneStatus) -> Result<(), StateError> {
+        let text = serde_yaml::to_string(status).map_err(|e| Self::io(&self.dir, e))?;
+        self.write("status.yaml", &text)
+    }
+
+    pub fn snapshots(&self) -> FileStore {
+        FileStore {
+            path: self.dir.join("snapshot.bin"),
+        }
+    }
+
+    pub async fn load_snapshot(&self, origin: &Name) -> Result<Option<Zone>, StateError> {
+        Ok(self.snapshots().load(origin).await?)
+    }
+
+    pub async fn save_snapshot(&self, zone: &Zone) -> Result<(), StateError> {
+        Ok(self.snapshots().save(zone).await?)
+    }
+}
