@@ -3,13 +3,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use support::dns_servers::{
-    DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent, port_closed, send_notify,
+    DnsServer, NotifyListener, ServerKind, ServerOptions, Transport, TsigKey, ZoneContent,
+    port_closed, send_notify,
 };
 
 const ORIGIN: &str = "example.com.";
@@ -230,67 +229,6 @@ fn nsd_secondary_of_bind_via_helper() {
     assert_eq!(got, small_zone_expected());
 }
 
-/// A NOTIFY target on one port, UDP and TCP (Knot 3.2 sends NOTIFY over TCP).
-struct NotifyListener {
-    udp: UdpSocket,
-    tcp: TcpListener,
-}
-
-impl NotifyListener {
-    fn bind() -> NotifyListener {
-        let port = support::dns_servers::free_port();
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
-        let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        tcp.set_nonblocking(true).unwrap();
-        NotifyListener { udp, tcp }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.udp.local_addr().unwrap()
-    }
-
-    /// One NOTIFY for `zone` received before `deadline`, and whether it came over TCP.
-    fn receive(&self, zone: &str, deadline: Duration) -> Option<(Message, bool)> {
-        let is_notify = |msg: &Message| {
-            msg.op_code() == OpCode::Notify
-                && msg
-                    .query()
-                    .is_some_and(|q| q.name().to_ascii().eq_ignore_ascii_case(zone))
-        };
-        let end = Instant::now() + deadline;
-        let mut buf = vec![0u8; 65535];
-        while Instant::now() < end {
-            if let Ok((n, _)) = self.udp.recv_from(&mut buf) {
-                if let Ok(msg) = Message::from_vec(&buf[..n]) {
-                    if is_notify(&msg) {
-                        return Some((msg, false));
-                    }
-                }
-            }
-            if let Ok((mut stream, _)) = self.tcp.accept() {
-                stream.set_nonblocking(false).unwrap();
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(2)))
-                    .unwrap();
-                let mut len = [0u8; 2];
-                if stream.read_exact(&mut len).is_ok() {
-                    let n = usize::from(u16::from_be_bytes(len));
-                    if stream.read_exact(&mut buf[..n]).is_ok() {
-                        if let Ok(msg) = Message::from_vec(&buf[..n]) {
-                            if is_notify(&msg) {
-                                return Some((msg, true));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        None
-    }
-}
-
 #[test]
 fn primaries_send_signed_notify_on_change() {
     for kind in [ServerKind::Bind, ServerKind::Knot] {
@@ -306,10 +244,14 @@ fn primaries_send_signed_notify_on_change() {
         );
         server.nsupdate("update add n.example.com. 300 IN A 192.0.2.3\n");
         assert!(server.wait_for_serial(2024010102, Duration::from_secs(10)));
-        let (msg, tcp) = listener
+        let (msg, from) = listener
             .receive(ORIGIN, Duration::from_secs(10))
             .unwrap_or_else(|| panic!("{kind:?} sent no NOTIFY\n{}", server.log()));
-        eprintln!("{kind:?} NOTIFY over {}", if tcp { "TCP" } else { "UDP" });
+        let expected = match kind {
+            ServerKind::Knot => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        assert_eq!(from, expected, "{kind:?}");
         assert!(
             msg.signature()
                 .iter()
@@ -355,4 +297,57 @@ fn servers_are_gone_after_drop() {
         assert!(port_closed(addr, ORIGIN), "{kind:?} still listening");
         assert!(!dir.exists(), "{kind:?} left {dir:?}");
     }
+}
+
+#[test]
+fn ixfr_after_update_is_incremental() {
+    for kind in [ServerKind::Bind, ServerKind::Knot] {
+        let server = DnsServer::start(
+            kind,
+            &ZoneContent::generated(ORIGIN, 1000),
+            ServerOptions::default(),
+        );
+        server.nsupdate(
+            "update delete r0.example.com. A\nupdate add x.example.com. 60 A 192.0.2.9\n",
+        );
+        assert!(server.wait_for_serial(2, Duration::from_secs(10)));
+        let lines = server.try_ixfr_lines(1).unwrap();
+        let soa = |serial: u32| {
+            format!(
+                "example.com. 3600 IN SOA ns1.invalid. hostmaster.example.com. {serial} 3600 600 86400 60"
+            )
+        };
+        let want = vec![
+            soa(2),
+            soa(1),
+            "r0.example.com. 3600 IN A 10.0.0.0".to_string(),
+            soa(2),
+            "x.example.com. 60 IN A 192.0.2.9".to_string(),
+            soa(2),
+        ];
+        assert_eq!(lines, want, "{kind:?}");
+    }
+}
+
+#[test]
+fn bind_max_records_per_type() {
+    let script: String = (1..=150)
+        .map(|i| format!("update add big.example.com. 60 A 198.51.100.{i}\n"))
+        .collect();
+    let default = DnsServer::start(ServerKind::Bind, &small_zone(), ServerOptions::default());
+    let err = default.try_nsupdate(&script).unwrap_err();
+    assert!(err.contains("SERVFAIL"), "{err}");
+    assert_eq!(default.soa_serial(), Some(2024010101));
+
+    let raised = DnsServer::start(
+        ServerKind::Bind,
+        &small_zone(),
+        ServerOptions {
+            max_records_per_type: Some(1000),
+            ..Default::default()
+        },
+    );
+    raised.nsupdate(&script);
+    assert!(raised.wait_for_serial(2024010102, Duration::from_secs(10)));
+    assert_eq!(raised.axfr_lines().len(), 6 + 150);
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -338,10 +338,10 @@ impl DnsServer {
     pub fn wait_for_serial(&self, serial: u32, deadline: Duration) -> bool {
         let end = Instant::now() + deadline;
         loop {
-            if let Some(s) = self.soa_serial() {
-                if s == serial || serial_gt(s, serial) {
-                    return true;
-                }
+            if let Some(s) = self.soa_serial()
+                && (s == serial || serial_gt(s, serial))
+            {
+                return true;
             }
             if Instant::now() >= end {
                 return false;
@@ -361,19 +361,25 @@ impl DnsServer {
     /// Like [`DnsServer::axfr_lines`], but a refused or broken transfer is an `Err`
     /// holding dig's output.
     pub fn try_axfr_lines(&self) -> Result<Vec<String>, String> {
+        self.dig_transfer("AXFR", &["+onesoa"])
+    }
+
+    /// `dig ixfr=<from_serial>` with our key, lines as in [`DnsServer::axfr_lines`] but
+    /// every SOA kept: an incremental answer is `new SOA, (old SOA, deletions, new SOA,
+    /// additions)…, new SOA`; a server without that history answers with a full AXFR.
+    pub fn try_ixfr_lines(&self, from_serial: u32) -> Result<Vec<String>, String> {
+        self.dig_transfer(&format!("IXFR={from_serial}"), &[])
+    }
+
+    fn dig_transfer(&self, qtype: &str, extra: &[&str]) -> Result<Vec<String>, String> {
         let out = Command::new("dig")
-            .args([
-                "+nocmd",
-                "+nocomments",
-                "+nostats",
-                "+noquestion",
-                "+onesoa",
-            ])
+            .args(["+nocmd", "+nocomments", "+nostats", "+noquestion"])
+            .args(extra)
             .args(["+time=5", "+tries=1", "-b", "127.0.0.1"])
             .arg(format!("@{}", self.addr.ip()))
             .args(["-p", &self.addr.port().to_string()])
             .args(["-y", &self.key.dig_arg()])
-            .args(["AXFR", &self.zone])
+            .args([qtype, &self.zone])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -411,7 +417,7 @@ impl DnsServer {
         let has = |cmd: &str| {
             script
                 .lines()
-                .any(|l| l.trim_start().split_whitespace().next() == Some(cmd))
+                .any(|l| l.split_whitespace().next() == Some(cmd))
         };
         let mut full = String::new();
         if !has("server") {
@@ -428,7 +434,8 @@ impl DnsServer {
             full.push_str("send\n");
         }
         let mut child = Command::new("nsupdate")
-            .args(["-t", "10", "-y", &self.key.dig_arg()])
+            // TCP: a big UPDATE does not fit a datagram.
+            .args(["-v", "-t", "10", "-y", &self.key.dig_arg()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -556,7 +563,12 @@ impl DnsServer {
                 .iter()
                 .map(|a| format!("{} port {} key \"{}\"; ", a.ip(), a.port(), k.name))
                 .collect();
-            writeln!(c, "    notify explicit;\n    also-notify {{ {targets}}};").unwrap();
+            // notify-delay defaults to 5 s, which would slow every NOTIFY test.
+            writeln!(
+                c,
+                "    notify explicit;\n    notify-delay 0;\n    also-notify {{ {targets}}};"
+            )
+            .unwrap();
         }
         c.push_str("};\n");
         c
@@ -833,11 +845,30 @@ pub fn free_port() -> u16 {
 /// SOA serial of `zone` at `addr` from one UDP query, or `None` when there is no
 /// authoritative NOERROR answer holding the SOA within `timeout`.
 pub fn query_soa_serial(addr: SocketAddr, zone: &str, timeout: Duration) -> Option<u32> {
+    let resp = udp_exchange(addr, zone, OpCode::Query, timeout)?;
+    if resp.response_code() != ResponseCode::NoError || !resp.authoritative() {
+        return None;
+    }
+    resp.answers().iter().find_map(|r| match r.data() {
+        RData::SOA(soa) => Some(soa.serial()),
+        _ => None,
+    })
+}
+
+/// Sends an unsigned NOTIFY for `zone` (SOA) to `addr` from 127.0.0.1 over UDP; the
+/// response code, or `None` without an answer within `timeout`.
+pub fn send_notify(addr: SocketAddr, zone: &str, timeout: Duration) -> Option<ResponseCode> {
+    udp_exchange(addr, zone, OpCode::Notify, timeout).map(|m| m.response_code())
+}
+
+/// One `zone`/SOA request with `op` over UDP from 127.0.0.1, and its matching response.
+fn udp_exchange(addr: SocketAddr, zone: &str, op: OpCode, timeout: Duration) -> Option<Message> {
     let id = u16::from_be_bytes(random_bytes(2).try_into().unwrap());
     let mut msg = Message::new();
     msg.set_id(id)
         .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query)
+        .set_op_code(op)
+        .set_authoritative(op == OpCode::Notify)
         .set_recursion_desired(false)
         .add_query(Query::query(
             Name::from_ascii(zone).unwrap(),
@@ -850,26 +881,96 @@ pub fn query_soa_serial(addr: SocketAddr, zone: &str, timeout: Duration) -> Opti
     let mut buf = [0u8; 4096];
     while Instant::now() < end {
         let (n, from) = sock.recv_from(&mut buf).ok()?;
-        let Ok(resp) = Message::from_vec(&buf[..n]) else {
-            continue;
-        };
-        if from != addr || resp.id() != id {
-            continue;
+        match Message::from_vec(&buf[..n]) {
+            // Anything else is a stray datagram; keep waiting for ours.
+            Ok(resp) if from == addr && resp.id() == id => return Some(resp),
+            _ => continue,
         }
-        if resp.response_code() != ResponseCode::NoError || !resp.authoritative() {
-            return None;
-        }
-        return resp.answers().iter().find_map(|r| match r.data() {
-            RData::SOA(soa) => Some(soa.serial()),
-            _ => None,
-        });
     }
     None
 }
 
+/// How a NOTIFY reached a [`NotifyListener`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A datagram (BIND, NSD).
+    Udp,
+    /// A TCP connection (Knot 3.2 sends NOTIFY over TCP only).
+    Tcp,
+}
+
+/// A NOTIFY target on one 127.0.0.1 port, UDP and TCP, for `ServerOptions::notify_to`.
+/// It does not answer: servers log the NOTIFY as failed, which tests can ignore.
+pub struct NotifyListener {
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+impl NotifyListener {
+    /// Binds UDP and TCP on a port free for both.
+    pub fn bind() -> NotifyListener {
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let (Ok(udp), Ok(tcp)) = (
+                UdpSocket::bind((Ipv4Addr::LOCALHOST, port)),
+                TcpListener::bind((Ipv4Addr::LOCALHOST, port)),
+            ) else {
+                continue;
+            };
+            udp.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            tcp.set_nonblocking(true).unwrap();
+            return NotifyListener { udp, tcp };
+        }
+        panic!("no port for a NOTIFY listener");
+    }
+
+    /// Where servers should send NOTIFY.
+    pub fn addr(&self) -> SocketAddr {
+        self.udp.local_addr().unwrap()
+    }
+
+    /// The next NOTIFY for `zone` received within `deadline`, and how it came.
+    pub fn receive(&self, zone: &str, deadline: Duration) -> Option<(Message, Transport)> {
+        let end = Instant::now() + deadline;
+        let mut buf = vec![0u8; 65535];
+        while Instant::now() < end {
+            if let Ok((n, _)) = self.udp.recv_from(&mut buf)
+                && let Some(msg) = notify_for(&buf[..n], zone)
+            {
+                return Some((msg, Transport::Udp));
+            }
+            if let Ok((mut stream, _)) = self.tcp.accept()
+                && let Some(msg) = read_tcp_message(&mut stream, &mut buf)
+                    .and_then(|n| notify_for(&buf[..n], zone))
+            {
+                return Some((msg, Transport::Tcp));
+            }
+        }
+        None
+    }
+}
+
+fn notify_for(wire: &[u8], zone: &str) -> Option<Message> {
+    let msg = Message::from_vec(wire).ok()?;
+    let name = msg.query()?.name().to_ascii();
+    (msg.op_code() == OpCode::Notify && name.eq_ignore_ascii_case(&absolute(zone))).then_some(msg)
+}
+
+/// One length-prefixed DNS message from a TCP stream into `buf`; its length.
+fn read_tcp_message(stream: &mut TcpStream, buf: &mut [u8]) -> Option<usize> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).ok()?;
+    let n = usize::from(u16::from_be_bytes(len));
+    stream.read_exact(&mut buf[..n]).ok()?;
+    Some(n)
+}
+
 /// Whether TCP and UDP on `addr` are both closed (connection refused / no answer).
 pub fn port_closed(addr: SocketAddr, zone: &str) -> bool {
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err()
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err()
         && query_soa_serial(addr, zone, Duration::from_millis(300)).is_none()
 }
 
@@ -923,32 +1024,4 @@ fn owner_and_type(line: &str, prev_owner: &str) -> Option<(String, String)> {
             && !["IN", "CH", "HS"].contains(&t.to_ascii_uppercase().as_str())
     })?;
     Some((owner, rtype.to_string()))
-}
-
-/// Sends an unsigned NOTIFY for `zone` (SOA) to `addr` from 127.0.0.1 over UDP; the
-/// response code, or `None` without an answer within `timeout`.
-pub fn send_notify(addr: SocketAddr, zone: &str, timeout: Duration) -> Option<ResponseCode> {
-    let id = u16::from_be_bytes(random_bytes(2).try_into().unwrap());
-    let mut msg = Message::new();
-    msg.set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Notify)
-        .set_authoritative(true)
-        .add_query(Query::query(
-            Name::from_ascii(zone).unwrap(),
-            RecordType::SOA,
-        ));
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
-    sock.set_read_timeout(Some(timeout)).ok()?;
-    sock.send_to(&msg.to_vec().unwrap(), addr).ok()?;
-    let mut buf = [0u8; 4096];
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        let (n, from) = sock.recv_from(&mut buf).ok()?;
-        match Message::from_vec(&buf[..n]) {
-            Ok(resp) if from == addr && resp.id() == id => return Some(resp.response_code()),
-            _ => continue,
-        }
-    }
-    None
 }
