@@ -225,6 +225,7 @@ pub(crate) fn record_update(
 }
 
 /// A field another manager owns with a different value.
+#[derive(Debug)]
 pub(crate) struct Conflict {
     pub manager: String,
     pub path: FieldPath,
