@@ -120,6 +120,7 @@ fn age_column() -> Column {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn builtin(
     group: &str,
     version: &str,

@@ -166,7 +166,7 @@ fn injected_fault(inner: &Inner, method: &str, path: &str, query: &str) -> Optio
 
 enum Target {
     Resource {
-        rt: ResourceType,
+        rt: Box<ResourceType>,
         ns: String,
         name: String,
         sub: String,
@@ -373,14 +373,20 @@ fn resolve(state: &State, path: &str) -> ApiResult<Target> {
         ["namespaces", ns, plural, name, sub] => (find(plural)?, *ns, *name, *sub),
         _ => return Err(not_found()),
     };
-    if !sub.is_empty() && !(sub == "status" && rt.status_subresource) && sub != "finalize" {
+    let sub_ok = match sub {
+        "" => true,
+        "status" => rt.status_subresource,
+        "finalize" => rt.kind == "Namespace",
+        _ => false,
+    };
+    if !sub_ok {
         return Err(not_found());
     }
     if !rt.namespaced && !ns.is_empty() {
         return Err(not_found());
     }
     Ok(Target::Resource {
-        rt,
+        rt: Box::new(rt),
         ns: ns.to_string(),
         name: name.to_string(),
         sub: sub.to_string(),
@@ -473,7 +479,7 @@ async fn route(
                 "method not allowed",
             ));
         }
-        Ok(Target::Resource { rt, ns, name, sub }) => (rt, ns, name, sub),
+        Ok(Target::Resource { rt, ns, name, sub }) => (*rt, ns, name, sub),
         Err(e) => return error_response(&e),
     };
     if name.is_empty() && method == "GET" && params.flag("watch") {
