@@ -1009,3 +1009,55 @@ async fn kubectl_apply_get_patch_delete() {
     .unwrap();
     assert!(ok && out == "2", "{out}{err}");
 }
+
+#[tokio::test]
+async fn events_recorder_and_lease() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+    let (server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::namespaced(client.clone(), "default");
+    let z = zones.create(&PostParams::default(), &zone("ev")).await.unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "zonekeeper".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Synced".into(),
+        note: Some("zone in sync".into()),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &z.object_ref(&())).await.unwrap();
+    recorder.publish(&ev, &z.object_ref(&())).await.unwrap();
+    let events: Api<K8sEvent> = Api::namespaced(client.clone(), "default");
+    let listed = events.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(listed.len(), 1, "the second publish is a series patch");
+    assert_eq!(listed[0].reason.as_deref(), Some("Synced"));
+    assert_eq!(listed[0].series.as_ref().map(|s| s.count), Some(2));
+    assert!(server.requests().iter().any(|r| r.method == "PATCH" && r.path.contains("/apis/events.k8s.io/v1/")));
+
+    // Leader election: create, then renew with a resourceVersion-checked replace.
+    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "zonekeeper"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+    }))
+    .unwrap();
+    let held = leases.create(&PostParams::default(), &lease).await.unwrap();
+    assert_eq!(api_code(&leases.create(&PostParams::default(), &lease).await.unwrap_err()), 409);
+    let mut renew = held.clone();
+    renew.spec.as_mut().unwrap().lease_transitions = Some(1);
+    leases.replace("zonekeeper", &PostParams::default(), &renew).await.unwrap();
+    let mut usurp = held;
+    usurp.spec.as_mut().unwrap().holder_identity = Some("b".into());
+    assert_eq!(
+        api_code(&leases.replace("zonekeeper", &PostParams::default(), &usurp).await.unwrap_err()),
+        409
+    );
+}
