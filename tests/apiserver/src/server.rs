@@ -223,6 +223,67 @@ fn resource_list(state: &State, group: &str, version: &str) -> Option<Value> {
     )
 }
 
+const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+fn wants_aggregated(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"))
+}
+
+/// `apidiscovery.k8s.io/v2` for `/api` (core) or `/apis` (every group), as kubectl prefers.
+fn aggregated_discovery(state: &State, core: bool) -> Value {
+    let mut items: Vec<Value> = Vec::new();
+    let mut group_names: Vec<String> = Vec::new();
+    for t in &state.types {
+        if (t.group.is_empty()) == core && !group_names.contains(&t.group) {
+            group_names.push(t.group.clone());
+        }
+    }
+    for g in group_names {
+        let mut versions: Vec<Value> = Vec::new();
+        let mut version_names: Vec<String> = Vec::new();
+        for t in state.types.iter().filter(|t| t.group == g) {
+            if !version_names.contains(&t.version) {
+                version_names.push(t.version.clone());
+            }
+        }
+        for v in version_names {
+            let resources: Vec<Value> = state
+                .types
+                .iter()
+                .filter(|t| t.group == g && t.version == v)
+                .map(|t| {
+                    let kind = json!({"group": t.group, "version": t.version, "kind": t.kind});
+                    let mut r = json!({
+                        "resource": t.plural,
+                        "responseKind": kind,
+                        "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": t.singular,
+                        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                    });
+                    if !t.short_names.is_empty() {
+                        r["shortNames"] = json!(t.short_names);
+                    }
+                    if !t.categories.is_empty() {
+                        r["categories"] = json!(t.categories);
+                    }
+                    if t.status_subresource {
+                        r["subresources"] = json!([{"subresource": "status", "responseKind": kind,
+                                                     "verbs": ["get", "patch", "update"]}]);
+                    }
+                    r
+                })
+                .collect();
+            versions.push(json!({"version": v, "resources": resources, "freshness": "Current"}));
+        }
+        items.push(json!({"metadata": {"name": g}, "versions": versions}));
+    }
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
 /// `/openapi/v3`: one document per group/version, so kubectl finds out that the server
 /// validates fields itself (`fieldValidation`) instead of validating client-side.
 fn openapi_index(state: &State) -> Value {
@@ -471,7 +532,18 @@ async fn route(
         resolve(&state, path)
     };
     let (rt, ns, name, sub) = match target {
-        Ok(Target::Json(v)) if method == "GET" => return json_response(200, &v),
+        Ok(Target::Json(v)) if method == "GET" => {
+            if matches!(path.trim_end_matches('/'), "/api" | "/apis") && wants_aggregated(headers) {
+                let doc = aggregated_discovery(&inner.lock(), path.trim_end_matches('/') == "/api");
+                let mut r = json_response(200, &doc);
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(AGGREGATED_CONTENT_TYPE),
+                );
+                return r;
+            }
+            return json_response(200, &v);
+        }
         Ok(Target::Json(_)) => {
             return error_response(&ApiError::new(
                 405,

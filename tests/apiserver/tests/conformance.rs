@@ -1018,7 +1018,10 @@ async fn events_recorder_and_lease() {
 
     let (server, client) = server_with_crds().await;
     let zones: Api<DnsZone> = Api::namespaced(client.clone(), "default");
-    let z = zones.create(&PostParams::default(), &zone("ev")).await.unwrap();
+    let z = zones
+        .create(&PostParams::default(), &zone("ev"))
+        .await
+        .unwrap();
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -1040,7 +1043,12 @@ async fn events_recorder_and_lease() {
     assert_eq!(listed.len(), 1, "the second publish is a series patch");
     assert_eq!(listed[0].reason.as_deref(), Some("Synced"));
     assert_eq!(listed[0].series.as_ref().map(|s| s.count), Some(2));
-    assert!(server.requests().iter().any(|r| r.method == "PATCH" && r.path.contains("/apis/events.k8s.io/v1/")));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.contains("/apis/events.k8s.io/v1/"))
+    );
 
     // Leader election: create, then renew with a resourceVersion-checked replace.
     let leases: Api<Lease> = Api::namespaced(client, "default");
@@ -1050,14 +1058,75 @@ async fn events_recorder_and_lease() {
     }))
     .unwrap();
     let held = leases.create(&PostParams::default(), &lease).await.unwrap();
-    assert_eq!(api_code(&leases.create(&PostParams::default(), &lease).await.unwrap_err()), 409);
+    assert_eq!(
+        api_code(
+            &leases
+                .create(&PostParams::default(), &lease)
+                .await
+                .unwrap_err()
+        ),
+        409
+    );
     let mut renew = held.clone();
     renew.spec.as_mut().unwrap().lease_transitions = Some(1);
-    leases.replace("zonekeeper", &PostParams::default(), &renew).await.unwrap();
+    leases
+        .replace("zonekeeper", &PostParams::default(), &renew)
+        .await
+        .unwrap();
     let mut usurp = held;
     usurp.spec.as_mut().unwrap().holder_identity = Some("b".into());
     assert_eq!(
-        api_code(&leases.replace("zonekeeper", &PostParams::default(), &usurp).await.unwrap_err()),
+        api_code(
+            &leases
+                .replace("zonekeeper", &PostParams::default(), &usurp)
+                .await
+                .unwrap_err()
+        ),
         409
     );
+}
+
+#[tokio::test]
+async fn kube_discovery_and_streaming_list_watcher() {
+    let (_server, client) = server_with_crds().await;
+    let discovery = kube::discovery::Discovery::new(client.clone())
+        .run()
+        .await
+        .unwrap();
+    let (ar, caps) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            GROUP, "v1alpha1", "DnsZone",
+        ))
+        .unwrap();
+    assert_eq!(ar.plural, "dnszones");
+    let subs: Vec<String> = caps
+        .subresources
+        .iter()
+        .map(|(s, _)| s.plural.clone())
+        .collect();
+    assert!(subs.iter().any(|s| s.ends_with("status")), "{subs:?}");
+    assert!(discovery.has_group("coordination.k8s.io") && discovery.has_group("events.k8s.io"));
+
+    let zones: Api<DnsZone> = Api::namespaced(client, "default");
+    zones
+        .create(&PostParams::default(), &zone("one"))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store::<DnsZone>();
+    let stream = watcher(zones.clone(), watcher::Config::default().streaming_lists())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while stream.next().await.is_some() {}
+    });
+    reader.wait_until_ready().await.unwrap();
+    assert_eq!(reader.state().len(), 1);
+    zones
+        .create(&PostParams::default(), &zone("two"))
+        .await
+        .unwrap();
+    eventually("second zone in store", async || reader.state().len() == 2).await;
+    task.abort();
 }
