@@ -555,7 +555,8 @@ async fn route(
         Err(e) => return error_response(&e),
     };
     if name.is_empty() && method == "GET" && params.flag("watch") {
-        return watch_response(inner.clone(), rt, ns, params);
+        let table = wants_table(headers).then(|| params.get("includeObject").to_string());
+        return watch_response(inner.clone(), rt, ns, params, table);
     }
     let mut opts = write_opts(params, headers);
     let result: ApiResult<(u16, Value)> = match (method, name.as_str()) {
@@ -930,7 +931,13 @@ fn delete_collection(
 }
 
 /// What one watch sends for one logged change, if anything.
-fn watch_line(ev: &LogEvent, rt: &ResourceType, ns: &str, sel: &Selectors) -> Option<String> {
+fn watch_line(
+    ev: &LogEvent,
+    rt: &ResourceType,
+    ns: &str,
+    sel: &Selectors,
+    table: Option<&str>,
+) -> Option<String> {
     if ev.key != rt.key() || (rt.namespaced && !ns.is_empty() && ev.namespace != ns) {
         return None;
     }
@@ -946,7 +953,19 @@ fn watch_line(ev: &LogEvent, rt: &ResourceType, ns: &str, sel: &Selectors) -> Op
     let mut obj = ev.object.clone();
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
-    Some(format!("{}\n", json!({"type": type_, "object": obj})))
+    Some(event_line(rt, type_, obj, table))
+}
+
+/// One watch event; a one-row Table when the client asked for tables (`kubectl get -w`).
+fn event_line(rt: &ResourceType, type_: &str, obj: Value, table: Option<&str>) -> String {
+    let obj = match table {
+        Some(include) => {
+            let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
+            table::table(rt, &[obj], meta, include)
+        }
+        None => obj,
+    };
+    format!("{}\n", json!({"type": type_, "object": obj}))
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> String {
@@ -965,6 +984,7 @@ fn watch_response(
     rt: ResourceType,
     ns: String,
     params: &Params,
+    table: Option<String>,
 ) -> Response<Body> {
     let sel = match Selectors::parse(params.get("labelSelector"), params.get("fieldSelector")) {
         Ok(s) => s,
@@ -994,7 +1014,7 @@ fn watch_response(
                 let ons = o["metadata"]["namespace"].as_str().unwrap_or_default();
                 if (!rt.namespaced || ns.is_empty() || ons == ns) && sel.matches(o) {
                     let obj = state.present(&rt, o);
-                    initial.push(format!("{}\n", json!({"type": "ADDED", "object": obj})));
+                    initial.push(event_line(&rt, "ADDED", obj, table.as_deref()));
                 }
             }
             if send_initial && bookmarks {
@@ -1004,7 +1024,7 @@ fn watch_response(
             match rv_param.parse::<u64>() {
                 Ok(from) if from >= state.compacted => {
                     for ev in state.log.iter().filter(|e| e.rv > from) {
-                        if let Some(line) = watch_line(ev, &rt, &ns, &sel) {
+                        if let Some(line) = watch_line(ev, &rt, &ns, &sel, table.as_deref()) {
                             initial.push(line);
                         }
                     }
@@ -1046,7 +1066,7 @@ fn watch_response(
                     Ok(ev) => {
                         if ev.rv <= last_rv { continue; }
                         last_rv = ev.rv;
-                        if let Some(line) = watch_line(&ev, &rt, &ns, &sel)
+                        if let Some(line) = watch_line(&ev, &rt, &ns, &sel, table.as_deref())
                             && tx.send(line).await.is_err() {
                             return;
                         }
@@ -1063,7 +1083,7 @@ fn watch_response(
                             Ok(ev) => {
                                 if ev.rv <= last_rv { continue; }
                                 last_rv = ev.rv;
-                                if let Some(line) = watch_line(&ev, &rt, &ns, &sel)
+                                if let Some(line) = watch_line(&ev, &rt, &ns, &sel, table.as_deref())
                                     && tx.send(line).await.is_err() {
                                     return;
                                 }
