@@ -15,6 +15,7 @@
 //! ```
 
 mod fields;
+mod protobuf;
 mod resources;
 mod server;
 mod store;

@@ -481,7 +481,16 @@ fn parse_body(body: &[u8], headers: &HeaderMap) -> ApiResult<Value> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    if ct.contains("protobuf") || ct.contains("cbor") {
+    if ct.contains("protobuf") {
+        return crate::protobuf::decode(body).map_err(|why| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the body of the request was in an unknown format - {why}"),
+            )
+        });
+    }
+    if ct.contains("cbor") {
         // Only JSON (and YAML) bodies are understood; client-go then falls back to JSON.
         return Err(ApiError::new(
             415,

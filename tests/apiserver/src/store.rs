@@ -515,6 +515,9 @@ impl State {
         {
             o.remove("status");
         }
+        if rt.kind == "Secret" && obj["type"].as_str().unwrap_or_default().is_empty() {
+            obj["type"] = json!("Opaque");
+        }
         if rt.kind == "Namespace" {
             obj["status"] = json!({"phase": "Active"});
             obj["spec"] = json!({"finalizers": ["kubernetes"]});

@@ -1130,3 +1130,51 @@ async fn kube_discovery_and_streaming_list_watcher() {
     eventually("second zone in store", async || reader.state().len() == 2).await;
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_imperative_commands_in_protobuf() {
+    let server = TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let cache = dir.path().join("cache");
+    server.write_kubeconfig(&kc).unwrap();
+    let run = |args: &'static [&'static str]| {
+        let (kc, cache) = (kc.clone(), cache.clone());
+        tokio::task::spawn_blocking(move || kubectl(&kc, &cache, args))
+    };
+    let (ok, out, err) = run(&["create", "namespace", "dns"]).await.unwrap();
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = run(&[
+        "-n",
+        "dns",
+        "create",
+        "secret",
+        "generic",
+        "tsig",
+        "--from-literal=secret=abc",
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = run(&[
+        "-n",
+        "dns",
+        "create",
+        "configmap",
+        "zone",
+        "--from-literal=a=1",
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{out}{err}");
+    let secret = server.object("", "secrets", "dns", "tsig").unwrap();
+    assert_eq!(secret["data"]["secret"], "YWJj");
+    assert_eq!(secret["type"], "Opaque");
+    let cm = server.object("", "configmaps", "dns", "zone").unwrap();
+    assert_eq!(cm["data"]["a"], "1");
+    assert!(cm["metadata"].get("generateName").is_none());
+    let (ok, out, err) = run(&["delete", "namespace", "dns"]).await.unwrap();
+    assert!(ok, "{out}{err}");
+    assert!(server.object("", "namespaces", "", "dns").is_none());
+    assert!(server.objects("", "secrets").is_empty());
+}
