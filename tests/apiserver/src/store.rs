@@ -213,6 +213,26 @@ fn prune(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<String>
     }
 }
 
+/// Object names are DNS subdomains (RFC 1123), namespaces DNS labels, as a real server checks.
+fn invalid_name(name: &str, label: bool) -> Option<&'static str> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !p.starts_with('-')
+            && !p.ends_with('-')
+    };
+    if label {
+        return (!part_ok(name)).then_some(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        );
+    }
+    (name.len() > 253 || !name.split('.').all(part_ok)).then_some(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+    )
+}
+
 fn cause_reason(message: &str) -> &'static str {
     match message {
         m if m.starts_with("Required value") => "FieldValueRequired",
@@ -383,6 +403,16 @@ impl State {
                 )],
             ));
         }
+        if let Some(why) = invalid_name(&name, rt.kind == "Namespace") {
+            return Err(invalid(
+                rt,
+                &name,
+                &[(
+                    "metadata.name".into(),
+                    format!("Invalid value: \"{name}\": {why}"),
+                )],
+            ));
+        }
         let Some(schema) = &rt.schema else {
             return Ok(());
         };
@@ -396,12 +426,11 @@ impl State {
                         .map(|p| format!("unknown field \"{p}\""))
                         .collect();
                     return Err(ApiError::bad_request(format!(
-                        ".{}: {}",
-                        "",
-                        list.join(", ")
-                    ))
-                    .details(json!({"causes": pruned.iter().map(|p| json!({
-                        "reason": "FieldValueInvalid", "message": format!("unknown field \"{p}\""), "field": p})).collect::<Vec<_>>()})));
+                        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                        list.join(", "),
+                        kind = rt.kind,
+                        version = rt.version,
+                    )));
                 }
                 "Ignore" => {}
                 _ => opts

@@ -810,7 +810,27 @@ async fn schema_admission_refuses_with_field_paths() {
         panic!("{e:?}")
     };
     assert_eq!(s.code, 422);
-    assert!(s.message.contains("zoneName is immutable"), "{}", s.message);
+    assert!(
+        s.message
+            .ends_with("spec.zoneName: Invalid value: \"string\": zoneName is immutable"),
+        "{}",
+        s.message
+    );
+    // Names are RFC 1123 subdomains.
+    let e = zones
+        .create(&PostParams::default(), &zone("Upper"))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&e), 422);
+    let kube::Error::Api(s) = e else {
+        unreachable!()
+    };
+    assert!(
+        s.message
+            .contains("metadata.name: Invalid value: \"Upper\""),
+        "{}",
+        s.message
+    );
 }
 
 #[tokio::test]
