@@ -82,9 +82,11 @@ pub fn validate(
         kube_cel::Validator::new().validate(&cel_schema, &cel_object, old_object.as_ref())
     {
         for e in cel_errors.iter() {
+            // A real server names the JSON type of the refused value: `Invalid value: "string": ...`.
+            let kind = value_at(object, &e.field_path).map_or("object", type_name);
             errors.push(FieldError {
                 path: e.field_path.clone(),
-                message: format!("Invalid value: {}", e.message),
+                message: format!("Invalid value: \"{kind}\": {}", e.message),
             });
         }
     }
@@ -93,6 +95,24 @@ pub fn validate(
     } else {
         Err(errors)
     }
+}
+
+/// The value at a path such as `spec.records[2].data`.
+fn value_at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut current = object;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            current = current.get(key)?;
+        }
+        for index in indexes.split('[').filter(|s| !s.is_empty()) {
+            current = current.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(current)
 }
 
 fn preserves_unknown(schema: &Value) -> bool {

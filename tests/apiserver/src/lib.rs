@@ -1,0 +1,250 @@
+//! A test Kubernetes API server for zonekeeper's tests.
+//!
+//! No real kube-apiserver can run on the machines this project is built on, so the operator's
+//! Kubernetes behaviour is tested against this one: the real `kube::Client`, the real
+//! kube-runtime `Controller`/`watcher` and the real `kubectl` talk HTTP to it. It is faithful
+//! where the operator and its users depend on it (see README.md for what it does not do).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let server = zk_apiserver::TestApiServer::start().await;
+//! server.install_crds(&zonekeeper::api::crd::crds()).await;
+//! let client = server.client().await;
+//! # let _ = client;
+//! # }
+//! ```
+
+mod fields;
+mod protobuf;
+mod resources;
+mod server;
+mod store;
+mod table;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use server::Inner;
+use store::WriteOpts;
+
+/// One request the server answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub method: String,
+    /// The URL path, e.g. `/apis/dns.zonekeeper.io/v1alpha1/namespaces/default/dnszones/a`.
+    pub path: String,
+    /// The raw query string, empty when there is none.
+    pub query: String,
+    /// The HTTP status answered (200 for a watch that was opened).
+    pub status: u16,
+}
+
+impl RequestRecord {
+    /// A request that changes state (POST, PUT, PATCH, DELETE).
+    pub fn is_write(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+    }
+}
+
+/// An injected failure: the next `remaining` requests under `path_prefix` fail.
+#[derive(Clone, Debug)]
+pub(crate) struct Fault {
+    pub path_prefix: String,
+    pub remaining: usize,
+    pub status: u16,
+    pub retry_after: Option<u32>,
+}
+
+/// A running test API server. It stops when dropped.
+pub struct TestApiServer {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    task: JoinHandle<()>,
+}
+
+impl TestApiServer {
+    /// Starts a server on `127.0.0.1` with an ephemeral port, in this process.
+    pub async fn start() -> TestApiServer {
+        match Self::start_on("127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!())).await {
+            Ok(s) => s,
+            // A test cannot do anything useful without its server.
+            Err(e) => panic!("test API server cannot listen on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts a server on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> io::Result<TestApiServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let inner = Inner::new();
+        let shared = inner.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let inner = shared.clone();
+            async move { server::handle(inner, req).await }
+        });
+        let task = tokio::spawn(async move {
+            // serve only returns on a listener error, which ends the server.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(TestApiServer { addr, inner, task })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A `kube::Client` for this server, default namespace `default`.
+    pub async fn client(&self) -> kube::Client {
+        let uri = match self.url().parse() {
+            Ok(u) => u,
+            Err(e) => panic!("server URL does not parse: {e}"),
+        };
+        let config = kube::Config::new(uri);
+        match kube::Client::try_from(config) {
+            Ok(c) => c,
+            Err(e) => panic!("kube client for the test API server: {e}"),
+        }
+    }
+
+    /// Writes a kubeconfig (context `zk-test`, namespace `default`) for kubectl or zonekeeper.
+    pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
+        std::fs::write(path, kubeconfig(&self.url()))
+    }
+
+    /// Creates or replaces CRDs, as `kubectl apply -f crds/` does. Their kinds are served at once.
+    pub async fn install_crds(&self, crds: &[CustomResourceDefinition]) {
+        let mut state = self.inner.lock();
+        let Some(rt) = state
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .cloned()
+        else {
+            return;
+        };
+        for crd in crds {
+            let Ok(obj) = serde_json::to_value(crd) else {
+                continue;
+            };
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let mut opts = WriteOpts {
+                manager: "zk-apiserver".into(),
+                ..WriteOpts::default()
+            };
+            let result = match state.get(&rt, "", &name) {
+                Ok(old) => {
+                    let mut new = obj.clone();
+                    new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+                    state.update(&rt, "", &name, new, "", &mut opts)
+                }
+                Err(_) => state.create(&rt, "", obj, &mut opts, None),
+            };
+            if let Err(e) = result {
+                panic!("installing CRD {name}: {}", e.message);
+            }
+        }
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.inner.lock().requests.clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn reset_requests(&self) {
+        self.inner.lock().requests.clear();
+    }
+
+    /// The next `n` requests whose path starts with `path_prefix` fail with `status`
+    /// (and a `Retry-After` header when given), before reaching the store.
+    pub fn fail_next(&self, path_prefix: &str, n: usize, status: u16, retry_after: Option<u32>) {
+        self.inner.lock().faults.push(Fault {
+            path_prefix: path_prefix.into(),
+            remaining: n,
+            status,
+            retry_after,
+        });
+    }
+
+    /// Ends every open watch, as an API server restart or a load balancer timeout does.
+    pub fn drop_watches(&self) {
+        self.inner.drop_watches.send_modify(|n| *n += 1);
+    }
+
+    /// Compacts history: a watch or list continuation from any resourceVersion older than
+    /// now gets `410 Gone` (an ERROR event with code 410 for a watch, like a real server).
+    /// Open watches are not affected; pair it with [`Self::drop_watches`].
+    pub fn expire_resource_versions(&self) {
+        self.inner.lock().expire();
+    }
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.lock().rv
+    }
+
+    /// A stored object as JSON (`group` empty for core), bypassing HTTP.
+    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        let state = self.inner.lock();
+        state
+            .objects
+            .get(&format!("{group}/{plural}"))?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Every stored object of a kind (`group` empty for core), bypassing HTTP.
+    pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
+        let state = self.inner.lock();
+        state
+            .objects
+            .get(&format!("{group}/{plural}"))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        self.drop_watches();
+        self.task.abort();
+    }
+}
+
+/// A kubeconfig pointing at `url` with no credentials.
+pub fn kubeconfig(url: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: zk-test
+  cluster:
+    server: {url}
+contexts:
+- name: zk-test
+  context:
+    cluster: zk-test
+    user: zk-test
+    namespace: default
+current-context: zk-test
+preferences: {{}}
+users:
+- name: zk-test
+  user: {{}}
+"
+    )
+}

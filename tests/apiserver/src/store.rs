@@ -1,0 +1,1142 @@
+//! The object store and every write's semantics: resourceVersion, generation, status
+//! isolation, admission, finalizers, garbage collection and the watch event log.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::fields::{self, Manager};
+use crate::resources::{self, ResourceType};
+use crate::{Fault, RequestRecord};
+
+/// How many events a watch can resume from; older resourceVersions get 410 Gone.
+pub(crate) const EVENT_WINDOW: usize = 2048;
+
+/// One change, as watches see it.
+#[derive(Debug)]
+pub(crate) struct LogEvent {
+    pub rv: u64,
+    pub key: String,
+    pub namespace: String,
+    pub type_: &'static str,
+    pub object: Value,
+    /// The object before a MODIFIED, so selector watches can turn it into ADDED/DELETED.
+    pub prev: Option<Value>,
+}
+
+/// A refusal, rendered as a `Status`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn details(mut self, d: Value) -> Self {
+        self.details = Some(d);
+        self
+    }
+
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.qualified()),
+        )
+        .details(json!({"name": name, "group": rt.group, "kind": rt.plural}))
+    }
+
+    pub fn conflict(rt: &ResourceType, name: &str) -> Self {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                rt.qualified()
+            ),
+        )
+        .details(json!({"name": name, "group": rt.group, "kind": rt.plural}))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(400, "BadRequest", message)
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        ApiError::new(410, "Expired", message)
+    }
+
+    pub fn status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            s["details"] = d.clone();
+        }
+        s
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// Per-request options that change how a write is done.
+#[derive(Debug, Default)]
+pub(crate) struct WriteOpts {
+    pub manager: String,
+    pub dry_run: bool,
+    /// `Strict`, `Warn` (the default) or `Ignore`.
+    pub field_validation: String,
+    pub warnings: Vec<String>,
+}
+
+pub(crate) struct State {
+    pub rv: u64,
+    /// The newest resourceVersion no longer in the event log.
+    pub compacted: u64,
+    pub types: Vec<ResourceType>,
+    pub objects: HashMap<String, BTreeMap<(String, String), Value>>,
+    pub log: VecDeque<Arc<LogEvent>>,
+    pub events: broadcast::Sender<Arc<LogEvent>>,
+    pub requests: Vec<RequestRecord>,
+    pub faults: Vec<Fault>,
+    uid_counter: u64,
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn meta(o: &mut Value) -> &mut Map<String, Value> {
+    if !o["metadata"].is_object() {
+        o["metadata"] = json!({});
+    }
+    match o.get_mut("metadata").and_then(Value::as_object_mut) {
+        Some(m) => m,
+        None => unreachable!("metadata was just made an object"),
+    }
+}
+
+pub(crate) fn name_of(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn finalizers(o: &Value) -> Vec<String> {
+    o["metadata"]["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect()
+}
+
+/// The object without what never counts as a spec change.
+fn spec_part(rt: &ResourceType, o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("apiVersion");
+        m.remove("kind");
+        if rt.status_subresource {
+            m.remove("status");
+        }
+    }
+    o
+}
+
+fn without_volatile(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(m) = o["metadata"].as_object_mut() {
+        m.remove("managedFields");
+        m.remove("resourceVersion");
+    }
+    o
+}
+
+/// Removes fields the schema does not declare, as a structural schema's pruning does.
+fn prune(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<String>, root: bool) {
+    let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
+    match value {
+        Value::Object(map) => {
+            let props = schema["properties"].as_object();
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for k in keys {
+                if root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    continue;
+                }
+                let sub_path = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if let Some(sub) = props.and_then(|p| p.get(&k)) {
+                    if let Some(v) = map.get_mut(&k) {
+                        prune(sub, v, &sub_path, pruned, false);
+                    }
+                } else if let Some(add) = additional {
+                    if let Some(v) = map.get_mut(&k) {
+                        prune(add, v, &sub_path, pruned, false);
+                    }
+                } else if !preserve && (props.is_some() || schema["type"] == "object") {
+                    map.remove(&k);
+                    pruned.push(sub_path);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune(item_schema, item, &format!("{path}[{i}]"), pruned, false);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Object names are DNS subdomains (RFC 1123), namespaces DNS labels, as a real server checks.
+fn invalid_name(name: &str, label: bool) -> Option<&'static str> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !p.starts_with('-')
+            && !p.ends_with('-')
+    };
+    if label {
+        return (!part_ok(name)).then_some(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        );
+    }
+    (name.len() > 253 || !name.split('.').all(part_ok)).then_some(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+    )
+}
+
+fn cause_reason(message: &str) -> &'static str {
+    match message {
+        m if m.starts_with("Required value") => "FieldValueRequired",
+        m if m.starts_with("Unsupported value") => "FieldValueNotSupported",
+        m if m.starts_with("Too long") => "FieldValueTooLong",
+        m if m.starts_with("Too many") => "FieldValueTooMany",
+        m if m.starts_with("Forbidden") => "FieldValueForbidden",
+        _ => "FieldValueInvalid",
+    }
+}
+
+/// A 422 Invalid, worded as a real server words it.
+pub(crate) fn invalid(rt: &ResourceType, name: &str, errors: &[(String, String)]) -> ApiError {
+    let list: Vec<String> = errors.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+    let joined = if list.len() == 1 {
+        list[0].clone()
+    } else {
+        format!("[{}]", list.join(", "))
+    };
+    let causes: Vec<Value> = errors
+        .iter()
+        .map(|(p, m)| json!({"reason": cause_reason(m), "message": m, "field": p}))
+        .collect();
+    ApiError::new(
+        422,
+        "Invalid",
+        format!("{} \"{name}\" is invalid: {joined}", rt.qualified_kind()),
+    )
+    .details(json!({"name": name, "group": rt.group, "kind": rt.kind, "causes": causes}))
+}
+
+impl State {
+    pub fn new(events: broadcast::Sender<Arc<LogEvent>>) -> Self {
+        let mut s = State {
+            rv: 1,
+            compacted: 0,
+            types: resources::builtins(),
+            objects: HashMap::new(),
+            log: VecDeque::new(),
+            events,
+            requests: Vec::new(),
+            faults: Vec::new(),
+            uid_counter: 0,
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            let rt = s.find("", "v1", "namespaces").cloned();
+            if let Some(rt) = rt {
+                let _ = s.create(&rt, "", obj, &mut WriteOpts::default(), None);
+            }
+        }
+        s
+    }
+
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+    }
+
+    fn new_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (nanos >> 32) as u32,
+            (nanos >> 16) as u16,
+            (nanos & 0xfff) as u16,
+            (self.uid_counter >> 48) as u16 & 0xfff,
+            self.uid_counter & 0xffff_ffff_ffff
+        )
+    }
+
+    fn emit(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        type_: &'static str,
+        object: Value,
+        prev: Option<Value>,
+    ) {
+        let ev = Arc::new(LogEvent {
+            rv: self.rv,
+            key: key.into(),
+            namespace: namespace.into(),
+            type_,
+            object,
+            prev,
+        });
+        self.log.push_back(ev.clone());
+        while self.log.len() > EVENT_WINDOW {
+            if let Some(old) = self.log.pop_front() {
+                self.compacted = old.rv;
+            }
+        }
+        // No receivers is fine: nobody watches.
+        let _ = self.events.send(ev);
+    }
+
+    /// Makes every resourceVersion before now too old to watch from or continue a list at.
+    pub fn expire(&mut self) {
+        self.rv += 1;
+        self.compacted = self.rv;
+        self.log.clear();
+    }
+
+    fn store(&mut self, rt: &ResourceType) -> &mut BTreeMap<(String, String), Value> {
+        self.objects.entry(rt.key()).or_default()
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<Value> {
+        self.objects
+            .get(&rt.key())
+            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+            .map(|o| self.present(rt, o))
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
+
+    /// The object as served at `rt`'s version.
+    pub fn present(&self, rt: &ResourceType, o: &Value) -> Value {
+        let mut o = o.clone();
+        o["apiVersion"] = json!(rt.api_version());
+        o["kind"] = json!(rt.kind);
+        o
+    }
+
+    fn namespace_check(&self, rt: &ResourceType, ns: &str) -> ApiResult<()> {
+        if !rt.namespaced {
+            return Ok(());
+        }
+        let ns_obj = self
+            .objects
+            .get("/namespaces")
+            .and_then(|m| m.get(&(String::new(), ns.to_string())));
+        match ns_obj {
+            None => Err(
+                ApiError::new(404, "NotFound", format!("namespaces \"{ns}\" not found"))
+                    .details(json!({"name": ns, "kind": "namespaces"})),
+            ),
+            Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    rt.qualified()
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Pruning, defaulting and schema validation of a custom resource.
+    fn admit(
+        &self,
+        rt: &ResourceType,
+        obj: &mut Value,
+        old: Option<&Value>,
+        opts: &mut WriteOpts,
+    ) -> ApiResult<()> {
+        let name = name_of(obj).to_string();
+        if name.is_empty() {
+            return Err(invalid(
+                rt,
+                &name,
+                &[(
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )],
+            ));
+        }
+        if let Some(why) = invalid_name(&name, rt.kind == "Namespace") {
+            return Err(invalid(
+                rt,
+                &name,
+                &[(
+                    "metadata.name".into(),
+                    format!("Invalid value: \"{name}\": {why}"),
+                )],
+            ));
+        }
+        let Some(schema) = &rt.schema else {
+            return Ok(());
+        };
+        let mut pruned = Vec::new();
+        prune(schema, obj, "", &mut pruned, true);
+        if !pruned.is_empty() {
+            match opts.field_validation.as_str() {
+                "Strict" => {
+                    let list: Vec<String> = pruned
+                        .iter()
+                        .map(|p| format!("unknown field \"{p}\""))
+                        .collect();
+                    return Err(ApiError::bad_request(format!(
+                        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                        list.join(", "),
+                        kind = rt.kind,
+                        version = rt.version,
+                    )));
+                }
+                "Ignore" => {}
+                _ => opts
+                    .warnings
+                    .extend(pruned.iter().map(|p| format!("unknown field \"{p}\""))),
+            }
+        }
+        let metadata = obj["metadata"].clone();
+        let mut defaulted = zonekeeper::api::schema::apply_defaults(schema, obj);
+        defaulted["metadata"] = metadata;
+        *obj = defaulted;
+        if let Err(errors) = zonekeeper::api::schema::validate(schema, obj, old) {
+            let errs: Vec<(String, String)> =
+                errors.into_iter().map(|e| (e.path, e.message)).collect();
+            return Err(invalid(rt, &name, &errs));
+        }
+        Ok(())
+    }
+
+    /// POST. `managers` replaces the usual Update entry (server-side apply's create).
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        mut obj: Value,
+        opts: &mut WriteOpts,
+        managers: Option<Vec<Manager>>,
+    ) -> ApiResult<Value> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON object",
+            ));
+        }
+        if let Some(k) = obj["kind"].as_str()
+            && k != rt.kind
+        {
+            return Err(ApiError::bad_request(format!(
+                "the kind of the object ({k}) does not match the resource ({})",
+                rt.kind
+            )));
+        }
+        obj["apiVersion"] = json!(rt.api_version());
+        obj["kind"] = json!(rt.kind);
+        let m = meta(&mut obj);
+        if m.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+            && let Some(prefix) = m
+                .get("generateName")
+                .and_then(Value::as_str)
+                .map(String::from)
+        {
+            let suffix: String = (0..5)
+                .map(|i| {
+                    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+                    let n =
+                        self.uid_counter.wrapping_mul(2654435761).wrapping_add(
+                            chrono::Utc::now().timestamp_subsec_nanos() as u64 >> (i * 3),
+                        ) as usize;
+                    ALPHABET[(n + i * 7) % ALPHABET.len()] as char
+                })
+                .collect();
+            self.uid_counter += 1;
+            let m = meta(&mut obj);
+            m.insert("name".into(), json!(format!("{prefix}{suffix}")));
+        }
+        let m = meta(&mut obj);
+        if rt.namespaced {
+            match m.get("namespace").and_then(Value::as_str) {
+                Some(n) if !n.is_empty() && n != ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                _ => {
+                    m.insert("namespace".into(), json!(ns));
+                }
+            }
+        } else {
+            m.remove("namespace");
+        }
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ] {
+            m.remove(k);
+        }
+        let name = name_of(&obj).to_string();
+        self.namespace_check(rt, ns)?;
+        if self
+            .objects
+            .get(&rt.key())
+            .is_some_and(|s| s.contains_key(&(ns.to_string(), name.clone())))
+        {
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", rt.qualified()),
+            )
+            .details(json!({"name": name, "group": rt.group, "kind": rt.plural})));
+        }
+        if rt.status_subresource
+            && let Some(o) = obj.as_object_mut()
+        {
+            o.remove("status");
+        }
+        if rt.kind == "Secret" && obj["type"].as_str().unwrap_or_default().is_empty() {
+            obj["type"] = json!("Opaque");
+        }
+        if rt.kind == "Namespace" {
+            obj["status"] = json!({"phase": "Active"});
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        }
+        self.admit(rt, &mut obj, None, opts)?;
+        if rt.kind == "CustomResourceDefinition" {
+            obj["status"] = crd_status(&obj);
+        }
+        let now = now();
+        let uid = self.new_uid();
+        let m = meta(&mut obj);
+        m.insert("uid".into(), json!(uid));
+        m.insert("creationTimestamp".into(), json!(now));
+        if rt.generation {
+            m.insert("generation".into(), json!(1));
+        }
+        let mut managers = match managers {
+            Some(ms) => ms,
+            None => {
+                let mut ms = Vec::new();
+                fields::record_update(
+                    &mut ms,
+                    None,
+                    &obj,
+                    &opts.manager,
+                    "",
+                    &rt.api_version(),
+                    &now,
+                );
+                ms
+            }
+        };
+        for m in &mut managers {
+            if m.time.is_empty() {
+                m.time = now.clone();
+            }
+        }
+        meta(&mut obj).insert("managedFields".into(), fields::encode(&managers));
+        if opts.dry_run {
+            return Ok(obj);
+        }
+        self.rv += 1;
+        meta(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        self.store(rt).insert((ns.to_string(), name), obj.clone());
+        self.emit(&rt.key(), ns, "ADDED", obj.clone(), None);
+        if rt.kind == "CustomResourceDefinition" {
+            self.refresh_types();
+        }
+        Ok(obj)
+    }
+
+    /// PUT: the body must carry the current resourceVersion (custom resources) or none.
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        sub: &str,
+        opts: &mut WriteOpts,
+    ) -> ApiResult<Value> {
+        let old = self.get(rt, ns, name)?;
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON object",
+            ));
+        }
+        let body_name = name_of(&obj);
+        if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        match obj["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+        {
+            "" if rt.custom => {
+                return Err(invalid(
+                    rt,
+                    name,
+                    &[(
+                        "metadata.resourceVersion".into(),
+                        "Invalid value: 0x0: must be specified for an update".into(),
+                    )],
+                ));
+            }
+            "" => {}
+            rv if Some(rv) != old["metadata"]["resourceVersion"].as_str() => {
+                return Err(ApiError::conflict(rt, name));
+            }
+            _ => {}
+        }
+        self.finish_update(rt, ns, &old, obj, sub, opts, None)
+    }
+
+    /// The part every write to an existing object shares.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        old: &Value,
+        candidate: Value,
+        sub: &str,
+        opts: &mut WriteOpts,
+        managers: Option<Vec<Manager>>,
+    ) -> ApiResult<Value> {
+        let name = name_of(old).to_string();
+        let mut new = if sub == "status" {
+            let mut n = old.clone();
+            match candidate.get("status") {
+                Some(s) => n["status"] = s.clone(),
+                None => {
+                    if let Some(o) = n.as_object_mut() {
+                        o.remove("status");
+                    }
+                }
+            }
+            n
+        } else {
+            let mut n = candidate;
+            if rt.status_subresource {
+                match old.get("status") {
+                    Some(s) => n["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = n.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            n
+        };
+        new["apiVersion"] = json!(rt.api_version());
+        new["kind"] = json!(rt.kind);
+        let m = meta(&mut new);
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "resourceVersion",
+        ] {
+            match old["metadata"].get(k) {
+                Some(v) => m.insert(k.into(), v.clone()),
+                None => m.remove(k),
+            };
+        }
+        m.remove("selfLink");
+        if old["metadata"].get("deletionTimestamp").is_some() {
+            let before = finalizers(old);
+            if finalizers(&new).iter().any(|f| !before.contains(f)) {
+                return Err(invalid(
+                    rt,
+                    &name,
+                    &[(
+                        "metadata.finalizers".into(),
+                        "Forbidden: no new finalizers can be added if the object is being deleted"
+                            .into(),
+                    )],
+                ));
+            }
+        }
+        if rt.kind == "Namespace" && sub != "status" {
+            new["status"] = old["status"].clone();
+        }
+        self.admit(rt, &mut new, Some(old), opts)?;
+        if rt.kind == "CustomResourceDefinition" {
+            new["status"] = crd_status(&new);
+        }
+        if rt.generation && spec_part(rt, old) != spec_part(rt, &new) {
+            let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+            meta(&mut new).insert("generation".into(), json!(g));
+        }
+        let now = now();
+        let mut managers = match managers {
+            Some(ms) => ms,
+            None => {
+                let mut ms = fields::decode(old);
+                fields::record_update(
+                    &mut ms,
+                    Some(old),
+                    &new,
+                    &opts.manager,
+                    sub,
+                    &rt.api_version(),
+                    &now,
+                );
+                ms
+            }
+        };
+        for m in &mut managers {
+            if m.time.is_empty() {
+                m.time = now.clone();
+            }
+        }
+        meta(&mut new).insert("managedFields".into(), fields::encode(&managers));
+        if without_volatile(&new) == without_volatile(old) {
+            // A write that changes nothing is not a write: no new resourceVersion, no event.
+            return Ok(old.clone());
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        self.rv += 1;
+        meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let key = (ns.to_string(), name.clone());
+        if !new["metadata"]["deletionTimestamp"].is_null() && finalizers(&new).is_empty() {
+            self.store(rt).remove(&key);
+            self.emit(&rt.key(), ns, "DELETED", new.clone(), None);
+            self.after_delete(rt, &new);
+            return Ok(new);
+        }
+        self.store(rt).insert(key, new.clone());
+        self.emit(&rt.key(), ns, "MODIFIED", new.clone(), Some(old.clone()));
+        if rt.kind == "CustomResourceDefinition" {
+            self.refresh_types();
+        }
+        Ok(new)
+    }
+
+    /// DELETE with DeleteOptions (preconditions, propagationPolicy, dryRun).
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        options: &Value,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
+        let old = self.get(rt, ns, name)?;
+        let pre = &options["preconditions"];
+        if let Some(uid) = pre["uid"].as_str()
+            && Some(uid) != old["metadata"]["uid"].as_str()
+        {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    old["metadata"]["uid"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(rv) = pre["resourceVersion"].as_str()
+            && Some(rv) != old["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::conflict(rt, name));
+        }
+        if dry_run {
+            return Ok(old);
+        }
+        if options["propagationPolicy"].as_str() == Some("Orphan") {
+            self.orphan(old["metadata"]["uid"].as_str().unwrap_or_default());
+        }
+        self.delete_object(rt, ns, name);
+        Ok(self.get(rt, ns, name).unwrap_or(old))
+    }
+
+    /// Deletes now, or marks for deletion while finalizers remain.
+    fn delete_object(&mut self, rt: &ResourceType, ns: &str, name: &str) {
+        let key = (ns.to_string(), name.to_string());
+        let Some(old) = self.store(rt).get(&key).cloned() else {
+            return;
+        };
+        let is_ns = rt.kind == "Namespace";
+        if !finalizers(&old).is_empty() || is_ns {
+            if !old["metadata"]["deletionTimestamp"].is_null() {
+                return;
+            }
+            let mut new = old.clone();
+            let m = meta(&mut new);
+            m.insert("deletionTimestamp".into(), json!(now()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if rt.generation {
+                let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+                m.insert("generation".into(), json!(g));
+            }
+            if is_ns {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            self.rv += 1;
+            meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
+            self.store(rt).insert(key, new.clone());
+            self.emit(&rt.key(), ns, "MODIFIED", new, Some(old));
+            if is_ns {
+                self.empty_namespace(name);
+            }
+            return;
+        }
+        self.store(rt).remove(&key);
+        self.rv += 1;
+        let mut gone = old;
+        meta(&mut gone).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        self.emit(&rt.key(), ns, "DELETED", gone.clone(), None);
+        self.after_delete(rt, &gone);
+    }
+
+    fn after_delete(&mut self, rt: &ResourceType, gone: &Value) {
+        if rt.kind == "CustomResourceDefinition" {
+            self.drop_crd_objects(gone);
+            self.refresh_types();
+        }
+        self.collect_garbage();
+    }
+
+    fn drop_crd_objects(&mut self, crd: &Value) {
+        for rt in resources::from_crd(crd).into_iter().take(1) {
+            let keys: Vec<(String, String)> = self.store(&rt).keys().cloned().collect();
+            for (ns, name) in keys {
+                if let Some(mut o) = self.store(&rt).remove(&(ns.clone(), name)) {
+                    self.rv += 1;
+                    meta(&mut o).insert("resourceVersion".into(), json!(self.rv.to_string()));
+                    self.emit(&rt.key(), &ns, "DELETED", o, None);
+                }
+            }
+        }
+    }
+
+    /// Deletes everything in a terminating namespace, then the namespace once it is empty.
+    fn empty_namespace(&mut self, ns: &str) {
+        let types: Vec<ResourceType> = self
+            .unique_types()
+            .into_iter()
+            .filter(|t| t.namespaced)
+            .collect();
+        for rt in &types {
+            let names: Vec<String> = self
+                .store(rt)
+                .keys()
+                .filter(|(n, _)| n == ns)
+                .map(|(_, name)| name.clone())
+                .collect();
+            for name in names {
+                self.delete_object(rt, ns, &name);
+            }
+        }
+        self.finish_namespaces();
+    }
+
+    fn finish_namespaces(&mut self) {
+        let Some(ns_rt) = self.find("", "v1", "namespaces").cloned() else {
+            return;
+        };
+        let terminating: Vec<String> = self
+            .store(&ns_rt)
+            .values()
+            .filter(|n| !n["metadata"]["deletionTimestamp"].is_null() && finalizers(n).is_empty())
+            .map(|n| name_of(n).to_string())
+            .collect();
+        for ns in terminating {
+            let occupied = self
+                .objects
+                .iter()
+                .filter(|(k, _)| k.as_str() != "/namespaces")
+                .any(|(_, m)| m.keys().any(|(n, _)| n == &ns));
+            if !occupied
+                && let Some(mut o) = self.store(&ns_rt).remove(&(String::new(), ns.clone()))
+            {
+                self.rv += 1;
+                meta(&mut o).insert("resourceVersion".into(), json!(self.rv.to_string()));
+                self.emit(&ns_rt.key(), "", "DELETED", o, None);
+            }
+        }
+    }
+
+    /// One ResourceType per stored kind (the first served version).
+    fn unique_types(&self) -> Vec<ResourceType> {
+        let mut seen = std::collections::HashSet::new();
+        self.types
+            .iter()
+            .filter(|t| seen.insert(t.key()))
+            .cloned()
+            .collect()
+    }
+
+    /// Background garbage collection: a dependent all of whose owners are gone is deleted.
+    fn collect_garbage(&mut self) {
+        loop {
+            let uids: std::collections::HashSet<String> = self
+                .objects
+                .values()
+                .flat_map(|m| m.values())
+                .filter_map(|o| o["metadata"]["uid"].as_str().map(String::from))
+                .collect();
+            let mut doomed = Vec::new();
+            for rt in self.unique_types() {
+                for ((ns, name), o) in self.objects.get(&rt.key()).into_iter().flatten() {
+                    let owners = o["metadata"]["ownerReferences"].as_array();
+                    let Some(owners) = owners.filter(|a| !a.is_empty()) else {
+                        continue;
+                    };
+                    let orphaned = owners
+                        .iter()
+                        .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()));
+                    if orphaned && o["metadata"]["deletionTimestamp"].is_null() {
+                        doomed.push((rt.clone(), ns.clone(), name.clone()));
+                    }
+                }
+            }
+            if doomed.is_empty() {
+                break;
+            }
+            for (rt, ns, name) in doomed {
+                self.delete_object(&rt, &ns, &name);
+            }
+        }
+        self.finish_namespaces();
+    }
+
+    /// `propagationPolicy: Orphan`: dependents lose their reference to the owner.
+    fn orphan(&mut self, uid: &str) {
+        for rt in self.unique_types() {
+            let dependents: Vec<((String, String), Value)> = self
+                .store(&rt)
+                .iter()
+                .filter(|(_, o)| {
+                    o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|r| r["uid"] == uid))
+                })
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect();
+            for (key, old) in dependents {
+                let mut new = old.clone();
+                if let Some(refs) = new["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"] != uid);
+                }
+                self.rv += 1;
+                meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
+                self.store(&rt).insert(key.clone(), new.clone());
+                self.emit(&rt.key(), &key.0, "MODIFIED", new, Some(old));
+            }
+        }
+    }
+
+    fn refresh_types(&mut self) {
+        let mut types = resources::builtins();
+        let crds: Vec<Value> = self
+            .objects
+            .get("apiextensions.k8s.io/customresourcedefinitions")
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for crd in &crds {
+            types.extend(resources::from_crd(crd));
+        }
+        self.types = types;
+    }
+}
+
+fn crd_status(crd: &Value) -> Value {
+    let t = now();
+    let storage: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    json!({
+        "acceptedNames": crd["spec"]["names"],
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": t},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": t},
+        ],
+        "storedVersions": storage,
+    })
+}
+
+/// A parsed label selector requirement.
+#[derive(Debug)]
+enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+/// `labelSelector` and `fieldSelector` of a list or watch.
+#[derive(Debug, Default)]
+pub(crate) struct Selectors {
+    labels: Vec<Requirement>,
+    fields: Vec<(String, bool, String)>,
+}
+
+fn split_top(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn set_values(s: &str) -> Vec<String> {
+    s.trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .collect()
+}
+
+impl Selectors {
+    pub fn parse(labels: &str, fields: &str) -> ApiResult<Selectors> {
+        let mut sel = Selectors::default();
+        for part in split_top(labels) {
+            let req = if let Some(k) = part.strip_prefix('!') {
+                Requirement::NotExists(k.trim().into())
+            } else if let Some((k, v)) = part.split_once(" notin ") {
+                Requirement::NotIn(k.trim().into(), set_values(v))
+            } else if let Some((k, v)) = part.split_once(" in ") {
+                Requirement::In(k.trim().into(), set_values(v))
+            } else if let Some((k, v)) = part.split_once("!=") {
+                Requirement::NotEq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once("==") {
+                Requirement::Eq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once('=') {
+                Requirement::Eq(k.trim().into(), v.trim().into())
+            } else if part.contains(['(', ' ', '<', '>']) {
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: found '{part}'"
+                )));
+            } else {
+                Requirement::Exists(part)
+            };
+            sel.labels.push(req);
+        }
+        for part in split_top(fields) {
+            let (k, neg, v) = if let Some((k, v)) = part.split_once("!=") {
+                (k, true, v)
+            } else if let Some((k, v)) = part.split_once("==") {
+                (k, false, v)
+            } else if let Some((k, v)) = part.split_once('=') {
+                (k, false, v)
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid field selector: '{part}'"
+                )));
+            };
+            sel.fields.push((k.trim().into(), neg, v.trim().into()));
+        }
+        Ok(sel)
+    }
+
+    pub fn matches(&self, o: &Value) -> bool {
+        let labels = &o["metadata"]["labels"];
+        let label = |k: &str| labels.get(k).and_then(Value::as_str);
+        let labels_ok = self.labels.iter().all(|r| match r {
+            Requirement::Eq(k, v) => label(k) == Some(v.as_str()),
+            Requirement::NotEq(k, v) => label(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Requirement::NotIn(k, vs) => label(k).is_none_or(|l| vs.iter().all(|v| v != l)),
+            Requirement::Exists(k) => label(k).is_some(),
+            Requirement::NotExists(k) => label(k).is_none(),
+        });
+        labels_ok
+            && self.fields.iter().all(|(path, neg, want)| {
+                let got = path
+                    .split('.')
+                    .try_fold(o, |v, k| v.get(k))
+                    .map(|v| {
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .unwrap_or_default();
+                (got == *want) != *neg
+            })
+    }
+}
