@@ -58,7 +58,7 @@ pub async fn run(
     client: kube::Client,
     namespace: Option<String>,
     concurrency: u16,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     let zones: Api<DnsZone> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -85,7 +85,13 @@ pub async fn run(
             metrics.set_ready();
         }
     });
-    controller
+    let syncs = super::zone_sync::run(
+        ctx.clone(),
+        namespace.clone(),
+        concurrency,
+        shutdown.clone(),
+    );
+    let zones = controller
         .watches(
             secrets,
             watcher::Config::default(),
@@ -122,8 +128,8 @@ pub async fn run(
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile ended with an error");
             }
-        })
-        .await;
+        });
+    futures::join!(zones, syncs);
 }
 
 fn referencing(

@@ -76,18 +76,24 @@ pub async fn run(
     let server = tokio::spawn(server);
 
     let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
-    let elector = opts.leader.as_ref().map(|l| {
-        let api: Api<Lease> = Api::namespaced(client.clone(), &l.lease_namespace);
-        let elector = LeaderElector::new(
-            api,
-            LeaderConfig {
-                lease_name: l.lease_name.clone(),
-                identity: opts.identity.clone(),
-                lease_duration: l.lease_duration,
-            },
-        );
-        tokio::spawn(elector.run(leader_tx, shutdown.clone()))
-    });
+    // Without election the sender stays here, unused, so leadership never reads as lost.
+    let mut leader_tx = Some(leader_tx);
+    let elector = opts
+        .leader
+        .as_ref()
+        .zip(leader_tx.take())
+        .map(|(l, leader_tx)| {
+            let api: Api<Lease> = Api::namespaced(client.clone(), &l.lease_namespace);
+            let elector = LeaderElector::new(
+                api,
+                LeaderConfig {
+                    lease_name: l.lease_name.clone(),
+                    identity: opts.identity.clone(),
+                    lease_duration: l.lease_duration,
+                },
+            );
+            tokio::spawn(elector.run(leader_tx, shutdown.clone()))
+        });
     on_start(Running {
         metrics_addr,
         metrics: metrics.clone(),
@@ -111,9 +117,14 @@ pub async fn run(
         let mut shutdown = shutdown.clone();
         let mut leader = leader_rx.clone();
         async move {
+            let lost = async {
+                if leader.wait_for(|l| !*l).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => {}
-                _ = leader.wait_for(|l| !*l) => {}
+                _ = lost => {}
             }
         }
     };
@@ -149,6 +160,7 @@ pub async fn run(
         }
     });
     join_all(controllers).await;
+    drop(leader_tx);
     metrics.leader.set(0);
     let lost = !*leader_rx.borrow() && !*shutdown.borrow();
     if let Some(e) = elector {

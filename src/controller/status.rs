@@ -102,8 +102,8 @@ pub fn push_history(history: &mut Vec<HistoryEntry>, entry: HistoryEntry, limit:
 }
 
 /// Who made the last change to an object: the webhook's annotation when present, otherwise
-/// the field manager of the newest `managedFields` entry that is not zonekeeper's own status
-/// write. Kubernetes does not tell a controller the requesting user, so this is the best
+/// the field manager of the newest `managedFields` entry that owns spec fields and is not
+/// zonekeeper itself. Kubernetes does not tell a controller the requesting user, so this is the best
 /// honest answer without the webhook.
 pub fn requested_by(meta: &ObjectMeta) -> Option<String> {
     if let Some(user) = meta
@@ -119,6 +119,12 @@ pub fn requested_by(meta: &ObjectMeta) -> Option<String> {
         .flatten()
         .filter(|m| m.subresource.as_deref().unwrap_or("") != "status")
         .filter(|m| m.manager.as_deref().is_some_and(|n| n != FIELD_MANAGER))
+        // Only a manager of spec fields made the change; finalizer and label edits do not count.
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_none_or(|f| f.0.get("f:spec").is_some())
+        })
         .max_by_key(|m| m.time.as_ref().map(|t| t.0))
         .and_then(|m| m.manager.clone())
 }
@@ -238,6 +244,12 @@ mod tests {
                 managed("argocd-controller", 20, None),
                 managed(FIELD_MANAGER, 30, Some("status")),
                 managed(FIELD_MANAGER, 40, None),
+                ManagedFieldsEntry {
+                    fields_v1: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(
+                        serde_json::json!({"f:metadata": {"f:finalizers": {}}}),
+                    )),
+                    ..managed("finalizer-adder", 50, None)
+                },
             ]),
             ..Default::default()
         };

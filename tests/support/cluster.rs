@@ -1,0 +1,294 @@
+//! A whole operator under test: the in-repo test API server with our CRDs installed, and
+//! `zonekeeper run`'s engine (`controller::operator::run`) started in-process against it.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zk_apiserver::TestApiServer;
+use zonekeeper::api::{DnsZone, ZoneSync};
+use zonekeeper::controller::context::Settings;
+use zonekeeper::controller::operator::{self, LeaderOptions, OperatorError, OperatorOptions};
+
+use super::dns_servers::{DnsServer, TsigKey};
+
+pub const NS: &str = "dns";
+
+/// One operator instance.
+pub struct Operator {
+    pub shutdown: watch::Sender<bool>,
+    pub task: JoinHandle<Result<(), OperatorError>>,
+    pub metrics_addr: SocketAddr,
+    pub leader: watch::Receiver<bool>,
+}
+
+impl Operator {
+    /// Stops it gracefully and waits.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+    }
+
+    /// Kills it as a crash would: no lease release, no graceful end.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+/// Test API server + client.
+pub struct Cluster {
+    pub api: TestApiServer,
+    pub client: Client,
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        cleanup_timeout: Duration::from_secs(3),
+        idle_requeue: Duration::from_secs(600),
+    }
+}
+
+impl Cluster {
+    pub async fn start() -> Cluster {
+        zonekeeper::telemetry::init_logging(zonekeeper::telemetry::LogFormat::Text);
+        let api = TestApiServer::start().await;
+        api.install_crds(&zonekeeper::api::crd::crds()).await;
+        let client = api.client().await;
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let ns = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+        )
+        .unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        Cluster { api, client }
+    }
+
+    /// Starts an operator instance; with `lease` it takes part in leader election.
+    pub async fn operator(&self, identity: &str, lease: Option<Duration>) -> Operator {
+        let opts = OperatorOptions {
+            namespaces: vec![],
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            concurrency: 16,
+            leader: lease.map(|d| LeaderOptions {
+                lease_name: "zonekeeper".into(),
+                lease_namespace: NS.into(),
+                lease_duration: d,
+            }),
+            settings: settings(),
+            identity: identity.into(),
+        };
+        let (shutdown, rx) = watch::channel(false);
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let client = self.client.clone();
+        let task = tokio::spawn(async move {
+            operator::run(client, opts, rx, move |running| {
+                let _ = started_tx.send((running.metrics_addr, running.leader));
+            })
+            .await
+        });
+        let (metrics_addr, leader) = started_rx.await.expect("operator started");
+        Operator {
+            shutdown,
+            task,
+            metrics_addr,
+            leader,
+        }
+    }
+
+    pub fn zones(&self) -> Api<DnsZone> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn syncs(&self) -> Api<ZoneSync> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// Stores a TSIG key as the Secret layout zonekeeper reads.
+    pub async fn secret(&self, name: &str, key: &TsigKey) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
+        let secret: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": NS},
+            "stringData": {"name": key.name, "algorithm": key.algorithm, "secret": key.secret_b64},
+        }))
+        .unwrap();
+        api.patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .unwrap();
+    }
+
+    pub async fn config_map(&self, name: &str, key: &str, text: &str) {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), NS);
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": NS},
+            "data": {key: text},
+        }))
+        .unwrap();
+        api.patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&cm),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Applies a DnsZone manifest (server-side apply as kubectl would, manager `kubectl`).
+    pub async fn apply_zone(&self, manifest: Value) -> DnsZone {
+        let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
+        self.zones()
+            .patch(
+                &name,
+                &PatchParams::apply("kubectl").force(),
+                &Patch::Apply(&manifest),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("apply {name}: {e}"))
+    }
+
+    /// Merge-patches a DnsZone's spec, as `kubectl patch --type merge` does.
+    pub async fn patch_spec(&self, name: &str, spec: Value) {
+        self.zones()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": spec})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("patch {name}: {e}"));
+    }
+
+    pub async fn create_sync(&self, zone: &str, extra: Value) -> String {
+        let mut spec = json!({"zoneRef": {"name": zone}});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let obj: ZoneSync = serde_json::from_value(json!({
+            "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "ZoneSync",
+            "metadata": {"generateName": format!("{zone}-sync-"), "namespace": NS},
+            "spec": spec,
+        }))
+        .unwrap();
+        let created = self
+            .syncs()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap();
+        created.metadata.name.unwrap()
+    }
+
+    /// Polls a DnsZone until `pred` holds; panics with its last status after `deadline`.
+    pub async fn wait_zone(
+        &self,
+        name: &str,
+        deadline: Duration,
+        pred: impl Fn(&DnsZone) -> bool,
+    ) -> DnsZone {
+        let start = Instant::now();
+        loop {
+            let zone = self.zones().get_opt(name).await.unwrap();
+            if let Some(z) = &zone
+                && pred(z)
+            {
+                return z.clone();
+            }
+            if start.elapsed() > deadline {
+                panic!(
+                    "DnsZone {name}: condition not reached in {deadline:?}; last:\n{}",
+                    serde_yaml::to_string(&zone).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_sync(
+        &self,
+        name: &str,
+        deadline: Duration,
+        pred: impl Fn(&ZoneSync) -> bool,
+    ) -> ZoneSync {
+        let start = Instant::now();
+        loop {
+            let sync = self.syncs().get_opt(name).await.unwrap();
+            if let Some(s) = &sync
+                && pred(s)
+            {
+                return s.clone();
+            }
+            if start.elapsed() > deadline {
+                panic!(
+                    "ZoneSync {name}: condition not reached in {deadline:?}; last:\n{}",
+                    serde_yaml::to_string(&sync).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Events recorded for an object, as `reason: note` lines.
+    pub fn events_for(&self, name: &str) -> Vec<String> {
+        self.api
+            .objects("events.k8s.io", "events")
+            .into_iter()
+            .filter(|e| e["regarding"]["name"] == name)
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["reason"].as_str().unwrap_or(""),
+                    e["note"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+}
+
+/// A condition's (status, reason) of a zone.
+pub fn condition(zone: &DnsZone, type_: &str) -> Option<(String, String)> {
+    zone.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+pub fn is_ready(zone: &DnsZone) -> bool {
+    condition(zone, "Ready").is_some_and(|(s, _)| s == "True")
+        && zone.status.as_ref().and_then(|s| s.observed_generation) == zone.metadata.generation
+}
+
+pub fn has_reason(zone: &DnsZone, type_: &str, reason: &str) -> bool {
+    condition(zone, type_).is_some_and(|(_, r)| r == reason)
+}
+
+/// A DnsZone manifest for `server` with its key in Secret `name-tsig`.
+pub fn zone_manifest(name: &str, server: &DnsServer, records: Value) -> Value {
+    json!({
+        "apiVersion": "dns.zonekeeper.io/v1alpha1",
+        "kind": "DnsZone",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "zoneName": server.zone,
+            "type": "Primary",
+            "ttl": 300,
+            "backend": {"server": server.addr.to_string(), "tsigKeySecretRef": {"name": format!("{name}-tsig")}, "timeout": "2s"},
+            "records": records,
+            "sync": {"interval": "1h", "minInterval": "0"},
+        }
+    })
+}
