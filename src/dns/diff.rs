@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Name, RecordType};
 
-use super::model::{Owned, RRset, RRsetKey, Zone, canonical_rdata};
+use super::model::{Owned, RRset, RRsetKey, Zone, canonical_rdata, name_eq};
 
 /// One RRset change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,11 +124,37 @@ impl Plan {
     }
 }
 
-fn protected(key: &RRsetKey, observed: &Zone) -> bool {
-    key.rtype == RecordType::SOA || (key.rtype == RecordType::NS && key.name == *observed.origin())
+/// Whether an RRset is never deleted unasked: SOA, apex NS, and the records a signing
+/// server maintains itself (RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY, CDS, CDNSKEY and BIND's
+/// private signing-state type 65534), which no spec can list.
+fn protected(key: &RRsetKey, apex: &Name) -> bool {
+    matches!(
+        key.rtype,
+        RecordType::SOA
+            | RecordType::RRSIG
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::NSEC3PARAM
+            | RecordType::DNSKEY
+            | RecordType::CDS
+            | RecordType::CDNSKEY
+    ) || key.rtype == RecordType::Unknown(65534)
+        || (key.rtype == RecordType::NS && name_eq(&key.name, apex))
 }
 
-/// Plans the changes. SOA is never touched; apex NS only when the spec lists it.
+/// Deletes first, then replaces, then adds, each in name order: one UPDATE can then turn an
+/// A record into a CNAME at the same name.
+fn order(change: &Change) -> (u8, RRsetKey) {
+    let rank = match change {
+        Change::Delete(_) => 0,
+        Change::Replace { .. } => 1,
+        Change::Add(_) => 2,
+    };
+    (rank, change.key())
+}
+
+/// Plans the changes. SOA is never touched; apex NS only when the spec lists it; under
+/// `prune`, the records a signing server maintains are spared too.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut plan = Plan::default();
     let desired_keys: BTreeSet<RRsetKey> = input.desired.iter().map(RRset::key).collect();
@@ -168,14 +194,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             let key = have.key();
             if desired_keys.contains(&key)
                 || input.owned.contains_key(&key)
-                || protected(&key, input.observed)
+                || protected(&key, input.observed.origin())
             {
                 continue;
             }
             plan.changes.push(Change::Delete(have.clone()));
         }
     }
-    plan.changes.sort_by_key(Change::key);
+    plan.changes.sort_by_key(order);
     plan
 }
 
@@ -290,33 +316,32 @@ mod tests {
     }
 
     fn rrset(name: &str, rtype: RecordType, ttl: u32, data: &[&str]) -> RRset {
-        let name = crate::dns::model::owner_name(&origin(), name).unwrap();
-        let mut s = RRset::new(name, rtype, ttl);
-        for d in data {
-            s.add(parse_rdata(rtype, &origin(), d).unwrap());
-        }
-        s
+        let name = crate::dns::model::parse_owner(name, &origin()).unwrap();
+        let rdatas = data
+            .iter()
+            .map(|d| parse_rdata(rtype, &origin(), d).unwrap())
+            .collect();
+        RRset::new(name, rtype, ttl, rdatas)
+    }
+
+    fn soa(serial: u32) -> hickory_proto::rr::RData {
+        let ns = Name::from_ascii("ns1.example.com.").unwrap();
+        let mbox = Name::from_ascii("hostmaster.example.com.").unwrap();
+        hickory_proto::rr::RData::SOA(hickory_proto::rr::rdata::SOA::new(
+            ns, mbox, serial, 3600, 600, 86400, 300,
+        ))
     }
 
     fn zone(sets: &[RRset]) -> Zone {
         let mut z = Zone::new(origin());
-        z.insert(Record::from_rdata(
-            origin(),
-            300,
-            parse_rdata(
-                RecordType::SOA,
-                &origin(),
-                "ns1 hostmaster 1 3600 600 86400 300",
-            )
-            .unwrap(),
-        ));
+        z.insert(Record::from_rdata(origin(), 300, soa(1)));
         z.insert(Record::from_rdata(
             origin(),
             300,
             parse_rdata(RecordType::NS, &origin(), "ns1").unwrap(),
         ));
         for s in sets {
-            z.put(s.clone());
+            z.insert_rrset(s.clone());
         }
         z
     }
@@ -494,16 +519,7 @@ mod tests {
         let c = rrset("c", RecordType::TXT, 300, &["\"new\""]);
         let old = zone(&[a.clone(), b.clone()]);
         let mut new = zone(&[b2.clone(), c.clone()]);
-        new.insert(Record::from_rdata(
-            origin(),
-            300,
-            parse_rdata(
-                RecordType::SOA,
-                &origin(),
-                "ns1 hostmaster 2 3600 600 86400 300",
-            )
-            .unwrap(),
-        ));
+        new.insert(Record::from_rdata(origin(), 300, soa(2)));
         let d = zone_diff(&old, &new);
         assert_eq!(
             d,
