@@ -40,6 +40,46 @@ fn crd_command_prints_both_crds() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), crds_yaml().unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_accepts_the_crd_files() {
+    // kubectl needs an API server for discovery even for a client-side dry run: the in-repo
+    // test API server plays that part.
+    let server = zk_apiserver::TestApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["create", "--dry-run=client", "-o", "yaml", "-f"])
+            .arg(repo().join("crds"))
+            .output()
+            .expect("kubectl is installed on every machine of this project")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl refused crds/: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let echoed: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&stdout)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let names: Vec<_> = echoed
+        .iter()
+        .flat_map(|v| match v.get("items") {
+            Some(items) => items.as_sequence().cloned().unwrap_or_default(),
+            None => vec![v.clone()],
+        })
+        .filter_map(|v| v["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(names.contains(&"dnszones.dns.zonekeeper.io".to_string()), "{stdout}");
+    assert!(names.contains(&"zonesyncs.dns.zonekeeper.io".to_string()), "{stdout}");
+}
+
 #[test]
 fn crds_carry_names_columns_and_status_subresource() {
     for crd in crds() {
