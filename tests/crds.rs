@@ -76,8 +76,14 @@ async fn kubectl_accepts_the_crd_files() {
         })
         .filter_map(|v| v["metadata"]["name"].as_str().map(str::to_string))
         .collect();
-    assert!(names.contains(&"dnszones.dns.zonekeeper.io".to_string()), "{stdout}");
-    assert!(names.contains(&"zonesyncs.dns.zonekeeper.io".to_string()), "{stdout}");
+    assert!(
+        names.contains(&"dnszones.dns.zonekeeper.io".to_string()),
+        "{stdout}"
+    );
+    assert!(
+        names.contains(&"zonesyncs.dns.zonekeeper.io".to_string()),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -239,3 +239,424 @@ async fn deletion_guard_refuses_then_allow_mass_deletion_lets_it_through() {
     );
     op.stop().await;
 }
+
+async fn bind_with(opts: ServerOptions) -> DnsServer {
+    tokio::task::spawn_blocking(move || {
+        DnsServer::start(
+            ServerKind::Bind,
+            &ZoneContent::new("example.com.", vec![]),
+            opts,
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn www() -> serde_json::Value {
+    json!([{"name": "www", "type": "A", "data": ["192.0.2.10"]}])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_key_unreachable_server_and_refused_transfer_become_conditions_and_recover() {
+    let server = primary(ServerKind::Bind).await;
+    let cluster = Cluster::start().await;
+    let op = cluster.operator("zk-0", None).await;
+
+    // Wrong TSIG secret: the server answers NOTAUTH/BADSIG.
+    let mut wrong = server.key.clone();
+    wrong.secret_b64 = "c2VjcmV0IHRoYXQgaXMgbm90IHRoZSBzZXJ2ZXIncyBrZXk=".into();
+    cluster.secret("badkey-tsig", &wrong).await;
+    cluster
+        .apply_zone(zone_manifest("badkey", &server, www()))
+        .await;
+    let zone = cluster
+        .wait_zone("badkey", WAIT, |z| {
+            condition(z, "BackendReachable").is_some_and(|(s, _)| s == "False")
+        })
+        .await;
+    let (_, reason) = condition(&zone, "BackendReachable").unwrap();
+    assert!(
+        matches!(reason.as_str(), "AuthFailed" | "NotAuth"),
+        "{reason}"
+    );
+    let message = &zone
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("example.com.") && message.contains(&server.addr.to_string()),
+        "{message}"
+    );
+    assert!(
+        cluster
+            .events_for("badkey")
+            .iter()
+            .any(|e| e.starts_with(&reason)),
+        "{:?}",
+        cluster.events_for("badkey")
+    );
+
+    // Fixing the Secret is picked up without restarting anything.
+    cluster.secret("badkey-tsig", &server.key).await;
+    cluster.wait_zone("badkey", WAIT, is_ready).await;
+    assert!(has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "192.0.2.10"
+    ));
+
+    // A server nobody listens on.
+    cluster.secret("down-tsig", &server.key).await;
+    let mut manifest = zone_manifest("down", &server, www());
+    let closed = support::dns_servers::free_port();
+    manifest["spec"]["backend"]["server"] = json!(format!("127.0.0.1:{closed}"));
+    manifest["spec"]["zoneName"] = json!("down.example.");
+    cluster.apply_zone(manifest).await;
+    let zone = cluster
+        .wait_zone("down", WAIT, |z| {
+            condition(z, "BackendReachable").is_some_and(|(s, _)| s == "False")
+        })
+        .await;
+    let (_, reason) = condition(&zone, "BackendReachable").unwrap();
+    assert!(
+        matches!(reason.as_str(), "ConnectionFailed" | "Timeout"),
+        "{reason}"
+    );
+    // The other zone is not blocked by it.
+    assert!(is_ready(&cluster.zones().get("badkey").await.unwrap()));
+
+    // A missing Secret.
+    let mut manifest = zone_manifest("nosecret", &server, www());
+    manifest["spec"]["zoneName"] = json!("nosecret.example.");
+    cluster.apply_zone(manifest).await;
+    cluster
+        .wait_zone("nosecret", WAIT, |z| {
+            has_reason(z, "BackendReachable", "SecretNotFound")
+        })
+        .await;
+
+    // Invalid records are refused by name, nothing is sent.
+    cluster.secret("badrecords-tsig", &server.key).await;
+    let mut manifest = zone_manifest(
+        "badrecords",
+        &server,
+        json!([{"name": "bad", "type": "A", "data": ["192.0.2.300"]}]),
+    );
+    manifest["spec"]["zoneName"] = json!("badrecords.example.");
+    cluster.apply_zone(manifest).await;
+    let zone = cluster
+        .wait_zone("badrecords", WAIT, |z| {
+            has_reason(z, "Ready", "InvalidRecords")
+        })
+        .await;
+    let ready = zone
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready
+            .message
+            .contains("records[0] (bad A): \"192.0.2.300\" is not an IPv4 address"),
+        "{}",
+        ready.message
+    );
+    op.stop().await;
+
+    // Transfers refused: TransferAuthorized says so.
+    let refusing = bind_with(ServerOptions {
+        allow_transfer: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let cluster = Cluster::start().await;
+    let op = cluster.operator("zk-1", None).await;
+    cluster.secret("refused-tsig", &refusing.key).await;
+    cluster
+        .apply_zone(zone_manifest("refused", &refusing, www()))
+        .await;
+    let zone = cluster
+        .wait_zone("refused", WAIT, |z| {
+            has_reason(z, "TransferAuthorized", "TransferRefused")
+        })
+        .await;
+    assert_eq!(condition(&zone, "BackendReachable").unwrap().0, "True");
+    assert_eq!(
+        condition(&zone, "Ready").unwrap(),
+        ("False".into(), "TransferRefused".into())
+    );
+    op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_corrected_or_reported_after_the_interval() {
+    let server = primary(ServerKind::Bind).await;
+    let cluster = Cluster::start().await;
+    cluster.secret("drift-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    let mut manifest = zone_manifest("drift", &server, www());
+    manifest["spec"]["sync"] = json!({"interval": "1s", "minInterval": "0"});
+    cluster.apply_zone(manifest).await;
+    cluster.wait_zone("drift", WAIT, is_ready).await;
+
+    // Correct (the default): the tampered record comes back.
+    server.nsupdate("update delete www.example.com. A\nupdate add www.example.com. 300 IN A 203.0.113.66\nsend\n");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !has(&server.axfr_lines(), "www.example.com.", "A", "192.0.2.10") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "drift not corrected: {:?}",
+            server.axfr_lines()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "203.0.113.66"
+    ));
+
+    // Report: the drift is shown, not corrected.
+    cluster
+        .patch_spec("drift", json!({"management": {"driftPolicy": "Report"}}))
+        .await;
+    cluster.wait_zone("drift", WAIT, |z| is_ready(z)).await;
+    server.nsupdate("update delete www.example.com. A\nupdate add www.example.com. 300 IN A 203.0.113.77\nsend\n");
+    let zone = cluster
+        .wait_zone("drift", WAIT, |z| has_reason(z, "Synced", "Drifted"))
+        .await;
+    let drift = zone.status.unwrap().drift.unwrap();
+    assert_eq!(drift.rrsets, 1);
+    assert_eq!(drift.sample, vec!["www.example.com. A".to_string()]);
+    assert!(
+        has(
+            &server.axfr_lines(),
+            "www.example.com.",
+            "A",
+            "203.0.113.77"
+        ),
+        "reported, not corrected"
+    );
+    op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_policies_conflicts_and_suspend() {
+    let server = bind_with(ServerOptions {
+        extra_zones: vec!["retain.example.".into(), "delete.example.".into()],
+        ..ServerOptions::default()
+    })
+    .await;
+    let cluster = Cluster::start().await;
+    let op = cluster.operator("zk-0", None).await;
+    for name in ["retain", "delete", "first", "second"] {
+        cluster.secret(&format!("{name}-tsig"), &server.key).await;
+    }
+    server.nsupdate(
+        "zone delete.example.\nupdate add theirs.delete.example. 300 IN TXT \"not ours\"\nsend\n",
+    );
+    for (name, policy) in [("retain", "Retain"), ("delete", "DeleteRecords")] {
+        let mut m = zone_manifest(name, &server, www());
+        m["spec"]["zoneName"] = json!(format!("{name}.example."));
+        m["spec"]["deletionPolicy"] = json!(policy);
+        cluster.apply_zone(m).await;
+        cluster.wait_zone(name, WAIT, is_ready).await;
+    }
+    for name in ["retain", "delete"] {
+        cluster
+            .zones()
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+    }
+    for name in ["retain", "delete"] {
+        let start = std::time::Instant::now();
+        while cluster.zones().get_opt(name).await.unwrap().is_some() {
+            assert!(start.elapsed() < WAIT, "{name} never went away");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let dig = |zone: &str| {
+        let out = std::process::Command::new("dig")
+            .args([
+                "+noall",
+                "+answer",
+                "-p",
+                &server.addr.port().to_string(),
+                "@127.0.0.1",
+                "-y",
+                &server.key.dig_arg(),
+                zone,
+                "AXFR",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(
+        dig("retain.example.").contains("www.retain.example."),
+        "Retain keeps the records"
+    );
+    let deleted = dig("delete.example.");
+    assert!(
+        !deleted.contains("www.delete.example."),
+        "DeleteRecords removes managed records:\n{deleted}"
+    );
+    assert!(
+        deleted.contains("theirs.delete.example."),
+        "and leaves the others:\n{deleted}"
+    );
+    assert!(
+        cluster
+            .events_for("delete")
+            .iter()
+            .any(|e| e.starts_with("RecordsDeleted"))
+    );
+
+    // Two objects for one zone on one server: the older wins, the newer changes nothing.
+    cluster
+        .apply_zone(zone_manifest("first", &server, www()))
+        .await;
+    cluster.wait_zone("first", WAIT, is_ready).await;
+    cluster
+        .apply_zone(zone_manifest(
+            "second",
+            &server,
+            json!([{"name": "www", "type": "A", "data": ["198.51.100.1"]}]),
+        ))
+        .await;
+    cluster
+        .wait_zone("second", WAIT, |z| has_reason(z, "Ready", "ZoneConflict"))
+        .await;
+    assert!(!has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "198.51.100.1"
+    ));
+    assert!(is_ready(&cluster.zones().get("first").await.unwrap()));
+
+    // suspend: nothing applied while suspended, applied after.
+    cluster.patch_spec("first", json!({"suspend": true})).await;
+    let zone = cluster
+        .wait_zone("first", WAIT, |z| has_reason(z, "Ready", "Suspended"))
+        .await;
+    assert_eq!(
+        zone.status.unwrap().phase,
+        Some(zonekeeper::api::dns_zone::ZonePhase::Suspended)
+    );
+    cluster
+        .patch_spec(
+            "first",
+            json!({"records": [{"name": "www", "type": "A", "data": ["192.0.2.77"]}]}),
+        )
+        .await;
+    cluster
+        .wait_zone("first", WAIT, |z| {
+            has_reason(z, "Ready", "Suspended")
+                && z.status.as_ref().and_then(|s| s.observed_generation) == z.metadata.generation
+        })
+        .await;
+    assert!(!has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "192.0.2.77"
+    ));
+    cluster.patch_spec("first", json!({"suspend": false})).await;
+    cluster.wait_zone("first", WAIT, is_ready).await;
+    assert!(has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "192.0.2.77"
+    ));
+    op.stop().await;
+}
+
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_zones_reconcile_and_an_unchanged_pass_writes_nothing() {
+    let origins: Vec<String> = (0..100).map(|i| format!("z{i}.example.")).collect();
+    let server = bind_with(ServerOptions {
+        extra_zones: origins.clone(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let cluster = Cluster::start().await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster.secret("many-tsig", &server.key).await;
+    for (i, origin) in origins.iter().enumerate() {
+        let mut m = zone_manifest(&format!("z{i}"), &server, www());
+        m["spec"]["zoneName"] = json!(origin);
+        m["spec"]["backend"]["tsigKeySecretRef"] = json!({"name": "many-tsig"});
+        m["spec"]["sync"] = json!({"interval": "2s", "minInterval": "0"});
+        cluster.apply_zone(m).await;
+    }
+    for i in 0..100 {
+        cluster
+            .wait_zone(&format!("z{i}"), Duration::from_secs(120), is_ready)
+            .await;
+    }
+    let updates = metric(op.metrics_addr, "zonekeeper_update_messages_total").await;
+    let reconciles = metric(
+        op.metrics_addr,
+        "zonekeeper_reconciles_total{kind=\"DnsZone\",result=\"ok\"",
+    )
+    .await;
+    cluster.api.reset_requests();
+    // Wait for a full second pass over every zone (requeued after the 2 s interval).
+    let start = std::time::Instant::now();
+    while metric(
+        op.metrics_addr,
+        "zonekeeper_reconciles_total{kind=\"DnsZone\",result=\"ok\"",
+    )
+    .await
+        < reconciles + 100.0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "second pass did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        metric(op.metrics_addr, "zonekeeper_update_messages_total").await,
+        updates,
+        "no UPDATE on an unchanged pass"
+    );
+    let writes: Vec<_> = cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write() && !r.path.contains("/events"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "an unchanged pass writes nothing: {writes:?}"
+    );
+    op.stop().await;
+}

@@ -219,6 +219,9 @@ pub struct ServerOptions {
     pub key: Option<TsigKey>,
     /// How long to wait for the first SOA answer; scaled with the zone size when `None`.
     pub ready_timeout: Option<Duration>,
+    /// BIND only: more primary zones (origins) served beside the main one, each with just
+    /// SOA and NS, updatable and transferable with the same key.
+    pub extra_zones: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -232,6 +235,7 @@ impl Default for ServerOptions {
             max_records_per_type: None,
             key: None,
             ready_timeout: None,
+            extra_zones: Vec::new(),
         }
     }
 }
@@ -487,6 +491,9 @@ impl DnsServer {
         if opts.secondary_of.is_none() {
             zone.write_zone_file(&self.path("zone.db"));
         }
+        for (i, origin) in opts.extra_zones.iter().enumerate() {
+            ZoneContent::new(origin, vec![]).write_zone_file(&self.path(&format!("extra-{i}.db")));
+        }
         let conf = match self.kind {
             ServerKind::Bind => self.bind_config(opts),
             ServerKind::Knot => self.knot_config(opts),
@@ -571,6 +578,16 @@ impl DnsServer {
             .unwrap();
         }
         c.push_str("};\n");
+        for (i, origin) in opts.extra_zones.iter().enumerate() {
+            writeln!(
+                c,
+                "zone \"{origin}\" {{ type primary; file \"extra-{i}.db\"; journal \"extra-{i}.db.jnl\"; \
+                 allow-update {{ key \"{name}\"; }}; allow-transfer {{ key \"{name}\"; }}; \
+                 ixfr-from-differences yes; notify no; }};",
+                name = k.name
+            )
+            .unwrap();
+        }
         c
     }
 
