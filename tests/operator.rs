@@ -429,7 +429,7 @@ async fn drift_is_corrected_or_reported_after_the_interval() {
     cluster
         .patch_spec("drift", json!({"management": {"driftPolicy": "Report"}}))
         .await;
-    cluster.wait_zone("drift", WAIT, |z| is_ready(z)).await;
+    cluster.wait_zone("drift", WAIT, is_ready).await;
     server.nsupdate("update delete www.example.com. A\nupdate add www.example.com. 300 IN A 203.0.113.77\nsend\n");
     let zone = cluster
         .wait_zone("drift", WAIT, |z| has_reason(z, "Synced", "Drifted"))
