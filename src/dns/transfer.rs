@@ -174,6 +174,22 @@ pub async fn axfr(
     Ok(stats)
 }
 
+/// Transfers `zone` by AXFR into a record list, handed out only when the
+/// transfer is complete and verified: an error never yields a partial zone.
+pub async fn axfr_records(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &TransferOptions,
+) -> Result<(Vec<Record>, TransferStats), DnsError> {
+    let mut records = Vec::new();
+    let stats = axfr(server, zone, opts, &mut |r| {
+        records.push(r);
+        Ok(())
+    })
+    .await?;
+    Ok((records, stats))
+}
+
 /// Asks for the changes since `from_serial` by IXFR.
 ///
 /// A server that answers with the full zone, or refuses IXFR (REFUSED,
