@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::shared::{ChangeStatus, ChangeType, ConfigMapKeyRef, Duration, RecordType, SecretRef};
 
 /// RE2 pattern for an absolute, lower-case DNS name: labels of 1..63 characters, trailing dot.
-pub const ZONE_NAME_PATTERN: &str =
-    r"^([a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9_])?\.)+$";
+pub const ZONE_NAME_PATTERN: &str = r"^([a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9_])?\.)+$";
 /// RE2 pattern for an e-mail address (the SOA RNAME is derived from it).
 pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$";
 /// RE2 pattern for `host:port` (a DNS name, an IPv4 address, or a bracketed IPv6 address).
@@ -40,7 +39,11 @@ pub const HOST_PORT_PATTERN: &str =
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("self.type == 'Secondary' || !has(self.masters) || size(self.masters) == 0").message("masters is only meaningful with type: Secondary").field_path(".masters"))]
 #[x_kube(validation = Rule::new("self.type != 'Secondary' || (has(self.masters) && size(self.masters) > 0)").message("a Secondary zone needs at least one entry in masters").field_path(".masters"))]

@@ -1,7 +1,7 @@
 //! The custom resource types. No I/O here: these become the CRDs (`zonekeeper crd`).
 pub mod crd;
-pub mod schema;
 pub mod dns_zone;
+pub mod schema;
 pub mod shared;
 pub mod zone_sync;
 

@@ -37,7 +37,11 @@ pub fn apply_defaults(schema: &Value, object: &Value) -> Value {
 
 /// Validates `object` (with `old` for transition rules on update) against `schema`.
 /// `metadata`, `apiVersion` and `kind` are the API server's business and are not checked here.
-pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Result<(), Vec<FieldError>> {
+pub fn validate(
+    schema: &Value,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     if let (Some(props), Some(obj)) = (schema.get("properties"), object.as_object()) {
         for (key, value) in obj {
@@ -68,7 +72,10 @@ pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Result<(
         o
     });
     let mut cel_schema = schema.clone();
-    if let Some(props) = cel_schema.get_mut("properties").and_then(Value::as_object_mut) {
+    if let Some(props) = cel_schema
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+    {
         props.remove("metadata");
     }
     if let Err(cel_errors) =
@@ -81,7 +88,11 @@ pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Result<(
             });
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn preserves_unknown(schema: &Value) -> bool {
@@ -149,7 +160,11 @@ fn invalid(path: &str, value: &Value, why: String) -> FieldError {
 
 fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     if value.is_null() {
-        if !schema.get("nullable").and_then(Value::as_bool).unwrap_or(false) {
+        if !schema
+            .get("nullable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
             errors.push(invalid(path, value, "must not be null".to_string()));
         }
         return;
@@ -193,13 +208,7 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>
     }
 }
 
-fn check_string(
-    schema: &Value,
-    s: &str,
-    value: &Value,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn check_string(schema: &Value, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
         && s.chars().count() as u64 > max
     {
@@ -243,7 +252,10 @@ fn check_number(
         errors.push(invalid(
             path,
             value,
-            format!("should be greater than or equal to {}", Value::from(min_int(min))),
+            format!(
+                "should be greater than or equal to {}",
+                Value::from(min_int(min))
+            ),
         ));
     }
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
@@ -252,7 +264,10 @@ fn check_number(
         errors.push(invalid(
             path,
             value,
-            format!("should be less than or equal to {}", Value::from(min_int(max))),
+            format!(
+                "should be less than or equal to {}",
+                Value::from(min_int(max))
+            ),
         ));
     }
 }
@@ -262,12 +277,7 @@ fn min_int(x: f64) -> i64 {
     x as i64
 }
 
-fn check_array(
-    schema: &Value,
-    items: &[Value],
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn check_array(schema: &Value, items: &[Value], path: &str, errors: &mut Vec<FieldError>) {
     if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
         && (items.len() as u64) < min
     {

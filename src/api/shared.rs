@@ -263,7 +263,10 @@ mod tests {
     #[test]
     fn bad_durations_are_refused() {
         for text in ["", "10", "s", "10x", "-5s", "1.5h", "99999999999999999999s"] {
-            assert!(text.parse::<Duration>().is_err(), "{text:?} must be refused");
+            assert!(
+                text.parse::<Duration>().is_err(),
+                "{text:?} must be refused"
+            );
         }
     }
 

@@ -24,9 +24,21 @@ use super::shared::ChangeType;
     printcolumn(name = "Zone", type_ = "string", json_path = ".spec.zoneRef.name"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Added", type_ = "integer", json_path = ".status.summary.added"),
-    printcolumn(name = "Updated", type_ = "integer", json_path = ".status.summary.updated"),
-    printcolumn(name = "Deleted", type_ = "integer", json_path = ".status.summary.deleted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Updated",
+        type_ = "integer",
+        json_path = ".status.summary.updated"
+    ),
+    printcolumn(
+        name = "Deleted",
+        type_ = "integer",
+        json_path = ".status.summary.deleted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("self == oldSelf").message("ZoneSync spec is immutable"))]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,3 @@
+//! Shared helpers for the integration tests (see README.md in this directory).
+
+pub mod dns_servers;
