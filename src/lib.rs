@@ -1,2 +1,3 @@
 //! zonekeeper: DNS zones as Kubernetes custom resources.
 pub mod api;
+pub mod dns;

@@ -1,0 +1,1 @@
+//! Pure planning: desired vs observed vs owned. No I/O.
