@@ -1872,3 +1872,562 @@ pub fn parse_ttl(text: &str) -> Option<u32> {
     }
     u32::try_from(total).ok().filter(|t| *t <= i32::MAX as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::shared::RecordType as ApiType;
+    use hickory_proto::rr::rdata::{SOA, TXT};
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    fn origin() -> Name {
+        Name::from_str("example.com.").unwrap()
+    }
+
+    fn rs(name: &str, t: ApiType, ttl: Option<i64>, data: &[&str]) -> RecordSet {
+        RecordSet {
+            name: name.to_string(),
+            record_type: t,
+            ttl,
+            data: data.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// (type, input text, printed form) for every supported type.
+    fn samples() -> Vec<(ApiType, &'static str, &'static str)> {
+        vec![
+            (ApiType::A, "192.0.2.10", "192.0.2.10"),
+            (ApiType::AAAA, "2001:DB8::1", "2001:db8::1"),
+            (ApiType::CNAME, "target", "target.example.com."),
+            (ApiType::MX, "10 mail", "10 mail.example.com."),
+            (ApiType::MX, "0 .", "0 ."),
+            (ApiType::TXT, "\"v=spf1 -all\"", "\"v=spf1 -all\""),
+            (ApiType::TXT, "hello world", "\"hello\" \"world\""),
+            (
+                ApiType::TXT,
+                r#""a\"b\\c\255\009" """#,
+                r#""a\"b\\c\255\009" """#,
+            ),
+            (
+                ApiType::SRV,
+                "0 5 5060 sip.example.com.",
+                "0 5 5060 sip.example.com.",
+            ),
+            (
+                ApiType::CAA,
+                "0 issue \"letsencrypt.org\"",
+                "0 issue \"letsencrypt.org\"",
+            ),
+            (
+                ApiType::CAA,
+                "128 iodef \"mailto:sec@example.com\"",
+                "128 iodef \"mailto:sec@example.com\"",
+            ),
+            (ApiType::CAA, "0 issuewild \";\"", "0 issuewild \";\""),
+            (
+                ApiType::CAA,
+                "0 issue \"ca.example.net; account=230123\"",
+                "0 issue \"ca.example.net; account=230123\"",
+            ),
+            (ApiType::NS, "ns1.example.net.", "ns1.example.net."),
+            (ApiType::PTR, "host.example.com.", "host.example.com."),
+            (
+                ApiType::PTR,
+                "we\\.ird\\032x",
+                "we\\.ird\\032x.example.com.",
+            ),
+            (
+                ApiType::DS,
+                "60485 5 1 2BB183AF5F22588179A53B0A 98631FAD1A292118",
+                "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118",
+            ),
+            (
+                ApiType::DS,
+                "12345 ECDSAP256SHA256 2 ( e2d3c916f6deeac73294e8268fb5885044a833fc5459588f4a9184cfc41a5766 )",
+                "12345 13 2 E2D3C916F6DEEAC73294E8268FB5885044A833FC5459588F4A9184CFC41A5766",
+            ),
+            (
+                ApiType::TLSA,
+                "3 1 1 0b9fa5a59eed715c26c1020c711b4f6ec42d58b0015e14337a39dad301c5afc3",
+                "3 1 1 0B9FA5A59EED715C26C1020C711B4F6EC42D58B0015E14337A39DAD301C5AFC3",
+            ),
+            (
+                ApiType::SSHFP,
+                "1 1 dd465c09cfa51fb45020cc83316fff21b9ec74ac",
+                "1 1 DD465C09CFA51FB45020CC83316FFF21B9EC74AC",
+            ),
+            (
+                ApiType::SVCB,
+                "1 svc port=8443 alpn=h2,h3 ipv4hint=192.0.2.1,192.0.2.2 mandatory=port,alpn",
+                "1 svc.example.com. mandatory=alpn,port alpn=\"h2,h3\" port=8443 ipv4hint=192.0.2.1,192.0.2.2",
+            ),
+            (
+                ApiType::SVCB,
+                "0 pool.svc.example.net.",
+                "0 pool.svc.example.net.",
+            ),
+            (
+                ApiType::HTTPS,
+                "1 . alpn=\"h3,h2\" no-default-alpn ech=AEX+DQBB ipv6hint=2001:db8::1 key65333=ex1",
+                "1 . alpn=\"h3,h2\" no-default-alpn ech=\"AEX+DQBB\" ipv6hint=2001:db8::1 key65333=\"ex1\"",
+            ),
+            (
+                ApiType::NAPTR,
+                "100 50 \"s\" \"http+N2L+N2C+N2R\" \"\" www.example.com.",
+                "100 50 \"s\" \"http+N2L+N2C+N2R\" \"\" www.example.com.",
+            ),
+            (
+                ApiType::NAPTR,
+                r#"100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" ."#,
+                r#"100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" ."#,
+            ),
+        ]
+    }
+
+    fn wire_round_trip(rdata: &RData) -> RData {
+        let mut buf = Vec::new();
+        {
+            let mut enc = BinEncoder::new(&mut buf);
+            rdata.emit(&mut enc).unwrap();
+        }
+        let mut dec = BinDecoder::new(&buf);
+        let back = RData::read(
+            &mut dec,
+            rdata.record_type(),
+            Restrict::new(buf.len() as u16),
+        )
+        .unwrap();
+        assert_eq!(dec.index(), buf.len());
+        back
+    }
+
+    #[test]
+    fn every_type_round_trips_text_wire_text() {
+        let mut covered = std::collections::BTreeSet::new();
+        for (t, input, printed) in samples() {
+            covered.insert(t);
+            let rtype = to_wire_type(t);
+            let rdata = parse_rdata(rtype, &origin(), input)
+                .unwrap_or_else(|e| panic!("{t} {input:?}: {e}"));
+            assert_eq!(rdata.record_type(), rtype);
+            let back = wire_round_trip(&rdata);
+            assert_eq!(
+                canonical_rdata(&back),
+                canonical_rdata(&rdata),
+                "{t} {input}"
+            );
+            assert!(rdata_eq(&back, &rdata), "{t} {input}");
+            let text = rdata_to_text(&back);
+            assert_eq!(text, printed, "{t} {input}");
+            let again = parse_rdata(rtype, &origin(), &text).unwrap();
+            assert_eq!(
+                canonical_rdata(&again),
+                canonical_rdata(&rdata),
+                "{t} {text}"
+            );
+        }
+        assert_eq!(covered.len(), ApiType::ALL.len(), "a sample for every type");
+    }
+
+    #[test]
+    fn long_txt_strings_split_into_255_byte_chunks() {
+        let long = "x".repeat(600);
+        let rdata = parse_rdata(RecordType::TXT, &origin(), &format!("\"{long}\"")).unwrap();
+        let RData::TXT(txt) = &rdata else {
+            panic!("not TXT")
+        };
+        let lens: Vec<usize> = txt.txt_data().iter().map(|s| s.len()).collect();
+        assert_eq!(lens, vec![255, 255, 90]);
+        assert_eq!(wire_round_trip(&rdata), rdata);
+        // The printed form parses back to the same data (no second split).
+        let again = parse_rdata(RecordType::TXT, &origin(), &rdata_to_text(&rdata)).unwrap();
+        assert_eq!(again, rdata);
+        assert_eq!(
+            again,
+            RData::TXT(TXT::new(vec![
+                "x".repeat(255),
+                "x".repeat(255),
+                "x".repeat(90)
+            ]))
+        );
+    }
+
+    #[test]
+    fn malformed_data_of_every_type_is_refused_with_its_text() {
+        let long_label = "a".repeat(64);
+        let bad: Vec<(ApiType, &str, &str)> = vec![
+            (ApiType::A, "192.0.2.300", "is not an IPv4 address"),
+            (ApiType::A, "192.0.2.1 192.0.2.2", "found 2 fields"),
+            (ApiType::AAAA, "2001:db8::g", "is not an IPv6 address"),
+            (ApiType::CNAME, "a..b", "empty label"),
+            (ApiType::CNAME, "", "found 0 fields"),
+            (
+                ApiType::MX,
+                "ten mail",
+                "preference \"ten\" is not a number from 0 to 65535",
+            ),
+            (ApiType::TXT, "\"unterminated", "unterminated quoted string"),
+            (ApiType::TXT, "", "at least one string"),
+            (
+                ApiType::SRV,
+                "0 5 70000 sip",
+                "port \"70000\" is not a number",
+            ),
+            (ApiType::CAA, "0 is-sue \"x\"", "CAA tag"),
+            (ApiType::CAA, "256 issue \"x\"", "flags \"256\""),
+            (ApiType::NS, "ns1 ns2", "found 2 fields"),
+            (ApiType::PTR, long_label.as_str(), "longer than 63"),
+            (
+                ApiType::DS,
+                "1 5 1 ABC",
+                "even number of hexadecimal digits",
+            ),
+            (ApiType::DS, "1 5 2 ABCD", "needs 32"),
+            (ApiType::TLSA, "3 1 1 zz", "not hexadecimal"),
+            (ApiType::SSHFP, "1 1 abcd", "needs 20"),
+            (ApiType::SVCB, "1 . port=99999", "port \"99999\""),
+            (ApiType::SVCB, "1 . mandatory=port", "mandatory lists port"),
+            (ApiType::SVCB, "1 . port=1 port=2", "given twice"),
+            (ApiType::HTTPS, "1 . alpn", "alpn needs a value"),
+            (ApiType::HTTPS, "1 . foo=bar", "unknown SvcParam key"),
+            (ApiType::NAPTR, "100 50 \"a-b\" \"\" \"\" .", "flags"),
+            (ApiType::NAPTR, "100 50 \"a\" \"\" \"\"", "found 5 fields"),
+        ];
+        let mut covered = std::collections::BTreeSet::new();
+        for (t, text, want) in bad {
+            covered.insert(t);
+            let err = parse_rdata(to_wire_type(t), &origin(), text)
+                .expect_err(&format!("{t} {text:?} must be refused"));
+            assert!(err.contains(want), "{t} {text:?}: {err}");
+            if !text.is_empty() && text.len() < 60 {
+                assert!(
+                    err.contains(&format!("{text:?}")),
+                    "{t}: error names the text: {err}"
+                );
+            }
+        }
+        assert_eq!(
+            covered.len(),
+            ApiType::ALL.len(),
+            "a malformed sample for every type"
+        );
+    }
+
+    #[test]
+    fn record_error_names_index_owner_and_type() {
+        let records = vec![
+            rs("@", ApiType::NS, None, &["ns1.example.net."]),
+            rs("mail", ApiType::MX, None, &["10 mail"]),
+            rs("x", ApiType::TXT, None, &["ok"]),
+            rs("www", ApiType::A, None, &["192.0.2.300"]),
+        ];
+        let errs = parse_record_sets(&origin(), 300, &records).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            "records[3] (www A): \"192.0.2.300\" is not an IPv4 address"
+        );
+    }
+
+    #[test]
+    fn owner_names_ttl_defaulting_and_case() {
+        let records = vec![
+            rs("@", ApiType::MX, None, &["10 mail"]),
+            rs("WWW", ApiType::A, Some(60), &["192.0.2.1"]),
+            rs("api.example.com.", ApiType::A, None, &["192.0.2.2"]),
+            rs("*.dev", ApiType::A, None, &["192.0.2.3"]),
+            rs("_sip._tcp", ApiType::SRV, None, &["0 5 5060 sip"]),
+        ];
+        let sets = parse_record_sets(&origin(), 3600, &records).unwrap();
+        let names: Vec<String> = sets.iter().map(|s| name_to_text(&s.name)).collect();
+        assert_eq!(
+            names,
+            [
+                "example.com.",
+                "WWW.example.com.",
+                "api.example.com.",
+                "*.dev.example.com.",
+                "_sip._tcp.example.com."
+            ]
+        );
+        let ttls: Vec<u32> = sets.iter().map(|s| s.ttl).collect();
+        assert_eq!(ttls, [3600, 60, 3600, 3600, 3600]);
+        assert_eq!(
+            sets[1].key().name,
+            Name::from_str("www.example.com.").unwrap()
+        );
+        assert_eq!(sets[1].to_lines(), ["WWW.example.com. 60 IN A 192.0.2.1"]);
+    }
+
+    #[test]
+    fn owner_outside_the_zone_is_refused() {
+        let records = vec![rs("www.example.org.", ApiType::A, None, &["192.0.2.1"])];
+        let errs = parse_record_sets(&origin(), 300, &records).unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("www.example.org. is outside the zone example.com."),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn semantic_rules_are_enforced() {
+        let cases: Vec<(Vec<RecordSet>, &str)> = vec![
+            (
+                vec![
+                    rs("www", ApiType::A, None, &["192.0.2.1"]),
+                    rs("www", ApiType::CNAME, None, &["other"]),
+                ],
+                "records[1] (www CNAME): www.example.com. has a CNAME and other data (A)",
+            ),
+            (
+                vec![rs("@", ApiType::CNAME, None, &["other"])],
+                "CNAME cannot be at the zone apex",
+            ),
+            (
+                vec![rs("x", ApiType::CNAME, None, &["a", "b"])],
+                "exactly one record",
+            ),
+            (
+                vec![
+                    rs("www", ApiType::A, None, &["192.0.2.1"]),
+                    rs("WWW.example.com.", ApiType::A, None, &["192.0.2.2"]),
+                ],
+                "records[1] (WWW.example.com. A): www.example.com. A is already listed at records[0]",
+            ),
+            (
+                vec![rs(
+                    "@",
+                    ApiType::DS,
+                    None,
+                    &["1 13 2 e2d3c916f6deeac73294e8268fb5885044a833fc5459588f4a9184cfc41a5766"],
+                )],
+                "parent zone",
+            ),
+            (
+                vec![rs("x", ApiType::A, Some(-1), &["192.0.2.1"])],
+                "ttl -1",
+            ),
+        ];
+        for (records, want) in cases {
+            let errs = parse_record_sets(&origin(), 300, &records).unwrap_err();
+            let all: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            assert!(all.iter().any(|e| e.contains(want)), "{want}: {all:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_equality_ignores_name_case_and_order() {
+        let a = RRset::new(
+            origin(),
+            RecordType::MX,
+            300,
+            vec![
+                parse_rdata(RecordType::MX, &origin(), "20 MX2.Example.COM.").unwrap(),
+                parse_rdata(RecordType::MX, &origin(), "10 mx1.example.com.").unwrap(),
+            ],
+        );
+        let b = RRset::new(
+            Name::from_str("EXAMPLE.com.").unwrap(),
+            RecordType::MX,
+            300,
+            vec![
+                parse_rdata(RecordType::MX, &origin(), "10 MX1.example.com.").unwrap(),
+                parse_rdata(RecordType::MX, &origin(), "20 mx2.example.com.").unwrap(),
+                parse_rdata(RecordType::MX, &origin(), "20 mx2.example.com.").unwrap(),
+            ],
+        );
+        assert_eq!(a, b);
+        assert_eq!(b.len(), 2, "duplicates dropped");
+        assert_eq!(a.key(), b.key());
+        // Canonical order: preference 10 sorts first.
+        assert!(rdata_to_text(&a.rdatas[0]).starts_with("10 "));
+        let c = RRset::new(origin(), RecordType::MX, 600, a.rdatas.clone());
+        assert_ne!(a, c, "TTL matters");
+        assert!(a.same_data(&c));
+        // TXT case is data, not a name.
+        let t1 = parse_rdata(RecordType::TXT, &origin(), "\"Hello\"").unwrap();
+        let t2 = parse_rdata(RecordType::TXT, &origin(), "\"hello\"").unwrap();
+        assert_ne!(canonical_rdata(&t1), canonical_rdata(&t2));
+        // SVCB keeps the target's case in canonical form (RFC 9460), so case differs.
+        let s1 = parse_rdata(RecordType::SVCB, &origin(), "1 A.example.com.").unwrap();
+        let s2 = parse_rdata(RecordType::SVCB, &origin(), "1 a.example.com.").unwrap();
+        assert!(!rdata_eq(&s1, &s2));
+    }
+
+    #[test]
+    fn zone_streams_records_into_rrsets() {
+        let mut zone = Zone::new(origin());
+        let soa = SOA::new(
+            Name::from_str("ns1.example.com.").unwrap(),
+            Name::from_str("hostmaster.example.com.").unwrap(),
+            42,
+            3600,
+            600,
+            86400,
+            300,
+        );
+        zone.insert(Record::from_rdata(origin(), 3600, RData::SOA(soa.clone())));
+        let www = Name::from_str("www.example.com.").unwrap();
+        for ip in ["192.0.2.2", "192.0.2.1", "192.0.2.3", "192.0.2.1"] {
+            let r = parse_rdata(RecordType::A, &origin(), ip).unwrap();
+            zone.insert(Record::from_rdata(www.clone(), 300, r));
+        }
+        zone.insert(Record::from_rdata(origin(), 3600, RData::SOA(soa)));
+        assert_eq!(zone.soa_serial(), Some(42));
+        assert_eq!(zone.record_count(), 4);
+        assert_eq!(zone.rrset_count(), 2);
+        let key = RRsetKey::new(&Name::from_str("WWW.Example.Com.").unwrap(), RecordType::A);
+        let set = zone.get(&key).unwrap();
+        assert_eq!(
+            set.to_lines(),
+            [
+                "www.example.com. 300 IN A 192.0.2.1",
+                "www.example.com. 300 IN A 192.0.2.2",
+                "www.example.com. 300 IN A 192.0.2.3"
+            ]
+        );
+        let records: Vec<Record> = set.records().collect();
+        assert_eq!(records.len(), 3);
+        for r in &records {
+            zone.remove(r);
+        }
+        assert!(zone.get(&key).is_none(), "empty RRset dropped");
+        assert_eq!(zone.record_count(), 1);
+    }
+
+    #[test]
+    fn zone_text_parses_directives_inheritance_and_parentheses() {
+        let text = r#"
+$TTL 1h
+@       IN  NS   ns1.example.net.
+        IN  NS   ns2.example.net. ; inherited owner
+www 300 IN  A    192.0.2.1
+www     300 A    192.0.2.2
+$ORIGIN sub.example.com.
+host    IN 2d TXT ( "part one"
+                    "part two" )
+mail    MX  10 @
+"#;
+        let sets = parse_zone_text(&origin(), 3600, text).unwrap();
+        let lines: Vec<String> = sets.iter().flat_map(|s| s.to_lines()).collect();
+        assert_eq!(
+            lines,
+            [
+                "example.com. 3600 IN NS ns1.example.net.",
+                "example.com. 3600 IN NS ns2.example.net.",
+                "host.sub.example.com. 172800 IN TXT \"part one\" \"part two\"",
+                "mail.sub.example.com. 3600 IN MX 10 sub.example.com.",
+                "www.example.com. 300 IN A 192.0.2.1",
+                "www.example.com. 300 IN A 192.0.2.2",
+            ]
+        );
+    }
+
+    #[test]
+    fn zone_text_errors_name_their_lines() {
+        let text = "www A 192.0.2.1\nwww 60 A 192.0.2.2\n@ SOA a. b. 1 2 3 4 5\n$INCLUDE other\n$ORIGIN example.org.\nbad A 1.2.3.999\nx HINFO a b\n";
+        let err = parse_zone_text(&origin(), 300, text).unwrap_err();
+        let ModelError::Lines(lines) = &err;
+        let got: Vec<usize> = lines.iter().map(|l| l.line).collect();
+        assert_eq!(got, [2, 3, 4, 5, 6, 7], "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("line 2: TTL 60 differs from 300"), "{msg}");
+        assert!(
+            msg.contains("line 3: SOA is managed by the server"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("line 6: \"1.2.3.999\" is not an IPv4 address"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("line 7: record type HINFO is not supported"),
+            "{msg}"
+        );
+        // Cross-RRset rules apply to zone text too.
+        let err = parse_zone_text(&origin(), 300, "www A 192.0.2.1\nwww CNAME x\n").unwrap_err();
+        assert!(err.to_string().contains("CNAME and other data"), "{err}");
+        // Parentheses that never close.
+        assert!(parse_zone_text(&origin(), 300, "www TXT ( \"a\"\n").is_err());
+    }
+
+    #[test]
+    fn names_use_decimal_escapes_and_refuse_overlong() {
+        let n = parse_name("a\\065\\.b", &origin()).unwrap();
+        assert_eq!(n.iter().next().unwrap(), b"aA.b");
+        assert_eq!(name_to_text(&n), "aA\\.b.example.com.");
+        assert!(parse_name("\\256", &origin()).is_err());
+        let long = vec!["a".repeat(63); 4].join(".") + ".";
+        assert!(parse_name(&long, &origin()).is_err(), "over 255 bytes");
+        assert!(
+            parse_name("dis_allowed", &origin()).is_ok(),
+            "underscores are fine"
+        );
+        assert_eq!(
+            name_to_text(&parse_name("bücher", &origin()).unwrap()),
+            "xn--bcher-kva.example.com."
+        );
+    }
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("3600"), Some(3600));
+        assert_eq!(parse_ttl("1h30m"), Some(5400));
+        assert_eq!(parse_ttl("1w"), Some(604_800));
+        assert_eq!(parse_ttl("1x"), None);
+        assert_eq!(parse_ttl("1h5"), None);
+        assert_eq!(parse_ttl("2147483648"), None);
+    }
+
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("\\".to_string()),
+                    Just("\"".to_string()),
+                    Just("(".to_string()),
+                    Just(")".to_string()),
+                    Just(";".to_string()),
+                    Just(" ".to_string()),
+                    Just("\n".to_string()),
+                    Just(".".to_string()),
+                    Just("=".to_string()),
+                    Just(",".to_string()),
+                    Just("@".to_string()),
+                    Just("1".to_string()),
+                    Just("255".to_string()),
+                    Just("alpn".to_string()),
+                    Just("mandatory".to_string()),
+                    Just("key65535".to_string()),
+                    Just("ab".to_string()),
+                    Just("é".to_string()),
+                    "[a-z0-9]{1,70}",
+                ],
+                0..24
+            )
+            .prop_map(|v| v.concat()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn parse_rdata_never_panics_and_output_reparses(text in any_text()) {
+            for t in ApiType::ALL {
+                let rtype = to_wire_type(t);
+                if let Ok(rdata) = parse_rdata(rtype, &origin(), &text) {
+                    let printed = rdata_to_text(&rdata);
+                    let again = parse_rdata(rtype, &origin(), &printed)
+                        .map_err(|e| TestCaseError::fail(format!("{t} {text:?} printed {printed:?}: {e}")))?;
+                    prop_assert_eq!(canonical_rdata(&again), canonical_rdata(&rdata));
+                }
+            }
+            let _ = parse_zone_text(&origin(), 300, &text);
+        }
+    }
+}
