@@ -2383,6 +2383,82 @@ mail    MX  10 @
         assert_eq!(parse_ttl("2147483648"), None);
     }
 
+    /// BIND reads what we print, and what BIND prints back parses to the same RRsets.
+    #[test]
+    fn bind_agrees_with_printed_zone() {
+        let mut sets: Vec<RRset> = Vec::new();
+        for (i, (t, input, _)) in samples().into_iter().enumerate() {
+            let rtype = to_wire_type(t);
+            let owner = Name::from_str(&format!("n{i}.example.com.")).unwrap();
+            let rdata = parse_rdata(rtype, &origin(), input).unwrap();
+            sets.push(RRset::new(owner, rtype, 300, vec![rdata]));
+        }
+        let long = parse_rdata(
+            RecordType::TXT,
+            &origin(),
+            &format!("\"{}\"", "y".repeat(600)),
+        )
+        .unwrap();
+        sets.push(RRset::new(
+            Name::from_str("long.example.com.").unwrap(),
+            RecordType::TXT,
+            300,
+            vec![long],
+        ));
+        let mut text = String::from(
+            "example.com. 300 IN SOA ns1.example.net. hostmaster.example.com. 1 3600 600 86400 300\nexample.com. 300 IN NS ns1.example.net.\n",
+        );
+        for set in &sets {
+            for line in set.to_lines() {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("zone");
+        std::fs::write(&file, &text).unwrap();
+        let out = std::process::Command::new("named-checkzone")
+            .args([
+                "-i",
+                "local",
+                "-k",
+                "ignore",
+                "-D",
+                "-o",
+                "-",
+                "example.com",
+            ])
+            .arg(&file)
+            .output()
+            .expect("named-checkzone (bind9-utils) must be installed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "BIND refused:\n{text}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dumped: String = stdout
+            .lines()
+            .filter(|l| !l.split_whitespace().nth(3).is_some_and(|t| t == "SOA"))
+            .filter(|l| !l.starts_with("zone ") && *l != "OK")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let back =
+            parse_zone_text(&origin(), 300, &dumped).unwrap_or_else(|e| panic!("{e}\n{dumped}"));
+        sets.push(RRset::new(
+            origin(),
+            RecordType::NS,
+            300,
+            vec![parse_rdata(RecordType::NS, &origin(), "ns1.example.net.").unwrap()],
+        ));
+        let ours = Zone::from_rrsets(origin(), sets);
+        let theirs = Zone::from_rrsets(origin(), back);
+        for set in ours.rrsets() {
+            assert_eq!(theirs.get(&set.key()), Some(set), "{}\n{dumped}", set.key());
+        }
+        assert_eq!(ours.rrset_count(), theirs.rrset_count());
+    }
+
     fn any_text() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
