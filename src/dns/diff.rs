@@ -316,3 +316,385 @@ impl fmt::Display for Change {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::model::parse_rdata;
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::SOA;
+    use std::str::FromStr;
+
+    fn origin() -> Name {
+        Name::from_str("example.com.").unwrap()
+    }
+
+    fn set(name: &str, rtype: RecordType, ttl: u32, data: &[&str]) -> RRset {
+        let owner = if name == "@" {
+            origin()
+        } else {
+            Name::from_str(&format!("{name}.example.com.")).unwrap()
+        };
+        let rdatas = data
+            .iter()
+            .map(|d| parse_rdata(rtype, &origin(), d).unwrap())
+            .collect();
+        RRset::new(owner, rtype, ttl, rdatas)
+    }
+
+    fn zone(sets: &[RRset]) -> Zone {
+        let mut z = Zone::new(origin());
+        let soa = SOA::new(
+            Name::from_str("ns1.example.net.").unwrap(),
+            Name::from_str("hostmaster.example.com.").unwrap(),
+            7,
+            3600,
+            600,
+            86400,
+            300,
+        );
+        z.insert(Record::from_rdata(origin(), 3600, RData::SOA(soa)));
+        z.insert_rrset(set(
+            "@",
+            RecordType::NS,
+            3600,
+            &["ns1.example.net.", "ns2.example.net."],
+        ));
+        for s in sets {
+            z.insert_rrset(s.clone());
+        }
+        z
+    }
+
+    fn keys(v: &[RRset]) -> BTreeSet<RRsetKey> {
+        v.iter().map(RRset::key).collect()
+    }
+
+    fn run(desired: &[RRset], observed: &Zone, owned: &BTreeSet<RRsetKey>, prune: bool) -> Plan {
+        plan(&PlanInput {
+            desired,
+            observed,
+            owned,
+            prune,
+        })
+    }
+
+    #[test]
+    fn nothing_to_do_when_server_matches() {
+        let www = set("www", RecordType::A, 300, &["192.0.2.1", "192.0.2.2"]);
+        // Same data in another order and name case on the server is no change.
+        let server = RRset::new(
+            Name::from_str("WWW.example.com.").unwrap(),
+            RecordType::A,
+            300,
+            vec![
+                parse_rdata(RecordType::A, &origin(), "192.0.2.2").unwrap(),
+                parse_rdata(RecordType::A, &origin(), "192.0.2.1").unwrap(),
+            ],
+        );
+        let observed = zone(&[server]);
+        let p = run(
+            std::slice::from_ref(&www),
+            &observed,
+            &keys(&[www.clone()]),
+            true,
+        );
+        assert!(p.is_empty(), "{:?}", p.changes);
+        assert!(p.drifted.is_empty());
+        assert_eq!(p.counts(), (0, 0, 0));
+        assert_eq!(p.deleted_rr_count(), 0);
+    }
+
+    #[test]
+    fn absent_is_added() {
+        let www = set("www", RecordType::A, 300, &["192.0.2.1"]);
+        let observed = zone(&[]);
+        let p = run(
+            std::slice::from_ref(&www),
+            &observed,
+            &BTreeSet::new(),
+            false,
+        );
+        assert_eq!(p.changes, [Change::Add(www)]);
+        assert_eq!(p.counts(), (1, 0, 0));
+        assert_eq!(
+            p.sample_lines(10),
+            ["+ www.example.com. 300 IN A 192.0.2.1"]
+        );
+        assert!(p.drifted.is_empty(), "not owned yet: no drift");
+    }
+
+    #[test]
+    fn different_ttl_or_data_is_replaced() {
+        let want = set("www", RecordType::A, 300, &["192.0.2.1", "192.0.2.2"]);
+        let ttl_only = set("www", RecordType::A, 600, &["192.0.2.1", "192.0.2.2"]);
+        let data_only = set("www", RecordType::A, 300, &["192.0.2.1", "192.0.2.9"]);
+        for have in [ttl_only, data_only.clone()] {
+            let observed = zone(std::slice::from_ref(&have));
+            let p = run(
+                std::slice::from_ref(&want),
+                &observed,
+                &BTreeSet::new(),
+                false,
+            );
+            assert_eq!(
+                p.changes,
+                [Change::Replace {
+                    old: have.clone(),
+                    new: want.clone()
+                }]
+            );
+            assert_eq!(p.counts(), (0, 1, 0));
+        }
+        let observed = zone(std::slice::from_ref(&data_only));
+        let p = run(
+            std::slice::from_ref(&want),
+            &observed,
+            &BTreeSet::new(),
+            false,
+        );
+        assert_eq!(p.deleted_rr_count(), 1, "192.0.2.9 goes, 192.0.2.1 stays");
+        assert_eq!(
+            p.sample_lines(10),
+            [
+                "- www.example.com. 300 IN A 192.0.2.9",
+                "+ www.example.com. 300 IN A 192.0.2.2"
+            ]
+        );
+        let ttl_change = Change::Replace {
+            old: set("x", RecordType::A, 600, &["192.0.2.1"]),
+            new: set("x", RecordType::A, 300, &["192.0.2.1"]),
+        };
+        assert_eq!(ttl_change.deleted_rr_count(), 0);
+        assert_eq!(
+            ttl_change.lines(),
+            [
+                "- x.example.com. 600 IN A 192.0.2.1",
+                "+ x.example.com. 300 IN A 192.0.2.1"
+            ]
+        );
+    }
+
+    #[test]
+    fn owned_and_no_longer_desired_is_deleted_if_still_there() {
+        let old = set("old", RecordType::TXT, 300, &["\"a\"", "\"b\""]);
+        let gone = set("gone", RecordType::A, 300, &["192.0.2.1"]);
+        let observed = zone(std::slice::from_ref(&old));
+        let owned = keys(&[old.clone(), gone]);
+        let p = run(&[], &observed, &owned, false);
+        assert_eq!(
+            p.changes,
+            [Change::Delete(old)],
+            "gone is not on the server: nothing"
+        );
+        assert_eq!(p.counts(), (0, 0, 1));
+        assert_eq!(p.deleted_rr_count(), 2);
+    }
+
+    #[test]
+    fn unowned_undesired_is_left_alone_unless_prune() {
+        let foreign = set("foreign", RecordType::A, 300, &["192.0.2.7"]);
+        let observed = zone(std::slice::from_ref(&foreign));
+        let p = run(&[], &observed, &BTreeSet::new(), false);
+        assert!(p.is_empty());
+        let p = run(&[], &observed, &BTreeSet::new(), true);
+        assert_eq!(
+            p.changes,
+            [Change::Delete(foreign)],
+            "prune spares SOA and apex NS"
+        );
+    }
+
+    #[test]
+    fn soa_is_never_touched_and_apex_ns_only_when_desired() {
+        let observed = zone(&[]);
+        let owned: BTreeSet<RRsetKey> = [
+            RRsetKey::new(&origin(), RecordType::SOA),
+            RRsetKey::new(&origin(), RecordType::NS),
+        ]
+        .into();
+        // Owned but not desired, prune on: still untouched.
+        assert!(run(&[], &observed, &owned, true).is_empty());
+        // A desired SOA is ignored.
+        let soa = RRset::new(
+            origin(),
+            RecordType::SOA,
+            60,
+            vec![RData::SOA(SOA::new(origin(), origin(), 99, 1, 1, 1, 1))],
+        );
+        assert!(run(&[soa], &observed, &owned, true).is_empty());
+        // A desired apex NS is managed like any RRset.
+        let ns = set(
+            "@",
+            RecordType::NS,
+            3600,
+            &["ns1.example.net.", "ns3.example.net."],
+        );
+        let p = run(
+            std::slice::from_ref(&ns),
+            &observed,
+            &BTreeSet::new(),
+            false,
+        );
+        assert_eq!(p.counts(), (0, 1, 0));
+        assert_eq!(p.deleted_rr_count(), 1);
+        // NS below the apex (a delegation) is ordinary data for prune.
+        let child = set("child", RecordType::NS, 300, &["ns.child.example.com."]);
+        let observed = zone(std::slice::from_ref(&child));
+        assert_eq!(
+            run(&[], &observed, &BTreeSet::new(), true).changes,
+            [Change::Delete(child)]
+        );
+    }
+
+    #[test]
+    fn owned_rrset_changed_or_removed_on_server_is_drift() {
+        let want_a = set("a", RecordType::A, 300, &["192.0.2.1"]);
+        let want_b = set("b", RecordType::A, 300, &["192.0.2.2"]);
+        let want_c = set("c", RecordType::A, 300, &["192.0.2.3"]);
+        let tampered = set("a", RecordType::A, 300, &["203.0.113.66"]);
+        // b was deleted by someone; c is fine; a was changed.
+        let observed = zone(&[tampered, want_c.clone()]);
+        let desired = [want_a.clone(), want_b.clone(), want_c.clone()];
+        let p = run(&desired, &observed, &keys(&desired), false);
+        assert_eq!(p.drifted, [want_a.key(), want_b.key()]);
+        assert_eq!(p.counts(), (1, 1, 0));
+        // Unowned differences are plain changes, not drift.
+        let p = run(&desired, &observed, &BTreeSet::new(), false);
+        assert!(p.drifted.is_empty());
+    }
+
+    #[test]
+    fn deletes_come_before_replaces_before_adds() {
+        // www turns from A into CNAME: the A must go first in the same UPDATE.
+        let a = set("www", RecordType::A, 300, &["192.0.2.1"]);
+        let cname = set("www", RecordType::CNAME, 300, &["lb.example.net."]);
+        let mx = set("@", RecordType::MX, 300, &["10 mail"]);
+        let old_mx = set("@", RecordType::MX, 300, &["20 mail"]);
+        let observed = zone(&[a.clone(), old_mx.clone()]);
+        let desired = [cname.clone(), mx.clone()];
+        let owned = keys(&[a.clone(), mx.clone()]);
+        let p = run(&desired, &observed, &owned, false);
+        assert_eq!(
+            p.changes,
+            [
+                Change::Delete(a),
+                Change::Replace {
+                    old: old_mx,
+                    new: mx
+                },
+                Change::Add(cname)
+            ]
+        );
+        assert_eq!(p.sample_lines(2).len(), 2, "sample is capped");
+        assert_eq!(
+            p.sample_lines(2)[0],
+            "- www.example.com. 300 IN A 192.0.2.1"
+        );
+    }
+
+    #[test]
+    fn guard_counts_records_and_percent() {
+        let many: Vec<String> = (1..=10).map(|i| format!("192.0.2.{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let big = set("big", RecordType::A, 300, &many);
+        let observed = zone(std::slice::from_ref(&big));
+        let p = run(&[], &observed, &keys(&[big]), false);
+        assert_eq!(p.deleted_rr_count(), 10);
+        let ok = Guard {
+            max_deletes: 10,
+            max_delete_percent: 100,
+        };
+        assert_eq!(check_guard(&p, 13, &ok), Ok(()));
+        let few = Guard {
+            max_deletes: 9,
+            max_delete_percent: 100,
+        };
+        let err = check_guard(&p, 13, &few).unwrap_err();
+        assert_eq!(
+            err,
+            GuardViolation::TooMany {
+                deletes: 10,
+                max: 9
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("delete 10 records, more than deletionGuard.maxDeletes (9)"),
+            "{err}"
+        );
+        let pct = Guard {
+            max_deletes: 100,
+            max_delete_percent: 30,
+        };
+        let err = check_guard(&p, 13, &pct).unwrap_err();
+        assert!(
+            err.to_string().contains("delete 10 of the zone's 13 records (77%), more than deletionGuard.maxDeletePercent (30%)"),
+            "{err}"
+        );
+        // Exactly at the limit passes: 3 of 10 at 30%.
+        let three = set(
+            "t",
+            RecordType::A,
+            300,
+            &["192.0.2.1", "192.0.2.2", "192.0.2.3"],
+        );
+        let observed = zone(std::slice::from_ref(&three));
+        let p = run(&[], &observed, &keys(&[three]), false);
+        assert_eq!(check_guard(&p, 10, &pct), Ok(()));
+        assert!(check_guard(&p, 9, &pct).is_err());
+        // Nothing deleted never trips the guard, even with zero limits.
+        let zero = Guard {
+            max_deletes: 0,
+            max_delete_percent: 0,
+        };
+        assert_eq!(check_guard(&Plan::default(), 0, &zero), Ok(()));
+    }
+
+    #[test]
+    fn replace_counts_only_records_not_kept_for_the_guard() {
+        let have = set(
+            "w",
+            RecordType::A,
+            300,
+            &["192.0.2.1", "192.0.2.2", "192.0.2.3"],
+        );
+        let want = set("w", RecordType::A, 60, &["192.0.2.1"]);
+        let observed = zone(std::slice::from_ref(&have));
+        let p = run(
+            std::slice::from_ref(&want),
+            &observed,
+            &BTreeSet::new(),
+            false,
+        );
+        assert_eq!(p.deleted_rr_count(), 2);
+    }
+
+    #[test]
+    fn zone_diff_lists_adds_replaces_deletes_without_soa() {
+        let a = set("a", RecordType::A, 300, &["192.0.2.1"]);
+        let b = set("b", RecordType::A, 300, &["192.0.2.2"]);
+        let b2 = set("b", RecordType::A, 300, &["192.0.2.3"]);
+        let c = set("c", RecordType::TXT, 300, &["\"new\""]);
+        let old = zone(&[a.clone(), b.clone()]);
+        let mut new = zone(&[b2.clone(), c.clone()]);
+        let soa = SOA::new(origin(), origin(), 8, 1, 1, 1, 1);
+        new.insert_rrset(RRset::new(
+            origin(),
+            RecordType::SOA,
+            3600,
+            vec![RData::SOA(soa)],
+        ));
+        let changes = zone_diff(&old, &new);
+        assert_eq!(
+            changes,
+            [
+                Change::Delete(a),
+                Change::Replace { old: b, new: b2 },
+                Change::Add(c)
+            ]
+        );
+        assert_eq!(change_counts(&changes), (1, 1, 1));
+        assert!(zone_diff(&old, &old).is_empty());
+    }
+}
