@@ -307,6 +307,19 @@ pub fn zone_diff(old: &Zone, new: &Zone) -> Vec<Change> {
     deletes
 }
 
+/// Applies changes to a zone, as the server will once the UPDATE succeeds (keeps a
+/// cached observation current without another transfer).
+pub fn apply_changes(zone: &mut Zone, changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::Add(set) | Change::Replace { new: set, .. } => zone.insert_rrset(set.clone()),
+            Change::Delete(set) => {
+                zone.remove_rrset(&set.key());
+            }
+        }
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -396,7 +409,7 @@ mod tests {
         let p = run(
             std::slice::from_ref(&www),
             &observed,
-            &keys(&[www.clone()]),
+            &keys(std::slice::from_ref(&www)),
             true,
         );
         assert!(p.is_empty(), "{:?}", p.changes);
@@ -696,5 +709,11 @@ mod tests {
         );
         assert_eq!(change_counts(&changes), (1, 1, 1));
         assert!(zone_diff(&old, &old).is_empty());
+        let mut patched = old.clone();
+        apply_changes(&mut patched, &changes);
+        assert!(
+            zone_diff(&patched, &new).is_empty(),
+            "applying the diff yields the new zone"
+        );
     }
 }

@@ -2439,7 +2439,7 @@ mail    MX  10 @
         );
         let dumped: String = stdout
             .lines()
-            .filter(|l| !l.split_whitespace().nth(3).is_some_and(|t| t == "SOA"))
+            .filter(|l| l.split_whitespace().nth(3).is_none_or(|t| t != "SOA"))
             .filter(|l| !l.starts_with("zone ") && *l != "OK")
             .map(|l| format!("{l}\n"))
             .collect();
