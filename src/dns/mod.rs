@@ -1,5 +1,8 @@
-//! Everything that speaks DNS: transfers, SOA queries, NOTIFY, UPDATE, TSIG.
+//! Everything that speaks DNS. `model` and `diff` are pure (no I/O);
+//! transfers, SOA queries, NOTIFY, UPDATE and TSIG do the talking.
+pub mod diff;
 pub mod error;
+pub mod model;
 pub mod notify;
 pub mod query;
 pub mod transfer;
