@@ -695,3 +695,87 @@ async fn notify_makes_a_bind_secondary_pick_up_the_new_serial() {
 async fn notify_makes_a_knot_secondary_pick_up_the_new_serial() {
     notify_secondary(Kind::Knot).await;
 }
+
+/// The zone model end to end: a zone observed by AXFR, brought up to date
+/// by IXFR after UPDATEs, equals a fresh AXFR; a plan computed by
+/// `diff::plan` and applied by `update::apply` lands exactly.
+async fn model_round_trip(kind: Kind) {
+    use std::collections::BTreeSet;
+    use zonekeeper::dns::diff::{PlanInput, plan, zone_diff};
+    use zonekeeper::dns::model::{RRset, RRsetKey};
+    use zonekeeper::dns::transfer::{axfr_zone, ixfr_refresh};
+    use zonekeeper::dns::update::apply;
+
+    let body = format!("{ALL_TYPES}{}", big_body(300));
+    let (server, k, _) = start(kind, 1, &body, ServerOptions::default());
+    let (mut observed, _) = axfr_zone(server.addr, &zone(), &xfr_opts(&k))
+        .await
+        .unwrap();
+    assert_eq!(observed.soa_serial(), Some(1));
+
+    // Desired: www gets another address set, a new TXT, h7 goes away (owned).
+    let www = RRset::new(
+        name("www"),
+        RecordType::A,
+        120,
+        vec![RData::A(A::new(198, 51, 100, 1))],
+    );
+    let fresh = RRset::new(
+        name("fresh"),
+        RecordType::TXT,
+        300,
+        vec![RData::TXT(TXT::new(vec!["made by plan".into()]))],
+    );
+    let mut desired: Vec<RRset> = observed
+        .rrsets()
+        .filter(|s| s.rtype != RecordType::SOA && s.name != name("www") && s.name != name("h7"))
+        .cloned()
+        .collect();
+    desired.push(www.clone());
+    desired.push(fresh.clone());
+    let owned: BTreeSet<RRsetKey> = [RRsetKey::new(&name("h7"), RecordType::A)].into();
+    let p = plan(&PlanInput {
+        desired: &desired,
+        observed: &observed,
+        owned: &owned,
+        prune: false,
+    });
+    let (added, updated, deleted) = p.counts();
+    assert_eq!((added, updated, deleted), (1, 1, 1), "{:?}", p.changes);
+    let report = apply(server.addr, &zone(), &p.changes, &up_opts(&k)).await;
+    assert!(report.is_complete(), "{report:?}");
+
+    // IXFR brings the observation to what a fresh AXFR says.
+    let (changed, stats) = ixfr_refresh(server.addr, &mut observed, &xfr_opts(&k))
+        .await
+        .unwrap();
+    assert!(changed);
+    assert_eq!(stats.method, TransferMethod::Ixfr, "{kind:?}");
+    let (fresh_zone, _) = axfr_zone(server.addr, &zone(), &xfr_opts(&k))
+        .await
+        .unwrap();
+    assert!(
+        zone_diff(&observed, &fresh_zone).is_empty(),
+        "{kind:?}: {:?}",
+        zone_diff(&observed, &fresh_zone)
+    );
+    assert_eq!(observed.soa_serial(), fresh_zone.soa_serial());
+    // And nothing is left to do.
+    let again = plan(&PlanInput {
+        desired: &desired,
+        observed: &fresh_zone,
+        owned: &owned,
+        prune: false,
+    });
+    assert!(again.is_empty(), "{:?}", again.changes);
+}
+
+#[tokio::test]
+async fn the_zone_model_round_trips_through_plan_update_and_ixfr_bind() {
+    model_round_trip(Kind::Bind).await;
+}
+
+#[tokio::test]
+async fn the_zone_model_round_trips_through_plan_update_and_ixfr_knot() {
+    model_round_trip(Kind::Knot).await;
+}
