@@ -4,7 +4,11 @@
 //! `bench scenario=<name> ours_s=<x> floor_s=<y> ratio=<x/y> peak_rss_mb=<z>`
 //! where the floor is measured in the same run on the same server (`dig
 //! axfr` / `kdig axfr`, single-record UPDATEs, `dig ixfr`). peak_rss_mb is
-//! this process's peak resident memory during "ours" (reset before each).
+//! this process's peak resident memory during "ours" (reset before each;
+//! the desired zone, built beforehand as the operator would hold it, counts).
+//! `axfr-sync-*` is transfer + zone model + diff against the desired zone;
+//! `axfr-raw-*` is the transfer alone (records counted and dropped), whose
+//! peak_rss_mb is the growth during the transfer.
 //!
 //! Run: `cargo run --release --bin zonekeeper-bench [-- --max 1000000]`.
 
@@ -13,15 +17,16 @@
 #[path = "../../tests/support/dns_servers.rs"]
 mod dns_servers;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dns_servers::{DnsServer as Server, ServerKind as Kind, ServerOptions, ZoneContent};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use zonekeeper::dns::diff::zone_diff;
+use zonekeeper::dns::model::Zone;
 use zonekeeper::dns::query::{QueryOptions, query_soa};
-use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, ixfr};
+use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, axfr_zone, ixfr};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
@@ -104,70 +109,70 @@ fn external_axfr(tool: &str, server: &Server, qtype: &str) -> anyhow::Result<Dur
     Ok(t.elapsed())
 }
 
-type Rrsets = HashMap<(Name, RecordType), Vec<RData>>;
-
-/// AXFR into RRsets, then compare with the desired state: the sync path.
-async fn sync_once(server: &Server, k: &TsigKey, desired: &Rrsets) -> anyhow::Result<usize> {
-    let mut observed: Rrsets = HashMap::with_capacity(desired.len() + 8);
+/// AXFR into the zone model, then diff against the desired zone: the sync
+/// path of a reconcile. Returns the number of changes found.
+async fn sync_once(server: &Server, k: &TsigKey, desired: &Zone) -> anyhow::Result<usize> {
     let opts = TransferOptions {
         tsig: Some(k.clone()),
         ..Default::default()
     };
-    axfr(server.addr, &zone()?, &opts, &mut |r: Record| {
-        let (name, rtype) = (r.name().clone(), r.record_type());
-        observed
-            .entry((name, rtype))
-            .or_default()
-            .push(r.into_data());
+    let (observed, _) = axfr_zone(server.addr, &zone()?, &opts).await?;
+    Ok(zone_diff(&observed, desired).len())
+}
+
+/// The transfer alone: records counted and dropped as they arrive.
+async fn raw_once(server: &Server, k: &TsigKey) -> anyhow::Result<u64> {
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let mut n = 0u64;
+    axfr(server.addr, &zone()?, &opts, &mut |_r: Record| {
+        n += 1;
         Ok(())
     })
     .await?;
-    let mut changes = 0;
-    for (key, want) in desired {
-        match observed.get_mut(key) {
-            Some(have) => {
-                have.sort();
-                if have != want {
-                    changes += 1;
-                }
-            }
-            None => changes += 1,
-        }
-    }
-    changes += observed
-        .keys()
-        .filter(|k| k.1 != RecordType::SOA && !desired.contains_key(*k))
-        .count();
-    Ok(changes)
+    Ok(n)
 }
 
 async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
     let server = start(kind, n);
     let k = key(&server)?;
-    let mut desired: Rrsets = HashMap::with_capacity(n + 2);
+    let z = zone()?;
+    let mut desired = Zone::new(z.clone());
     for i in 0..n {
         let [a, b, c, d] = ip(i);
-        desired.insert(
-            (Name::from_ascii(format!("h{i}.{ZONE}"))?, RecordType::A),
-            vec![RData::A(A::new(a, b, c, d))],
-        );
+        desired.insert(Record::from_rdata(
+            Name::from_ascii(format!("h{i}.{ZONE}"))?,
+            300,
+            RData::A(A::new(a, b, c, d)),
+        ));
     }
-    let z = zone()?;
-    desired.insert(
-        (z.clone(), RecordType::NS),
-        vec![RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii(
+    desired.insert(Record::from_rdata(
+        z.clone(),
+        3600,
+        RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii(
             "ns1.invalid.",
-        )?))],
-    );
+        )?)),
+    ));
     let tool = if kind == Kind::Knot { "kdig" } else { "dig" };
     let runs = if n >= 1_000_000 { 1 } else { 3 };
-    // Warm the server's caches once, then best of `runs` for both.
+    // Warm the server once, then best of `runs` for each.
     external_axfr(tool, &server, "AXFR")?;
     let mut floor = Duration::MAX;
     let mut ours = Duration::MAX;
+    let mut raw = Duration::MAX;
     let mut peak: f64 = 0.0;
+    let mut raw_peak: f64 = 0.0;
     for _ in 0..runs {
         floor = floor.min(external_axfr(tool, &server, "AXFR")?);
+        reset_peak();
+        let base = peak_mb();
+        let t = Instant::now();
+        let count = raw_once(&server, &k).await?;
+        raw = raw.min(t.elapsed());
+        raw_peak = raw_peak.max(peak_mb() - base);
+        anyhow::ensure!(count as usize == n + 2, "raw transfer counted {count}");
         reset_peak();
         let t = Instant::now();
         let changes = sync_once(&server, &k, &desired).await?;
@@ -175,8 +180,11 @@ async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
         peak = peak.max(peak_mb());
         anyhow::ensure!(changes == 0, "{changes} differences on an identical zone");
     }
-    let name = format!("axfr-sync-{}-{}", human(n), kind_name(kind));
-    line(&name, ours, floor, peak);
+    let size = human(n);
+    let kn = kind_name(kind);
+    line(&format!("axfr-sync-{size}-{kn}"), ours, floor, peak);
+    // peak_rss_mb here is the growth over the process's RSS at the start.
+    line(&format!("axfr-raw-{size}-{kn}"), raw, floor, raw_peak);
     Ok(())
 }
 
