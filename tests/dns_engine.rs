@@ -19,7 +19,7 @@ use zonekeeper::dns::transfer::{
     IxfrOutcome, TransferMethod, TransferOptions, TransferStats, axfr, ixfr,
 };
 use zonekeeper::dns::tsig::TsigKey;
-use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes, apply_with_replan};
+use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
 const ZONE: &str = "engine.test.";
 
@@ -544,37 +544,45 @@ fn desired() -> Vec<Record> {
     vec![a("c1", [192, 0, 2, 100]), a("c2", [192, 0, 2, 200])]
 }
 
-/// A tiny planner (the real one lives in diff.rs): for each desired RRset,
-/// add or replace from what was observed.
-fn plan_against(observed: &[Record]) -> Vec<RRsetChange> {
-    desired()
+/// The real planner over the zone model: c1 and c2 as desired, both owned.
+fn plan_against(observed: &zonekeeper::dns::model::Zone) -> Vec<zonekeeper::dns::diff::Change> {
+    use zonekeeper::dns::diff::{PlanInput, plan};
+    use zonekeeper::dns::model::RRset;
+    let want: Vec<RRset> = desired()
         .into_iter()
-        .filter_map(|want| {
-            let old: Vec<Record> = observed
-                .iter()
-                .filter(|r| r.name() == want.name() && r.record_type() == want.record_type())
-                .cloned()
-                .collect();
-            (canon(&old) != canon(std::slice::from_ref(&want))).then(|| RRsetChange {
-                name: want.name().clone(),
-                rtype: want.record_type(),
-                old,
-                new: vec![want],
-            })
+        .map(|r| {
+            RRset::new(
+                r.name().clone(),
+                r.record_type(),
+                r.ttl(),
+                vec![r.into_data()],
+            )
         })
-        .collect()
+        .collect();
+    let owned = want.iter().map(RRset::key).collect();
+    plan(&PlanInput {
+        desired: &want,
+        observed,
+        owned: &owned,
+        prune: false,
+    })
+    .changes
 }
 
 #[tokio::test]
 async fn a_concurrent_writer_is_detected_by_prerequisites_and_replanned_once() {
+    use zonekeeper::dns::transfer::axfr_zone;
+    use zonekeeper::dns::update::{apply, apply_plan_with_replan};
     let body = "c1 300 IN A 192.0.2.1\n";
     let (server, k, _) = start(Kind::Bind, 1, body, ServerOptions::default());
-    let (observed, _) = fetch(&server, &k).await.unwrap();
+    let (observed, _) = axfr_zone(server.addr, &zone(), &xfr_opts(&k))
+        .await
+        .unwrap();
     let changes = plan_against(&observed);
     assert_eq!(changes.len(), 2);
     // Someone else writes between observe and apply.
     server.nsupdate("update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.77");
-    let report = apply_changes(server.addr, &zone(), &changes, &up_opts(&k)).await;
+    let report = apply(server.addr, &zone(), &changes, &up_opts(&k)).await;
     assert!(report.conflict(), "{report:?}");
     assert_eq!(report.applied, 0);
     let (e_batch, e) = report.failed.as_ref().unwrap();
@@ -591,7 +599,7 @@ async fn a_concurrent_writer_is_detected_by_prerequisites_and_replanned_once() {
     let mut round = 0;
     let srv = &server;
     let kk = k.clone();
-    let out = apply_with_replan(
+    let out = apply_plan_with_replan(
         server.addr,
         &zone(),
         &up_opts(&k),
@@ -600,24 +608,55 @@ async fn a_concurrent_writer_is_detected_by_prerequisites_and_replanned_once() {
             let r = round;
             let kk = kk.clone();
             async move {
-                let (obs, _) = fetch(srv, &kk).await?;
+                let (obs, _) = axfr_zone(srv.addr, &zone(), &xfr_opts(&kk)).await?;
                 if r == 1 {
                     srv.nsupdate("update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.78");
                 }
                 Ok(obs)
             }
         },
-        |obs: &Vec<Record>| plan_against(obs),
+        plan_against,
     )
     .await
     .unwrap();
-    assert!(out.first.conflict());
+    assert!(out.first.conflict(), "{:?}", out.first);
     let retry = out.retry.as_ref().unwrap();
     assert!(retry.is_complete(), "{retry:?}");
+    assert_eq!(round, 2);
     let (now, _) = fetch(&server, &k).await.unwrap();
     for want in desired() {
         assert!(canon(&now).contains(&want.to_string()));
     }
+    // A writer that keeps racing is reported after the one replan: each
+    // observation sees its value, and it writes again before we apply.
+    let mut round = 0;
+    let out = apply_plan_with_replan(
+        server.addr,
+        &zone(),
+        &up_opts(&k),
+        || {
+            round += 1;
+            let n = round;
+            let kk = kk.clone();
+            async move {
+                let set = |last: u32| {
+                    format!(
+                        "update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.{last}"
+                    )
+                };
+                srv.nsupdate(&set(n));
+                let (obs, _) = axfr_zone(srv.addr, &zone(), &xfr_opts(&kk)).await?;
+                srv.nsupdate(&set(n + 10));
+                Ok(obs)
+            }
+        },
+        plan_against,
+    )
+    .await
+    .unwrap();
+    assert_eq!(round, 2);
+    assert!(out.first.conflict() && out.last().conflict(), "{out:?}");
+    assert_eq!(out.applied(), 0);
 }
 
 #[tokio::test]
