@@ -163,6 +163,11 @@ impl RRset {
 
     /// Inserts one rdata keeping the order; returns false when it was already there.
     fn insert_sorted(&mut self, rdata: RData) -> bool {
+        // Most RRsets of a big zone hold one record: skip encoding for them.
+        if self.rdatas.is_empty() {
+            self.rdatas.push(rdata);
+            return true;
+        }
         let key = canonical_rdata(&rdata);
         // Servers usually send an RRset in canonical order: appending is the common case.
         let after_last = self
@@ -2504,6 +2509,40 @@ mail    MX  10 @
                 }
             }
             let _ = parse_zone_text(&origin(), 300, &text);
+        }
+        #[test]
+        fn valid_prefix_then_noise_never_panics(
+            (t, prefix) in prop_oneof![
+                Just((ApiType::CAA, "0 issue ")),
+                Just((ApiType::CAA, "128 Issue ")),
+                Just((ApiType::CAA, "0 iodef ")),
+                Just((ApiType::CAA, "0 issuewild ")),
+                Just((ApiType::CAA, "0 issuemail ")),
+                Just((ApiType::SVCB, "1 . ")),
+                Just((ApiType::HTTPS, "1 svc ")),
+                Just((ApiType::HTTPS, "1 . alpn=")),
+                Just((ApiType::HTTPS, "1 . mandatory=")),
+                Just((ApiType::HTTPS, "1 . key7=")),
+                Just((ApiType::NAPTR, "100 50 ")),
+                Just((ApiType::DS, "1 13 ")),
+                Just((ApiType::TLSA, "3 1 ")),
+                Just((ApiType::SSHFP, "1 ")),
+                Just((ApiType::MX, "10 ")),
+                Just((ApiType::SRV, "0 0 1 ")),
+                Just((ApiType::TXT, "\"a\" ")),
+            ],
+            noise in any_text(),
+        ) {
+            let text = format!("{prefix}{noise}");
+            let rtype = to_wire_type(t);
+            if let Ok(rdata) = parse_rdata(rtype, &origin(), &text) {
+                let back = wire_round_trip(&rdata);
+                prop_assert_eq!(canonical_rdata(&back), canonical_rdata(&rdata), "{}", text);
+                let printed = rdata_to_text(&rdata);
+                let again = parse_rdata(rtype, &origin(), &printed)
+                    .map_err(|e| TestCaseError::fail(format!("{t} {text:?} printed {printed:?}: {e}")))?;
+                prop_assert_eq!(canonical_rdata(&again), canonical_rdata(&rdata));
+            }
         }
     }
 }
