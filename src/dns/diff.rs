@@ -9,7 +9,7 @@ use std::fmt;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::model::{RRset, RRsetKey, Zone};
+use super::model::{RRset, RRsetKey, Zone, name_eq};
 
 /// One change to one RRset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,7 +162,7 @@ fn protected(key: &RRsetKey, apex: &Name) -> bool {
             | RecordType::CDS
             | RecordType::CDNSKEY
     ) || key.rtype == RecordType::Unknown(65534)
-        || (key.rtype == RecordType::NS && key.name == *apex)
+        || (key.rtype == RecordType::NS && name_eq(&key.name, apex))
 }
 
 fn apex_of(zone: &Zone) -> Name {

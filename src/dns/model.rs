@@ -29,8 +29,9 @@ pub const MAX_RDATA_LEN: usize = 65_535;
 /// Most bytes of one `<character-string>` (RFC 1035 3.3).
 pub const MAX_CHAR_STRING: usize = 255;
 
-/// Identifies one RRset: owner name (lower-cased, absolute) and type.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Identifies one RRset: owner name (lower-cased, absolute) and type. Ordered by
+/// canonical name order (RFC 4034 6.1), then type; comparison ignores ASCII case.
+#[derive(Clone, Debug)]
 pub struct RRsetKey {
     /// Owner name, lower-cased and absolute.
     pub name: Name,
@@ -45,6 +46,70 @@ impl RRsetKey {
         name.set_fqdn(true);
         Self { name, rtype }
     }
+}
+
+// hickory's Name comparison costs far more than a byte compare (it rebuilds a Label
+// per label per comparison); keys are compared in the hot path of million-record
+// zones, so they compare label bytes directly.
+impl PartialEq for RRsetKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.rtype == other.rtype && name_eq(&self.name, &other.name)
+    }
+}
+
+impl Eq for RRsetKey {}
+
+impl std::hash::Hash for RRsetKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rtype.hash(state);
+        for label in self.name.iter() {
+            state.write_usize(label.len());
+            for b in label {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+        }
+    }
+}
+
+impl PartialOrd for RRsetKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RRsetKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        name_cmp(&self.name, &other.name).then_with(|| self.rtype.cmp(&other.rtype))
+    }
+}
+
+/// Canonical DNS name order (RFC 4034 6.1): labels compared from the root, as
+/// lower-cased bytes, a missing label first.
+pub fn name_cmp(a: &Name, b: &Name) -> std::cmp::Ordering {
+    let mut left = a.iter().rev();
+    let mut right = b.iter().rev();
+    loop {
+        let ord = match (left.next(), right.next()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(l), Some(r)) => l
+                .iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(r.iter().map(u8::to_ascii_lowercase)),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+}
+
+/// Name equality ignoring ASCII case.
+pub fn name_eq(a: &Name, b: &Name) -> bool {
+    a.num_labels() == b.num_labels()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(l, r)| l.eq_ignore_ascii_case(r))
 }
 
 impl fmt::Display for RRsetKey {
@@ -73,7 +138,7 @@ impl PartialEq for RRset {
     fn eq(&self, other: &Self) -> bool {
         self.rtype == other.rtype
             && self.ttl == other.ttl
-            && self.name == other.name
+            && name_eq(&self.name, &other.name)
             && self.same_data(other)
     }
 }
@@ -1618,11 +1683,12 @@ pub fn semantic_errors(origin: &Name, rrsets: &[RRset]) -> Vec<String> {
 fn semantic_errors_indexed(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize, String)> {
     let mut errors = Vec::new();
     let apex = origin.to_lowercase();
-    let mut by_name: BTreeMap<Name, Vec<(usize, RecordType)>> = BTreeMap::new();
+    // Keyed by (name, ANY) to get the fast key comparison.
+    let mut by_name: BTreeMap<RRsetKey, Vec<(usize, RecordType)>> = BTreeMap::new();
     for (index, set) in sets {
         let key = set.key();
         by_name
-            .entry(key.name.clone())
+            .entry(RRsetKey::new(&key.name, RecordType::ANY))
             .or_default()
             .push((*index, set.rtype));
         if set.rtype == RecordType::SOA {
@@ -1632,7 +1698,7 @@ fn semantic_errors_indexed(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize
             ));
         }
         if set.rtype == RecordType::CNAME {
-            if key.name == apex {
+            if name_eq(&key.name, &apex) {
                 errors.push((*index, "a CNAME cannot be at the zone apex".to_string()));
             }
             if set.len() > 1 {
@@ -1645,14 +1711,14 @@ fn semantic_errors_indexed(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize
                 ));
             }
         }
-        if set.rtype == RecordType::DS && key.name == apex {
+        if set.rtype == RecordType::DS && name_eq(&key.name, &apex) {
             errors.push((
                 *index,
                 "DS records at the apex belong in the parent zone".to_string(),
             ));
         }
     }
-    for (name, entries) in by_name {
+    for (RRsetKey { name, .. }, entries) in by_name {
         if entries.len() > 1 && entries.iter().any(|(_, t)| *t == RecordType::CNAME) {
             let others: Vec<String> = entries
                 .iter()
@@ -2376,6 +2442,49 @@ mail    MX  10 @
             name_to_text(&parse_name("bücher", &origin()).unwrap()),
             "xn--bcher-kva.example.com."
         );
+    }
+
+    #[test]
+    fn keys_sort_in_canonical_order_ignoring_case() {
+        // RFC 4034 6.1 example order.
+        let order = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        let names: Vec<Name> = order
+            .iter()
+            .map(|n| parse_name(n, &Name::root()).unwrap())
+            .collect();
+        for pair in names.windows(2) {
+            assert_eq!(
+                name_cmp(&pair[0], &pair[1]),
+                std::cmp::Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        let a = RRsetKey {
+            name: Name::from_str("WWW.example.com.").unwrap(),
+            rtype: RecordType::A,
+        };
+        let b = RRsetKey::new(&Name::from_str("www.EXAMPLE.com.").unwrap(), RecordType::A);
+        assert_eq!(a, b);
+        assert_eq!(a.cmp(&b), std::cmp::Ordering::Equal);
+        let hash = |k: &RRsetKey| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            k.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
     }
 
     #[test]
