@@ -106,9 +106,20 @@ pub fn name_cmp(a: &Name, b: &Name) -> std::cmp::Ordering {
 
 /// Name equality ignoring ASCII case.
 pub fn name_eq(a: &Name, b: &Name) -> bool {
-    a.num_labels() == b.num_labels()
+    // `num_labels()` does not count a leading `*`; the iterator does.
+    a.iter().len() == b.iter().len()
         && a.iter()
             .zip(b.iter())
+            .all(|(l, r)| l.eq_ignore_ascii_case(r))
+}
+
+/// Whether `name` is `zone` or below it (ASCII case ignored).
+pub fn in_zone(name: &Name, zone: &Name) -> bool {
+    name.iter().len() >= zone.iter().len()
+        && name
+            .iter()
+            .rev()
+            .zip(zone.iter().rev())
             .all(|(l, r)| l.eq_ignore_ascii_case(r))
 }
 
@@ -1587,7 +1598,7 @@ const MAX_ERRORS: usize = 20;
 /// Resolves an owner name: `@`, relative to the zone, or absolute inside it.
 pub fn parse_owner(text: &str, origin: &Name) -> Result<Name, String> {
     let name = parse_name(text, origin)?;
-    if !origin.zone_of(&name) {
+    if !in_zone(&name, origin) {
         return Err(format!(
             "owner name {} is outside the zone {}",
             name_to_text(&name),
@@ -1773,7 +1784,7 @@ pub fn parse_zone_text(
         if !line.leading_blank && !first.quoted && first.raw.starts_with('$') {
             match first.raw.to_ascii_uppercase().as_str() {
                 "$ORIGIN" => match toks.get(1).map(|t| parse_name(&t.raw, &current_origin)) {
-                    Some(Ok(n)) if origin.zone_of(&n) && toks.len() == 2 => current_origin = n,
+                    Some(Ok(n)) if in_zone(&n, origin) && toks.len() == 2 => current_origin = n,
                     Some(Ok(n)) if toks.len() == 2 => fail(format!(
                         "$ORIGIN {} is outside the zone {}",
                         name_to_text(&n),
@@ -2485,6 +2496,15 @@ mail    MX  10 @
             h.finish()
         };
         assert_eq!(hash(&a), hash(&b));
+        let wild = Name::from_str("*.example.com.").unwrap();
+        assert!(!name_eq(&wild, &Name::from_str("x.example.com.").unwrap()));
+        assert!(in_zone(&wild, &origin()));
+        assert!(in_zone(&origin(), &Name::from_str("EXAMPLE.COM.").unwrap()));
+        assert!(!in_zone(
+            &Name::from_str("badexample.com.").unwrap(),
+            &origin()
+        ));
+        assert!(!in_zone(&Name::from_str("com.").unwrap(), &origin()));
     }
 
     #[test]
