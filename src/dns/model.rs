@@ -769,6 +769,37 @@ pub fn parse_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData
     rdata_from_tokens(rtype, origin, text, &tokens)
 }
 
+/// Parses one entry of `spec.records[].data`: presentation format, except that TXT
+/// data without any `"` is one string (spaces kept), as users of YAML expect:
+/// `v=spf1 include:_spf.example.net ~all` stays one SPF string instead of three.
+/// Quote the strings (`'"part one" "part two"'`) to give several.
+pub fn parse_spec_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData, String> {
+    let trimmed = text.trim();
+    if rtype != RecordType::TXT || trimmed.is_empty() || trimmed.contains('"') {
+        return parse_rdata(rtype, origin, text);
+    }
+    let raw = trimmed.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' {
+            let (value, used) =
+                decode_escape(&raw[i..]).map_err(|e| format!("{}: {e}", short(text)))?;
+            bytes.push(value);
+            i += used;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
+        }
+    }
+    let token = Token {
+        raw: trimmed.to_string(),
+        bytes,
+        quoted: true,
+    };
+    rdata_from_tokens(rtype, origin, text, &[token])
+}
+
 fn rdata_from_tokens(
     rtype: RecordType,
     origin: &Name,
@@ -1649,7 +1680,7 @@ pub fn parse_record_sets(
         }
         let mut rdatas = Vec::with_capacity(rs.data.len());
         for text in &rs.data {
-            match parse_rdata(rtype, origin, text) {
+            match parse_spec_rdata(rtype, origin, text) {
                 Ok(r) => rdatas.push(r),
                 Err(e) => errors.push(err(e)),
             }
@@ -2243,6 +2274,33 @@ mod tests {
     }
 
     #[test]
+    fn unquoted_spec_txt_is_one_string() {
+        let records = vec![
+            rs(
+                "@",
+                ApiType::TXT,
+                None,
+                &["v=spf1 include:_spf.example.net ~all"],
+            ),
+            rs("q", ApiType::TXT, None, &["\"part one\" \"part two\""]),
+            rs("e", ApiType::TXT, None, &["semi\\;colon \\200"]),
+        ];
+        let sets = parse_record_sets(&origin(), 300, &records).unwrap();
+        let lines: Vec<String> = sets.iter().flat_map(|s| s.to_lines()).collect();
+        assert_eq!(
+            lines,
+            [
+                "example.com. 300 IN TXT \"v=spf1 include:_spf.example.net ~all\"",
+                "q.example.com. 300 IN TXT \"part one\" \"part two\"",
+                "e.example.com. 300 IN TXT \"semi;colon \\200\"",
+            ]
+        );
+        // parse_rdata itself keeps zone-file rules: unquoted words are separate strings.
+        let r = parse_rdata(RecordType::TXT, &origin(), "a b").unwrap();
+        assert_eq!(rdata_to_text(&r), "\"a\" \"b\"");
+    }
+
+    #[test]
     fn owner_outside_the_zone_is_refused() {
         let records = vec![rs("www.example.org.", ApiType::A, None, &["192.0.2.1"])];
         let errs = parse_record_sets(&origin(), 300, &records).unwrap_err();
@@ -2638,6 +2696,10 @@ mail    MX  10 @
                 }
             }
             let _ = parse_zone_text(&origin(), 300, &text);
+            if let Ok(r) = parse_spec_rdata(RecordType::TXT, &origin(), &text) {
+                let again = parse_rdata(RecordType::TXT, &origin(), &rdata_to_text(&r)).unwrap();
+                prop_assert_eq!(again, r);
+            }
         }
         #[test]
         fn valid_prefix_then_noise_never_panics(
