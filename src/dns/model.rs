@@ -685,6 +685,20 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
     let mut name =
         Name::from_labels(labels).map_err(|e| format!("{text:?} is not a valid name: {e}"))?;
     if !absolute {
+        // "mail.example.com" without the final dot inside example.com. means
+        // mail.example.com.example.com.: nearly always a forgotten dot.
+        if !origin.is_root() && in_zone(&name, origin) {
+            return Err(format!(
+                "{text:?} is relative, so it would mean {}; write {}",
+                name_to_text(
+                    &name
+                        .clone()
+                        .append_domain(origin)
+                        .unwrap_or_else(|_| name.clone())
+                ),
+                name_to_text(&name)
+            ));
+        }
         name = name
             .append_domain(origin)
             .map_err(|_| format!("{text:?} is longer than 255 bytes once {origin} is appended"))?;
@@ -2563,6 +2577,18 @@ mail    MX  10 @
             &origin()
         ));
         assert!(!in_zone(&Name::from_str("com.").unwrap(), &origin()));
+    }
+
+    #[test]
+    fn forgotten_final_dot_is_refused() {
+        let err = parse_rdata(RecordType::MX, &origin(), "10 mail.example.com").unwrap_err();
+        assert!(
+            err.contains("would mean mail.example.com.example.com.; write mail.example.com."),
+            "{err}"
+        );
+        let records = vec![rs("www.example.com", ApiType::A, None, &["192.0.2.1"])];
+        assert!(parse_record_sets(&origin(), 300, &records).is_err());
+        assert!(parse_rdata(RecordType::CNAME, &origin(), "www.example.net").is_ok());
     }
 
     #[test]
