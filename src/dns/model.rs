@@ -2167,6 +2167,15 @@ mod tests {
         let lens: Vec<usize> = txt.txt_data().iter().map(|s| s.len()).collect();
         assert_eq!(lens, vec![255, 255, 90]);
         assert_eq!(wire_round_trip(&rdata), rdata);
+        // Tokens far longer than hickory's lexer allows (4095) are fine; RDLENGTH is the limit.
+        let big = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(5000)).unwrap();
+        assert_eq!(wire_round_trip(&big), big);
+        let err = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(70_000)).unwrap_err();
+        assert!(
+            err.contains("more than the 65535"),
+            "{}",
+            &err[..120.min(err.len())]
+        );
         // The printed form parses back to the same data (no second split).
         let again = parse_rdata(RecordType::TXT, &origin(), &rdata_to_text(&rdata)).unwrap();
         assert_eq!(again, rdata);
