@@ -351,3 +351,21 @@ fn bind_max_records_per_type() {
     assert!(raised.wait_for_serial(2024010102, Duration::from_secs(10)));
     assert_eq!(raised.axfr_lines().len(), 6 + 150);
 }
+
+/// Minutes of CPU on a shared machine: run by hand (`-- --ignored`) after touching
+/// zone-file writing or start-up.
+#[test]
+#[ignore]
+fn million_record_zones_start() {
+    let start = Instant::now();
+    let zone = ZoneContent::generated(ORIGIN, 1_000_000);
+    eprintln!("generated in {:?}", start.elapsed());
+    for kind in ServerKind::ALL {
+        let start = Instant::now();
+        let server = DnsServer::start(kind, &zone, ServerOptions::default());
+        eprintln!("{kind:?} ready in {:?}", start.elapsed());
+        let start = Instant::now();
+        assert_eq!(server.axfr_lines().len(), 1_000_002, "{kind:?}");
+        eprintln!("{kind:?} dig axfr in {:?}", start.elapsed());
+    }
+}
