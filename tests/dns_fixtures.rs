@@ -287,15 +287,39 @@ fn transfer_with_a_wrong_key_fails() {
     assert!(server.try_axfr_lines().is_err());
 }
 
+/// Command lines of the running processes that mention `text`.
+fn processes_mentioning(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(text))
+        .collect()
+}
+
 #[test]
 fn servers_are_gone_after_drop() {
     for kind in ServerKind::ALL {
         let server = DnsServer::start(kind, &small_zone(), ServerOptions::default());
         let (addr, dir) = (server.addr, server.dir().to_path_buf());
         assert!(!port_closed(addr, ORIGIN));
+        let dir_s = dir.to_string_lossy().into_owned();
+        // Proves the /proc check below can see the daemon (NSD: main, xfrd, server).
+        assert!(!processes_mentioning(&dir_s).is_empty(), "{kind:?}");
         drop(server);
         assert!(port_closed(addr, ORIGIN), "{kind:?} still listening");
         assert!(!dir.exists(), "{kind:?} left {dir:?}");
+        let dir = dir.to_string_lossy().into_owned();
+        let leftovers: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&dir))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{kind:?} left processes: {leftovers:?}"
+        );
     }
 }
 
@@ -367,5 +391,23 @@ fn million_record_zones_start() {
         let start = Instant::now();
         assert_eq!(server.axfr_lines().len(), 1_000_002, "{kind:?}");
         eprintln!("{kind:?} dig axfr in {:?}", start.elapsed());
+    }
+}
+#[test]
+fn a_broken_zone_fails_fast_with_the_log() {
+    for kind in ServerKind::ALL {
+        let start = Instant::now();
+        let zone = ZoneContent::new(ORIGIN, vec!["www A not-an-ip".into()]);
+        let panic = std::panic::catch_unwind(|| {
+            DnsServer::start(kind, &zone, ServerOptions::default());
+        })
+        .unwrap_err();
+        let msg = panic.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("not-an-ip") || msg.contains("line 5"),
+            "{kind:?}: {msg}"
+        );
+        assert!(msg.contains("fatal:"), "{kind:?}: {msg}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{kind:?}");
     }
 }
