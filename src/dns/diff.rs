@@ -9,7 +9,7 @@ use std::fmt;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::model::{RRset, RRsetKey, Zone};
+use super::model::{RRset, RRsetKey, Zone, name_eq};
 
 /// One change to one RRset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,10 +147,22 @@ pub fn sample_lines(changes: &[Change], n: usize) -> Vec<String> {
     out
 }
 
-/// Whether the server never lets us touch this RRset unasked: SOA always, apex NS
-/// unless desired.
+/// Whether an RRset is never deleted unasked: SOA, apex NS, and the records a signing
+/// server maintains itself (RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY, CDS, CDNSKEY and
+/// BIND's private signing-state type 65534), which no spec can list.
 fn protected(key: &RRsetKey, apex: &Name) -> bool {
-    key.rtype == RecordType::SOA || (key.rtype == RecordType::NS && key.name == *apex)
+    matches!(
+        key.rtype,
+        RecordType::SOA
+            | RecordType::RRSIG
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::NSEC3PARAM
+            | RecordType::DNSKEY
+            | RecordType::CDS
+            | RecordType::CDNSKEY
+    ) || key.rtype == RecordType::Unknown(65534)
+        || (key.rtype == RecordType::NS && name_eq(&key.name, apex))
 }
 
 fn apex_of(zone: &Zone) -> Name {
@@ -162,7 +174,8 @@ fn apex_of(zone: &Zone) -> Name {
 /// - SOA is never touched; apex NS only when it is desired.
 /// - Desired and absent: Add. Present with another TTL or data: Replace.
 /// - Owned, no longer desired, still on the server: Delete.
-/// - Neither desired nor owned: left alone, unless `prune` (then Delete).
+/// - Neither desired nor owned: left alone, unless `prune` (then Delete; DNSSEC
+///   records the server maintains are spared too).
 /// - Owned and desired but different (or missing) on the server: drift.
 pub fn plan(input: &PlanInput) -> Plan {
     let apex = apex_of(input.observed);
@@ -715,5 +728,23 @@ mod tests {
             zone_diff(&patched, &new).is_empty(),
             "applying the diff yields the new zone"
         );
+    }
+    #[test]
+    fn prune_spares_server_maintained_dnssec_records() {
+        use hickory_proto::rr::rdata::NULL;
+        let mut observed = zone(&[]);
+        for rtype in [RecordType::NSEC3PARAM, RecordType::Unknown(65534)] {
+            observed.insert_rrset(RRset::new(
+                origin(),
+                rtype,
+                0,
+                vec![RData::Unknown {
+                    code: rtype,
+                    rdata: NULL::with(vec![1, 0, 0, 0, 0]),
+                }],
+            ));
+        }
+        assert_eq!(observed.rrset_count(), 4);
+        assert!(run(&[], &observed, &BTreeSet::new(), true).is_empty());
     }
 }

@@ -29,8 +29,9 @@ pub const MAX_RDATA_LEN: usize = 65_535;
 /// Most bytes of one `<character-string>` (RFC 1035 3.3).
 pub const MAX_CHAR_STRING: usize = 255;
 
-/// Identifies one RRset: owner name (lower-cased, absolute) and type.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Identifies one RRset: owner name (lower-cased, absolute) and type. Ordered by
+/// canonical name order (RFC 4034 6.1), then type; comparison ignores ASCII case.
+#[derive(Clone, Debug)]
 pub struct RRsetKey {
     /// Owner name, lower-cased and absolute.
     pub name: Name,
@@ -45,6 +46,81 @@ impl RRsetKey {
         name.set_fqdn(true);
         Self { name, rtype }
     }
+}
+
+// hickory's Name comparison costs far more than a byte compare (it rebuilds a Label
+// per label per comparison); keys are compared in the hot path of million-record
+// zones, so they compare label bytes directly.
+impl PartialEq for RRsetKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.rtype == other.rtype && name_eq(&self.name, &other.name)
+    }
+}
+
+impl Eq for RRsetKey {}
+
+impl std::hash::Hash for RRsetKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rtype.hash(state);
+        for label in self.name.iter() {
+            state.write_usize(label.len());
+            for b in label {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+        }
+    }
+}
+
+impl PartialOrd for RRsetKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RRsetKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        name_cmp(&self.name, &other.name).then_with(|| self.rtype.cmp(&other.rtype))
+    }
+}
+
+/// Canonical DNS name order (RFC 4034 6.1): labels compared from the root, as
+/// lower-cased bytes, a missing label first.
+pub fn name_cmp(a: &Name, b: &Name) -> std::cmp::Ordering {
+    let mut left = a.iter().rev();
+    let mut right = b.iter().rev();
+    loop {
+        let ord = match (left.next(), right.next()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(l), Some(r)) => l
+                .iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(r.iter().map(u8::to_ascii_lowercase)),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+}
+
+/// Name equality ignoring ASCII case.
+pub fn name_eq(a: &Name, b: &Name) -> bool {
+    // `num_labels()` does not count a leading `*`; the iterator does.
+    a.iter().len() == b.iter().len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(l, r)| l.eq_ignore_ascii_case(r))
+}
+
+/// Whether `name` is `zone` or below it (ASCII case ignored).
+pub fn in_zone(name: &Name, zone: &Name) -> bool {
+    name.iter().len() >= zone.iter().len()
+        && name
+            .iter()
+            .rev()
+            .zip(zone.iter().rev())
+            .all(|(l, r)| l.eq_ignore_ascii_case(r))
 }
 
 impl fmt::Display for RRsetKey {
@@ -73,7 +149,7 @@ impl PartialEq for RRset {
     fn eq(&self, other: &Self) -> bool {
         self.rtype == other.rtype
             && self.ttl == other.ttl
-            && self.name == other.name
+            && name_eq(&self.name, &other.name)
             && self.same_data(other)
     }
 }
@@ -163,6 +239,11 @@ impl RRset {
 
     /// Inserts one rdata keeping the order; returns false when it was already there.
     fn insert_sorted(&mut self, rdata: RData) -> bool {
+        // Most RRsets of a big zone hold one record: skip encoding for them.
+        if self.rdatas.is_empty() {
+            self.rdatas.push(rdata);
+            return true;
+        }
         let key = canonical_rdata(&rdata);
         // Servers usually send an RRset in canonical order: appending is the common case.
         let after_last = self
@@ -604,6 +685,20 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
     let mut name =
         Name::from_labels(labels).map_err(|e| format!("{text:?} is not a valid name: {e}"))?;
     if !absolute {
+        // "mail.example.com" without the final dot inside example.com. means
+        // mail.example.com.example.com.: nearly always a forgotten dot.
+        if !origin.is_root() && in_zone(&name, origin) {
+            return Err(format!(
+                "{text:?} is relative, so it would mean {}; write {}",
+                name_to_text(
+                    &name
+                        .clone()
+                        .append_domain(origin)
+                        .unwrap_or_else(|_| name.clone())
+                ),
+                name_to_text(&name)
+            ));
+        }
         name = name
             .append_domain(origin)
             .map_err(|_| format!("{text:?} is longer than 255 bytes once {origin} is appended"))?;
@@ -686,6 +781,37 @@ pub fn parse_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData
     let lines = tokenize(text, true).map_err(|(_, e)| format!("{text:?}: {e}"))?;
     let tokens: Vec<Token> = lines.into_iter().flat_map(|l| l.tokens).collect();
     rdata_from_tokens(rtype, origin, text, &tokens)
+}
+
+/// Parses one entry of `spec.records[].data`: presentation format, except that TXT
+/// data without any `"` is one string (spaces kept), as users of YAML expect:
+/// `v=spf1 include:_spf.example.net ~all` stays one SPF string instead of three.
+/// Quote the strings (`'"part one" "part two"'`) to give several.
+pub fn parse_spec_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData, String> {
+    let trimmed = text.trim();
+    if rtype != RecordType::TXT || trimmed.is_empty() || trimmed.contains('"') {
+        return parse_rdata(rtype, origin, text);
+    }
+    let raw = trimmed.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' {
+            let (value, used) =
+                decode_escape(&raw[i..]).map_err(|e| format!("{}: {e}", short(text)))?;
+            bytes.push(value);
+            i += used;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
+        }
+    }
+    let token = Token {
+        raw: trimmed.to_string(),
+        bytes,
+        quoted: true,
+    };
+    rdata_from_tokens(rtype, origin, text, &[token])
 }
 
 fn rdata_from_tokens(
@@ -1517,7 +1643,7 @@ const MAX_ERRORS: usize = 20;
 /// Resolves an owner name: `@`, relative to the zone, or absolute inside it.
 pub fn parse_owner(text: &str, origin: &Name) -> Result<Name, String> {
     let name = parse_name(text, origin)?;
-    if !origin.zone_of(&name) {
+    if !in_zone(&name, origin) {
         return Err(format!(
             "owner name {} is outside the zone {}",
             name_to_text(&name),
@@ -1568,7 +1694,7 @@ pub fn parse_record_sets(
         }
         let mut rdatas = Vec::with_capacity(rs.data.len());
         for text in &rs.data {
-            match parse_rdata(rtype, origin, text) {
+            match parse_spec_rdata(rtype, origin, text) {
                 Ok(r) => rdatas.push(r),
                 Err(e) => errors.push(err(e)),
             }
@@ -1613,11 +1739,12 @@ pub fn semantic_errors(origin: &Name, rrsets: &[RRset]) -> Vec<String> {
 fn semantic_errors_indexed(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize, String)> {
     let mut errors = Vec::new();
     let apex = origin.to_lowercase();
-    let mut by_name: BTreeMap<Name, Vec<(usize, RecordType)>> = BTreeMap::new();
+    // Keyed by (name, ANY) to get the fast key comparison.
+    let mut by_name: BTreeMap<RRsetKey, Vec<(usize, RecordType)>> = BTreeMap::new();
     for (index, set) in sets {
         let key = set.key();
         by_name
-            .entry(key.name.clone())
+            .entry(RRsetKey::new(&key.name, RecordType::ANY))
             .or_default()
             .push((*index, set.rtype));
         if set.rtype == RecordType::SOA {
@@ -1627,7 +1754,7 @@ fn semantic_errors_indexed(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize
             ));
         }
         if set.rtype == RecordType::CNAME {
-            if key.name == apex {
+            if name_eq(&key.name, &apex) {
                 errors.push((*index, "a CNAME cannot be at the zone apex".to_string()));
             }
             if set.len() > 1 {
@@ -1640,14 +1767,14 @@ fn semantic_errors_indexed(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize
                 ));
             }
         }
-        if set.rtype == RecordType::DS && key.name == apex {
+        if set.rtype == RecordType::DS && name_eq(&key.name, &apex) {
             errors.push((
                 *index,
                 "DS records at the apex belong in the parent zone".to_string(),
             ));
         }
     }
-    for (name, entries) in by_name {
+    for (RRsetKey { name, .. }, entries) in by_name {
         if entries.len() > 1 && entries.iter().any(|(_, t)| *t == RecordType::CNAME) {
             let others: Vec<String> = entries
                 .iter()
@@ -1702,7 +1829,7 @@ pub fn parse_zone_text(
         if !line.leading_blank && !first.quoted && first.raw.starts_with('$') {
             match first.raw.to_ascii_uppercase().as_str() {
                 "$ORIGIN" => match toks.get(1).map(|t| parse_name(&t.raw, &current_origin)) {
-                    Some(Ok(n)) if origin.zone_of(&n) && toks.len() == 2 => current_origin = n,
+                    Some(Ok(n)) if in_zone(&n, origin) && toks.len() == 2 => current_origin = n,
                     Some(Ok(n)) if toks.len() == 2 => fail(format!(
                         "$ORIGIN {} is outside the zone {}",
                         name_to_text(&n),
@@ -2040,6 +2167,15 @@ mod tests {
         let lens: Vec<usize> = txt.txt_data().iter().map(|s| s.len()).collect();
         assert_eq!(lens, vec![255, 255, 90]);
         assert_eq!(wire_round_trip(&rdata), rdata);
+        // Tokens far longer than hickory's lexer allows (4095) are fine; RDLENGTH is the limit.
+        let big = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(5000)).unwrap();
+        assert_eq!(wire_round_trip(&big), big);
+        let err = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(70_000)).unwrap_err();
+        assert!(
+            err.contains("more than the 65535"),
+            "{}",
+            &err[..120.min(err.len())]
+        );
         // The printed form parses back to the same data (no second split).
         let again = parse_rdata(RecordType::TXT, &origin(), &rdata_to_text(&rdata)).unwrap();
         assert_eq!(again, rdata);
@@ -2158,6 +2294,33 @@ mod tests {
             Name::from_str("www.example.com.").unwrap()
         );
         assert_eq!(sets[1].to_lines(), ["WWW.example.com. 60 IN A 192.0.2.1"]);
+    }
+
+    #[test]
+    fn unquoted_spec_txt_is_one_string() {
+        let records = vec![
+            rs(
+                "@",
+                ApiType::TXT,
+                None,
+                &["v=spf1 include:_spf.example.net ~all"],
+            ),
+            rs("q", ApiType::TXT, None, &["\"part one\" \"part two\""]),
+            rs("e", ApiType::TXT, None, &["semi\\;colon \\200"]),
+        ];
+        let sets = parse_record_sets(&origin(), 300, &records).unwrap();
+        let lines: Vec<String> = sets.iter().flat_map(|s| s.to_lines()).collect();
+        assert_eq!(
+            lines,
+            [
+                "example.com. 300 IN TXT \"v=spf1 include:_spf.example.net ~all\"",
+                "q.example.com. 300 IN TXT \"part one\" \"part two\"",
+                "e.example.com. 300 IN TXT \"semi;colon \\200\"",
+            ]
+        );
+        // parse_rdata itself keeps zone-file rules: unquoted words are separate strings.
+        let r = parse_rdata(RecordType::TXT, &origin(), "a b").unwrap();
+        assert_eq!(rdata_to_text(&r), "\"a\" \"b\"");
     }
 
     #[test]
@@ -2374,6 +2537,70 @@ mail    MX  10 @
     }
 
     #[test]
+    fn keys_sort_in_canonical_order_ignoring_case() {
+        // RFC 4034 6.1 example order.
+        let order = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        let names: Vec<Name> = order
+            .iter()
+            .map(|n| parse_name(n, &Name::root()).unwrap())
+            .collect();
+        for pair in names.windows(2) {
+            assert_eq!(
+                name_cmp(&pair[0], &pair[1]),
+                std::cmp::Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        let a = RRsetKey {
+            name: Name::from_str("WWW.example.com.").unwrap(),
+            rtype: RecordType::A,
+        };
+        let b = RRsetKey::new(&Name::from_str("www.EXAMPLE.com.").unwrap(), RecordType::A);
+        assert_eq!(a, b);
+        assert_eq!(a.cmp(&b), std::cmp::Ordering::Equal);
+        let hash = |k: &RRsetKey| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            k.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+        let wild = Name::from_str("*.example.com.").unwrap();
+        assert!(!name_eq(&wild, &Name::from_str("x.example.com.").unwrap()));
+        assert!(in_zone(&wild, &origin()));
+        assert!(in_zone(&origin(), &Name::from_str("EXAMPLE.COM.").unwrap()));
+        assert!(!in_zone(
+            &Name::from_str("badexample.com.").unwrap(),
+            &origin()
+        ));
+        assert!(!in_zone(&Name::from_str("com.").unwrap(), &origin()));
+    }
+
+    #[test]
+    fn forgotten_final_dot_is_refused() {
+        let err = parse_rdata(RecordType::MX, &origin(), "10 mail.example.com").unwrap_err();
+        assert!(
+            err.contains("would mean mail.example.com.example.com.; write mail.example.com."),
+            "{err}"
+        );
+        let records = vec![rs("www.example.com", ApiType::A, None, &["192.0.2.1"])];
+        assert!(parse_record_sets(&origin(), 300, &records).is_err());
+        assert!(parse_rdata(RecordType::CNAME, &origin(), "www.example.net").is_ok());
+    }
+
+    #[test]
     fn ttl_units() {
         assert_eq!(parse_ttl("3600"), Some(3600));
         assert_eq!(parse_ttl("1h30m"), Some(5400));
@@ -2504,6 +2731,44 @@ mail    MX  10 @
                 }
             }
             let _ = parse_zone_text(&origin(), 300, &text);
+            if let Ok(r) = parse_spec_rdata(RecordType::TXT, &origin(), &text) {
+                let again = parse_rdata(RecordType::TXT, &origin(), &rdata_to_text(&r)).unwrap();
+                prop_assert_eq!(again, r);
+            }
+        }
+        #[test]
+        fn valid_prefix_then_noise_never_panics(
+            (t, prefix) in prop_oneof![
+                Just((ApiType::CAA, "0 issue ")),
+                Just((ApiType::CAA, "128 Issue ")),
+                Just((ApiType::CAA, "0 iodef ")),
+                Just((ApiType::CAA, "0 issuewild ")),
+                Just((ApiType::CAA, "0 issuemail ")),
+                Just((ApiType::SVCB, "1 . ")),
+                Just((ApiType::HTTPS, "1 svc ")),
+                Just((ApiType::HTTPS, "1 . alpn=")),
+                Just((ApiType::HTTPS, "1 . mandatory=")),
+                Just((ApiType::HTTPS, "1 . key7=")),
+                Just((ApiType::NAPTR, "100 50 ")),
+                Just((ApiType::DS, "1 13 ")),
+                Just((ApiType::TLSA, "3 1 ")),
+                Just((ApiType::SSHFP, "1 ")),
+                Just((ApiType::MX, "10 ")),
+                Just((ApiType::SRV, "0 0 1 ")),
+                Just((ApiType::TXT, "\"a\" ")),
+            ],
+            noise in any_text(),
+        ) {
+            let text = format!("{prefix}{noise}");
+            let rtype = to_wire_type(t);
+            if let Ok(rdata) = parse_rdata(rtype, &origin(), &text) {
+                let back = wire_round_trip(&rdata);
+                prop_assert_eq!(canonical_rdata(&back), canonical_rdata(&rdata), "{}", text);
+                let printed = rdata_to_text(&rdata);
+                let again = parse_rdata(rtype, &origin(), &printed)
+                    .map_err(|e| TestCaseError::fail(format!("{t} {text:?} printed {printed:?}: {e}")))?;
+                prop_assert_eq!(canonical_rdata(&again), canonical_rdata(&rdata));
+            }
         }
     }
 }
