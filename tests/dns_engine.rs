@@ -818,3 +818,73 @@ async fn the_zone_model_round_trips_through_plan_update_and_ixfr_bind() {
 async fn the_zone_model_round_trips_through_plan_update_and_ixfr_knot() {
     model_round_trip(Kind::Knot).await;
 }
+
+/// UPDATE answers other than NOERROR become typed errors naming server,
+/// zone and batch, and nothing is reported applied.
+async fn update_errors(kind: Kind) {
+    let o = ServerOptions {
+        allow_update: false,
+        ..Default::default()
+    };
+    let (server, k, _) = start(kind, 1, "x 300 IN A 192.0.2.1", o);
+    let changes = vec![add(vec![a("new", [192, 0, 2, 5])])];
+    let report = apply_changes(server.addr, &zone(), &changes, &up_opts(&k)).await;
+    let (idx, e) = report
+        .failed
+        .as_ref()
+        .expect("update not allowed must fail");
+    assert_eq!(*idx, 0);
+    assert!(
+        matches!(e.reason(), "Refused" | "NotAuth" | "AuthFailed"),
+        "{kind:?}: {e}"
+    );
+    assert!(!e.is_transient());
+    let text = e.to_string();
+    assert!(
+        text.contains(ZONE)
+            && text.contains(&server.addr.to_string())
+            && text.contains("batch 1/1"),
+        "{text}"
+    );
+    assert_eq!(report.applied, 0);
+    assert!(report.unknown.is_empty());
+
+    let (server, k, _) = start(kind, 1, "x 300 IN A 192.0.2.1", ServerOptions::default());
+    let wrong = TsigKey::new(
+        &k.name.to_ascii(),
+        "hmac-sha256",
+        "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==",
+    )
+    .unwrap();
+    let report = apply_changes(server.addr, &zone(), &changes, &up_opts(&wrong)).await;
+    let (_, e) = report.failed.as_ref().expect("wrong key must fail");
+    assert_eq!(e.reason(), "AuthFailed", "{kind:?}: {e}");
+    assert_eq!(report.applied, 0);
+
+    // A name outside the zone.
+    let outside = Record::from_rdata(
+        Name::from_ascii("elsewhere.example.").unwrap(),
+        300,
+        RData::A(A::new(192, 0, 2, 9)),
+    );
+    let report = apply_changes(server.addr, &zone(), &[add(vec![outside])], &up_opts(&k)).await;
+    let (_, e) = report.failed.as_ref().expect("out-of-zone must fail");
+    assert!(
+        matches!(e.reason(), "NotZone" | "Refused" | "FormErr"),
+        "{kind:?}: {e}"
+    );
+    assert_eq!(report.applied, 0);
+    // Nothing of it reached the zone.
+    let (now, _) = fetch(&server, &k).await.unwrap();
+    assert!(!canon(&now).iter().any(|r| r.starts_with("new.")));
+}
+
+#[tokio::test]
+async fn update_errors_are_typed_bind() {
+    update_errors(Kind::Bind).await;
+}
+
+#[tokio::test]
+async fn update_errors_are_typed_knot() {
+    update_errors(Kind::Knot).await;
+}

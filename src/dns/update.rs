@@ -120,7 +120,8 @@ pub struct ApplyReport {
     /// Batches sent whose answer never came (connection lost): they may or
     /// may not have been applied; re-observe before trusting anything.
     pub unknown: Vec<usize>,
-    /// Batches the server answered with an error (the first is in `failed`).
+    /// Batches the server answered with an error code: not applied (the
+    /// first failure, by index, is in `failed`).
     pub batches_failed: Vec<usize>,
     /// Batches not sent because an earlier one failed.
     pub not_sent: usize,
@@ -452,7 +453,13 @@ async fn run_batches(
                 report.applied_ranges.push(b.range.clone());
             }
             Err(e) => {
-                report.batches_failed.push(idx);
+                // A NOERROR answer whose signature does not verify may still
+                // mean the server applied the batch: its outcome is unknown.
+                if wire::rcode_error(&resp).is_none() {
+                    report.unknown.push(idx);
+                } else {
+                    report.batches_failed.push(idx);
+                }
                 fail(report, idx, e.with_batch(b.info.clone()));
                 stop = true;
             }
