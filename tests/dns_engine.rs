@@ -1,8 +1,7 @@
 //! The DNS engine against real BIND, Knot and NSD on loopback ports, each
 //! test on its own server instance.
 
-#[path = "engine_support/servers.rs"]
-mod servers;
+mod support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -10,7 +9,9 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::rdata::{A, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
-use servers::{Kind, Opts, Server, zone_text};
+use support::dns_servers::{
+    DnsServer as Server, ServerKind as Kind, ServerOptions, TsigKey as FixtureKey, ZoneContent,
+};
 use zonekeeper::dns::error::DnsError;
 use zonekeeper::dns::notify::send_notify;
 use zonekeeper::dns::query::{QueryOptions, query_soa};
@@ -18,26 +19,47 @@ use zonekeeper::dns::transfer::{
     IxfrOutcome, TransferMethod, TransferOptions, TransferStats, axfr, ixfr,
 };
 use zonekeeper::dns::tsig::TsigKey;
-use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes, apply_with_replan};
+use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
 const ZONE: &str = "engine.test.";
 
-fn key() -> TsigKey {
-    TsigKey::new(
-        "engine-key",
-        "hmac-sha256",
-        "ZW5naW5lLXNlY3JldC1mb3ItdGVzdHMtb25seS0xMjM=",
-    )
-    .unwrap()
+/// Our key type from the fixture's.
+fn engine_key(k: &FixtureKey) -> TsigKey {
+    TsigKey::new(&k.name, &k.algorithm, &k.secret_b64).unwrap()
 }
 
-fn key512() -> TsigKey {
-    TsigKey::new(
-        "engine-key-512",
-        "hmac-sha512",
-        "ZW5naW5lLXNlY3JldC1mb3ItdGVzdHMtb25seS01MTI=",
-    )
-    .unwrap()
+/// The zone as the fixture serves it: our own SOA (so the serial is ours)
+/// and NS, then `body`. Returns the zone-file text too, for parsing the
+/// expected records.
+fn content(serial: u32, body: &str) -> (ZoneContent, String) {
+    let mut lines = vec![
+        format!("@ 3600 IN SOA ns1.invalid. hostmaster.{ZONE} {serial} 3600 600 86400 300"),
+        "@ 3600 IN NS ns1.invalid.".to_string(),
+    ];
+    lines.extend(
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string),
+    );
+    let text = format!(
+        "$ORIGIN {ZONE}
+$TTL 3600
+{}
+",
+        lines.join(
+            "
+"
+        )
+    );
+    (ZoneContent::new(ZONE, lines), text)
+}
+
+/// Starts `kind` serving `body`: the server, its key (ours), the zone text.
+fn start(kind: Kind, serial: u32, body: &str, opts: ServerOptions) -> (Server, TsigKey, String) {
+    let (zc, text) = content(serial, body);
+    let server = Server::start(kind, &zc, opts);
+    let k = engine_key(&server.key);
+    (server, k, text)
 }
 
 fn zone() -> Name {
@@ -72,7 +94,7 @@ fn parse_zone(text: &str) -> Vec<Record> {
         .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
         .map(|mut r| {
             // hickory's zone parser gives the SOA the expire value as TTL
-            // (86400) instead of the explicit 3600 zone_text() writes.
+            // (86400) instead of the explicit 3600 content() writes.
             if r.record_type() == RecordType::SOA {
                 r.set_ttl(3600);
             }
@@ -120,9 +142,7 @@ hinfo 300 IN HINFO "PC" "Linux"
 "#;
 
 async fn round_trip(kind: Kind) {
-    let k = key();
-    let text = zone_text(ZONE, 1, ALL_TYPES);
-    let server = Server::start(kind, ZONE, &text, Opts::new(&k)).await;
+    let (server, k, text) = start(kind, 1, ALL_TYPES, ServerOptions::default());
     let (records, stats) = fetch(&server, &k).await.unwrap();
     assert_eq!(stats.serial, 1);
     assert_eq!(stats.method, TransferMethod::Axfr);
@@ -165,42 +185,44 @@ fn big_body(n: usize) -> String {
     s
 }
 
-async fn big_transfer(kind: Kind, k: TsigKey) {
+async fn big_transfer(kind: Kind, algorithm: &str) {
     let n = 200_000;
-    let server = Server::start(kind, ZONE, &zone_text(ZONE, 1, &big_body(n)), Opts::new(&k)).await;
+    let opts = ServerOptions {
+        key: Some(FixtureKey::generate("engine-big", algorithm)),
+        ..Default::default()
+    };
+    let (server, k, _) = start(kind, 1, &big_body(n), opts);
     let (records, stats) = fetch(&server, &k).await.unwrap();
-    // SOA, NS, ns1 A and the generated records.
-    assert_eq!(records.len(), n + 3);
-    assert_eq!(stats.records as usize, n + 3);
+    // SOA, NS and the generated records.
+    assert_eq!(records.len(), n + 2);
+    assert_eq!(stats.records as usize, n + 2);
     assert!(stats.messages > 100, "{stats:?}");
-    assert_eq!(canon(&records).len(), n + 3);
+    assert_eq!(canon(&records).len(), n + 2);
 }
 
 #[tokio::test]
 async fn a_200k_zone_transfers_complete_from_knot_with_tsig() {
-    big_transfer(Kind::Knot, key()).await;
+    big_transfer(Kind::Knot, "hmac-sha256").await;
 }
 
 #[tokio::test]
 async fn a_200k_zone_transfers_complete_from_bind_with_tsig_sha512() {
-    big_transfer(Kind::Bind, key512()).await;
+    big_transfer(Kind::Bind, "hmac-sha512").await;
 }
 
 async fn ixfr_after_updates(kind: Kind) {
-    let k = key();
     // Enough other records that an IXFR is smaller than the zone: BIND
     // answers AXFR-style otherwise (max-ixfr-ratio).
     let body = format!(
         "h1 300 IN A 10.0.0.1\nh2 300 IN A 10.0.0.2\nt 300 IN TXT \"old\"\n{}",
         big_body(200)
     );
-    let server = Server::start(kind, ZONE, &zone_text(ZONE, 1, &body), Opts::new(&k)).await;
+    let (server, k, _) = start(kind, 1, &body, ServerOptions::default());
     server.nsupdate(
-        &k,
         "update delete h1.engine.test. A\nupdate add n1.engine.test. 300 TXT \"hello world\"",
     );
-    server.nsupdate(&k, "update delete t.engine.test. TXT \"old\"\nupdate add t.engine.test. 300 TXT \"new\"\nupdate add n2.engine.test. 300 A 192.0.2.9");
-    let new_serial = server.serial().await;
+    server.nsupdate("update delete t.engine.test. TXT \"old\"\nupdate add t.engine.test. 300 TXT \"new\"\nupdate add n2.engine.test. 300 A 192.0.2.9");
+    let new_serial = server.soa_serial().unwrap();
     let mut full = 0;
     let (outcome, stats) = ixfr(server.addr, &zone(), 1, &xfr_opts(&k), &mut |_| {
         full += 1;
@@ -255,10 +277,8 @@ async fn ixfr_after_updates_returns_exactly_those_changes_from_knot() {
     ixfr_after_updates(Kind::Knot).await;
 }
 
-async fn ixfr_falls_back(kind: Kind, opts: Opts) {
-    let k = key();
-    let text = zone_text(ZONE, 5, ALL_TYPES);
-    let server = Server::start(kind, ZONE, &text, opts).await;
+async fn ixfr_falls_back(kind: Kind, opts: ServerOptions) {
+    let (server, k, text) = start(kind, 5, ALL_TYPES, opts);
     let mut records = Vec::new();
     let (outcome, stats) = ixfr(server.addr, &zone(), 2, &xfr_opts(&k), &mut |r| {
         records.push(r);
@@ -279,21 +299,22 @@ async fn ixfr_falls_back(kind: Kind, opts: Opts) {
 
 #[tokio::test]
 async fn ixfr_without_history_falls_back_to_the_full_zone_nsd() {
-    ixfr_falls_back(Kind::Nsd, Opts::new(&key())).await;
+    ixfr_falls_back(Kind::Nsd, ServerOptions::default()).await;
 }
 
 #[tokio::test]
 async fn ixfr_without_journal_falls_back_to_the_full_zone_bind() {
-    let mut o = Opts::new(&key());
-    o.journal = false;
+    let o = ServerOptions {
+        ixfr: false,
+        ..Default::default()
+    };
     ixfr_falls_back(Kind::Bind, o).await;
 }
 
 async fn transfer_errors(kind: Kind) {
-    let k = key();
-    let server = Server::start(kind, ZONE, &zone_text(ZONE, 1, ALL_TYPES), Opts::new(&k)).await;
+    let (server, k, _) = start(kind, 1, ALL_TYPES, ServerOptions::default());
     let wrong_secret = TsigKey::new(
-        "engine-key",
+        &k.name.to_ascii(),
         "hmac-sha256",
         "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==",
     )
@@ -380,10 +401,11 @@ async fn transfer_errors_are_typed_nsd() {
 }
 
 async fn transfer_not_allowed(kind: Kind) {
-    let k = key();
-    let mut o = Opts::new(&k);
-    o.allow_transfer = false;
-    let server = Server::start(kind, ZONE, &zone_text(ZONE, 1, ALL_TYPES), o).await;
+    let o = ServerOptions {
+        allow_transfer: false,
+        ..Default::default()
+    };
+    let (server, k, _) = start(kind, 1, ALL_TYPES, o);
     let e = fetch(&server, &k).await.unwrap_err();
     if kind == Kind::Knot {
         // Knot answers a signed request its ACL denies with NOTAUTH/BADKEY,
@@ -443,14 +465,12 @@ fn add(r: Vec<Record>) -> RRsetChange {
 }
 
 async fn ten_thousand_changes(kind: Kind) {
-    let k = key();
     let existing = 3000usize;
     let mut body = String::new();
     for i in 0..existing {
         body.push_str(&format!("r{i} 300 IN A 10.1.{}.{}\n", i >> 8, i & 255));
     }
-    let text = zone_text(ZONE, 1, &body);
-    let server = Server::start(kind, ZONE, &text, Opts::new(&k)).await;
+    let (server, k, text) = start(kind, 1, &body, ServerOptions::default());
     let mut expected = canon(&parse_zone(&text));
     let mut changes = Vec::new();
     // 4000 A adds, 3000 TXT adds (bigger records), 2000 replaces, 1000 deletes.
@@ -524,41 +544,45 @@ fn desired() -> Vec<Record> {
     vec![a("c1", [192, 0, 2, 100]), a("c2", [192, 0, 2, 200])]
 }
 
-/// A tiny planner (the real one lives in diff.rs): for each desired RRset,
-/// add or replace from what was observed.
-fn plan_against(observed: &[Record]) -> Vec<RRsetChange> {
-    desired()
+/// The real planner over the zone model: c1 and c2 as desired, both owned.
+fn plan_against(observed: &zonekeeper::dns::model::Zone) -> Vec<zonekeeper::dns::diff::Change> {
+    use zonekeeper::dns::diff::{PlanInput, plan};
+    use zonekeeper::dns::model::RRset;
+    let want: Vec<RRset> = desired()
         .into_iter()
-        .filter_map(|want| {
-            let old: Vec<Record> = observed
-                .iter()
-                .filter(|r| r.name() == want.name() && r.record_type() == want.record_type())
-                .cloned()
-                .collect();
-            (canon(&old) != canon(std::slice::from_ref(&want))).then(|| RRsetChange {
-                name: want.name().clone(),
-                rtype: want.record_type(),
-                old,
-                new: vec![want],
-            })
+        .map(|r| {
+            RRset::new(
+                r.name().clone(),
+                r.record_type(),
+                r.ttl(),
+                vec![r.into_data()],
+            )
         })
-        .collect()
+        .collect();
+    let owned = want.iter().map(|s| (s.key(), s.fingerprint())).collect();
+    plan(&PlanInput {
+        desired: &want,
+        observed,
+        owned: &owned,
+        prune: false,
+    })
+    .changes
 }
 
 #[tokio::test]
 async fn a_concurrent_writer_is_detected_by_prerequisites_and_replanned_once() {
-    let k = key();
+    use zonekeeper::dns::transfer::axfr_zone;
+    use zonekeeper::dns::update::{apply, apply_plan_with_replan};
     let body = "c1 300 IN A 192.0.2.1\n";
-    let server = Server::start(Kind::Bind, ZONE, &zone_text(ZONE, 1, body), Opts::new(&k)).await;
-    let (observed, _) = fetch(&server, &k).await.unwrap();
+    let (server, k, _) = start(Kind::Bind, 1, body, ServerOptions::default());
+    let (observed, _) = axfr_zone(server.addr, &zone(), &xfr_opts(&k))
+        .await
+        .unwrap();
     let changes = plan_against(&observed);
     assert_eq!(changes.len(), 2);
     // Someone else writes between observe and apply.
-    server.nsupdate(
-        &k,
-        "update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.77",
-    );
-    let report = apply_changes(server.addr, &zone(), &changes, &up_opts(&k)).await;
+    server.nsupdate("update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.77");
+    let report = apply(server.addr, &zone(), &changes, &up_opts(&k)).await;
     assert!(report.conflict(), "{report:?}");
     assert_eq!(report.applied, 0);
     let (e_batch, e) = report.failed.as_ref().unwrap();
@@ -575,7 +599,7 @@ async fn a_concurrent_writer_is_detected_by_prerequisites_and_replanned_once() {
     let mut round = 0;
     let srv = &server;
     let kk = k.clone();
-    let out = apply_with_replan(
+    let out = apply_plan_with_replan(
         server.addr,
         &zone(),
         &up_opts(&k),
@@ -584,32 +608,64 @@ async fn a_concurrent_writer_is_detected_by_prerequisites_and_replanned_once() {
             let r = round;
             let kk = kk.clone();
             async move {
-                let (obs, _) = fetch(srv, &kk).await?;
+                let (obs, _) = axfr_zone(srv.addr, &zone(), &xfr_opts(&kk)).await?;
                 if r == 1 {
-                    srv.nsupdate(&kk, "update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.78");
+                    srv.nsupdate("update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.78");
                 }
                 Ok(obs)
             }
         },
-        |obs: &Vec<Record>| plan_against(obs),
+        plan_against,
     )
     .await
     .unwrap();
-    assert!(out.first.conflict());
+    assert!(out.first.conflict(), "{:?}", out.first);
     let retry = out.retry.as_ref().unwrap();
     assert!(retry.is_complete(), "{retry:?}");
+    assert_eq!(round, 2);
     let (now, _) = fetch(&server, &k).await.unwrap();
     for want in desired() {
         assert!(canon(&now).contains(&want.to_string()));
     }
+    // A writer that keeps racing is reported after the one replan: each
+    // observation sees its value, and it writes again before we apply.
+    let mut round = 0;
+    let out = apply_plan_with_replan(
+        server.addr,
+        &zone(),
+        &up_opts(&k),
+        || {
+            round += 1;
+            let n = round;
+            let kk = kk.clone();
+            async move {
+                let set = |last: u32| {
+                    format!(
+                        "update delete c1.engine.test. A\nupdate add c1.engine.test. 300 A 192.0.2.{last}"
+                    )
+                };
+                srv.nsupdate(&set(n));
+                let (obs, _) = axfr_zone(srv.addr, &zone(), &xfr_opts(&kk)).await?;
+                srv.nsupdate(&set(n + 10));
+                Ok(obs)
+            }
+        },
+        plan_against,
+    )
+    .await
+    .unwrap();
+    assert_eq!(round, 2);
+    assert!(out.first.conflict() && out.last().conflict(), "{out:?}");
+    assert_eq!(out.applied(), 0);
 }
 
 #[tokio::test]
 async fn an_rrset_over_bind_max_records_per_type_is_named_and_earlier_batches_reported() {
-    let k = key();
-    let mut o = Opts::new(&k);
-    o.max_records_per_type = Some(50);
-    let server = Server::start(Kind::Bind, ZONE, &zone_text(ZONE, 1, ""), o).await;
+    let o = ServerOptions {
+        max_records_per_type: Some(50),
+        ..Default::default()
+    };
+    let (server, k, _) = start(Kind::Bind, 1, "", o);
     let mut changes: Vec<RRsetChange> = (0..3000u32)
         .map(|i| add(vec![a(&format!("p{i}"), [10, 5, (i >> 8) as u8, i as u8])]))
         .collect();
@@ -635,20 +691,16 @@ async fn an_rrset_over_bind_max_records_per_type_is_named_and_earlier_batches_re
 }
 
 async fn notify_secondary(kind: Kind) {
-    let k = key();
-    let primary = Server::start(
+    let (primary, k, _) = start(
         Kind::Bind,
-        ZONE,
-        &zone_text(ZONE, 1, "x 300 IN A 192.0.2.1\n"),
-        Opts::new(&k),
-    )
-    .await;
-    let mut so = Opts::new(&k);
-    so.primary = Some(primary.addr);
-    let secondary = Server::start(kind, ZONE, "", so).await;
-    assert_eq!(secondary.serial().await, 1);
-    primary.nsupdate(&k, "update add y.engine.test. 300 A 192.0.2.2");
-    let new_serial = primary.serial().await;
+        1,
+        "x 300 IN A 192.0.2.1",
+        ServerOptions::default(),
+    );
+    let secondary = Server::start_secondary_of(kind, &primary, ServerOptions::default());
+    assert_eq!(secondary.soa_serial(), Some(1));
+    primary.nsupdate("update add y.engine.test. 300 A 192.0.2.2");
+    let new_serial = primary.soa_serial().unwrap();
     assert_ne!(new_serial, 1);
     let qo = QueryOptions {
         tsig: Some(k.clone()),
@@ -681,4 +733,159 @@ async fn notify_makes_a_bind_secondary_pick_up_the_new_serial() {
 #[tokio::test]
 async fn notify_makes_a_knot_secondary_pick_up_the_new_serial() {
     notify_secondary(Kind::Knot).await;
+}
+
+/// The zone model end to end: a zone observed by AXFR, brought up to date
+/// by IXFR after UPDATEs, equals a fresh AXFR; a plan computed by
+/// `diff::plan` and applied by `update::apply` lands exactly.
+async fn model_round_trip(kind: Kind) {
+    use zonekeeper::dns::diff::{PlanInput, plan, zone_diff};
+    use zonekeeper::dns::model::{RRset, RRsetKey};
+    use zonekeeper::dns::transfer::{axfr_zone, ixfr_refresh};
+    use zonekeeper::dns::update::apply;
+
+    let body = format!("{ALL_TYPES}{}", big_body(300));
+    let (server, k, _) = start(kind, 1, &body, ServerOptions::default());
+    let (mut observed, _) = axfr_zone(server.addr, &zone(), &xfr_opts(&k))
+        .await
+        .unwrap();
+    assert_eq!(observed.soa_serial(), Some(1));
+
+    // Desired: www gets another address set, a new TXT, h7 goes away (owned).
+    let www = RRset::new(
+        name("www"),
+        RecordType::A,
+        120,
+        vec![RData::A(A::new(198, 51, 100, 1))],
+    );
+    let fresh = RRset::new(
+        name("fresh"),
+        RecordType::TXT,
+        300,
+        vec![RData::TXT(TXT::new(vec!["made by plan".into()]))],
+    );
+    let mut desired: Vec<RRset> = observed
+        .rrsets()
+        .filter(|s| s.rtype != RecordType::SOA && s.name != name("www") && s.name != name("h7"))
+        .cloned()
+        .collect();
+    desired.push(www.clone());
+    desired.push(fresh.clone());
+    // h7 was applied by us (any fingerprint): no longer desired, so it is deleted.
+    let owned: zonekeeper::dns::model::Owned =
+        [(RRsetKey::new(&name("h7"), RecordType::A), 0)].into();
+    let p = plan(&PlanInput {
+        desired: &desired,
+        observed: &observed,
+        owned: &owned,
+        prune: false,
+    });
+    let (added, updated, deleted) = p.counts();
+    assert_eq!((added, updated, deleted), (1, 1, 1), "{:?}", p.changes);
+    let report = apply(server.addr, &zone(), &p.changes, &up_opts(&k)).await;
+    assert!(report.is_complete(), "{report:?}");
+
+    // IXFR brings the observation to what a fresh AXFR says.
+    let (changed, stats) = ixfr_refresh(server.addr, &mut observed, &xfr_opts(&k))
+        .await
+        .unwrap();
+    assert!(changed);
+    assert_eq!(stats.method, TransferMethod::Ixfr, "{kind:?}");
+    let (fresh_zone, _) = axfr_zone(server.addr, &zone(), &xfr_opts(&k))
+        .await
+        .unwrap();
+    assert!(
+        zone_diff(&observed, &fresh_zone).is_empty(),
+        "{kind:?}: {:?}",
+        zone_diff(&observed, &fresh_zone)
+    );
+    assert_eq!(observed.soa_serial(), fresh_zone.soa_serial());
+    // And nothing is left to do.
+    let again = plan(&PlanInput {
+        desired: &desired,
+        observed: &fresh_zone,
+        owned: &owned,
+        prune: false,
+    });
+    assert!(again.is_empty(), "{:?}", again.changes);
+}
+
+#[tokio::test]
+async fn the_zone_model_round_trips_through_plan_update_and_ixfr_bind() {
+    model_round_trip(Kind::Bind).await;
+}
+
+#[tokio::test]
+async fn the_zone_model_round_trips_through_plan_update_and_ixfr_knot() {
+    model_round_trip(Kind::Knot).await;
+}
+
+/// UPDATE answers other than NOERROR become typed errors naming server,
+/// zone and batch, and nothing is reported applied.
+async fn update_errors(kind: Kind) {
+    let o = ServerOptions {
+        allow_update: false,
+        ..Default::default()
+    };
+    let (server, k, _) = start(kind, 1, "x 300 IN A 192.0.2.1", o);
+    let changes = vec![add(vec![a("new", [192, 0, 2, 5])])];
+    let report = apply_changes(server.addr, &zone(), &changes, &up_opts(&k)).await;
+    let (idx, e) = report
+        .failed
+        .as_ref()
+        .expect("update not allowed must fail");
+    assert_eq!(*idx, 0);
+    assert!(
+        matches!(e.reason(), "Refused" | "NotAuth" | "AuthFailed"),
+        "{kind:?}: {e}"
+    );
+    assert!(!e.is_transient());
+    let text = e.to_string();
+    assert!(
+        text.contains(ZONE)
+            && text.contains(&server.addr.to_string())
+            && text.contains("batch 1/1"),
+        "{text}"
+    );
+    assert_eq!(report.applied, 0);
+    assert!(report.unknown.is_empty());
+
+    let (server, k, _) = start(kind, 1, "x 300 IN A 192.0.2.1", ServerOptions::default());
+    let wrong = TsigKey::new(
+        &k.name.to_ascii(),
+        "hmac-sha256",
+        "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==",
+    )
+    .unwrap();
+    let report = apply_changes(server.addr, &zone(), &changes, &up_opts(&wrong)).await;
+    let (_, e) = report.failed.as_ref().expect("wrong key must fail");
+    assert_eq!(e.reason(), "AuthFailed", "{kind:?}: {e}");
+    assert_eq!(report.applied, 0);
+
+    // A name outside the zone.
+    let outside = Record::from_rdata(
+        Name::from_ascii("elsewhere.example.").unwrap(),
+        300,
+        RData::A(A::new(192, 0, 2, 9)),
+    );
+    let report = apply_changes(server.addr, &zone(), &[add(vec![outside])], &up_opts(&k)).await;
+    let (_, e) = report.failed.as_ref().expect("out-of-zone must fail");
+    assert!(
+        matches!(e.reason(), "NotZone" | "Refused" | "FormErr"),
+        "{kind:?}: {e}"
+    );
+    assert_eq!(report.applied, 0);
+    // Nothing of it reached the zone.
+    let (now, _) = fetch(&server, &k).await.unwrap();
+    assert!(!canon(&now).iter().any(|r| r.starts_with("new.")));
+}
+
+#[tokio::test]
+async fn update_errors_are_typed_bind() {
+    update_errors(Kind::Bind).await;
+}
+
+#[tokio::test]
+async fn update_errors_are_typed_knot() {
+    update_errors(Kind::Knot).await;
 }

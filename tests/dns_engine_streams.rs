@@ -71,6 +71,8 @@ enum Misbehave {
     Forge,
     /// Give message 2 another id.
     WrongId,
+    /// Answer IXFR with NOTIMP (AXFR is served normally).
+    NoIxfr,
     /// Behave.
     None,
 }
@@ -90,6 +92,22 @@ async fn scripted_server(mode: Misbehave) -> SocketAddr {
                 let mut req = vec![0u8; u16::from_be_bytes(len) as usize];
                 sock.read_exact(&mut req).await.unwrap();
                 let req = Message::from_vec(&req).unwrap();
+                if mode == Misbehave::NoIxfr
+                    && req.queries().first().map(|q| q.query_type())
+                        == Some(hickory_proto::rr::RecordType::IXFR)
+                {
+                    let mut m = Message::new();
+                    m.set_id(req.id())
+                        .set_message_type(MessageType::Response)
+                        .set_op_code(OpCode::Query)
+                        .set_response_code(hickory_proto::op::ResponseCode::NotImp)
+                        .add_queries(req.queries().to_vec());
+                    let wire = m.to_vec().unwrap();
+                    let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&wire);
+                    let _ = sock.write_all(&framed).await;
+                    return;
+                }
                 let mut prev_mac: Option<Vec<u8>> =
                     req.signature().last().map(|r| match r.data() {
                         RData::DNSSEC(DNSSECRData::TSIG(t)) => t.mac().to_vec(),
@@ -276,4 +294,30 @@ async fn a_server_down_is_a_connection_error() {
     assert!(e.is_transient());
     assert!(e.to_string().contains(&addr.to_string()));
     assert_eq!(seen, 0);
+}
+
+#[tokio::test]
+async fn ixfr_not_implemented_falls_back_to_axfr() {
+    let server = scripted_server(Misbehave::NoIxfr).await;
+    for signed in [false, true] {
+        let opts = TransferOptions {
+            tsig: signed.then(key),
+            ..Default::default()
+        };
+        let mut seen = 0usize;
+        let (outcome, stats) =
+            zonekeeper::dns::transfer::ixfr(server, &zone(), 3, &opts, &mut |_r| {
+                seen += 1;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, zonekeeper::dns::transfer::IxfrOutcome::Full);
+        assert_eq!(
+            stats.method,
+            zonekeeper::dns::transfer::TransferMethod::AxfrFallback
+        );
+        assert_eq!(seen, 301);
+        assert_eq!(stats.serial, 7);
+    }
 }

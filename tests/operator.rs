@@ -667,38 +667,93 @@ async fn dropped_watches_410_and_restarts_apply_nothing_twice_and_lose_no_histor
     let cluster = Cluster::start().await;
     cluster.secret("restart-tsig", &server.key).await;
     let op = cluster.operator("zk-0", None).await;
-    cluster.apply_zone(zone_manifest("restart", &server, www())).await;
+    cluster
+        .apply_zone(zone_manifest("restart", &server, www()))
+        .await;
     cluster.wait_zone("restart", WAIT, is_ready).await;
     let serial = server.soa_serial().unwrap();
 
     // Watches dropped and resource versions expired: the watcher relists, edits still land.
     cluster.api.expire_resource_versions();
     cluster.api.drop_watches();
-    cluster.patch_spec("restart", json!({"records": [{"name": "www", "type": "A", "data": ["192.0.2.20"]}]})).await;
-    let zone = cluster.wait_zone("restart", WAIT, |z| is_ready(z) && z.status.as_ref().is_some_and(|s| s.history.len() == 2)).await;
-    assert!(has(&server.axfr_lines(), "www.example.com.", "A", "192.0.2.20"));
+    cluster
+        .patch_spec(
+            "restart",
+            json!({"records": [{"name": "www", "type": "A", "data": ["192.0.2.20"]}]}),
+        )
+        .await;
+    let zone = cluster
+        .wait_zone("restart", WAIT, |z| {
+            is_ready(z) && z.status.as_ref().is_some_and(|s| s.history.len() == 2)
+        })
+        .await;
+    assert!(has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "192.0.2.20"
+    ));
     let serial_after_edit = server.soa_serial().unwrap();
     assert!(serial_after_edit > serial);
 
     // A restart of the operator: no UPDATE is sent again, history is kept as it was.
     op.stop().await;
     let op = cluster.operator("zk-0b", None).await;
-    cluster.zones().patch("restart", &Default::default(), &kube::api::Patch::Merge(&json!({"metadata": {"annotations": {"touch": "1"}}}))).await.unwrap();
+    cluster
+        .zones()
+        .patch(
+            "restart",
+            &Default::default(),
+            &kube::api::Patch::Merge(&json!({"metadata": {"annotations": {"touch": "1"}}})),
+        )
+        .await
+        .unwrap();
     let start = std::time::Instant::now();
-    while metric(op.metrics_addr, "zonekeeper_reconciles_total{kind=\"DnsZone\",result=\"ok\"").await < 1.0 {
-        assert!(start.elapsed() < WAIT, "restarted operator never reconciled");
+    while metric(
+        op.metrics_addr,
+        "zonekeeper_reconciles_total{kind=\"DnsZone\",result=\"ok\"",
+    )
+    .await
+        < 1.0
+    {
+        assert!(
+            start.elapsed() < WAIT,
+            "restarted operator never reconciled"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = cluster.zones().get("restart").await.unwrap();
-    assert_eq!(after.status.as_ref().unwrap().history, zone.status.as_ref().unwrap().history);
-    assert_eq!(server.soa_serial().unwrap(), serial_after_edit, "nothing applied twice");
-    assert_eq!(metric(op.metrics_addr, "zonekeeper_update_messages_total").await, 0.0);
+    assert_eq!(
+        after.status.as_ref().unwrap().history,
+        zone.status.as_ref().unwrap().history
+    );
+    assert_eq!(
+        server.soa_serial().unwrap(),
+        serial_after_edit,
+        "nothing applied twice"
+    );
+    assert_eq!(
+        metric(op.metrics_addr, "zonekeeper_update_messages_total").await,
+        0.0
+    );
 
     // Removing a record after the restart still deletes it: ownership survived.
-    cluster.patch_spec("restart", json!({"records": [{"name": "api", "type": "A", "data": ["192.0.2.30"]}]})).await;
-    cluster.wait_zone("restart", WAIT, |z| is_ready(z) && z.status.as_ref().is_some_and(|s| s.history.len() == 3)).await;
+    cluster
+        .patch_spec(
+            "restart",
+            json!({"records": [{"name": "api", "type": "A", "data": ["192.0.2.30"]}]}),
+        )
+        .await;
+    cluster
+        .wait_zone("restart", WAIT, |z| {
+            is_ready(z) && z.status.as_ref().is_some_and(|s| s.history.len() == 3)
+        })
+        .await;
     let lines = server.axfr_lines();
-    assert!(!has(&lines, "www.example.com.", "A", "192.0.2.20"), "{lines:?}");
+    assert!(
+        !has(&lines, "www.example.com.", "A", "192.0.2.20"),
+        "{lines:?}"
+    );
     assert!(has(&lines, "api.example.com.", "A", "192.0.2.30"));
     op.stop().await;
 }
@@ -709,7 +764,9 @@ async fn a_failing_new_connection_is_not_taken() {
     let cluster = Cluster::start().await;
     cluster.secret("conn-tsig", &server.key).await;
     let op = cluster.operator("zk-0", None).await;
-    cluster.apply_zone(zone_manifest("conn", &server, www())).await;
+    cluster
+        .apply_zone(zone_manifest("conn", &server, www()))
+        .await;
     cluster.wait_zone("conn", WAIT, is_ready).await;
     // Seed 002 "400 connection failed": the new server is tested first and refused; the
     // zone keeps working through the last accepted connection.
@@ -717,9 +774,19 @@ async fn a_failing_new_connection_is_not_taken() {
     cluster
         .patch_spec("conn", json!({"backend": {"server": dead}, "records": [{"name": "www", "type": "A", "data": ["192.0.2.44"]}]}))
         .await;
-    let zone = cluster.wait_zone("conn", WAIT, |z| has_reason(z, "BackendReachable", "ConnectionFailed")).await;
-    assert_eq!(condition(&zone, "Ready").unwrap(), ("False".into(), "ConnectionFailed".into()));
-    assert!(has(&server.axfr_lines(), "www.example.com.", "A", "192.0.2.44"), "applied through the accepted connection");
+    let zone = cluster
+        .wait_zone("conn", WAIT, |z| {
+            has_reason(z, "BackendReachable", "ConnectionFailed")
+        })
+        .await;
+    assert_eq!(
+        condition(&zone, "Ready").unwrap(),
+        ("False".into(), "ConnectionFailed".into())
+    );
+    assert!(
+        has(&server.axfr_lines(), "www.example.com.", "A", "192.0.2.44"),
+        "applied through the accepted connection"
+    );
     op.stop().await;
 }
 
@@ -728,7 +795,14 @@ async fn a_secondary_zone_is_watched_and_notified() {
     let primary_server = primary(ServerKind::Bind).await;
     let p = primary_server.addr;
     let secondary = tokio::task::spawn_blocking(move || {
-        DnsServer::start(ServerKind::Knot, &ZoneContent::new("example.com.", vec![]), ServerOptions { secondary_of: Some(p), ..ServerOptions::default() })
+        DnsServer::start(
+            ServerKind::Knot,
+            &ZoneContent::new("example.com.", vec![]),
+            ServerOptions {
+                secondary_of: Some(p),
+                ..ServerOptions::default()
+            },
+        )
     })
     .await
     .unwrap();
@@ -752,7 +826,13 @@ async fn a_secondary_zone_is_watched_and_notified() {
     // the secondary lag, NOTIFYs it, and it catches up.
     primary_server.nsupdate("update add new.example.com. 300 IN A 192.0.2.1\nsend\n");
     let zone = cluster
-        .wait_zone("sec", WAIT, |z| is_ready(z) && z.status.as_ref().and_then(|s| s.serial).is_some_and(|s| s > serial))
+        .wait_zone("sec", WAIT, |z| {
+            is_ready(z)
+                && z.status
+                    .as_ref()
+                    .and_then(|s| s.serial)
+                    .is_some_and(|s| s > serial)
+        })
         .await;
     assert!(zone.status.as_ref().unwrap().transferred_at.is_some());
     assert_eq!(secondary.soa_serial(), primary_server.soa_serial());

@@ -4,35 +4,53 @@
 //! `bench scenario=<name> ours_s=<x> floor_s=<y> ratio=<x/y> peak_rss_mb=<z>`
 //! where the floor is measured in the same run on the same server (`dig
 //! axfr` / `kdig axfr`, single-record UPDATEs, `dig ixfr`). peak_rss_mb is
-//! this process's peak resident memory during "ours" (reset before each).
+//! this process's peak resident memory during "ours" (reset before each;
+//! the desired zone, built beforehand as the operator would hold it, counts).
+//! `axfr-sync-*` is transfer + zone model + diff against the desired zone;
+//! `axfr-raw-*` is the transfer alone (records counted and dropped), whose
+//! peak_rss_mb is the growth during the transfer.
 //!
 //! Run: `cargo run --release --bin zonekeeper-bench [-- --max 1000000]`.
 
 #![allow(clippy::print_stdout)]
 
-#[path = "../../tests/engine_support/servers.rs"]
-mod servers;
+#[path = "../../tests/support/dns_servers.rs"]
+mod dns_servers;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dns_servers::{DnsServer as Server, ServerKind as Kind, ServerOptions, ZoneContent};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use servers::{Kind, Opts, Server, zone_text};
+use zonekeeper::dns::diff::zone_diff;
+use zonekeeper::dns::model::Zone;
 use zonekeeper::dns::query::{QueryOptions, query_soa};
-use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, ixfr};
+use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, axfr_zone, ixfr};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
 const ZONE: &str = "bench.test.";
 
-fn key() -> anyhow::Result<TsigKey> {
-    Ok(TsigKey::new(
-        "bench-key",
-        "hmac-sha256",
-        "YmVuY2gtc2VjcmV0LWZvci16b25la2VlcGVyLWJlbmNo",
-    )?)
+/// Our key type from the fixture server's.
+fn key(server: &Server) -> anyhow::Result<TsigKey> {
+    let k = &server.key;
+    Ok(TsigKey::new(&k.name, &k.algorithm, &k.secret_b64)?)
+}
+
+/// `n` A records `h<i>` (the fixture adds SOA and NS).
+fn start(kind: Kind, n: usize) -> Server {
+    let lines = (0..n)
+        .map(|i| {
+            let [a, b, c, d] = ip(i);
+            format!("h{i} 300 IN A {a}.{b}.{c}.{d}")
+        })
+        .collect();
+    Server::start(
+        kind,
+        &ZoneContent::new(ZONE, lines),
+        ServerOptions::default(),
+    )
 }
 
 fn zone() -> anyhow::Result<Name> {
@@ -73,37 +91,14 @@ fn ip(i: usize) -> [u8; 4] {
     ]
 }
 
-fn body(n: usize) -> String {
-    let mut s = String::with_capacity(n * 32);
-    for i in 0..n {
-        let [a, b, c, d] = ip(i);
-        s.push_str(&format!("h{i} 300 IN A {a}.{b}.{c}.{d}\n"));
-    }
-    s
-}
-
-fn key_arg(k: &TsigKey) -> String {
-    format!(
-        "{}:{}:{}",
-        k.algorithm_name(),
-        k.name.to_ascii().trim_end_matches('.'),
-        k.secret_base64()
-    )
-}
-
 /// Wall time of an external transfer client writing to /dev/null.
-fn external_axfr(
-    tool: &str,
-    server: &Server,
-    k: &TsigKey,
-    qtype: &str,
-) -> anyhow::Result<Duration> {
+fn external_axfr(tool: &str, server: &Server, qtype: &str) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let status = Command::new(tool)
         .arg("-p")
         .arg(server.addr.port().to_string())
         .arg("-y")
-        .arg(key_arg(k))
+        .arg(server.key.dig_arg())
         .arg(format!("@{}", server.addr.ip()))
         .arg(ZONE)
         .arg(qtype)
@@ -114,75 +109,70 @@ fn external_axfr(
     Ok(t.elapsed())
 }
 
-type Rrsets = HashMap<(Name, RecordType), Vec<RData>>;
-
-/// AXFR into RRsets, then compare with the desired state: the sync path.
-async fn sync_once(server: &Server, k: &TsigKey, desired: &Rrsets) -> anyhow::Result<usize> {
-    let mut observed: Rrsets = HashMap::with_capacity(desired.len() + 8);
+/// AXFR into the zone model, then diff against the desired zone: the sync
+/// path of a reconcile. Returns the number of changes found.
+async fn sync_once(server: &Server, k: &TsigKey, desired: &Zone) -> anyhow::Result<usize> {
     let opts = TransferOptions {
         tsig: Some(k.clone()),
         ..Default::default()
     };
-    axfr(server.addr, &zone()?, &opts, &mut |r: Record| {
-        let (name, rtype) = (r.name().clone(), r.record_type());
-        observed
-            .entry((name, rtype))
-            .or_default()
-            .push(r.into_data());
+    let (observed, _) = axfr_zone(server.addr, &zone()?, &opts).await?;
+    Ok(zone_diff(&observed, desired).len())
+}
+
+/// The transfer alone: records counted and dropped as they arrive.
+async fn raw_once(server: &Server, k: &TsigKey) -> anyhow::Result<u64> {
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let mut n = 0u64;
+    axfr(server.addr, &zone()?, &opts, &mut |_r: Record| {
+        n += 1;
         Ok(())
     })
     .await?;
-    let mut changes = 0;
-    for (key, want) in desired {
-        match observed.get_mut(key) {
-            Some(have) => {
-                have.sort();
-                if have != want {
-                    changes += 1;
-                }
-            }
-            None => changes += 1,
-        }
-    }
-    changes += observed
-        .keys()
-        .filter(|k| k.1 != RecordType::SOA && !desired.contains_key(*k))
-        .count();
-    Ok(changes)
+    Ok(n)
 }
 
 async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
-    let k = key()?;
-    let text = zone_text(ZONE, 1, &body(n));
-    let server = Server::start(kind, ZONE, &text, Opts::new(&k)).await;
-    let mut desired: Rrsets = HashMap::with_capacity(n + 2);
+    let server = start(kind, n);
+    let k = key(&server)?;
+    let z = zone()?;
+    let mut desired = Zone::new(z.clone());
     for i in 0..n {
         let [a, b, c, d] = ip(i);
-        desired.insert(
-            (Name::from_ascii(format!("h{i}.{ZONE}"))?, RecordType::A),
-            vec![RData::A(A::new(a, b, c, d))],
-        );
+        desired.insert(Record::from_rdata(
+            Name::from_ascii(format!("h{i}.{ZONE}"))?,
+            300,
+            RData::A(A::new(a, b, c, d)),
+        ));
     }
-    let z = zone()?;
-    desired.insert(
-        (z.clone(), RecordType::NS),
-        vec![RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii(
-            format!("ns1.{ZONE}"),
-        )?))],
-    );
-    desired.insert(
-        (Name::from_ascii(format!("ns1.{ZONE}"))?, RecordType::A),
-        vec![RData::A(A::new(127, 0, 0, 1))],
-    );
+    desired.insert(Record::from_rdata(
+        z.clone(),
+        3600,
+        RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii(
+            "ns1.invalid.",
+        )?)),
+    ));
     let tool = if kind == Kind::Knot { "kdig" } else { "dig" };
     let runs = if n >= 1_000_000 { 1 } else { 3 };
-    // Warm the server's caches once, then best of `runs` for both.
-    external_axfr(tool, &server, &k, "AXFR")?;
+    // Warm the server once, then best of `runs` for each.
+    external_axfr(tool, &server, "AXFR")?;
     let mut floor = Duration::MAX;
     let mut ours = Duration::MAX;
+    let mut raw = Duration::MAX;
     let mut peak: f64 = 0.0;
+    let mut raw_peak: f64 = 0.0;
     for _ in 0..runs {
-        floor = floor.min(external_axfr(tool, &server, &k, "AXFR")?);
+        floor = floor.min(external_axfr(tool, &server, "AXFR")?);
+        reset_peak();
+        let base = peak_mb();
+        let t = Instant::now();
+        let count = raw_once(&server, &k).await?;
+        raw = raw.min(t.elapsed());
+        raw_peak = raw_peak.max(peak_mb() - base);
+        anyhow::ensure!(count as usize == n + 2, "raw transfer counted {count}");
         reset_peak();
         let t = Instant::now();
         let changes = sync_once(&server, &k, &desired).await?;
@@ -190,8 +180,11 @@ async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
         peak = peak.max(peak_mb());
         anyhow::ensure!(changes == 0, "{changes} differences on an identical zone");
     }
-    let name = format!("axfr-sync-{}-{}", human(n), kind_name(kind));
-    line(&name, ours, floor, peak);
+    let size = human(n);
+    let kn = kind_name(kind);
+    line(&format!("axfr-sync-{size}-{kn}"), ours, floor, peak);
+    // peak_rss_mb here is the growth over the process's RSS at the start.
+    line(&format!("axfr-raw-{size}-{kn}"), raw, floor, raw_peak);
     Ok(())
 }
 
@@ -227,14 +220,8 @@ fn adds(prefix: &str, n: usize) -> anyhow::Result<Vec<RRsetChange>> {
 }
 
 async fn update_scenario() -> anyhow::Result<()> {
-    let k = key()?;
-    let server = Server::start(
-        Kind::Bind,
-        ZONE,
-        &zone_text(ZONE, 1, &body(10_000)),
-        Opts::new(&k),
-    )
-    .await;
+    let server = start(Kind::Bind, 10_000);
+    let k = key(&server)?;
     let z = zone()?;
     let opts = UpdateOptions {
         tsig: Some(k.clone()),
@@ -283,14 +270,8 @@ async fn apply_single(
 }
 
 async fn ixfr_scenario(kind: Kind) -> anyhow::Result<()> {
-    let k = key()?;
-    let server = Server::start(
-        kind,
-        ZONE,
-        &zone_text(ZONE, 1, &body(100_000)),
-        Opts::new(&k),
-    )
-    .await;
+    let server = start(kind, 100_000);
+    let k = key(&server)?;
     let z = zone()?;
     let qo = QueryOptions {
         tsig: Some(k.clone()),
@@ -318,7 +299,7 @@ async fn ixfr_scenario(kind: Kind) -> anyhow::Result<()> {
     let mut ours = Duration::MAX;
     reset_peak();
     for _ in 0..5 {
-        floor = floor.min(external_axfr(tool, &server, &k, &format!("IXFR={from}"))?);
+        floor = floor.min(external_axfr(tool, &server, &format!("IXFR={from}"))?);
         let t = Instant::now();
         let (outcome, _) = ixfr(server.addr, &z, from, &opts, &mut |_| Ok(())).await?;
         ours = ours.min(t.elapsed());
@@ -348,6 +329,11 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1_000_000);
+    // Small scenarios first: RSS freed by a big one is not always returned
+    // to the OS, and the peak of a later scenario can only start there.
+    update_scenario().await?;
+    ixfr_scenario(Kind::Bind).await?;
+    ixfr_scenario(Kind::Knot).await?;
     for n in [10_000, 100_000, 1_000_000] {
         if n > max {
             continue;
@@ -356,8 +342,5 @@ async fn main() -> anyhow::Result<()> {
             axfr_scenario(kind, n).await?;
         }
     }
-    update_scenario().await?;
-    ixfr_scenario(Kind::Bind).await?;
-    ixfr_scenario(Kind::Knot).await?;
     Ok(())
 }

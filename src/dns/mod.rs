@@ -1,4 +1,5 @@
-//! Everything that speaks DNS: transfers, SOA queries, NOTIFY, UPDATE, TSIG.
+//! Everything that speaks DNS. `model` and `diff` are pure (no I/O);
+//! transfers, SOA queries, NOTIFY, UPDATE and TSIG do the talking.
 pub mod diff;
 pub mod error;
 pub mod model;

@@ -16,6 +16,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::net::TcpStream;
 
 use super::error::{DnsError, DnsErrorKind, Operation};
+use super::model::Zone;
 use super::tsig::{ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
@@ -83,6 +84,8 @@ pub struct IxfrStep {
     pub deleted: Vec<Record>,
     /// Records added.
     pub added: Vec<Record>,
+    /// The SOA record of `to_serial`.
+    pub soa: Option<Record>,
 }
 
 /// The result of an IXFR.
@@ -172,6 +175,91 @@ pub async fn axfr(
     stats.serial = serial.unwrap_or(0);
     stats.duration = start.elapsed();
     Ok(stats)
+}
+
+/// Transfers `zone` by AXFR into a record list, handed out only when the
+/// transfer is complete and verified: an error never yields a partial zone.
+pub async fn axfr_records(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &TransferOptions,
+) -> Result<(Vec<Record>, TransferStats), DnsError> {
+    let mut records = Vec::new();
+    let stats = axfr(server, zone, opts, &mut |r| {
+        records.push(r);
+        Ok(())
+    })
+    .await?;
+    Ok((records, stats))
+}
+
+/// Transfers `zone` by AXFR into the zone model, records merged into their
+/// RRsets as they arrive. An error never yields a partial zone.
+pub async fn axfr_zone(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &TransferOptions,
+) -> Result<(Zone, TransferStats), DnsError> {
+    let mut model = Zone::new(zone.clone());
+    let stats = axfr(server, zone, opts, &mut |r| {
+        model.insert(r);
+        Ok(())
+    })
+    .await?;
+    Ok((model, stats))
+}
+
+/// Brings `observed` up to date by IXFR from its SOA serial: the steps are
+/// applied to it in order, or it is replaced by the full zone when the
+/// server answers with one. Returns whether anything changed. On error
+/// `observed` is left as it was.
+pub async fn ixfr_refresh(
+    server: SocketAddr,
+    observed: &mut Zone,
+    opts: &TransferOptions,
+) -> Result<(bool, TransferStats), DnsError> {
+    let name = observed.origin().clone();
+    let ctx = Ctx {
+        server,
+        zone: name.to_ascii(),
+        op: Operation::Ixfr,
+    };
+    let Some(serial) = observed.soa_serial() else {
+        let (full, stats) = axfr_zone(server, &name, opts).await?;
+        *observed = full;
+        return Ok((true, stats));
+    };
+    let mut full = Zone::new(name.clone());
+    let (outcome, stats) = ixfr(server, &name, serial, opts, &mut |r| {
+        full.insert(r);
+        Ok(())
+    })
+    .await?;
+    match outcome {
+        IxfrOutcome::UpToDate => Ok((false, stats)),
+        IxfrOutcome::Full => {
+            *observed = full;
+            Ok((true, stats))
+        }
+        IxfrOutcome::Incremental(steps) => {
+            let mut next = observed.clone();
+            for step in steps {
+                for r in &step.deleted {
+                    next.remove(r);
+                }
+                for r in step.added {
+                    next.insert(r);
+                }
+                let soa = step
+                    .soa
+                    .ok_or_else(|| ctx.protocol("IXFR step without its SOA"))?;
+                next.remove_rrset(&super::model::RRsetKey::new(&name, RecordType::SOA));
+                next.insert(soa);
+            }
+            *observed = next;
+            Ok((true, stats))
+        }
+    }
 }
 
 /// Asks for the changes since `from_serial` by IXFR.
@@ -270,6 +358,7 @@ pub async fn ixfr(
                             to_serial: s,
                             deleted: Vec::new(),
                             added: Vec::new(),
+                            soa: None,
                         })
                     }
                     None => {
@@ -283,6 +372,7 @@ pub async fn ixfr(
                 IxState::Deleting(mut step) => match serial {
                     Some(s) => {
                         step.to_serial = s;
+                        step.soa = Some(record);
                         IxState::Adding(step)
                     }
                     None => {
@@ -303,6 +393,7 @@ pub async fn ixfr(
                                 to_serial: s,
                                 deleted: Vec::new(),
                                 added: Vec::new(),
+                                soa: None,
                             })
                         } else {
                             return Err(ctx.protocol(format!(

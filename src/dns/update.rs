@@ -11,7 +11,9 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, EncodeMode};
 
+use super::diff::Change;
 use super::error::{BatchInfo, DnsError, DnsErrorKind, Operation};
+use super::model::{RRset, Zone};
 use super::tsig::{ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
@@ -60,6 +62,32 @@ pub struct RRsetChange {
     pub new: Vec<Record>,
 }
 
+impl From<&Change> for RRsetChange {
+    fn from(change: &Change) -> Self {
+        let records = |s: &RRset| s.records().collect::<Vec<_>>();
+        match change {
+            Change::Add(new) => Self {
+                name: new.name.clone(),
+                rtype: new.rtype,
+                old: Vec::new(),
+                new: records(new),
+            },
+            Change::Replace { old, new } => Self {
+                name: new.name.clone(),
+                rtype: new.rtype,
+                old: records(old),
+                new: records(new),
+            },
+            Change::Delete(old) => Self {
+                name: old.name.clone(),
+                rtype: old.rtype,
+                old: records(old),
+                new: Vec::new(),
+            },
+        }
+    }
+}
+
 impl RRsetChange {
     fn describe(&self) -> String {
         let verb = match (self.old.is_empty(), self.new.is_empty()) {
@@ -92,7 +120,8 @@ pub struct ApplyReport {
     /// Batches sent whose answer never came (connection lost): they may or
     /// may not have been applied; re-observe before trusting anything.
     pub unknown: Vec<usize>,
-    /// Batches the server answered with an error (the first is in `failed`).
+    /// Batches the server answered with an error code: not applied (the
+    /// first failure, by index, is in `failed`).
     pub batches_failed: Vec<usize>,
     /// Batches not sent because an earlier one failed.
     pub not_sent: usize,
@@ -424,7 +453,13 @@ async fn run_batches(
                 report.applied_ranges.push(b.range.clone());
             }
             Err(e) => {
-                report.batches_failed.push(idx);
+                // A NOERROR answer whose signature does not verify may still
+                // mean the server applied the batch: its outcome is unknown.
+                if wire::rcode_error(&resp).is_none() {
+                    report.unknown.push(idx);
+                } else {
+                    report.batches_failed.push(idx);
+                }
                 fail(report, idx, e.with_batch(b.info.clone()));
                 stop = true;
             }
@@ -463,6 +498,39 @@ fn check_answer(
             .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
     }
     Ok(())
+}
+
+/// Applies planned changes (see [`apply_changes`]); the report's indices
+/// and ranges refer to `changes`.
+pub async fn apply(
+    server: SocketAddr,
+    zone: &Name,
+    changes: &[Change],
+    opts: &UpdateOptions,
+) -> ApplyReport {
+    let wire: Vec<RRsetChange> = changes.iter().map(RRsetChange::from).collect();
+    apply_changes(server, zone, &wire, opts).await
+}
+
+/// [`apply_with_replan`] with the zone model: `observe` returns the zone as
+/// the server holds it (e.g. [`super::transfer::axfr_zone`]), `plan` turns it
+/// into changes (e.g. [`super::diff::plan`]).
+pub async fn apply_plan_with_replan<O, OF, P>(
+    server: SocketAddr,
+    zone: &Name,
+    opts: &UpdateOptions,
+    observe: O,
+    mut plan: P,
+) -> Result<ReplanReport, DnsError>
+where
+    O: FnMut() -> OF,
+    OF: Future<Output = Result<Zone, DnsError>>,
+    P: FnMut(&Zone) -> Vec<Change>,
+{
+    apply_with_replan(server, zone, opts, observe, |z: &Zone| {
+        plan(z).iter().map(RRsetChange::from).collect()
+    })
+    .await
 }
 
 /// What [`apply_with_replan`] did: the first apply, and the one after
