@@ -14,8 +14,8 @@ use crate::dns::diff::{self, Change, GuardViolation, Plan, PlanInput};
 use crate::dns::error::DnsError;
 use crate::dns::model::{Owned, RRset, RRsetKey, Zone};
 use crate::dns::query::{QueryOptions, query_soa};
-use crate::dns::transfer::{self, IxfrOutcome, TransferOptions, TransferStats};
-use crate::dns::update::{ApplyReport, RRsetChange, UpdateOptions, apply_changes};
+use crate::dns::transfer::{self, TransferOptions, TransferStats};
+use crate::dns::update::{self, ApplyReport, UpdateOptions};
 
 /// What the operator keeps between passes for one zone.
 #[derive(Clone, Debug, Default)]
@@ -128,13 +128,7 @@ pub async fn axfr_zone(
     origin: &Name,
 ) -> Result<(Zone, TransferStats), PassError> {
     let addr = resolve_server(&endpoint.server).await?;
-    let mut zone = Zone::new(origin.clone());
-    let stats = transfer::axfr(addr, origin, &transfer_options(endpoint), &mut |record| {
-        zone.insert(record);
-        Ok(())
-    })
-    .await?;
-    Ok((zone, stats))
+    Ok(transfer::axfr_zone(addr, origin, &transfer_options(endpoint)).await?)
 }
 
 /// Brings `snapshot` to the backend's `serial`: nothing when it is there already, IXFR from
@@ -145,76 +139,19 @@ pub async fn refresh_snapshot(
     serial: u32,
     snapshot: &mut Option<Zone>,
 ) -> Result<Option<TransferStats>, PassError> {
-    if let Some(zone) = snapshot.as_mut() {
-        let Some(have) = zone.soa_serial() else {
-            *snapshot = None;
-            return Box::pin(refresh_snapshot(
-                transfer_endpoint,
-                origin,
-                serial,
-                snapshot,
-            ))
-            .await;
-        };
-        if have == serial {
-            return Ok(None);
+    match snapshot.as_mut() {
+        Some(zone) if zone.soa_serial() == Some(serial) => Ok(None),
+        Some(zone) => {
+            let addr = resolve_server(&transfer_endpoint.server).await?;
+            let (_, stats) =
+                transfer::ixfr_refresh(addr, zone, &transfer_options(transfer_endpoint)).await?;
+            Ok(Some(stats))
         }
-        let addr = resolve_server(&transfer_endpoint.server).await?;
-        let mut full = Zone::new(origin.clone());
-        let (outcome, stats) = transfer::ixfr(
-            addr,
-            origin,
-            have,
-            &transfer_options(transfer_endpoint),
-            &mut |record| {
-                full.insert(record);
-                Ok(())
-            },
-        )
-        .await?;
-        match outcome {
-            IxfrOutcome::UpToDate => {}
-            IxfrOutcome::Incremental(steps) => {
-                for step in steps {
-                    for r in &step.deleted {
-                        zone.remove(r);
-                    }
-                    for r in step.added {
-                        zone.insert(r);
-                    }
-                }
-            }
-            IxfrOutcome::Full => *zone = full,
+        None => {
+            let (zone, stats) = axfr_zone(transfer_endpoint, origin).await?;
+            *snapshot = Some(zone);
+            Ok(Some(stats))
         }
-        return Ok(Some(stats));
-    }
-    let (zone, stats) = axfr_zone(transfer_endpoint, origin).await?;
-    *snapshot = Some(zone);
-    Ok(Some(stats))
-}
-
-/// The wire form of a planned change: records as observed and as wanted.
-pub fn to_update(change: &Change) -> RRsetChange {
-    let records = |set: &RRset| set.records().collect::<Vec<_>>();
-    match change {
-        Change::Add(new) => RRsetChange {
-            name: new.name.clone(),
-            rtype: new.rtype,
-            old: Vec::new(),
-            new: records(new),
-        },
-        Change::Replace { old, new } => RRsetChange {
-            name: new.name.clone(),
-            rtype: new.rtype,
-            old: records(old),
-            new: records(new),
-        },
-        Change::Delete(old) => RRsetChange {
-            name: old.name.clone(),
-            rtype: old.rtype,
-            old: records(old),
-            new: Vec::new(),
-        },
     }
 }
 
@@ -328,15 +265,14 @@ async fn plan_and_apply(
         }
         return Ok(report);
     }
-    let updates: Vec<RRsetChange> = report.plan.changes.iter().map(to_update).collect();
     let addr = resolve_server(&cfg.backend.server).await?;
     let opts = UpdateOptions {
         tsig: cfg.backend.key.clone(),
         timeout: cfg.backend.timeout,
         ..UpdateOptions::default()
     };
-    let applied = apply_changes(addr, &cfg.origin, &updates, &opts).await;
-    let mut done = vec![false; updates.len()];
+    let applied = update::apply(addr, &cfg.origin, &report.plan.changes, &opts).await;
+    let mut done = vec![false; report.plan.changes.len()];
     for range in &applied.applied_ranges {
         for i in range.clone() {
             if let Some(d) = done.get_mut(i) {
