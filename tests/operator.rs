@@ -838,3 +838,50 @@ async fn a_secondary_zone_is_watched_and_notified() {
     assert_eq!(secondary.soa_serial(), primary_server.soa_serial());
     op.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_away_and_comes_back_recovers_without_a_restart() {
+    let server = primary(ServerKind::Bind).await;
+    let cluster = Cluster::start().await;
+    cluster.secret("flaky-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    let mut manifest = zone_manifest("flaky", &server, www());
+    manifest["spec"]["backend"]["timeout"] = json!("500ms");
+    cluster.apply_zone(manifest).await;
+    cluster.wait_zone("flaky", WAIT, is_ready).await;
+
+    server.pause(true);
+    cluster
+        .patch_spec(
+            "flaky",
+            json!({"records": [{"name": "www", "type": "A", "data": ["192.0.2.88"]}]}),
+        )
+        .await;
+    let zone = cluster
+        .wait_zone("flaky", WAIT, |z| {
+            has_reason(z, "BackendReachable", "Timeout")
+        })
+        .await;
+    assert_eq!(
+        zone.status.unwrap().phase,
+        Some(zonekeeper::api::dns_zone::ZonePhase::Error)
+    );
+    assert!(
+        cluster
+            .events_for("flaky")
+            .iter()
+            .any(|e| e.starts_with("Timeout"))
+    );
+
+    server.pause(false);
+    cluster
+        .wait_zone("flaky", Duration::from_secs(60), is_ready)
+        .await;
+    assert!(has(
+        &server.axfr_lines(),
+        "www.example.com.",
+        "A",
+        "192.0.2.88"
+    ));
+    op.stop().await;
+}

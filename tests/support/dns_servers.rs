@@ -799,6 +799,20 @@ zone:
         }
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) the whole daemon: a server that is down and
+    /// comes back, on the same port, as far as its clients can tell.
+    pub fn pause(&self, paused: bool) {
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        let sig = if paused { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .args([sig, "--", &format!("-{}", child.id())])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} failed");
+    }
+
     /// Kills the whole process group at once (nothing on disk needs a clean
     /// shutdown, and BIND would flush a big dynamic zone first), then waits until no
     /// member is left, so the port is closed when this returns.
