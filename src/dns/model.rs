@@ -408,6 +408,23 @@ impl Zone {
     pub fn origin(&self) -> &Name {
         &self.origin
     }
+
+    /// Every RRset owned by `name` (ASCII case ignored), in type order.
+    pub fn rrsets_at(&self, name: &Name) -> impl Iterator<Item = &RRset> {
+        let low = RRsetKey::new(name, RecordType::Unknown(0));
+        let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
+        self.rrsets.range(low..=high).map(|(_, set)| set)
+    }
+
+    /// Whether some RRset is owned by a name strictly below `name`: an empty non-terminal
+    /// exists (NODATA, not NXDOMAIN). Descendants follow their ancestor in canonical order.
+    pub fn has_descendants(&self, name: &Name) -> bool {
+        let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
+        self.rrsets
+            .range((std::ops::Bound::Excluded(high), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| in_zone(&k.name, name) && !name_eq(&k.name, name))
+    }
 }
 
 // ---------------------------------------------------------------------------
