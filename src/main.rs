@@ -41,6 +41,13 @@ enum Command {
         #[command(flatten)]
         files: FileArgs,
     },
+    /// Show zonekeeper at work with nothing installed: an embedded DNS server, the example
+    /// zone planned, applied over the wire, changed out of band and synced.
+    Demo {
+        /// Keep the embedded server running afterwards (Ctrl-C to stop) and print how to dig it.
+        #[arg(long)]
+        serve: bool,
+    },
     /// Sync zones from their servers (a ZoneSync without a cluster); prints the sync status.
     Sync {
         #[command(flatten)]
@@ -202,6 +209,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Apply { files } => {
             let (code, text) = commands::apply(&files.files, &files.state_dir).await;
             finish(code, &text)?;
+        }
+        Command::Demo { serve } => {
+            let code = zonekeeper::standalone::demo::run(serve).await?;
+            std::process::exit(code);
         }
         Command::Sync {
             files,
