@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 
 use base64::Engine;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -188,7 +188,7 @@ pub async fn run(serve: bool) -> Result<i32, DemoError> {
     Ok(code)
 }
 
-async fn steps(backend: &DemoBackend, state_dir: &PathBuf) -> Result<(i32, String), DemoError> {
+async fn steps(backend: &DemoBackend, state_dir: &Path) -> Result<(i32, String), DemoError> {
     let addr = backend.server.local_addr();
     let mut out = String::new();
     let _ = writeln!(

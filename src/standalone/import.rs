@@ -115,7 +115,7 @@ fn supported(rtype: RecordType) -> bool {
 }
 
 /// The RRsets a manifest manages, and those left out with why.
-fn managed_rrsets<'a>(zone: &'a Zone, include_apex_ns: bool) -> (Vec<&'a RRset>, Vec<String>) {
+fn managed_rrsets(zone: &Zone, include_apex_ns: bool) -> (Vec<&RRset>, Vec<String>) {
     let origin = zone.origin();
     let mut keep = Vec::new();
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
@@ -320,6 +320,69 @@ mod tests {
         assert_eq!(k.secret, b"secretsecretsecret");
         assert!(parse_key_file("key x { algorithm hmac-sha256; };").is_err());
         assert!(parse_key_file("key \"x\" { algorithm hmac-md5; secret \"AAAA\"; };").is_err());
+    }
+
+    /// A zone too big for one object goes to ConfigMaps, each under the limit, whose zone
+    /// text parses back to exactly the zone's RRsets.
+    #[test]
+    fn big_zones_go_to_config_maps() {
+        use crate::dns::model::{parse_rdata, parse_zone_text};
+        use hickory_proto::rr::Record;
+        let origin = Name::from_ascii("big.example.").unwrap();
+        let mut zone = crate::dns::server::minimal_zone(
+            &origin,
+            &Name::from_ascii("ns1.big.example.").unwrap(),
+            1,
+        );
+        for i in 0..20_000 {
+            let name = Name::from_ascii(format!("host-{i:06}.big.example.")).unwrap();
+            let data = format!("\"payload {i} abcdefghijklmnopqrstuvwxyz\"");
+            let rdata = parse_rdata(RecordType::TXT, &origin, &data).unwrap();
+            zone.insert(Record::from_rdata(name, 300, rdata));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = ImportOptions {
+            server: "127.0.0.1:53".into(),
+            zone: "big.example.".into(),
+            key: None,
+            name: None,
+            namespace: "default".into(),
+            out_dir: None,
+            include_apex_ns: false,
+        };
+        assert!(matches!(
+            render(&zone, &opts),
+            Err(ImportError::NeedsOutDir { .. })
+        ));
+        opts.out_dir = Some(dir.path().to_path_buf());
+        let (text, notes) = render(&zone, &opts).unwrap();
+        assert!(
+            text.contains("recordsFrom") && !text.contains("records:"),
+            "{text}"
+        );
+        assert!(text.len() < 10_000);
+        let mut parsed = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 2, "{notes:?}");
+        for f in files {
+            let cm: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            let zone_text = cm["data"]["zone"].as_str().unwrap();
+            assert!(zone_text.len() < CONFIG_MAP_LIMIT);
+            parsed.extend(parse_zone_text(&origin, 3600, zone_text).unwrap());
+        }
+        let expected: Vec<RRset> = managed_rrsets(&zone, false)
+            .0
+            .into_iter()
+            .cloned()
+            .collect();
+        let got = Zone::from_rrsets(origin.clone(), parsed);
+        let want = Zone::from_rrsets(origin, expected);
+        assert_eq!(got, want);
     }
 
     #[test]

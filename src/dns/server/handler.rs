@@ -500,7 +500,7 @@ fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
         return vec![response_to(request, ResponseCode::ServFail)];
     };
     let current_serial = soa_serial_of(&current).unwrap_or(0);
-    let client_serial = request.name_servers().iter().find_map(|r| soa_serial_of(r));
+    let client_serial = request.name_servers().iter().find_map(soa_serial_of);
     let Some(client_serial) = client_serial else {
         return vec![response_to(request, ResponseCode::FormErr)];
     };
