@@ -268,3 +268,50 @@ fn demo_runs_and_shows_every_section() {
     }
     assert!(start.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn demo_serve_answers_dig_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args(["demo", "--serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.trim_start().starts_with("dig @") {
+                let _ = tx.send(line.trim().to_string());
+            }
+        }
+    });
+    let command = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("demo --serve printed no dig command");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let out = Command::new("dig").args(&args).output().unwrap();
+    let axfr = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        axfr.contains("192.0.2.10") && axfr.contains("ftp.example.com."),
+        "{command}\n{axfr}"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo --serve ignored Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -182,10 +182,26 @@ pub async fn run(serve: bool) -> Result<i32, DemoError> {
             k.name.to_ascii().trim_end_matches('.'),
             k.secret_base64()
         );
-        let _ = tokio::signal::ctrl_c().await;
+        wait_for_stop().await;
     }
     backend.server.shutdown().await;
     Ok(code)
+}
+
+/// Ctrl-C, or SIGTERM from a process manager.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn steps(backend: &DemoBackend, state_dir: &Path) -> Result<(i32, String), DemoError> {
