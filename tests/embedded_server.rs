@@ -580,3 +580,69 @@ fn valid_packets_are_answered() {
         assert_ne!(m.response_code(), ResponseCode::FormErr, "{m:?}");
     }
 }
+
+/// A transfer of many messages: every one signed and chained (dig and our reader verify
+/// each), nothing lost, and an IXFR of a few changes on top of it stays small.
+#[tokio::test]
+async fn big_zone_transfers_are_complete_and_signed() {
+    let mut z = base_zone();
+    for i in 0..20_000u32 {
+        z.insert(Record::from_rdata(
+            Name::from_ascii(format!("h{i}.example.com.")).unwrap(),
+            300,
+            RData::A(std::net::Ipv4Addr::from(0x0a00_0000 + i).into()),
+        ));
+    }
+    let expected = z.record_count();
+    let server = start(z).await;
+    let addr = server.local_addr();
+    let topts = TransferOptions {
+        tsig: Some(key()),
+        ..TransferOptions::default()
+    };
+    let started = Instant::now();
+    let mut n = 0usize;
+    let stats = axfr(addr, &origin(), &topts, &mut |_| {
+        n += 1;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let ours = started.elapsed();
+    assert_eq!(n, expected);
+    assert!(stats.messages > 10, "{stats:?}");
+
+    let started = Instant::now();
+    let out = dig(addr, &["-y", &dig_key(), ORIGIN, "AXFR", "+onesoa"]).await;
+    let digs = started.elapsed();
+    assert!(
+        !out.contains("failed") && !out.contains("tsig"),
+        "{}",
+        &out[out.len().saturating_sub(500)..]
+    );
+    let records = out
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .filter(|l| l.split_whitespace().nth(3) != Some("TSIG"))
+        .count();
+    assert_eq!(records, expected);
+    eprintln!(
+        "AXFR of {expected} records: our reader {ours:?}, dig {digs:?}, {} messages",
+        stats.messages
+    );
+
+    let script = format!(
+        "server 127.0.0.1 {}\nzone {ORIGIN}\nupdate delete h7.example.com. A\nupdate add h7b.example.com. 60 A 198.51.100.1\nsend\n",
+        addr.port()
+    );
+    let (ok, out) = nsupdate(&script).await;
+    assert!(ok, "{out}");
+    let mut sink = |_r: Record| Ok(());
+    let (outcome, stats) = ixfr(addr, &origin(), 100, &topts, &mut sink).await.unwrap();
+    assert!(
+        matches!(outcome, IxfrOutcome::Incremental(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(stats.messages, 1);
+    server.shutdown().await;
+}
