@@ -179,33 +179,12 @@ fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
     let mut deleted = Vec::new();
     let mut added = Vec::new();
     for change in zone_diff(old, new) {
-        match change {
-            Change::Add(set) => {
-                if set.rtype != RecordType::SOA {
-                    added.extend(set.records());
-                }
-            }
-            Change::Delete(set) => {
-                if set.rtype != RecordType::SOA {
-                    deleted.extend(set.records());
-                }
-            }
-            Change::Replace { old, new } => {
-                if old.rtype == RecordType::SOA {
-                    continue;
-                }
-                // A TTL change rewrites every record; otherwise only the difference moves.
-                let ttl_changed = old.ttl != new.ttl;
-                deleted.extend(
-                    old.records()
-                        .filter(|r| ttl_changed || !new.contains(r.data())),
-                );
-                added.extend(
-                    new.records()
-                        .filter(|r| ttl_changed || !old.contains(r.data())),
-                );
-            }
-        }
+        let (before, after) = match &change {
+            Change::Add(set) => (None, Some(set)),
+            Change::Delete(set) => (Some(set), None),
+            Change::Replace { old, new } => (Some(old), Some(new)),
+        };
+        rrset_delta(before, after, &mut deleted, &mut added);
     }
     Some(JournalEntry {
         from_soa,
@@ -213,6 +192,35 @@ fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
         deleted,
         added,
     })
+}
+
+/// The records leaving and joining one RRset (SOA excluded: the journal's SOAs carry it).
+fn rrset_delta(
+    before: Option<&RRset>,
+    after: Option<&RRset>,
+    deleted: &mut Vec<Record>,
+    added: &mut Vec<Record>,
+) {
+    if before.or(after).is_some_and(|s| s.rtype == RecordType::SOA) {
+        return;
+    }
+    match (before, after) {
+        (None, Some(new)) => added.extend(new.records()),
+        (Some(old), None) => deleted.extend(old.records()),
+        (Some(old), Some(new)) => {
+            // A TTL change rewrites every record; otherwise only the difference moves.
+            let ttl_changed = old.ttl != new.ttl;
+            deleted.extend(
+                old.records()
+                    .filter(|r| ttl_changed || !new.contains(r.data())),
+            );
+            added.extend(
+                new.records()
+                    .filter(|r| ttl_changed || !old.contains(r.data())),
+            );
+        }
+        (None, None) => {}
+    }
 }
 
 /// Handles one request. `None` means drop it silently (too broken to answer).
@@ -555,23 +563,48 @@ fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u3
     if let Err(code) = prescan(&origin, updates) {
         return (reply(code), None);
     }
-    let mut zone = served.zone.clone();
+    // Prerequisites and prescan passed, so applying cannot fail half-way; under the write
+    // lock nobody sees the zone in between. Only the touched RRsets are remembered, so an
+    // UPDATE costs the same on a big zone as on a small one.
+    let from_soa = soa_record(&served.zone);
+    let old_serial = served.zone.soa_serial().unwrap_or(0);
+    let mut before: BTreeMap<RRsetKey, Option<RRset>> = BTreeMap::new();
     for record in updates {
-        apply_one(&mut zone, record);
+        for set in served.zone.rrsets_at(record.name()) {
+            before.entry(set.key()).or_insert_with(|| Some(set.clone()));
+        }
+        before
+            .entry(RRsetKey::new(record.name(), record.record_type()))
+            .or_insert(None);
+        apply_one(&mut served.zone, record);
     }
-    if zone == served.zone {
+    let changed = before
+        .iter()
+        .any(|(key, old)| old.as_ref() != served.zone.get(key));
+    if !changed {
         return (reply(ResponseCode::NoError), None);
     }
-    let old_serial = served.zone.soa_serial().unwrap_or(0);
     // An UPDATE that set a newer serial itself keeps it; otherwise the serial moves by one.
-    let new_serial = match zone.soa_serial() {
+    let new_serial = match served.zone.soa_serial() {
         Some(s) if crate::dns::wire::serial_gt(s, old_serial) => s,
         _ => next_serial(old_serial),
     };
-    set_serial(&mut zone, new_serial);
-    let entry = journal_entry(&served.zone, &zone);
-    served.zone = zone;
-    if let Some(entry) = entry {
+    set_serial(&mut served.zone, new_serial);
+    if let (Some(from_soa), Some(to_soa)) = (from_soa, soa_record(&served.zone)) {
+        let mut entry = JournalEntry {
+            from_soa,
+            to_soa,
+            deleted: Vec::new(),
+            added: Vec::new(),
+        };
+        for (key, old) in &before {
+            rrset_delta(
+                old.as_ref(),
+                served.zone.get(key),
+                &mut entry.deleted,
+                &mut entry.added,
+            );
+        }
         push_journal(served, entry, shared.journal_limit);
     }
     (reply(ResponseCode::NoError), Some((origin, new_serial)))
