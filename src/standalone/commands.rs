@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Serialize;
 
 use super::manifests::Manifests;
+use super::progress::Working;
 use super::state::ZoneDir;
 use crate::api::DnsZone;
 use crate::api::dns_zone::ZoneType;
@@ -260,7 +261,10 @@ pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, S
                         Ok(s) => s,
                         Err(e) => return (1, format!("error: {e}\n")),
                     };
-                    match pass::run(&cfg, &mut state, Mode::Apply).await {
+                    let working = Working::start(format!("applying {}", cfg.origin));
+                    let result = pass::run(&cfg, &mut state, Mode::Apply).await;
+                    drop(working);
+                    match result {
                         Ok(report) => {
                             fold(&mut status, &Outcome::Pass(&report), &cx);
                             if let Err(e) = save_state(&dir, &state, &report).await {
@@ -352,9 +356,10 @@ pub async fn sync_manifests(
                 .load_snapshot(&cfg.origin)
                 .await
                 .map_err(|e| ("SnapshotUnreadable".to_string(), e.to_string()))?;
-            let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method)
-                .await
-                .map_err(|e| (e.reason().to_string(), e.to_string()))?;
+            let working = Working::start(format!("syncing {}", cfg.origin));
+            let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method).await;
+            drop(working);
+            let report = report.map_err(|e| (e.reason().to_string(), e.to_string()))?;
             if !dry_run {
                 dir.save_snapshot(&report.snapshot)
                     .await

@@ -72,3 +72,56 @@ impl Progress {
         self.count
     }
 }
+
+/// An elapsed-time line for work without a count (a reconcile pass, a sync), shown on a
+/// terminal once the work has taken longer than a moment; cleared when dropped.
+pub struct Working {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Working {
+    /// Starts showing `label` (e.g. `applying example.com.`); silent off a terminal.
+    pub fn start(label: String) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self { stop: None };
+        }
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut shown = false;
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = &mut rx => break,
+                    _ = tick.tick() => {}
+                }
+                // Quick work never flashes a line.
+                if start.elapsed() < Duration::from_millis(500) {
+                    continue;
+                }
+                shown = true;
+                let mut err = std::io::stderr().lock();
+                let _ = write!(
+                    err,
+                    "\r{label} ({:.1}s)\x1b[K",
+                    start.elapsed().as_secs_f64()
+                );
+                let _ = err.flush();
+            }
+            if shown {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[K");
+                let _ = err.flush();
+            }
+        });
+        Self { stop: Some(tx) }
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
