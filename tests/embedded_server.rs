@@ -646,3 +646,32 @@ async fn big_zone_transfers_are_complete_and_signed() {
     assert_eq!(stats.messages, 1);
     server.shutdown().await;
 }
+
+/// A request signed with the right key at the wrong time: NOTAUTH, signed, TSIG error
+/// BADTIME (RFC 8945 §5.2.3).
+#[test]
+fn skewed_clock_is_badtime() {
+    use hickory_proto::dnssec::rdata::tsig::{TSIG, make_tsig_record};
+    use hickory_proto::dnssec::tsig::TSigner;
+    let k = key();
+    let signer = TSigner::new(k.secret.clone(), k.algorithm.clone(), k.name.clone(), 300).unwrap();
+    let mut m = Message::new();
+    m.set_id(9)
+        .set_message_type(MessageType::Query)
+        .add_query(Query::query(origin(), RecordType::SOA));
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let pre = TSIG::new(k.algorithm.clone(), old, 300, vec![], 9, 0, vec![]);
+    let mac = signer.sign_message(&m, &pre).unwrap();
+    m.add_tsig(make_tsig_record(k.name.clone(), pre.set_mac(mac)));
+    let wire = m.to_vec().unwrap();
+    let shared = Shared::new(vec![key()], vec![base_zone()], 10);
+    let reply = handle(&shared, &wire, Transport::Udp).unwrap();
+    let resp = Message::from_vec(&reply.messages[0]).unwrap();
+    assert_eq!(resp.response_code(), ResponseCode::NotAuth);
+    assert_eq!(zonekeeper::dns::tsig::response_tsig_error(&resp), 18);
+    assert!(resp.answers().is_empty());
+}

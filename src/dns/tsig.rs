@@ -269,8 +269,12 @@ pub enum RequestAuth {
     /// Signed with a configured key and the MAC verifies: responses must be
     /// signed with the returned signer.
     Verified(ResponseSigner),
+    /// The MAC verifies but the time is outside the window: answer NOTAUTH,
+    /// signed with this signer, whose TSIG carries BADTIME and our time
+    /// (RFC 8945 §5.2.3).
+    BadTime(ResponseSigner),
     /// Signed, but refused: answer NOTAUTH with this TSIG error (BADKEY,
-    /// BADSIG, BADTIME), the error carried in an unsigned TSIG record.
+    /// BADSIG), the error carried in an unsigned TSIG record.
     Refused {
         /// Key name the request named.
         key_name: Name,
@@ -326,15 +330,21 @@ pub fn verify_request(keys: &[TsigKey], wire: &[u8], message: &Message) -> Reque
     }
     let now = unix_now();
     let fudge = u64::from(tsig.fudge());
-    if tsig.time() + fudge < now || tsig.time() > now + fudge {
-        return refused(tsig_rcode::BADTIME);
-    }
-    RequestAuth::Verified(ResponseSigner {
+    let mut response_signer = ResponseSigner {
         key: key.clone(),
         signer,
         prev_mac: tsig.mac().to_vec(),
         first: true,
-    })
+        error: 0,
+        other: Vec::new(),
+    };
+    if tsig.time() + fudge < now || tsig.time() > now + fudge {
+        response_signer.error = tsig_rcode::BADTIME;
+        // Other Data: our time as 48 bits, so the client can see the skew.
+        response_signer.other = now.to_be_bytes()[2..].to_vec();
+        return RequestAuth::BadTime(response_signer);
+    }
+    RequestAuth::Verified(response_signer)
 }
 
 /// Signs the response messages to one verified request, chaining each MAC to
@@ -344,6 +354,8 @@ pub struct ResponseSigner {
     signer: TSigner,
     prev_mac: Vec<u8>,
     first: bool,
+    error: u16,
+    other: Vec<u8>,
 }
 
 impl fmt::Debug for ResponseSigner {
@@ -370,8 +382,8 @@ impl ResponseSigner {
             FUDGE,
             Vec::new(),
             message.id(),
-            0,
-            Vec::new(),
+            self.error,
+            self.other.clone(),
         );
         let mut tbs = Vec::with_capacity(512);
         tbs.extend_from_slice(&(self.prev_mac.len() as u16).to_be_bytes());

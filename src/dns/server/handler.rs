@@ -237,6 +237,13 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
     let mut signer = match auth {
         RequestAuth::Unsigned => None,
         RequestAuth::Verified(s) => Some(s),
+        RequestAuth::BadTime(mut signer) => {
+            let mut resp = response_to(&request, ResponseCode::NotAuth);
+            return Some(Reply {
+                messages: vec![signer.sign(&mut resp).ok()?],
+                changed: None,
+            });
+        }
         RequestAuth::Refused {
             key_name,
             algorithm,
