@@ -68,6 +68,7 @@ fn base_zone() -> Zone {
         "blog 300 CNAME www.example.com.",
         "a.b.c 300 A 192.0.2.99",
         "sub 300 NS ns.sub.example.com.",
+        "*.wild 300 TXT \"wildcard\"",
     ])
 }
 
@@ -162,6 +163,16 @@ async fn dig_queries_and_axfr() {
     );
     let cname = dig(addr, &["blog.example.com.", "A", "+short"]).await;
     assert_eq!(cname.trim(), "www.example.com.");
+    let wild = dig(addr, &["any.wild.example.com.", "TXT"]).await;
+    assert!(
+        wild.contains("any.wild.example.com.\t300\tIN\tTXT\t\"wildcard\""),
+        "{wild}"
+    );
+    let wild_nodata = dig(addr, &["any.wild.example.com.", "A"]).await;
+    assert!(
+        wild_nodata.contains("status: NOERROR") && wild_nodata.contains("ANSWER: 0"),
+        "{wild_nodata}"
+    );
     let refused = dig(addr, &["example.org.", "SOA"]).await;
     assert!(refused.contains("status: REFUSED"), "{refused}");
 

@@ -410,7 +410,7 @@ impl Zone {
     }
 
     /// Every RRset owned by `name` (ASCII case ignored), in type order.
-    pub fn rrsets_at(&self, name: &Name) -> impl Iterator<Item = &RRset> {
+    pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = &'a RRset> + use<'a> {
         let low = RRsetKey::new(name, RecordType::Unknown(0));
         let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
         self.rrsets.range(low..=high).map(|(_, set)| set)

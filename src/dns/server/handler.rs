@@ -401,7 +401,7 @@ fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool)
     }
 }
 
-/// An authoritative answer from one zone (no wildcards: zonekeeper's zones are explicit).
+/// An authoritative answer from one zone.
 fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
     let origin = zone.origin();
     let name = q.name();
@@ -419,7 +419,28 @@ fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
         cut = cut.base_name();
     }
     resp.set_authoritative(true);
-    let sets: Vec<&RRset> = zone.rrsets_at(name).collect();
+    let mut sets: Vec<&RRset> = zone.rrsets_at(name).collect();
+    let mut synthesized = false;
+    if sets.is_empty()
+        && !zone.has_descendants(name)
+        && let Some(wild) = wildcard_source(zone, name)
+    {
+        // RFC 4592: the wildcard's RRsets answer under the queried name.
+        sets = zone.rrsets_at(&wild).collect();
+        synthesized = true;
+    }
+    let owned = |set: &RRset| -> Vec<Record> {
+        if synthesized {
+            set.records()
+                .map(|mut r| {
+                    r.set_name(name.clone());
+                    r
+                })
+                .collect()
+        } else {
+            set.records().collect()
+        }
+    };
     let qtype = q.query_type();
     let matching: Vec<&RRset> = sets
         .iter()
@@ -428,12 +449,12 @@ fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
         .collect();
     if !matching.is_empty() {
         for set in matching {
-            resp.add_answers(set.records());
+            resp.add_answers(owned(set));
         }
         return resp;
     }
     if let Some(cname) = sets.iter().find(|s| s.rtype == RecordType::CNAME) {
-        resp.add_answers(cname.records());
+        resp.add_answers(owned(cname));
         return resp;
     }
     if sets.is_empty() && !zone.has_descendants(name) {
@@ -443,6 +464,25 @@ fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
         resp.add_name_server(soa);
     }
     resp
+}
+
+/// The wildcard owner (`*.<closest encloser>`) that answers for a name that does not
+/// exist, when the zone has one.
+fn wildcard_source(zone: &Zone, name: &Name) -> Option<Name> {
+    let origin = zone.origin();
+    let mut encloser = name.base_name();
+    while encloser.num_labels() >= origin.num_labels() && in_zone(&encloser, origin) {
+        let exists = zone.rrsets_at(&encloser).next().is_some() || zone.has_descendants(&encloser);
+        if exists {
+            let wild = Name::from_ascii("*").ok()?.append_domain(&encloser).ok()?;
+            return zone.rrsets_at(&wild).next().is_some().then_some(wild);
+        }
+        if encloser.num_labels() == 0 {
+            break;
+        }
+        encloser = encloser.base_name();
+    }
+    None
 }
 
 /// Packs records into response messages of bounded size.
