@@ -686,3 +686,34 @@ fn skewed_clock_is_badtime() {
     assert_eq!(zonekeeper::dns::tsig::response_tsig_error(&resp), 18);
     assert!(resp.answers().is_empty());
 }
+
+/// An answer too big for a plain UDP datagram comes back truncated (TC, no records); over
+/// TCP it is whole.
+#[test]
+fn big_answers_truncate_over_udp() {
+    let mut z = base_zone();
+    for i in 0..100u8 {
+        z.insert(Record::from_rdata(
+            Name::from_ascii("many.example.com.").unwrap(),
+            300,
+            RData::A(std::net::Ipv4Addr::new(10, 1, 0, i).into()),
+        ));
+    }
+    let shared = Shared::new(vec![key()], vec![z], 10);
+    let mut m = Message::new();
+    m.set_id(3)
+        .set_message_type(MessageType::Query)
+        .add_query(Query::query(
+            Name::from_ascii("many.example.com.").unwrap(),
+            RecordType::A,
+        ));
+    let wire = m.to_vec().unwrap();
+    let udp = handle(&shared, &wire, Transport::Udp).unwrap();
+    assert!(udp.messages[0].len() <= 512);
+    let udp = Message::from_vec(&udp.messages[0]).unwrap();
+    assert!(udp.truncated() && udp.answers().is_empty());
+    let tcp = handle(&shared, &wire, Transport::Tcp).unwrap();
+    let tcp = Message::from_vec(&tcp.messages[0]).unwrap();
+    assert!(!tcp.truncated());
+    assert_eq!(tcp.answers().len(), 100);
+}
