@@ -717,3 +717,43 @@ fn big_answers_truncate_over_udp() {
     assert!(!tcp.truncated());
     assert_eq!(tcp.answers().len(), 100);
 }
+
+/// `reconcile::sync` against the embedded server: AXFR first, then IXFR that brings the
+/// snapshot (SOA serial included) forward, then up to date.
+#[tokio::test]
+async fn sync_follows_the_journal() {
+    use zonekeeper::api::zone_sync::SyncMethod;
+    use zonekeeper::reconcile::config::Endpoint;
+    use zonekeeper::reconcile::sync::sync;
+    let server = start(base_zone()).await;
+    let addr = server.local_addr();
+    let ep = Endpoint {
+        server: addr.to_string(),
+        key: Some(key()),
+        timeout: Duration::from_secs(5),
+        key_secret: None,
+    };
+    let first = sync(&ep, &origin(), None, SyncMethod::Auto).await.unwrap();
+    assert!(!first.incremental);
+    assert_eq!(first.snapshot, base_zone());
+    let script = format!(
+        "server 127.0.0.1 {}\nzone {ORIGIN}\nupdate add s1.example.com. 60 A 198.51.100.1\nupdate delete blog.example.com. CNAME\nsend\n",
+        addr.port()
+    );
+    let (ok, out) = nsupdate(&script).await;
+    assert!(ok, "{out}");
+    let second = sync(&ep, &origin(), Some(&first.snapshot), SyncMethod::Auto)
+        .await
+        .unwrap();
+    assert!(second.incremental);
+    assert_eq!(second.serial_before, Some(100));
+    assert_eq!(second.snapshot.soa_serial(), Some(101));
+    assert_eq!(Some(second.snapshot.clone()), server.zone(&origin()));
+    assert_eq!(second.changes.len(), 2, "{:?}", second.changes);
+    let third = sync(&ep, &origin(), Some(&second.snapshot), SyncMethod::Auto)
+        .await
+        .unwrap();
+    assert_eq!(third.serial_before, Some(101));
+    assert!(third.changes.is_empty());
+    server.shutdown().await;
+}

@@ -263,6 +263,8 @@ fn demo_runs_and_shows_every_section() {
         "+ ftp.example.com. 300 IN A 192.0.2.80",
         "- sip.example.com. 3600 IN A 192.0.2.50",
         "phase: Complete",
+        // The snapshot apply stored was brought to the served serial.
+        "serialBefore: 2",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
     }

@@ -409,6 +409,27 @@ impl Zone {
         &self.origin
     }
 
+    /// Rewrites the apex SOA's serial (nothing when the zone has no SOA). IXFR steps leave
+    /// the SOA out, so a snapshot brought forward incrementally takes the new serial here.
+    pub fn set_soa_serial(&mut self, serial: u32) {
+        let key = RRsetKey::new(&self.origin, RecordType::SOA);
+        if let Some(set) = self.rrsets.get_mut(&key) {
+            for rdata in &mut set.rdatas {
+                if let RData::SOA(soa) = rdata {
+                    *soa = hickory_proto::rr::rdata::SOA::new(
+                        soa.mname().clone(),
+                        soa.rname().clone(),
+                        serial,
+                        soa.refresh(),
+                        soa.retry(),
+                        soa.expire(),
+                        soa.minimum(),
+                    );
+                }
+            }
+        }
+    }
+
     /// Every RRset owned by `name` (ASCII case ignored), in type order.
     pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = &'a RRset> + use<'a> {
         let low = RRsetKey::new(name, RecordType::Unknown(0));

@@ -183,6 +183,7 @@ pub async fn refresh_snapshot(
                         zone.insert(r);
                     }
                 }
+                zone.set_soa_serial(stats.serial);
             }
             IxfrOutcome::Full => *zone = full,
         }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
@@ -636,7 +635,7 @@ fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u3
         Some(s) if crate::dns::wire::serial_gt(s, old_serial) => s,
         _ => next_serial(old_serial),
     };
-    set_serial(&mut served.zone, new_serial);
+    served.zone.set_soa_serial(new_serial);
     if let (Some(from_soa), Some(to_soa)) = (from_soa, soa_record(&served.zone)) {
         let mut entry = JournalEntry {
             from_soa,
@@ -663,35 +662,6 @@ fn next_serial(serial: u32) -> u32 {
         0 => 1,
         s => s,
     }
-}
-
-fn set_serial(zone: &mut Zone, serial: u32) {
-    let key = zone_key(zone.origin());
-    let Some(set) = zone.get(&key).cloned() else {
-        return;
-    };
-    let rdatas = set
-        .rdatas
-        .iter()
-        .map(|r| match r {
-            RData::SOA(soa) => RData::SOA(SOA::new(
-                soa.mname().clone(),
-                soa.rname().clone(),
-                serial,
-                soa.refresh(),
-                soa.retry(),
-                soa.expire(),
-                soa.minimum(),
-            )),
-            other => other.clone(),
-        })
-        .collect();
-    zone.insert_rrset(RRset::new(
-        set.name.clone(),
-        RecordType::SOA,
-        set.ttl,
-        rdatas,
-    ));
 }
 
 fn name_in_use(zone: &Zone, name: &Name) -> bool {
