@@ -317,3 +317,74 @@ fn demo_serve_answers_dig_until_interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A zone too big for one object: import writes recordsFrom ConfigMaps, and applying the
+/// DnsZone with them to an empty copy reproduces the zone.
+#[test]
+fn import_of_a_big_zone_uses_config_maps() {
+    let key = TsigKey::generate("big-key", "hmac-sha256");
+    let opts = || ServerOptions {
+        key: Some(key.clone()),
+        ..ServerOptions::default()
+    };
+    let source = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::generated(ORIGIN, 12_000),
+        opts(),
+    );
+    let target = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        opts(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("k.conf");
+    std::fs::write(
+        &key_file,
+        format!(
+            "key {} {{ algorithm {}; secret \"{}\"; }};\n",
+            key.name, key.algorithm, key.secret_b64
+        ),
+    )
+    .unwrap();
+    let manifests = dir.path().join("m");
+    let out = zonekeeper(&[
+        "import",
+        "--server",
+        &source.addr.to_string(),
+        "--zone",
+        ORIGIN,
+        "--tsig-key-file",
+        key_file.to_str().unwrap(),
+        "--out-dir",
+        manifests.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let manifest = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(manifest.contains("recordsFrom"), "{manifest}");
+    let parts: Vec<_> = std::fs::read_dir(&manifests).unwrap().collect();
+    assert!(!parts.is_empty());
+    for p in &parts {
+        let len = p.as_ref().unwrap().metadata().unwrap().len();
+        assert!(len < 1_000_000, "{len}");
+    }
+    let zone_doc = manifest
+        .split("\n---\n")
+        .find(|d| d.contains("kind: DnsZone"))
+        .unwrap()
+        .replace(&source.addr.to_string(), &target.addr.to_string());
+    std::fs::write(manifests.join("zone.yaml"), zone_doc).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&key)).unwrap();
+    let state = dir.path().join("state");
+    let apply = zonekeeper(&[
+        "apply",
+        "-f",
+        manifests.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let want = without_soa(&source.axfr_lines());
+    assert_eq!(want.len(), 12_001);
+    assert_eq!(without_soa(&target.axfr_lines()), want);
+}
