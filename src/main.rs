@@ -41,6 +41,38 @@ enum Command {
         #[command(flatten)]
         files: FileArgs,
     },
+    /// Show zonekeeper at work with nothing installed: an embedded DNS server, the example
+    /// zone planned, applied over the wire, changed out of band and synced.
+    Demo {
+        /// Keep the embedded server running afterwards (Ctrl-C to stop) and print how to dig it.
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Transfer an existing zone (AXFR) and print a DnsZone manifest adopting it, plus a
+    /// Secret template.
+    Import {
+        /// The server to transfer from, `host:port`.
+        #[arg(long)]
+        server: String,
+        /// The zone.
+        #[arg(long)]
+        zone: String,
+        /// A BIND key file (`key "name" { algorithm ...; secret "..."; };`) to sign with.
+        #[arg(long)]
+        tsig_key_file: Option<PathBuf>,
+        /// DnsZone object name (default: the zone name, dots as dashes).
+        #[arg(long)]
+        name: Option<String>,
+        /// Namespace of the objects.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// Where to write recordsFrom ConfigMaps when the zone is too big for one object.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Keep the apex NS records in the manifest.
+        #[arg(long)]
+        include_apex_ns: bool,
+    },
     /// Sync zones from their servers (a ZoneSync without a cluster); prints the sync status.
     Sync {
         #[command(flatten)]
@@ -202,6 +234,47 @@ async fn main() -> anyhow::Result<()> {
         Command::Apply { files } => {
             let (code, text) = commands::apply(&files.files, &files.state_dir).await;
             finish(code, &text)?;
+        }
+        Command::Import {
+            server,
+            zone,
+            tsig_key_file,
+            name,
+            namespace,
+            out_dir,
+            include_apex_ns,
+        } => {
+            use zonekeeper::standalone::import;
+            let result = async {
+                let key = match tsig_key_file {
+                    Some(p) => Some(import::load_key_file(&p)?),
+                    None => None,
+                };
+                let opts = import::ImportOptions {
+                    server,
+                    zone,
+                    key,
+                    name,
+                    namespace,
+                    out_dir,
+                    include_apex_ns,
+                };
+                import::import(&opts).await
+            }
+            .await;
+            match result {
+                Ok((text, notes)) => {
+                    for n in notes {
+                        eprintln!("{n}");
+                    }
+                    finish(0, &text)?;
+                }
+                Err(e) => finish(1, &format!("error: {e}\n"))?,
+            }
+        }
+        Command::Demo { serve } => {
+            let code = zonekeeper::standalone::demo::run(serve).await?;
+            std::process::exit(code);
         }
         Command::Sync {
             files,

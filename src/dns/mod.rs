@@ -5,6 +5,7 @@ pub mod error;
 pub mod model;
 pub mod notify;
 pub mod query;
+pub mod server;
 pub mod transfer;
 pub mod tsig;
 pub mod update;

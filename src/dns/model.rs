@@ -408,6 +408,44 @@ impl Zone {
     pub fn origin(&self) -> &Name {
         &self.origin
     }
+
+    /// Rewrites the apex SOA's serial (nothing when the zone has no SOA). IXFR steps leave
+    /// the SOA out, so a snapshot brought forward incrementally takes the new serial here.
+    pub fn set_soa_serial(&mut self, serial: u32) {
+        let key = RRsetKey::new(&self.origin, RecordType::SOA);
+        if let Some(set) = self.rrsets.get_mut(&key) {
+            for rdata in &mut set.rdatas {
+                if let RData::SOA(soa) = rdata {
+                    *soa = hickory_proto::rr::rdata::SOA::new(
+                        soa.mname().clone(),
+                        soa.rname().clone(),
+                        serial,
+                        soa.refresh(),
+                        soa.retry(),
+                        soa.expire(),
+                        soa.minimum(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every RRset owned by `name` (ASCII case ignored), in type order.
+    pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = &'a RRset> + use<'a> {
+        let low = RRsetKey::new(name, RecordType::Unknown(0));
+        let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
+        self.rrsets.range(low..=high).map(|(_, set)| set)
+    }
+
+    /// Whether some RRset is owned by a name strictly below `name`: an empty non-terminal
+    /// exists (NODATA, not NXDOMAIN). Descendants follow their ancestor in canonical order.
+    pub fn has_descendants(&self, name: &Name) -> bool {
+        let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
+        self.rrsets
+            .range((std::ops::Bound::Excluded(high), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| in_zone(&k.name, name) && !name_eq(&k.name, name))
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -261,6 +261,183 @@ impl ResponseVerifier {
     }
 }
 
+/// The outcome of checking a request's TSIG on the server side.
+#[derive(Debug)]
+pub enum RequestAuth {
+    /// The request carries no TSIG record.
+    Unsigned,
+    /// Signed with a configured key and the MAC verifies: responses must be
+    /// signed with the returned signer.
+    Verified(ResponseSigner),
+    /// The MAC verifies but the time is outside the window: answer NOTAUTH,
+    /// signed with this signer, whose TSIG carries BADTIME and our time
+    /// (RFC 8945 §5.2.3).
+    BadTime(ResponseSigner),
+    /// Signed, but refused: answer NOTAUTH with this TSIG error (BADKEY,
+    /// BADSIG), the error carried in an unsigned TSIG record.
+    Refused {
+        /// Key name the request named.
+        key_name: Name,
+        /// Algorithm the request named.
+        algorithm: TsigAlgorithm,
+        /// RFC 8945 error code.
+        error: u16,
+    },
+}
+
+/// RFC 8945 error codes used by the server.
+pub mod tsig_rcode {
+    /// The MAC does not verify.
+    pub const BADSIG: u16 = 16;
+    /// Unknown key or algorithm.
+    pub const BADKEY: u16 = 17;
+    /// Signed outside the time window.
+    pub const BADTIME: u16 = 18;
+}
+
+/// Checks the TSIG of a request received as `wire` and decoded as `message`
+/// against the configured `keys` (server side, RFC 8945 §5.2).
+pub fn verify_request(keys: &[TsigKey], wire: &[u8], message: &Message) -> RequestAuth {
+    let Some(record) = message.signature().last() else {
+        return RequestAuth::Unsigned;
+    };
+    let Ok(tsig) = tsig_of(record) else {
+        return RequestAuth::Unsigned;
+    };
+    let refused = |error| RequestAuth::Refused {
+        key_name: record.name().clone(),
+        algorithm: tsig.algorithm().clone(),
+        error,
+    };
+    let Some(key) = keys.iter().find(|k| {
+        super::model::name_eq(&k.name, record.name()) && &k.algorithm == tsig.algorithm()
+    }) else {
+        return refused(tsig_rcode::BADKEY);
+    };
+    let Ok(signer) = key.signer() else {
+        return refused(tsig_rcode::BADKEY);
+    };
+    let Ok((tbs, _)) = signed_bitmessage_to_buf(None, wire, true) else {
+        return refused(tsig_rcode::BADSIG);
+    };
+    let too_short = tsig
+        .algorithm()
+        .output_len()
+        .map(|n| tsig.mac().len() < n)
+        .unwrap_or(true);
+    if too_short || signer.verify(&tbs, tsig.mac()).is_err() {
+        return refused(tsig_rcode::BADSIG);
+    }
+    let now = unix_now();
+    let fudge = u64::from(tsig.fudge());
+    let mut response_signer = ResponseSigner {
+        key: key.clone(),
+        signer,
+        prev_mac: tsig.mac().to_vec(),
+        first: true,
+        error: 0,
+        other: Vec::new(),
+    };
+    if tsig.time() + fudge < now || tsig.time() > now + fudge {
+        response_signer.error = tsig_rcode::BADTIME;
+        // Other Data: our time as 48 bits, so the client can see the skew.
+        response_signer.other = now.to_be_bytes()[2..].to_vec();
+        return RequestAuth::BadTime(response_signer);
+    }
+    RequestAuth::Verified(response_signer)
+}
+
+/// Signs the response messages to one verified request, chaining each MAC to
+/// the previous one (RFC 8945 §5.3.1); every message is signed.
+pub struct ResponseSigner {
+    key: TsigKey,
+    signer: TSigner,
+    prev_mac: Vec<u8>,
+    first: bool,
+    error: u16,
+    other: Vec<u8>,
+}
+
+impl fmt::Debug for ResponseSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseSigner")
+            .field("key", &self.key)
+            .field("first", &self.first)
+            .finish()
+    }
+}
+
+impl ResponseSigner {
+    /// The key the request was signed with.
+    pub fn key(&self) -> &TsigKey {
+        &self.key
+    }
+
+    /// Signs `message` (complete, id set) and returns its wire form.
+    pub fn sign(&mut self, message: &mut Message) -> Result<Vec<u8>, TsigError> {
+        let now = unix_now();
+        let pre = TSIG::new(
+            self.key.algorithm.clone(),
+            now,
+            FUDGE,
+            Vec::new(),
+            message.id(),
+            self.error,
+            self.other.clone(),
+        );
+        let mut tbs = Vec::with_capacity(512);
+        tbs.extend_from_slice(&(self.prev_mac.len() as u16).to_be_bytes());
+        tbs.extend_from_slice(&self.prev_mac);
+        let mut body = Vec::with_capacity(512);
+        {
+            let mut enc = BinEncoder::new(&mut body);
+            message
+                .emit(&mut enc)
+                .map_err(|e| TsigError(e.to_string()))?;
+            if self.first {
+                pre.emit_tsig_for_mac(&mut enc, &self.key.name)
+                    .map_err(|e| TsigError(e.to_string()))?;
+            } else {
+                // Later messages cover the timers only (RFC 8945 §5.3.1).
+                let emitted = enc
+                    .emit_u16((now >> 32) as u16)
+                    .and_then(|_| enc.emit_u32(now as u32))
+                    .and_then(|_| enc.emit_u16(FUDGE));
+                emitted.map_err(|e| TsigError(e.to_string()))?;
+            }
+        }
+        tbs.extend_from_slice(&body);
+        let mac = self
+            .signer
+            .sign(&tbs)
+            .map_err(|e| TsigError(e.to_string()))?;
+        self.prev_mac = mac.clone();
+        self.first = false;
+        message.add_tsig(make_tsig_record(self.key.name.clone(), pre.set_mac(mac)));
+        message.to_vec().map_err(|e| TsigError(e.to_string()))
+    }
+}
+
+/// The unsigned TSIG record of an error answer (BADKEY/BADSIG/BADTIME):
+/// empty MAC, the error code set, as BIND sends it.
+pub fn error_tsig_record(
+    key_name: &Name,
+    algorithm: &TsigAlgorithm,
+    original_id: u16,
+    error: u16,
+) -> Record {
+    let tsig = TSIG::new(
+        algorithm.clone(),
+        unix_now(),
+        FUDGE,
+        Vec::new(),
+        original_id,
+        error,
+        Vec::new(),
+    );
+    make_tsig_record(key_name.clone(), tsig)
+}
+
 fn tsig_of(record: &Record) -> Result<&TSIG, TsigError> {
     match record.data() {
         RData::DNSSEC(DNSSECRData::TSIG(t)) => Ok(t),

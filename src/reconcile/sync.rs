@@ -91,6 +91,7 @@ pub async fn sync(
                             zone.insert(r);
                         }
                     }
+                    zone.set_soa_serial(stats.serial);
                     (zone, stats, true)
                 }
                 IxfrOutcome::Full => (full, stats, false),

@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Serialize;
 
 use super::manifests::Manifests;
+use super::progress::Working;
 use super::state::ZoneDir;
 use crate::api::DnsZone;
 use crate::api::dns_zone::ZoneType;
@@ -105,10 +106,18 @@ pub fn plan_lines(changes: &[Change]) -> Vec<String> {
 
 /// `zonekeeper plan`: exit code 0 no changes, 2 changes pending, 1 error.
 pub async fn plan(paths: &[PathBuf], state_dir: &Path, output: Output) -> (i32, String) {
-    let manifests = match Manifests::load(paths) {
-        Ok(m) => m,
-        Err(e) => return (1, format!("error: {e}\n")),
-    };
+    match Manifests::load(paths) {
+        Ok(m) => plan_manifests(&m, state_dir, output).await,
+        Err(e) => (1, format!("error: {e}\n")),
+    }
+}
+
+/// `plan` over manifests already loaded (the demo builds them in memory).
+pub async fn plan_manifests(
+    manifests: &Manifests,
+    state_dir: &Path,
+    output: Output,
+) -> (i32, String) {
     let mut plans = Vec::new();
     let mut code = 0;
     for zone in manifests.zones.values() {
@@ -131,7 +140,7 @@ pub async fn plan(paths: &[PathBuf], state_dir: &Path, output: Output) -> (i32, 
             continue;
         }
         let lookup = ManifestLookup {
-            manifests: &manifests,
+            manifests,
             namespace: ns.clone(),
         };
         let result = async {
@@ -202,10 +211,14 @@ fn render_plans(plans: &[ZonePlan]) -> String {
 /// `zonekeeper apply`: runs the pass and prints each zone's resulting status as YAML.
 /// Exit code 0 when every zone is Ready, 1 otherwise.
 pub async fn apply(paths: &[PathBuf], state_dir: &Path) -> (i32, String) {
-    let manifests = match Manifests::load(paths) {
-        Ok(m) => m,
-        Err(e) => return (1, format!("error: {e}\n")),
-    };
+    match Manifests::load(paths) {
+        Ok(m) => apply_manifests(&m, state_dir).await,
+        Err(e) => (1, format!("error: {e}\n")),
+    }
+}
+
+/// `apply` over manifests already loaded.
+pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, String) {
     let mut out = String::new();
     let mut code = 0;
     for zone in manifests.zones.values() {
@@ -227,7 +240,7 @@ pub async fn apply(paths: &[PathBuf], state_dir: &Path) -> (i32, String) {
             now: now(),
         };
         let lookup = ManifestLookup {
-            manifests: &manifests,
+            manifests,
             namespace: ns.clone(),
         };
         if zone.spec.suspend {
@@ -248,7 +261,10 @@ pub async fn apply(paths: &[PathBuf], state_dir: &Path) -> (i32, String) {
                         Ok(s) => s,
                         Err(e) => return (1, format!("error: {e}\n")),
                     };
-                    match pass::run(&cfg, &mut state, Mode::Apply).await {
+                    let working = Working::start(format!("applying {}", cfg.origin));
+                    let result = pass::run(&cfg, &mut state, Mode::Apply).await;
+                    drop(working);
+                    match result {
                         Ok(report) => {
                             fold(&mut status, &Outcome::Pass(&report), &cx);
                             if let Err(e) = save_state(&dir, &state, &report).await {
@@ -301,17 +317,27 @@ pub async fn sync_zones(
     method: SyncMethod,
     dry_run: bool,
 ) -> (i32, String) {
-    let manifests = match Manifests::load(paths) {
-        Ok(m) => m,
-        Err(e) => return (1, format!("error: {e}\n")),
-    };
+    match Manifests::load(paths) {
+        Ok(m) => sync_manifests(&m, state_dir, only, method, dry_run).await,
+        Err(e) => (1, format!("error: {e}\n")),
+    }
+}
+
+/// `sync` over manifests already loaded.
+pub async fn sync_manifests(
+    manifests: &Manifests,
+    state_dir: &Path,
+    only: Option<&str>,
+    method: SyncMethod,
+    dry_run: bool,
+) -> (i32, String) {
     let mut out = String::new();
     let mut code = 0;
-    for zone in filtered(&manifests, only) {
+    for zone in filtered(manifests, only) {
         let (ns, name) = zone_key(zone);
         let dir = ZoneDir::new(state_dir, &ns, &name);
         let lookup = ManifestLookup {
-            manifests: &manifests,
+            manifests,
             namespace: ns.clone(),
         };
         let started = now();
@@ -330,9 +356,10 @@ pub async fn sync_zones(
                 .load_snapshot(&cfg.origin)
                 .await
                 .map_err(|e| ("SnapshotUnreadable".to_string(), e.to_string()))?;
-            let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method)
-                .await
-                .map_err(|e| (e.reason().to_string(), e.to_string()))?;
+            let working = Working::start(format!("syncing {}", cfg.origin));
+            let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method).await;
+            drop(working);
+            let report = report.map_err(|e| (e.reason().to_string(), e.to_string()))?;
             if !dry_run {
                 dir.save_snapshot(&report.snapshot)
                     .await

@@ -1,4 +1,7 @@
 //! The no-cluster mode: manifests from files, the same engine as the operator.
 pub mod commands;
+pub mod demo;
+pub mod import;
 pub mod manifests;
+pub mod progress;
 pub mod state;

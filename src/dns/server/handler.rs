@@ -1,0 +1,850 @@
+//! Request handling of the embedded server, free of sockets: bytes in, response
+//! messages out. Keeping it synchronous and I/O-free lets the property tests
+//! drive it with arbitrary packets.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use crate::dns::diff::{Change, zone_diff};
+use crate::dns::model::{RRset, RRsetKey, Zone, canonical_rdata, in_zone, name_eq};
+use crate::dns::tsig::{self, RequestAuth, ResponseSigner, TsigKey};
+
+/// How a request arrived: UDP answers are limited in size, transfers need TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Datagram.
+    Udp,
+    /// Stream (length-prefixed messages).
+    Tcp,
+}
+
+/// One journaled change: the records an UPDATE removed and added, between two SOAs.
+#[derive(Clone, Debug)]
+pub struct JournalEntry {
+    /// The SOA before the change.
+    pub from_soa: Record,
+    /// The SOA after the change.
+    pub to_soa: Record,
+    /// Records removed (SOA excluded).
+    pub deleted: Vec<Record>,
+    /// Records added (SOA excluded).
+    pub added: Vec<Record>,
+}
+
+/// A served zone and its recent history.
+#[derive(Clone, Debug)]
+pub struct ServedZone {
+    /// The zone's content, SOA included.
+    pub zone: Zone,
+    /// Changes oldest first, at most `journal_limit` of them.
+    pub journal: Vec<JournalEntry>,
+}
+
+/// What the server serves and whom it trusts, shared by all its tasks.
+#[derive(Debug)]
+pub struct Shared {
+    /// Zones by lower-cased origin.
+    pub zones: RwLock<BTreeMap<RRsetKey, ServedZone>>,
+    /// Keys accepted for signed requests.
+    pub keys: Vec<TsigKey>,
+    /// Journal entries kept per zone.
+    pub journal_limit: usize,
+}
+
+/// The answer to one request.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// Response messages in wire form (several for transfers).
+    pub messages: Vec<Vec<u8>>,
+    /// A zone whose serial changed: its peers must be notified.
+    pub changed: Option<(Name, u32)>,
+}
+
+/// Most bytes packed into one transfer message before starting the next.
+const XFR_MESSAGE_BUDGET: usize = 16_000;
+
+fn zone_key(origin: &Name) -> RRsetKey {
+    RRsetKey::new(origin, RecordType::SOA)
+}
+
+impl Shared {
+    /// A new state serving `zones`.
+    pub fn new(keys: Vec<TsigKey>, zones: Vec<Zone>, journal_limit: usize) -> Arc<Self> {
+        let map = zones
+            .into_iter()
+            .map(|zone| {
+                (
+                    zone_key(zone.origin()),
+                    ServedZone {
+                        zone,
+                        journal: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        Arc::new(Self {
+            zones: RwLock::new(map),
+            keys,
+            journal_limit,
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<RRsetKey, ServedZone>> {
+        // A panic cannot leave a zone half-updated (updates swap a finished copy in), so a
+        // poisoned lock still guards consistent data.
+        self.zones.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<RRsetKey, ServedZone>> {
+        self.zones.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of a served zone.
+    pub fn zone(&self, origin: &Name) -> Option<Zone> {
+        self.read().get(&zone_key(origin)).map(|z| z.zone.clone())
+    }
+
+    /// Replaces (or adds) a zone's content, journaling the difference when it was served
+    /// before; returns the new serial when it changed.
+    pub fn put_zone(&self, zone: Zone) -> Option<u32> {
+        let key = zone_key(zone.origin());
+        let mut zones = self.write();
+        match zones.get_mut(&key) {
+            Some(served) => {
+                let entry = journal_entry(&served.zone, &zone);
+                served.zone = zone;
+                if let Some(entry) = entry {
+                    push_journal(served, entry, self.journal_limit);
+                }
+                served.zone.soa_serial()
+            }
+            None => {
+                let serial = zone.soa_serial();
+                zones.insert(
+                    key,
+                    ServedZone {
+                        zone,
+                        journal: Vec::new(),
+                    },
+                );
+                serial
+            }
+        }
+    }
+
+    /// The origin of the served zone holding `name` (the longest match).
+    fn zone_for(&self, name: &Name) -> Option<Name> {
+        let zones = self.read();
+        let mut best: Option<&Name> = None;
+        for served in zones.values() {
+            let origin = served.zone.origin();
+            if in_zone(name, origin) && best.is_none_or(|b| origin.num_labels() > b.num_labels()) {
+                best = Some(origin);
+            }
+        }
+        best.cloned()
+    }
+}
+
+fn push_journal(served: &mut ServedZone, entry: JournalEntry, limit: usize) {
+    served.journal.push(entry);
+    if served.journal.len() > limit {
+        let excess = served.journal.len() - limit;
+        served.journal.drain(..excess);
+    }
+}
+
+fn soa_record(zone: &Zone) -> Option<Record> {
+    zone.get(&zone_key(zone.origin()))
+        .and_then(|set| set.records().next())
+}
+
+fn soa_serial_of(record: &Record) -> Option<u32> {
+    match record.data() {
+        RData::SOA(soa) => Some(soa.serial()),
+        _ => None,
+    }
+}
+
+/// The journal entry leading from `old` to `new` (SOAs excluded from the lists); `None`
+/// when either has no SOA.
+fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
+    let from_soa = soa_record(old)?;
+    let to_soa = soa_record(new)?;
+    let mut deleted = Vec::new();
+    let mut added = Vec::new();
+    for change in zone_diff(old, new) {
+        let (before, after) = match &change {
+            Change::Add(set) => (None, Some(set)),
+            Change::Delete(set) => (Some(set), None),
+            Change::Replace { old, new } => (Some(old), Some(new)),
+        };
+        rrset_delta(before, after, &mut deleted, &mut added);
+    }
+    Some(JournalEntry {
+        from_soa,
+        to_soa,
+        deleted,
+        added,
+    })
+}
+
+/// The records leaving and joining one RRset (SOA excluded: the journal's SOAs carry it).
+fn rrset_delta(
+    before: Option<&RRset>,
+    after: Option<&RRset>,
+    deleted: &mut Vec<Record>,
+    added: &mut Vec<Record>,
+) {
+    if before.or(after).is_some_and(|s| s.rtype == RecordType::SOA) {
+        return;
+    }
+    match (before, after) {
+        (None, Some(new)) => added.extend(new.records()),
+        (Some(old), None) => deleted.extend(old.records()),
+        (Some(old), Some(new)) => {
+            // A TTL change rewrites every record; otherwise only the difference moves.
+            let ttl_changed = old.ttl != new.ttl;
+            deleted.extend(
+                old.records()
+                    .filter(|r| ttl_changed || !new.contains(r.data())),
+            );
+            added.extend(
+                new.records()
+                    .filter(|r| ttl_changed || !old.contains(r.data())),
+            );
+        }
+        (None, None) => {}
+    }
+}
+
+/// Handles one request. `None` means drop it silently (too broken to answer).
+pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Reply> {
+    let request = match Message::from_vec(wire) {
+        Ok(m) => m,
+        Err(_) => return formerr_from_header(wire),
+    };
+    if request.message_type() != MessageType::Query {
+        // Never answer a response: that is how reflection loops start.
+        return None;
+    }
+    let auth = tsig::verify_request(&shared.keys, wire, &request);
+    let mut signer = match auth {
+        RequestAuth::Unsigned => None,
+        RequestAuth::Verified(s) => Some(s),
+        RequestAuth::BadTime(mut signer) => {
+            let mut resp = response_to(&request, ResponseCode::NotAuth);
+            return Some(Reply {
+                messages: vec![signer.sign(&mut resp).ok()?],
+                changed: None,
+            });
+        }
+        RequestAuth::Refused {
+            key_name,
+            algorithm,
+            error,
+        } => {
+            let mut resp = response_to(&request, ResponseCode::NotAuth);
+            resp.add_tsig(tsig::error_tsig_record(
+                &key_name,
+                &algorithm,
+                request.id(),
+                error,
+            ));
+            return Some(Reply {
+                messages: vec![resp.to_vec().ok()?],
+                changed: None,
+            });
+        }
+    };
+    let (messages, changed) = match request.op_code() {
+        OpCode::Query => (query(shared, &request, transport, signer.is_some()), None),
+        OpCode::Update => {
+            if signer.is_none() {
+                (vec![response_to(&request, ResponseCode::Refused)], None)
+            } else {
+                update(shared, &request)
+            }
+        }
+        // We are the primary: a NOTIFY has nothing to tell us, but acknowledging it keeps
+        // the sender from retrying.
+        OpCode::Notify => {
+            let mut resp = response_to(&request, ResponseCode::NoError);
+            resp.set_authoritative(true);
+            (vec![resp], None)
+        }
+        _ => (vec![response_to(&request, ResponseCode::NotImp)], None),
+    };
+    let limit = match transport {
+        Transport::Udp => usize::from(request.max_payload()),
+        Transport::Tcp => usize::from(u16::MAX),
+    };
+    let mut out = Vec::with_capacity(messages.len());
+    for mut message in messages {
+        let wire = encode(&mut message, signer.as_mut(), limit, &request)?;
+        out.push(wire);
+    }
+    Some(Reply {
+        messages: out,
+        changed,
+    })
+}
+
+/// Encodes (and signs) one response; one too big for the transport goes out truncated.
+fn encode(
+    message: &mut Message,
+    signer: Option<&mut ResponseSigner>,
+    limit: usize,
+    request: &Message,
+) -> Option<Vec<u8>> {
+    let plain = message.to_vec().ok()?;
+    // Room for a TSIG record with a SHA-512 MAC.
+    let reserve = if signer.is_some() { 160 } else { 0 };
+    if plain.len() + reserve > limit {
+        let mut truncated = response_to(request, message.response_code());
+        truncated
+            .set_authoritative(message.authoritative())
+            .set_truncated(true);
+        *message = truncated;
+    }
+    match signer {
+        Some(s) => s.sign(message).ok(),
+        None => message.to_vec().ok(),
+    }
+}
+
+/// FORMERR for a request whose header at least decodes; nothing otherwise.
+fn formerr_from_header(wire: &[u8]) -> Option<Reply> {
+    let mut decoder = BinDecoder::new(wire);
+    let header = Header::read(&mut decoder).ok()?;
+    if header.message_type() != MessageType::Query {
+        return None;
+    }
+    let mut resp = Message::new();
+    resp.set_id(header.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(header.op_code())
+        .set_response_code(ResponseCode::FormErr);
+    Some(Reply {
+        messages: vec![resp.to_vec().ok()?],
+        changed: None,
+    })
+}
+
+/// An empty response to `request` with its question and `rcode`.
+fn response_to(request: &Message, rcode: ResponseCode) -> Message {
+    let mut resp = Message::new();
+    resp.set_id(request.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(request.op_code())
+        .set_recursion_desired(request.recursion_desired())
+        .set_checking_disabled(request.checking_disabled())
+        .set_response_code(rcode);
+    if request.op_code() == OpCode::Query {
+        resp.add_queries(request.queries().iter().cloned());
+    }
+    if let Some(edns) = request.extensions() {
+        let mut e = Edns::new();
+        e.set_max_payload(1232)
+            .set_version(0)
+            .set_dnssec_ok(edns.flags().dnssec_ok);
+        resp.set_edns(e);
+    }
+    resp
+}
+
+fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool) -> Vec<Message> {
+    let [q] = request.queries() else {
+        return vec![response_to(request, ResponseCode::FormErr)];
+    };
+    if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
+        return vec![response_to(request, ResponseCode::Refused)];
+    }
+    let Some(origin) = shared.zone_for(q.name()) else {
+        return vec![response_to(request, ResponseCode::Refused)];
+    };
+    match q.query_type() {
+        RecordType::AXFR | RecordType::IXFR => {
+            // Zone content leaves only over TCP and to holders of a key.
+            if transport == Transport::Udp || !signed || !name_eq(q.name(), &origin) {
+                let code = if transport == Transport::Udp {
+                    ResponseCode::FormErr
+                } else if !signed {
+                    ResponseCode::Refused
+                } else {
+                    ResponseCode::NotAuth
+                };
+                return vec![response_to(request, code)];
+            }
+            let zones = shared.read();
+            let Some(served) = zones.get(&zone_key(&origin)) else {
+                return vec![response_to(request, ResponseCode::Refused)];
+            };
+            if q.query_type() == RecordType::IXFR {
+                ixfr(request, served)
+            } else {
+                axfr(request, &served.zone)
+            }
+        }
+        _ => {
+            let zones = shared.read();
+            let Some(served) = zones.get(&zone_key(&origin)) else {
+                return vec![response_to(request, ResponseCode::Refused)];
+            };
+            vec![lookup(request, q, &served.zone)]
+        }
+    }
+}
+
+/// An authoritative answer from one zone.
+fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
+    let origin = zone.origin();
+    let name = q.name();
+    let mut resp = response_to(request, ResponseCode::NoError);
+    // A delegation at or above the name (below the apex) answers with a referral.
+    let mut cut = name.clone();
+    while cut.num_labels() > origin.num_labels() {
+        if let Some(ns) = zone.get(&RRsetKey::new(&cut, RecordType::NS)) {
+            let ds_here = name_eq(&cut, name) && q.query_type() == RecordType::DS;
+            if !ds_here {
+                resp.add_name_servers(ns.records());
+                return resp;
+            }
+        }
+        cut = cut.base_name();
+    }
+    resp.set_authoritative(true);
+    let mut sets: Vec<&RRset> = zone.rrsets_at(name).collect();
+    let mut synthesized = false;
+    if sets.is_empty()
+        && !zone.has_descendants(name)
+        && let Some(wild) = wildcard_source(zone, name)
+    {
+        // RFC 4592: the wildcard's RRsets answer under the queried name.
+        sets = zone.rrsets_at(&wild).collect();
+        synthesized = true;
+    }
+    let owned = |set: &RRset| -> Vec<Record> {
+        if synthesized {
+            set.records()
+                .map(|mut r| {
+                    r.set_name(name.clone());
+                    r
+                })
+                .collect()
+        } else {
+            set.records().collect()
+        }
+    };
+    let qtype = q.query_type();
+    let matching: Vec<&RRset> = sets
+        .iter()
+        .copied()
+        .filter(|s| qtype == RecordType::ANY || s.rtype == qtype)
+        .collect();
+    if !matching.is_empty() {
+        for set in matching {
+            resp.add_answers(owned(set));
+        }
+        return resp;
+    }
+    if let Some(cname) = sets.iter().find(|s| s.rtype == RecordType::CNAME) {
+        resp.add_answers(owned(cname));
+        return resp;
+    }
+    if sets.is_empty() && !zone.has_descendants(name) {
+        resp.set_response_code(ResponseCode::NXDomain);
+    }
+    if let Some(soa) = soa_record(zone) {
+        resp.add_name_server(soa);
+    }
+    resp
+}
+
+/// The wildcard owner (`*.<closest encloser>`) that answers for a name that does not
+/// exist, when the zone has one.
+fn wildcard_source(zone: &Zone, name: &Name) -> Option<Name> {
+    let origin = zone.origin();
+    let mut encloser = name.base_name();
+    while encloser.num_labels() >= origin.num_labels() && in_zone(&encloser, origin) {
+        let exists = zone.rrsets_at(&encloser).next().is_some() || zone.has_descendants(&encloser);
+        if exists {
+            let wild = Name::from_ascii("*").ok()?.append_domain(&encloser).ok()?;
+            return zone.rrsets_at(&wild).next().is_some().then_some(wild);
+        }
+        if encloser.num_labels() == 0 {
+            break;
+        }
+        encloser = encloser.base_name();
+    }
+    None
+}
+
+/// Packs records into response messages of bounded size.
+struct Packer<'a> {
+    request: &'a Message,
+    messages: Vec<Message>,
+    current: Message,
+    size: usize,
+}
+
+impl<'a> Packer<'a> {
+    fn new(request: &'a Message) -> Self {
+        let mut current = response_to(request, ResponseCode::NoError);
+        current.set_authoritative(true);
+        Self {
+            request,
+            messages: Vec::new(),
+            current,
+            size: 64,
+        }
+    }
+
+    fn push(&mut self, record: Record) {
+        // An estimate is enough: the budget leaves ample room under 64 KiB.
+        let estimate = record.name().len() + 12 + rdata_len(record.data());
+        if self.size + estimate > XFR_MESSAGE_BUDGET && !self.current.answers().is_empty() {
+            let mut next = response_to(self.request, ResponseCode::NoError);
+            next.set_authoritative(true).take_queries();
+            let done = std::mem::replace(&mut self.current, next);
+            self.messages.push(done);
+            self.size = 64;
+        }
+        self.size += estimate;
+        self.current.add_answer(record);
+    }
+
+    fn finish(mut self) -> Vec<Message> {
+        self.messages.push(self.current);
+        self.messages
+    }
+}
+
+/// Names inside rdata are counted uncompressed by the canonical form: an upper bound.
+fn rdata_len(rdata: &RData) -> usize {
+    match rdata {
+        // Most records of big zones: no encoding needed to know their size.
+        RData::A(_) => 4,
+        RData::AAAA(_) => 16,
+        _ => canonical_rdata(rdata).len(),
+    }
+}
+
+fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
+    let Some(soa) = soa_record(zone) else {
+        return vec![response_to(request, ResponseCode::ServFail)];
+    };
+    let mut packer = Packer::new(request);
+    packer.push(soa.clone());
+    for set in zone.rrsets() {
+        if set.rtype == RecordType::SOA && name_eq(&set.name, zone.origin()) {
+            continue;
+        }
+        for record in set.records() {
+            packer.push(record);
+        }
+    }
+    packer.push(soa);
+    packer.finish()
+}
+
+/// IXFR from the journal (RFC 1995); the AXFR-style answer when the journal does not reach
+/// back to the client's serial.
+fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
+    let Some(current) = soa_record(&served.zone) else {
+        return vec![response_to(request, ResponseCode::ServFail)];
+    };
+    let current_serial = soa_serial_of(&current).unwrap_or(0);
+    let client_serial = request.name_servers().iter().find_map(soa_serial_of);
+    let Some(client_serial) = client_serial else {
+        return vec![response_to(request, ResponseCode::FormErr)];
+    };
+    if client_serial == current_serial || crate::dns::wire::serial_gt(client_serial, current_serial)
+    {
+        let mut resp = response_to(request, ResponseCode::NoError);
+        resp.set_authoritative(true).add_answer(current);
+        return vec![resp];
+    }
+    let start = served
+        .journal
+        .iter()
+        .position(|e| soa_serial_of(&e.from_soa) == Some(client_serial));
+    let Some(start) = start else {
+        return axfr(request, &served.zone);
+    };
+    let mut packer = Packer::new(request);
+    packer.push(current.clone());
+    for entry in &served.journal[start..] {
+        packer.push(entry.from_soa.clone());
+        for r in &entry.deleted {
+            packer.push(r.clone());
+        }
+        packer.push(entry.to_soa.clone());
+        for r in &entry.added {
+            packer.push(r.clone());
+        }
+    }
+    packer.push(current);
+    packer.finish()
+}
+
+/// RFC 2136 UPDATE: zone check, prerequisites, prescan, then the changes applied to a copy
+/// that replaces the zone only when everything succeeded.
+fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u32)>) {
+    let reply = |code| vec![response_to(request, code)];
+    let [zq] = request.queries() else {
+        return (reply(ResponseCode::FormErr), None);
+    };
+    if zq.query_type() != RecordType::SOA {
+        return (reply(ResponseCode::FormErr), None);
+    }
+    let mut zones = shared.write();
+    let Some(served) = zones.get_mut(&zone_key(zq.name())) else {
+        return (reply(ResponseCode::NotAuth), None);
+    };
+    let origin = served.zone.origin().clone();
+    if let Err(code) = check_prerequisites(&served.zone, request.answers()) {
+        return (reply(code), None);
+    }
+    let updates = request.name_servers();
+    if let Err(code) = prescan(&origin, updates) {
+        return (reply(code), None);
+    }
+    // Prerequisites and prescan passed, so applying cannot fail half-way; under the write
+    // lock nobody sees the zone in between. Only the touched RRsets are remembered, so an
+    // UPDATE costs the same on a big zone as on a small one.
+    let from_soa = soa_record(&served.zone);
+    let old_serial = served.zone.soa_serial().unwrap_or(0);
+    let mut before: BTreeMap<RRsetKey, Option<RRset>> = BTreeMap::new();
+    for record in updates {
+        for set in served.zone.rrsets_at(record.name()) {
+            before.entry(set.key()).or_insert_with(|| Some(set.clone()));
+        }
+        before
+            .entry(RRsetKey::new(record.name(), record.record_type()))
+            .or_insert(None);
+        apply_one(&mut served.zone, record);
+    }
+    let changed = before
+        .iter()
+        .any(|(key, old)| old.as_ref() != served.zone.get(key));
+    if !changed {
+        return (reply(ResponseCode::NoError), None);
+    }
+    // An UPDATE that set a newer serial itself keeps it; otherwise the serial moves by one.
+    let new_serial = match served.zone.soa_serial() {
+        Some(s) if crate::dns::wire::serial_gt(s, old_serial) => s,
+        _ => next_serial(old_serial),
+    };
+    served.zone.set_soa_serial(new_serial);
+    if let (Some(from_soa), Some(to_soa)) = (from_soa, soa_record(&served.zone)) {
+        let mut entry = JournalEntry {
+            from_soa,
+            to_soa,
+            deleted: Vec::new(),
+            added: Vec::new(),
+        };
+        for (key, old) in &before {
+            rrset_delta(
+                old.as_ref(),
+                served.zone.get(key),
+                &mut entry.deleted,
+                &mut entry.added,
+            );
+        }
+        push_journal(served, entry, shared.journal_limit);
+    }
+    (reply(ResponseCode::NoError), Some((origin, new_serial)))
+}
+
+fn next_serial(serial: u32) -> u32 {
+    // Serial 0 is avoided because some secondaries treat it as "unset".
+    match serial.wrapping_add(1) {
+        0 => 1,
+        s => s,
+    }
+}
+
+fn name_in_use(zone: &Zone, name: &Name) -> bool {
+    zone.rrsets_at(name).next().is_some()
+}
+
+/// RFC 2136 §3.2.
+fn check_prerequisites(zone: &Zone, prereqs: &[Record]) -> Result<(), ResponseCode> {
+    let origin = zone.origin();
+    // Value-dependent prerequisites are compared as whole RRsets (§3.2.5).
+    let mut wanted: BTreeMap<RRsetKey, Vec<RData>> = BTreeMap::new();
+    for r in prereqs {
+        if r.ttl() != 0 {
+            return Err(ResponseCode::FormErr);
+        }
+        if !in_zone(r.name(), origin) {
+            return Err(ResponseCode::NotZone);
+        }
+        let empty = matches!(r.data(), RData::Update0(_));
+        match r.dns_class() {
+            DNSClass::ANY => {
+                if !empty {
+                    return Err(ResponseCode::FormErr);
+                }
+                if r.record_type() == RecordType::ANY {
+                    if !name_in_use(zone, r.name()) {
+                        return Err(ResponseCode::NXDomain);
+                    }
+                } else if zone
+                    .get(&RRsetKey::new(r.name(), r.record_type()))
+                    .is_none()
+                {
+                    return Err(ResponseCode::NXRRSet);
+                }
+            }
+            DNSClass::NONE => {
+                if !empty {
+                    return Err(ResponseCode::FormErr);
+                }
+                if r.record_type() == RecordType::ANY {
+                    if name_in_use(zone, r.name()) {
+                        return Err(ResponseCode::YXDomain);
+                    }
+                } else if zone
+                    .get(&RRsetKey::new(r.name(), r.record_type()))
+                    .is_some()
+                {
+                    return Err(ResponseCode::YXRRSet);
+                }
+            }
+            DNSClass::IN => {
+                if empty || r.record_type() == RecordType::ANY {
+                    return Err(ResponseCode::FormErr);
+                }
+                wanted
+                    .entry(RRsetKey::new(r.name(), r.record_type()))
+                    .or_default()
+                    .push(r.data().clone());
+            }
+            _ => return Err(ResponseCode::NotAuth),
+        }
+    }
+    for (key, rdatas) in wanted {
+        let want = RRset::new(key.name.clone(), key.rtype, 0, rdatas);
+        match zone.get(&key) {
+            Some(have) if have.same_data(&want) => {}
+            _ => return Err(ResponseCode::NXRRSet),
+        }
+    }
+    Ok(())
+}
+
+/// RFC 2136 §3.4.1: refuse the whole UPDATE before touching anything.
+fn prescan(origin: &Name, updates: &[Record]) -> Result<(), ResponseCode> {
+    for r in updates {
+        if !in_zone(r.name(), origin) {
+            return Err(ResponseCode::NotZone);
+        }
+        let rtype = r.record_type();
+        let meta = matches!(
+            rtype,
+            RecordType::AXFR | RecordType::IXFR | RecordType::OPT | RecordType::TSIG
+        ) || u16::from(rtype) == 254;
+        let empty = matches!(r.data(), RData::Update0(_));
+        match r.dns_class() {
+            DNSClass::IN => {
+                if rtype == RecordType::ANY || meta || empty {
+                    return Err(ResponseCode::FormErr);
+                }
+            }
+            DNSClass::ANY => {
+                if r.ttl() != 0 || !empty || (meta && rtype != RecordType::ANY) {
+                    return Err(ResponseCode::FormErr);
+                }
+            }
+            DNSClass::NONE => {
+                if r.ttl() != 0 || rtype == RecordType::ANY || meta || empty {
+                    return Err(ResponseCode::FormErr);
+                }
+            }
+            _ => return Err(ResponseCode::FormErr),
+        }
+    }
+    Ok(())
+}
+
+/// RFC 2136 §3.4.2 for one update record (already prescanned).
+fn apply_one(zone: &mut Zone, r: &Record) {
+    let origin = zone.origin().clone();
+    let at_apex = name_eq(r.name(), &origin);
+    let rtype = r.record_type();
+    match r.dns_class() {
+        DNSClass::IN => {
+            if rtype == RecordType::SOA {
+                // Only the apex SOA, and only forward: a stale SOA is ignored (§3.4.2.2).
+                if at_apex
+                    && let (Some(new), Some(old)) = (soa_serial_of(r), zone.soa_serial())
+                    && crate::dns::wire::serial_gt(new, old)
+                {
+                    zone.insert_rrset(RRset::new(
+                        origin,
+                        RecordType::SOA,
+                        r.ttl(),
+                        vec![r.data().clone()],
+                    ));
+                }
+                return;
+            }
+            let has_cname = zone
+                .get(&RRsetKey::new(r.name(), RecordType::CNAME))
+                .is_some();
+            let has_other = zone.rrsets_at(r.name()).any(|s| {
+                !matches!(
+                    s.rtype,
+                    RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
+                )
+            });
+            // CNAME and other data cannot share a name (§3.4.2.2): the addition is ignored.
+            if (rtype == RecordType::CNAME && has_other)
+                || (rtype != RecordType::CNAME && has_cname)
+            {
+                return;
+            }
+            if rtype == RecordType::CNAME {
+                zone.remove_rrset(&RRsetKey::new(r.name(), RecordType::CNAME));
+            }
+            // A new record's TTL becomes the RRset's, as BIND does.
+            let key = RRsetKey::new(r.name(), rtype);
+            let mut rdatas = zone.get(&key).map(|s| s.rdatas.clone()).unwrap_or_default();
+            rdatas.push(r.data().clone());
+            zone.insert_rrset(RRset::new(r.name().clone(), rtype, r.ttl(), rdatas));
+        }
+        DNSClass::ANY => {
+            if rtype == RecordType::ANY {
+                let keys: Vec<RRsetKey> = zone
+                    .rrsets_at(r.name())
+                    .filter(|s| !(at_apex && matches!(s.rtype, RecordType::SOA | RecordType::NS)))
+                    .map(RRset::key)
+                    .collect();
+                for key in keys {
+                    zone.remove_rrset(&key);
+                }
+            } else if !(at_apex && matches!(rtype, RecordType::SOA | RecordType::NS)) {
+                zone.remove_rrset(&RRsetKey::new(r.name(), rtype));
+            }
+        }
+        DNSClass::NONE => {
+            if rtype == RecordType::SOA {
+                return;
+            }
+            if at_apex && rtype == RecordType::NS {
+                let key = RRsetKey::new(r.name(), rtype);
+                if zone.get(&key).is_some_and(|s| s.len() <= 1) {
+                    return;
+                }
+            }
+            zone.remove(r);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,401 @@
+//! `zonekeeper import`: transfer an existing zone (our own AXFR reader) and write the
+//! DnsZone manifest that adopts it into Git, plus a Secret template for its TSIG key. Zones
+//! too big for one object get their records as zone text in `recordsFrom` ConfigMaps.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use hickory_proto::rr::{Name, RecordType};
+use serde_json::{Value, json};
+
+use super::progress::Progress;
+use crate::api::shared;
+use crate::dns::model::{RRset, Zone, name_eq, name_to_text, rdata_to_text};
+use crate::dns::transfer::{TransferOptions, axfr};
+use crate::dns::tsig::TsigKey;
+use crate::reconcile::pass::resolve_server;
+
+/// Above this many bytes of records the DnsZone would crowd etcd's 1.5 MiB object limit
+/// (status and history need room too): records go to ConfigMaps instead.
+pub const INLINE_LIMIT: usize = 500_000;
+/// Most zone text in one ConfigMap (the limit is 1 MiB).
+pub const CONFIG_MAP_LIMIT: usize = 900_000;
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Arguments(String),
+    #[error("TSIG key file {path}: {detail}")]
+    KeyFile { path: String, detail: String },
+    #[error("{0}")]
+    Transfer(String),
+    #[error(
+        "the zone's records need {bytes} bytes, more than fit one object: give --out-dir for the recordsFrom ConfigMaps"
+    )]
+    NeedsOutDir { bytes: usize },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What to import and how to name the result.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// `host:port` of the server to transfer from.
+    pub server: String,
+    /// The zone.
+    pub zone: String,
+    /// Key to sign the transfer with.
+    pub key: Option<TsigKey>,
+    /// DnsZone object name (default: the zone name with dots as dashes).
+    pub name: Option<String>,
+    /// Namespace of the objects.
+    pub namespace: String,
+    /// Where `recordsFrom` ConfigMaps are written when needed.
+    pub out_dir: Option<PathBuf>,
+    /// Keep the apex NS RRset in the records (left to the server's operator otherwise).
+    pub include_apex_ns: bool,
+}
+
+/// Reads a BIND key file: `key "name" { algorithm hmac-sha256; secret "base64"; };`.
+pub fn parse_key_file(text: &str) -> Result<TsigKey, String> {
+    // Comments in all three BIND styles.
+    let mut clean = String::with_capacity(text.len());
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("");
+        let line = line.split('#').next().unwrap_or("");
+        clean.push_str(line);
+        clean.push('\n');
+    }
+    let grab = |pattern: &str| -> Option<String> {
+        regex::Regex::new(pattern)
+            .ok()?
+            .captures(&clean)?
+            .get(1)
+            .map(|m| m.as_str().to_string())
+    };
+    let name = grab(r#"key\s+"?([^"\s{]+)"?\s*\{"#).ok_or("no `key \"name\" {` clause")?;
+    let algorithm =
+        grab(r#"algorithm\s+"?([A-Za-z0-9.-]+)"?\s*;"#).ok_or("no `algorithm ...;` clause")?;
+    let secret = grab(r#"secret\s+"([^"]+)"\s*;"#).ok_or("no `secret \"...\";` clause")?;
+    TsigKey::new(&name, &algorithm, &secret).map_err(|e| e.to_string())
+}
+
+/// Loads `--tsig-key-file`.
+pub fn load_key_file(path: &Path) -> Result<TsigKey, ImportError> {
+    let err = |detail: String| ImportError::KeyFile {
+        path: path.display().to_string(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    parse_key_file(&text).map_err(err)
+}
+
+fn relative(name: &Name, origin: &Name) -> String {
+    if name_eq(name, origin) {
+        return "@".to_string();
+    }
+    let full = name_to_text(name);
+    let suffix = format!(".{}", name_to_text(origin));
+    match full.strip_suffix(&suffix) {
+        Some(rel) if !rel.is_empty() => rel.to_string(),
+        _ => full,
+    }
+}
+
+fn supported(rtype: RecordType) -> bool {
+    shared::RecordType::ALL
+        .iter()
+        .any(|t| t.as_str() == rtype.to_string())
+}
+
+/// The RRsets a manifest manages, and those left out with why.
+fn managed_rrsets(zone: &Zone, include_apex_ns: bool) -> (Vec<&RRset>, Vec<String>) {
+    let origin = zone.origin();
+    let mut keep = Vec::new();
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    for set in zone.rrsets() {
+        let apex = name_eq(&set.name, origin);
+        if apex && set.rtype == RecordType::SOA {
+            continue;
+        }
+        if apex && set.rtype == RecordType::NS && !include_apex_ns {
+            continue;
+        }
+        if !supported(set.rtype) {
+            *skipped.entry(set.rtype.to_string()).or_default() += set.len();
+            continue;
+        }
+        keep.push(set);
+    }
+    let notes = skipped
+        .into_iter()
+        .map(|(t, n)| format!("{n} {t} record(s) skipped: type not supported by DnsZone"))
+        .collect();
+    (keep, notes)
+}
+
+/// The import: transfers the zone and returns the manifests as YAML text (ConfigMaps, when
+/// needed, are written to `out_dir` and only referenced), plus notes for standard error.
+pub async fn import(opts: &ImportOptions) -> Result<(String, Vec<String>), ImportError> {
+    let mut origin = Name::from_ascii(opts.zone.trim())
+        .map_err(|e| ImportError::Arguments(format!("--zone {:?}: {e}", opts.zone)))?;
+    origin.set_fqdn(true);
+    let addr = resolve_server(&opts.server)
+        .await
+        .map_err(|e| ImportError::Transfer(e.to_string()))?;
+    let topts = TransferOptions {
+        tsig: opts.key.clone(),
+        ..TransferOptions::default()
+    };
+    let mut zone = Zone::new(origin.clone());
+    let mut progress = Progress::new("AXFR", "records");
+    axfr(addr, &origin, &topts, &mut |r| {
+        zone.insert(r);
+        progress.tick(1);
+        Ok(())
+    })
+    .await
+    .map_err(|e| ImportError::Transfer(e.to_string()))?;
+    progress.finish();
+    render(&zone, opts)
+}
+
+/// Builds the manifests for an already transferred zone.
+pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>), ImportError> {
+    let origin = zone.origin();
+    let zone_text = name_to_text(origin);
+    let object = opts.name.clone().unwrap_or_else(|| {
+        zone_text
+            .trim_end_matches('.')
+            .replace('.', "-")
+            .to_ascii_lowercase()
+    });
+    let secret_name = format!("{object}-tsig");
+    let (sets, mut notes) = managed_rrsets(zone, opts.include_apex_ns);
+    let default_ttl = zone
+        .rrsets()
+        .find(|s| s.rtype == RecordType::SOA)
+        .map(|s| s.ttl)
+        .unwrap_or(3600);
+
+    let records: Vec<Value> = sets
+        .iter()
+        .map(|set| {
+            json!({
+                "name": relative(&set.name, origin),
+                "type": set.rtype.to_string(),
+                "ttl": set.ttl,
+                "data": set.rdatas.iter().map(rdata_to_text).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let inline_bytes = serde_json::to_string(&records)
+        .map(|s| s.len())
+        .unwrap_or(0);
+
+    let mut spec = json!({
+        "zoneName": zone_text,
+        "type": "Primary",
+        "ttl": default_ttl,
+        "backend": {
+            "server": opts.server,
+            "tsigKeySecretRef": {"name": secret_name},
+        },
+        "management": {"prune": false, "driftPolicy": "Correct"},
+    });
+    let mut out = String::new();
+    if inline_bytes <= INLINE_LIMIT {
+        spec["records"] = Value::Array(records);
+    } else {
+        let dir = opts.out_dir.as_ref().ok_or(ImportError::NeedsOutDir {
+            bytes: inline_bytes,
+        })?;
+        std::fs::create_dir_all(dir).map_err(|source| ImportError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut parts: Vec<String> = Vec::new();
+        let header = format!("$ORIGIN {zone_text}\n");
+        let mut current = header.clone();
+        for set in &sets {
+            let mut chunk = String::new();
+            for line in set.to_lines() {
+                chunk.push_str(&line);
+                chunk.push('\n');
+            }
+            // An RRset never straddles two ConfigMaps.
+            if current.len() + chunk.len() > CONFIG_MAP_LIMIT && current.len() > header.len() {
+                parts.push(std::mem::replace(&mut current, header.clone()));
+            }
+            current.push_str(&chunk);
+        }
+        if current.len() > header.len() {
+            parts.push(current);
+        }
+        let mut refs = Vec::new();
+        for (i, text) in parts.iter().enumerate() {
+            let cm_name = format!("{object}-records-{}", i + 1);
+            let cm = json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": cm_name, "namespace": opts.namespace},
+                "data": {"zone": text},
+            });
+            let path = dir.join(format!("{cm_name}.yaml"));
+            let yaml = serde_yaml::to_string(&cm).unwrap_or_default();
+            std::fs::write(&path, yaml).map_err(|source| ImportError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            notes.push(format!(
+                "wrote {} ({} bytes of zone text)",
+                path.display(),
+                text.len()
+            ));
+            refs.push(json!({"configMapRef": {"name": cm_name, "key": "zone"}}));
+        }
+        spec["recordsFrom"] = Value::Array(refs);
+    }
+    let key = opts.key.as_ref();
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret_name, "namespace": opts.namespace},
+        "type": "Opaque",
+        "stringData": {
+            "name": key.map(|k| k.name.to_ascii()).unwrap_or_else(|| "zonekeeper-key.".into()),
+            "algorithm": key.map(TsigKey::algorithm_name).unwrap_or_else(|| "hmac-sha256".into()),
+            "secret": "REPLACE-WITH-THE-BASE64-SECRET",
+        },
+    });
+    let dns_zone = json!({
+        "apiVersion": "dns.zonekeeper.io/v1alpha1",
+        "kind": "DnsZone",
+        "metadata": {"name": object, "namespace": opts.namespace},
+        "spec": spec,
+    });
+    let _ = writeln!(
+        out,
+        "# Imported from {} by `zonekeeper import`: {} RRsets of {zone_text} (SOA left to the server{}).",
+        opts.server,
+        sets.len(),
+        if opts.include_apex_ns {
+            ""
+        } else {
+            ", apex NS too"
+        }
+    );
+    out.push_str(
+        "# The Secret is a template: put the key's secret in it, and keep it out of Git.\n",
+    );
+    out.push_str("---\n");
+    out.push_str(&serde_yaml::to_string(&secret).unwrap_or_default());
+    out.push_str("---\n");
+    out.push_str(&serde_yaml::to_string(&dns_zone).unwrap_or_default());
+    Ok((out, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bind_key_files() {
+        let text = r#"
+            // generated by tsig-keygen
+            key "zonekeeper-key" {
+                algorithm hmac-sha256;
+                secret "c2VjcmV0c2VjcmV0c2VjcmV0";
+            };
+        "#;
+        let k = parse_key_file(text).unwrap();
+        assert_eq!(k.name.to_ascii(), "zonekeeper-key.");
+        assert_eq!(k.algorithm_name(), "hmac-sha256");
+        assert_eq!(k.secret, b"secretsecretsecret");
+        assert!(parse_key_file("key x { algorithm hmac-sha256; };").is_err());
+        assert!(parse_key_file("key \"x\" { algorithm hmac-md5; secret \"AAAA\"; };").is_err());
+    }
+
+    /// A zone too big for one object goes to ConfigMaps, each under the limit, whose zone
+    /// text parses back to exactly the zone's RRsets.
+    #[test]
+    fn big_zones_go_to_config_maps() {
+        use crate::dns::model::{parse_rdata, parse_zone_text};
+        use hickory_proto::rr::Record;
+        let origin = Name::from_ascii("big.example.").unwrap();
+        let mut zone = crate::dns::server::minimal_zone(
+            &origin,
+            &Name::from_ascii("ns1.big.example.").unwrap(),
+            1,
+        );
+        for i in 0..20_000 {
+            let name = Name::from_ascii(format!("host-{i:06}.big.example.")).unwrap();
+            let data = format!("\"payload {i} abcdefghijklmnopqrstuvwxyz\"");
+            let rdata = parse_rdata(RecordType::TXT, &origin, &data).unwrap();
+            zone.insert(Record::from_rdata(name, 300, rdata));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = ImportOptions {
+            server: "127.0.0.1:53".into(),
+            zone: "big.example.".into(),
+            key: None,
+            name: None,
+            namespace: "default".into(),
+            out_dir: None,
+            include_apex_ns: false,
+        };
+        assert!(matches!(
+            render(&zone, &opts),
+            Err(ImportError::NeedsOutDir { .. })
+        ));
+        opts.out_dir = Some(dir.path().to_path_buf());
+        let (text, notes) = render(&zone, &opts).unwrap();
+        assert!(
+            text.contains("recordsFrom") && !text.contains("records:"),
+            "{text}"
+        );
+        assert!(text.len() < 10_000);
+        let mut parsed = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 2, "{notes:?}");
+        for f in files {
+            let cm: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            let zone_text = cm["data"]["zone"].as_str().unwrap();
+            assert!(zone_text.len() < CONFIG_MAP_LIMIT);
+            parsed.extend(parse_zone_text(&origin, 3600, zone_text).unwrap());
+        }
+        let expected: Vec<RRset> = managed_rrsets(&zone, false)
+            .0
+            .into_iter()
+            .cloned()
+            .collect();
+        let got = Zone::from_rrsets(origin.clone(), parsed);
+        let want = Zone::from_rrsets(origin, expected);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn names_become_relative() {
+        let o = Name::from_ascii("example.com.").unwrap();
+        assert_eq!(relative(&o, &o), "@");
+        assert_eq!(
+            relative(&Name::from_ascii("a.b.example.com.").unwrap(), &o),
+            "a.b"
+        );
+        assert_eq!(
+            relative(&Name::from_ascii("other.org.").unwrap(), &o),
+            "other.org."
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! The standalone commands as users run them: the real binary against real BIND and Knot.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::dns_servers::{DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent};
+
+const ORIGIN: &str = "example.com.";
+const BIN: &str = env!("CARGO_BIN_EXE_zonekeeper");
+
+fn zonekeeper(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn secret_yaml(key: &TsigKey) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: example-com-tsig\n  namespace: default\ntype: Opaque\nstringData:\n  name: {}\n  algorithm: {}\n  secret: {}\n",
+        key.name, key.algorithm, key.secret_b64
+    )
+}
+
+/// The shipped example, pointed at `server`.
+fn example_zone(server: &DnsServer) -> String {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/primary-zone.yaml"),
+    )
+    .unwrap();
+    let replaced = example.replace("127.0.0.1:5353", &server.addr.to_string());
+    assert_ne!(replaced, example);
+    replaced
+}
+
+fn without_soa(lines: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = lines
+        .iter()
+        .filter(|l| l.split(' ').nth(3) != Some("SOA"))
+        .map(|l| l.to_ascii_lowercase())
+        .collect();
+    v.sort();
+    v
+}
+
+fn plan_apply_plan(kind: ServerKind) {
+    let server = DnsServer::start(
+        kind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        ServerOptions::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&server.key)).unwrap();
+    std::fs::write(manifests.join("zone.yaml"), example_zone(&server)).unwrap();
+    let state = dir.path().join("state");
+    let m = manifests.to_str().unwrap();
+    let s = state.to_str().unwrap();
+
+    let plan = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan_text.contains("+ www.example.com. 3600 IN A 192.0.2.10"),
+        "{plan_text}"
+    );
+
+    let apply = zonekeeper(&["apply", "-f", m, "--state-dir", s]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let status: serde_yaml::Value = serde_yaml::Deserializer::from_slice(&apply.stdout)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .find(|v: &serde_yaml::Value| !v.is_null())
+        .unwrap();
+    let served_serial = server.soa_serial().unwrap();
+    assert_eq!(
+        status["status"]["serial"].as_u64(),
+        Some(u64::from(served_serial)),
+        "{}",
+        text(&apply)
+    );
+    let served = server.axfr_lines();
+    // +onesoa: the SOA is printed once.
+    assert_eq!(
+        status["status"]["recordCount"].as_u64(),
+        Some(served.len() as u64),
+        "{}\n{served:#?}",
+        text(&apply)
+    );
+    assert!(
+        served
+            .iter()
+            .any(|l| l == "www.example.com. 3600 IN A 192.0.2.10")
+    );
+    let ready = status["status"]["conditions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    assert!(ready, "{}", text(&apply));
+
+    let again = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("no changes"));
+
+    // An invalid manifest: the schema's field path, exit 1, nothing changed.
+    let broken = example_zone(&server).replace("ttl: 3600", "ttl: -5");
+    std::fs::write(manifests.join("zone.yaml"), broken).unwrap();
+    let before = server.soa_serial();
+    let refused = zonekeeper(&["apply", "-f", m, "--state-dir", s]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("spec.ttl"), "{}", text(&refused));
+    assert_eq!(server.soa_serial(), before);
+    let plan_refused = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(
+        plan_refused.status.code(),
+        Some(1),
+        "{}",
+        text(&plan_refused)
+    );
+}
+
+#[test]
+fn plan_apply_plan_on_bind() {
+    plan_apply_plan(ServerKind::Bind);
+}
+
+#[test]
+fn plan_apply_plan_on_knot() {
+    plan_apply_plan(ServerKind::Knot);
+}
+
+/// One RRset of every supported type.
+fn every_type() -> Vec<String> {
+    [
+        "@ 300 IN MX 10 mx1.example.com.",
+        "@ 300 IN MX 20 mx2.example.com.",
+        "@ 3600 IN TXT \"v=spf1 mx -all\" \"second string\"",
+        "@ 3600 IN CAA 0 issue \"letsencrypt.org\"",
+        "@ 3600 IN NAPTR 100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp.example.com.",
+        "www 600 IN A 192.0.2.10",
+        "www 600 IN A 192.0.2.11",
+        "www 600 IN AAAA 2001:db8::10",
+        "mx1 IN A 192.0.2.25",
+        "mx2 IN A 192.0.2.26",
+        "blog IN CNAME www.example.com.",
+        "_sip._tcp IN SRV 10 60 5060 sip.example.com.",
+        "sip IN A 192.0.2.50",
+        "sub IN NS ns1.sub.example.com.",
+        "ns1.sub IN A 192.0.2.53",
+        "sub IN DS 12345 13 2 8F9C3C6E4D1A0B7E2F5A6C9D8E7F1A2B3C4D5E6F708192A3B4C5D6E7F8091A2B",
+        "10 IN PTR www.example.com.",
+        "_443._tcp.www IN TLSA 3 1 1 0C72AC70B745AC19998811B131D662C9AC69DBDBE7CB23E5B514B56664C5D3D6",
+        "host1 IN SSHFP 4 2 0C72AC70B745AC19998811B131D662C9AC69DBDBE7CB23E5B514B56664C5D3D6",
+        "svc IN SVCB 1 svc-pool.example.com. alpn=h2 port=8443",
+        "app IN HTTPS 1 . alpn=h2,h3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn import_then_apply_reproduces_the_zone() {
+    let key = TsigKey::generate("import-key", "hmac-sha256");
+    let opts = || ServerOptions {
+        key: Some(key.clone()),
+        ..ServerOptions::default()
+    };
+    let source = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, every_type()),
+        opts(),
+    );
+    let target = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        opts(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("import.key");
+    std::fs::write(
+        &key_file,
+        format!(
+            "key \"{}\" {{\n\talgorithm {};\n\tsecret \"{}\";\n}};\n",
+            key.name, key.algorithm, key.secret_b64
+        ),
+    )
+    .unwrap();
+    let out = zonekeeper(&[
+        "import",
+        "--server",
+        &source.addr.to_string(),
+        "--zone",
+        ORIGIN,
+        "--tsig-key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let manifest = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        manifest.contains("kind: DnsZone") && manifest.contains("kind: Secret"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("name: www"),
+        "names are relative:\n{manifest}"
+    );
+    assert!(!manifest.contains("type: SOA"), "{manifest}");
+
+    // The DnsZone document, pointed at the empty copy; the Secret template filled in.
+    let zone_doc = manifest
+        .split("\n---\n")
+        .find(|d| d.contains("kind: DnsZone"))
+        .unwrap()
+        .replace(&source.addr.to_string(), &target.addr.to_string());
+    let manifests = dir.path().join("m");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("zone.yaml"), zone_doc).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&key)).unwrap();
+    let state = dir.path().join("state");
+    let apply = zonekeeper(&[
+        "apply",
+        "-f",
+        manifests.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    assert_eq!(
+        without_soa(&target.axfr_lines()),
+        without_soa(&source.axfr_lines()),
+        "{}",
+        text(&apply)
+    );
+}
+
+#[test]
+fn demo_runs_and_shows_every_section() {
+    let start = std::time::Instant::now();
+    let out = zonekeeper(&["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "1. zonekeeper plan",
+        "+ www.example.com. 3600 IN A 192.0.2.10",
+        "2. zonekeeper apply",
+        "kind: DnsZone",
+        "type: Ready",
+        "history:",
+        "3. an out-of-band change",
+        "4. zonekeeper sync",
+        "kind: ZoneSync",
+        "+ ftp.example.com. 300 IN A 192.0.2.80",
+        "- sip.example.com. 3600 IN A 192.0.2.50",
+        "phase: Complete",
+        // The snapshot apply stored was brought to the served serial.
+        "serialBefore: 2",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn demo_serve_answers_dig_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args(["demo", "--serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.trim_start().starts_with("dig @") {
+                let _ = tx.send(line.trim().to_string());
+            }
+        }
+    });
+    let command = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("demo --serve printed no dig command");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let out = Command::new("dig").args(&args).output().unwrap();
+    let axfr = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        axfr.contains("192.0.2.10") && axfr.contains("ftp.example.com."),
+        "{command}\n{axfr}"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo --serve ignored Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A zone too big for one object: import writes recordsFrom ConfigMaps, and applying the
+/// DnsZone with them to an empty copy reproduces the zone.
+#[test]
+fn import_of_a_big_zone_uses_config_maps() {
+    let key = TsigKey::generate("big-key", "hmac-sha256");
+    let opts = || ServerOptions {
+        key: Some(key.clone()),
+        ..ServerOptions::default()
+    };
+    let source = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::generated(ORIGIN, 12_000),
+        opts(),
+    );
+    let target = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        opts(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("k.conf");
+    std::fs::write(
+        &key_file,
+        format!(
+            "key {} {{ algorithm {}; secret \"{}\"; }};\n",
+            key.name, key.algorithm, key.secret_b64
+        ),
+    )
+    .unwrap();
+    let manifests = dir.path().join("m");
+    let out = zonekeeper(&[
+        "import",
+        "--server",
+        &source.addr.to_string(),
+        "--zone",
+        ORIGIN,
+        "--tsig-key-file",
+        key_file.to_str().unwrap(),
+        "--out-dir",
+        manifests.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let manifest = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(manifest.contains("recordsFrom"), "{manifest}");
+    let parts: Vec<_> = std::fs::read_dir(&manifests).unwrap().collect();
+    assert!(!parts.is_empty());
+    for p in &parts {
+        let len = p.as_ref().unwrap().metadata().unwrap().len();
+        assert!(len < 1_000_000, "{len}");
+    }
+    let zone_doc = manifest
+        .split("\n---\n")
+        .find(|d| d.contains("kind: DnsZone"))
+        .unwrap()
+        .replace(&source.addr.to_string(), &target.addr.to_string());
+    std::fs::write(manifests.join("zone.yaml"), zone_doc).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&key)).unwrap();
+    let state = dir.path().join("state");
+    let apply = zonekeeper(&[
+        "apply",
+        "-f",
+        manifests.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let want = without_soa(&source.axfr_lines());
+    assert_eq!(want.len(), 12_001);
+    assert_eq!(without_soa(&target.axfr_lines()), want);
+}
