@@ -159,6 +159,71 @@ impl ConfigMapStore {
     }
 }
 
+impl ConfigMapStore {
+    /// The stored snapshot's id and serial, read from its pointer alone (one small GET).
+    pub async fn pointer(&self) -> Result<Option<(String, Option<u32>)>, SnapshotError> {
+        let Some(pointer) = self
+            .api
+            .get_opt(&self.pointer_name())
+            .await
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        let data = pointer.data.unwrap_or_default();
+        let id = data
+            .get("id")
+            .cloned()
+            .ok_or_else(|| self.corrupt("pointer has no id"))?;
+        let serial = data.get("serial").and_then(|s| s.parse().ok());
+        Ok(Some((id, serial)))
+    }
+
+    /// Stores `zone` (chunks first, pointer last) and returns the new snapshot's id.
+    pub async fn save_id(&self, zone: &Zone) -> Result<String, SnapshotError> {
+        let bytes = encode(zone).map_err(|d| self.corrupt(d))?;
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let labels = serde_json::json!({LABEL_ZONE: self.zone_object, LABEL_ID: id});
+            let binary = serde_json::json!({"chunk": ByteString(piece.to_vec())});
+            self.put(
+                &self.chunk_name(&id, i),
+                labels,
+                serde_json::json!({}),
+                binary,
+            )
+            .await?;
+        }
+        let serial = zone.soa_serial().map(|s| s.to_string()).unwrap_or_default();
+        let labels = serde_json::json!({LABEL_ZONE: self.zone_object});
+        let data = serde_json::json!({
+            "id": id,
+            "chunks": pieces.len().to_string(),
+            "serial": serial,
+            "records": zone.record_count().to_string(),
+            "bytes": bytes.len().to_string(),
+        });
+        // The flip: from here on readers see the new snapshot.
+        self.put(&self.pointer_name(), labels, data, serde_json::json!({}))
+            .await?;
+        // Old and orphaned chunks (from an earlier crash) go last; failing here loses nothing.
+        let selector = format!("{LABEL_ZONE}={},{LABEL_ID},{LABEL_ID}!={id}", self.zone_object);
+        if let Ok(list) = self
+            .api
+            .list(&ListParams::default().labels(&selector))
+            .await
+        {
+            for cm in list {
+                if let Some(name) = cm.metadata.name {
+                    let _ = self.api.delete(&name, &DeleteParams::default()).await;
+                }
+            }
+        }
+        Ok(id)
+    }
+}
+
 impl SnapshotStore for ConfigMapStore {
     async fn load(&self, origin: &Name) -> Result<Option<Zone>, SnapshotError> {
         let Some(pointer) = self
@@ -198,46 +263,7 @@ impl SnapshotStore for ConfigMapStore {
     }
 
     async fn save(&self, zone: &Zone) -> Result<(), SnapshotError> {
-        let bytes = encode(zone).map_err(|d| self.corrupt(d))?;
-        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
-        for (i, piece) in pieces.iter().enumerate() {
-            let labels = serde_json::json!({LABEL_ZONE: self.zone_object, LABEL_ID: id});
-            let binary = serde_json::json!({"chunk": ByteString(piece.to_vec())});
-            self.put(
-                &self.chunk_name(&id, i),
-                labels,
-                serde_json::json!({}),
-                binary,
-            )
-            .await?;
-        }
-        let serial = zone.soa_serial().map(|s| s.to_string()).unwrap_or_default();
-        let labels = serde_json::json!({LABEL_ZONE: self.zone_object});
-        let data = serde_json::json!({
-            "id": id,
-            "chunks": pieces.len().to_string(),
-            "serial": serial,
-            "records": zone.record_count().to_string(),
-            "bytes": bytes.len().to_string(),
-        });
-        // The flip: from here on readers see the new snapshot.
-        self.put(&self.pointer_name(), labels, data, serde_json::json!({}))
-            .await?;
-        // Old and orphaned chunks (from an earlier crash) go last; failing here loses nothing.
-        let selector = format!("{LABEL_ZONE}={},{LABEL_ID}!={id}", self.zone_object);
-        if let Ok(list) = self
-            .api
-            .list(&ListParams::default().labels(&selector))
-            .await
-        {
-            for cm in list {
-                if let Some(name) = cm.metadata.name {
-                    let _ = self.api.delete(&name, &DeleteParams::default()).await;
-                }
-            }
-        }
-        Ok(())
+        self.save_id(zone).await.map(|_| ())
     }
 }
 

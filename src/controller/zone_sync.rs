@@ -261,9 +261,9 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
 
-    let runtime = ctx.runtime(&format!("{ns}/{}", zone.name_any())).await;
-    // Another sync of this zone holds the lock: this one is refused, not queued (seed 400).
-    let Ok(mut rt) = runtime.try_lock() else {
+    let key = format!("{ns}/{}", zone.name_any());
+    // Another sync of this zone is running: this one is refused, not queued (seed 400).
+    let Some(claim) = ctx.claim_sync(&key) else {
         let st = reject(
             st,
             "InvalidSyncState",
@@ -280,14 +280,23 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         .await;
         return Ok(Action::await_change());
     };
+    // From here the DnsZone reconciler holds off (read-only); a pass already in flight ends
+    // first, as the lock is only granted after it.
+    let runtime = ctx.runtime(&key).await;
+    let mut rt = runtime.lock().await;
 
     st.phase = Some(SyncPhase::Syncing);
     st.reason = None;
     st.message = Some(format!("transferring zone {zone_name}"));
     st.started_at = Some(status::now());
     write_sync_status(&api, &name, &st).await?;
-    let phase_before = zone_status.phase;
-    let mut zs = zone_status.clone();
+    // Read afresh: a pass may have written status while this sync waited for the lock.
+    let mut zs = zones
+        .get(&zone.name_any())
+        .await?
+        .status
+        .unwrap_or_default();
+    let phase_before = zs.phase;
     zs.phase = Some(ZonePhase::Syncing);
     write_zone_status(&zones, &zone.name_any(), &zs).await?;
 
@@ -296,8 +305,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         zone_object: zone.name_any(),
         owner: owner_of(&zone),
     };
-    let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut rt.state.snapshot).await;
-    drop(rt);
+    let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut rt.synced).await;
 
     let done = status::now();
     let mut zs = zones
@@ -322,11 +330,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                 serial_after: Some(i64::from(report.serial_after)),
             });
             st.transfer = Some(TransferFigures {
-                method: if report.incremental {
-                    "IXFR".into()
-                } else {
-                    "AXFR".into()
-                },
+                method: method_label(&report).into(),
                 messages: report.transfer.messages as i64,
                 bytes: report.transfer.bytes as i64,
                 duration_ms: report.transfer.duration.as_millis() as i64,
@@ -345,7 +349,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             let message = format!(
                 "zone {zone_name} synced from {} by {} at serial {}: {} added, {} updated, {} deleted{}",
                 zone.spec.backend.server,
-                if report.incremental { "IXFR" } else { "AXFR" },
+                method_label(&report),
                 report.serial_after,
                 summary.added,
                 summary.updated,
@@ -384,6 +388,9 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             }
             write_sync_status(&api, &name, &st).await?;
             write_zone_status(&zones, &zone.name_any(), &zs).await?;
+            rt.status_stale = true;
+            drop(rt);
+            drop(claim);
             event(&ctx, sync.as_ref(), false, "Synced", message.clone()).await;
             if !sync.spec.dry_run {
                 event(&ctx, &zone, false, "Synced", message).await;
@@ -403,6 +410,9 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             set_sync_condition(&mut st, false, &failure.reason, &message, &done);
             write_sync_status(&api, &name, &st).await?;
             write_zone_status(&zones, &zone.name_any(), &zs).await?;
+            rt.status_stale = true;
+            drop(rt);
+            drop(claim);
             event(&ctx, sync.as_ref(), true, &failure.reason, message.clone()).await;
             event(&ctx, &zone, true, &failure.reason, message).await;
             ctx.metrics.reconciled(
@@ -417,6 +427,15 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
     Ok(Action::await_change())
 }
 
+/// What `status.transfer.method` says: the query type that carried the data.
+fn method_label(report: &SyncReport) -> &'static str {
+    use crate::dns::transfer::TransferMethod as M;
+    match report.transfer.method {
+        M::Ixfr | M::UpToDate => "IXFR",
+        M::Axfr | M::AxfrFallback | M::IxfrFullAnswer => "AXFR",
+    }
+}
+
 /// A sync's failure, as a condition reason and a sentence.
 struct Failure {
     reason: String,
@@ -429,7 +448,7 @@ async fn run_sync(
     zone: &DnsZone,
     sync: &ZoneSync,
     store: &ConfigMapStore,
-    cached: &mut Option<crate::dns::model::Zone>,
+    cached: &mut Option<(String, crate::dns::model::Zone)>,
 ) -> Result<SyncReport, Failure> {
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
@@ -441,15 +460,27 @@ async fn run_sync(
         reason: e.reason().into(),
         message: e.to_string(),
     })?;
-    // The stored snapshot is the reference; the in-memory one is only a cache of it.
-    let previous = match store.load(&cfg.origin).await {
-        Ok(Some(z)) => Some(z),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "stored snapshot unreadable; syncing with a full transfer");
-            None
-        }
+    // The stored snapshot is the reference; the in-memory one is only a cache of it, used
+    // while the pointer still names it (saves decoding a big zone on every sync).
+    let pointer = store.pointer().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "snapshot pointer unreadable; syncing with a full transfer");
+        None
+    });
+    let previous = match (&pointer, cached.take()) {
+        (Some((id, _)), Some((cached_id, zone))) if *id == cached_id => Some(zone),
+        (Some(_), _) => match store.load(&cfg.origin).await {
+            Ok(z) => z,
+            Err(e) => {
+                tracing::warn!(error = %e, "stored snapshot unreadable; syncing with a full transfer");
+                None
+            }
+        },
+        (None, _) => None,
     };
+    if let (Some((id, _)), Some(zone)) = (&pointer, &previous) {
+        // Kept for the next sync unless this one stores a newer snapshot.
+        *cached = Some((id.clone(), zone.clone()));
+    }
     let report = sync::sync(
         &cfg.transfer,
         &cfg.origin,
@@ -462,11 +493,11 @@ async fn run_sync(
         message: e.to_string(),
     })?;
     if !sync.spec.dry_run {
-        store.save(&report.snapshot).await.map_err(|e| Failure {
+        let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
             reason: "SnapshotWriteFailed".into(),
             message: e.to_string(),
         })?;
-        *cached = Some(report.snapshot.clone());
+        *cached = Some((id, report.snapshot.clone()));
     }
     Ok(report)
 }
@@ -575,4 +606,136 @@ pub async fn create_scheduled(
     .map_err(kube::Error::SerdeError)?;
     let created = api.create(&kube::api::PostParams::default(), &obj).await?;
     Ok(created.name_any())
+}
+
+/// Called by the DnsZone reconciler before it takes the zone's lock: while a sync of the zone
+/// runs the zone is read-only, so the pass waits (`Some(requeue)`). A spec edit made meanwhile
+/// is shown as `Ready=False reason=Syncing` and applied after the sync ends.
+pub async fn hold_for_sync(zone: &DnsZone, ctx: &Context) -> Result<Option<Action>, kube::Error> {
+    let ns = zone.namespace().unwrap_or_default();
+    if !ctx.is_syncing(&format!("{ns}/{}", zone.name_any())) {
+        return Ok(None);
+    }
+    let current = zone.status.clone().unwrap_or_default();
+    let pending = current.observed_generation != zone.meta().generation;
+    let shown = status::condition(&current.conditions, condition::READY)
+        .is_some_and(|c| c.status == "False" && c.reason == "Syncing");
+    if pending && !shown {
+        let mut conditions = current.conditions.clone();
+        set_condition(
+            &mut conditions,
+            ConditionUpdate {
+                type_: condition::READY,
+                status: false,
+                reason: "Syncing",
+                message: format!(
+                    "zone {} is read-only while a ZoneSync runs; the spec change (generation {}) is applied after it",
+                    zone.spec.zone_name,
+                    zone.meta().generation.unwrap_or_default()
+                ),
+            },
+            current.observed_generation,
+            &status::now(),
+        );
+        // Only the conditions: the sync owns the rest of the status while it runs.
+        let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
+        api.patch_status(
+            &zone.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"conditions": conditions}})),
+        )
+        .await?;
+    }
+    Ok(Some(Action::requeue(Duration::from_millis(500))))
+}
+
+/// The status a DnsZone pass starts from: the object's, unless a sync wrote a newer one since
+/// the object was read (then it is read afresh, so the sync's history is never overwritten).
+pub async fn current_status(
+    zone: &DnsZone,
+    ctx: &Context,
+    rt: &mut super::context::ZoneRuntime,
+) -> Result<DnsZoneStatus, kube::Error> {
+    if !std::mem::take(&mut rt.status_stale) {
+        return Ok(zone.status.clone().unwrap_or_default());
+    }
+    let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &zone.namespace().unwrap_or_default());
+    Ok(api
+        .get_opt(&zone.name_any())
+        .await?
+        .and_then(|z| z.status)
+        .unwrap_or_default())
+}
+
+/// The scheduled drift check: once `spec.sync.interval` has passed since the last sync (or,
+/// never synced, since the zone was created) and the backend's serial is not the stored
+/// snapshot's, a ZoneSync is created (userId `zonekeeper`) so the sync is recorded like any
+/// other. Failures are logged and retried at the next check; they never fail the pass.
+pub async fn scheduled_check(
+    zone: &DnsZone,
+    ctx: &Context,
+    status: &DnsZoneStatus,
+    rt: &mut super::context::ZoneRuntime,
+) {
+    let interval = zone.spec.sync.interval.0;
+    if interval.is_zero() || zone.spec.suspend {
+        return;
+    }
+    if rt.drift_checked.is_some_and(|t| t.elapsed() < interval) {
+        return;
+    }
+    let since = status
+        .latest_sync
+        .as_ref()
+        .or(zone.meta().creation_timestamp.as_ref())
+        .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
+    if since.is_some_and(|d| d.as_secs_f64() < interval.as_secs_f64()) {
+        return;
+    }
+    let Some(backend_serial) = status.serial else {
+        return;
+    };
+    rt.drift_checked = Some(Instant::now());
+    let ns = zone.namespace().unwrap_or_default();
+    let store = ConfigMapStore {
+        api: Api::namespaced(ctx.client.clone(), &ns),
+        zone_object: zone.name_any(),
+        owner: owner_of(zone),
+    };
+    let stored = match store.pointer().await {
+        Ok(p) => p.and_then(|(_, serial)| serial),
+        Err(e) => {
+            tracing::warn!(error = %e, "drift check: snapshot pointer unreadable");
+            None
+        }
+    };
+    if stored.map(i64::from) == Some(backend_serial) {
+        return;
+    }
+    // One request at a time: an unfinished ZoneSync of this zone will do.
+    let api: Api<ZoneSync> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.list(&ListParams::default()).await {
+        Ok(list)
+            if list.items.iter().any(|s| {
+                s.spec.zone_ref.name == zone.name_any()
+                    && !is_finished(s.status.as_ref().and_then(|st| st.phase))
+            }) =>
+        {
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "drift check: listing ZoneSyncs failed");
+            return;
+        }
+    }
+    match create_scheduled(&ctx.client, zone).await {
+        Ok(name) => tracing::info!(
+            zone_sync = %name,
+            backend_serial,
+            stored_serial = ?stored,
+            "drift check: backend serial differs from the stored snapshot; sync requested"
+        ),
+        Err(e) => tracing::warn!(error = %e, "drift check: creating a ZoneSync failed"),
+    }
 }
