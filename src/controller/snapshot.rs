@@ -208,7 +208,10 @@ impl ConfigMapStore {
         self.put(&self.pointer_name(), labels, data, serde_json::json!({}))
             .await?;
         // Old and orphaned chunks (from an earlier crash) go last; failing here loses nothing.
-        let selector = format!("{LABEL_ZONE}={},{LABEL_ID},{LABEL_ID}!={id}", self.zone_object);
+        let selector = format!(
+            "{LABEL_ZONE}={},{LABEL_ID},{LABEL_ID}!={id}",
+            self.zone_object
+        );
         if let Ok(list) = self
             .api
             .list(&ListParams::default().labels(&selector))

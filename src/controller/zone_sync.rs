@@ -556,11 +556,18 @@ async fn prune(ctx: &Context, ns: &str, zone: &DnsZone) {
         .into_iter()
         .filter(|s| s.spec.zone_ref.name == zone.name_any())
     {
-        let finished_at = s
-            .status
-            .as_ref()
-            .and_then(|st| st.completed_at.clone())
-            .map(|t| t.0);
+        // Timestamps have one-second resolution; the resourceVersion of the last write breaks
+        // ties so "newest" is exact.
+        let finished_at = (
+            s.status
+                .as_ref()
+                .and_then(|st| st.completed_at.clone())
+                .map(|t| t.0),
+            s.metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        );
         match s.status.as_ref().and_then(|st| st.phase) {
             Some(SyncPhase::Complete) => ok.push((finished_at, s.name_any())),
             Some(SyncPhase::Failed | SyncPhase::Rejected) => bad.push((finished_at, s.name_any())),
@@ -659,7 +666,8 @@ pub async fn current_status(
     if !std::mem::take(&mut rt.status_stale) {
         return Ok(zone.status.clone().unwrap_or_default());
     }
-    let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &zone.namespace().unwrap_or_default());
+    let api: Api<DnsZone> =
+        Api::namespaced(ctx.client.clone(), &zone.namespace().unwrap_or_default());
     Ok(api
         .get_opt(&zone.name_any())
         .await?

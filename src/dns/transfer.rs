@@ -83,6 +83,9 @@ pub struct IxfrStep {
     pub deleted: Vec<Record>,
     /// Records added.
     pub added: Vec<Record>,
+    /// The SOA the step leads to (its serial is `to_serial`): a snapshot brought forward
+    /// by the steps takes the last one, or it would keep its old serial.
+    pub to_soa: Option<Record>,
 }
 
 /// The result of an IXFR.
@@ -270,6 +273,7 @@ pub async fn ixfr(
                             to_serial: s,
                             deleted: Vec::new(),
                             added: Vec::new(),
+                            to_soa: None,
                         })
                     }
                     None => {
@@ -283,6 +287,7 @@ pub async fn ixfr(
                 IxState::Deleting(mut step) => match serial {
                     Some(s) => {
                         step.to_serial = s;
+                        step.to_soa = Some(record);
                         IxState::Adding(step)
                     }
                     None => {
@@ -303,6 +308,7 @@ pub async fn ixfr(
                                 to_serial: s,
                                 deleted: Vec::new(),
                                 added: Vec::new(),
+                                to_soa: None,
                             })
                         } else {
                             return Err(ctx.protocol(format!(

@@ -174,16 +174,7 @@ pub async fn refresh_snapshot(
         .await?;
         match outcome {
             IxfrOutcome::UpToDate => {}
-            IxfrOutcome::Incremental(steps) => {
-                for step in steps {
-                    for r in &step.deleted {
-                        zone.remove(r);
-                    }
-                    for r in step.added {
-                        zone.insert(r);
-                    }
-                }
-            }
+            IxfrOutcome::Incremental(steps) => super::sync::apply_ixfr(zone, steps),
             IxfrOutcome::Full => *zone = full,
         }
         return Ok(Some(stats));

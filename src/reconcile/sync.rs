@@ -8,8 +8,8 @@ use super::config::Endpoint;
 use super::pass::{PassError, axfr_zone, resolve_server};
 use crate::api::zone_sync::SyncMethod;
 use crate::dns::diff::{self, Change};
-use crate::dns::model::Zone;
-use crate::dns::transfer::{self, IxfrOutcome, TransferOptions, TransferStats};
+use crate::dns::model::{RRsetKey, Zone};
+use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferOptions, TransferStats};
 
 /// Counts of a sync's change, in RRsets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +56,23 @@ pub fn summarize(changes: &[Change], after: &Zone) -> Summary {
     s
 }
 
+/// Brings a zone forward by IXFR steps, oldest first: deletions, additions, then the step's
+/// SOA, so the result carries the new serial exactly as an AXFR would.
+pub fn apply_ixfr(zone: &mut Zone, steps: Vec<IxfrStep>) {
+    for step in steps {
+        for r in &step.deleted {
+            zone.remove(r);
+        }
+        for r in step.added {
+            zone.insert(r);
+        }
+        if let Some(soa) = step.to_soa {
+            zone.remove_rrset(&RRsetKey::new(soa.name(), soa.record_type()));
+            zone.insert(soa);
+        }
+    }
+}
+
 /// Transfers and diffs. `previous` is left untouched: the caller stores the new snapshot
 /// only when it wants to (never on a dry run, never after a failure).
 pub async fn sync(
@@ -83,14 +100,7 @@ pub async fn sync(
                 IxfrOutcome::UpToDate => (prev.clone(), stats, true),
                 IxfrOutcome::Incremental(steps) => {
                     let mut zone = prev.clone();
-                    for step in steps {
-                        for r in &step.deleted {
-                            zone.remove(r);
-                        }
-                        for r in step.added {
-                            zone.insert(r);
-                        }
-                    }
+                    apply_ixfr(&mut zone, steps);
                     (zone, stats, true)
                 }
                 IxfrOutcome::Full => (full, stats, false),
