@@ -2,7 +2,9 @@
 //! serial when there is one, AXFR otherwise — and compute the change against that snapshot.
 //! The backend is the source of truth: the new snapshot is exactly what it served.
 
-use hickory_proto::rr::Name;
+use std::collections::BTreeSet;
+
+use hickory_proto::rr::{Name, RecordType};
 
 use super::config::Endpoint;
 use super::pass::{PassError, axfr_zone, resolve_server};
@@ -39,10 +41,27 @@ pub struct SyncReport {
     pub snapshot: Zone,
 }
 
+/// The change between two snapshots restricted to `keys` (in canonical order, SOA excluded):
+/// what [`diff::zone_diff`] finds when nothing else differs.
+fn touched_diff(old: &Zone, new: &Zone, keys: &BTreeSet<RRsetKey>) -> Vec<Change> {
+    keys.iter()
+        .filter(|k| k.rtype != RecordType::SOA)
+        .filter_map(|k| match (old.get(k), new.get(k)) {
+            (None, Some(n)) => Some(Change::Add(n.clone())),
+            (Some(o), None) => Some(Change::Delete(o.clone())),
+            (Some(o), Some(n)) if o != n => Some(Change::Replace {
+                old: o.clone(),
+                new: n.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Counts the change between two snapshots.
 pub fn summarize(changes: &[Change], after: &Zone) -> Summary {
     let mut s = Summary {
-        total: after.rrsets().count(),
+        total: after.rrset_count(),
         ..Summary::default()
     };
     for c in changes {
@@ -99,9 +118,25 @@ pub async fn sync(
             match outcome {
                 IxfrOutcome::UpToDate => (prev.clone(), stats, true),
                 IxfrOutcome::Incremental(steps) => {
+                    // Only the RRsets the steps touch can differ: diff those, not the zone.
+                    let touched: BTreeSet<RRsetKey> = steps
+                        .iter()
+                        .flat_map(|st| st.deleted.iter().chain(&st.added))
+                        .map(|r| RRsetKey::new(r.name(), r.record_type()))
+                        .collect();
                     let mut zone = prev.clone();
                     apply_ixfr(&mut zone, steps);
-                    (zone, stats, true)
+                    let changes = touched_diff(prev, &zone, &touched);
+                    let summary = summarize(&changes, &zone);
+                    return Ok(SyncReport {
+                        serial_before,
+                        serial_after: stats.serial,
+                        transfer: stats,
+                        incremental: true,
+                        changes,
+                        summary,
+                        snapshot: zone,
+                    });
                 }
                 IxfrOutcome::Full => (full, stats, false),
             }
