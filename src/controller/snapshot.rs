@@ -314,3 +314,51 @@ impl SnapshotStore for FileStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::RecordType;
+
+    use super::*;
+    use crate::dns::model::parse_rdata;
+
+    #[test]
+    fn encode_round_trips_and_damage_is_an_error_not_a_partial_zone() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let mut zone = Zone::new(origin.clone());
+        zone.insert(Record::from_rdata(
+            origin.clone(),
+            3600,
+            crate::reconcile::sync::tests::soa_rdata(7),
+        ));
+        for (owner, rtype, data) in [
+            ("example.com.", RecordType::MX, "10 mx.example.com."),
+            ("www.example.com.", RecordType::CNAME, "Web.Example.com."),
+            ("t.example.com.", RecordType::TXT, "\"a b\" \"c\""),
+        ] {
+            let rdata = parse_rdata(rtype, &origin, data).unwrap();
+            zone.insert(Record::from_rdata(
+                Name::from_ascii(owner).unwrap(),
+                300,
+                rdata,
+            ));
+        }
+        for i in 0..2000 {
+            let rdata = parse_rdata(
+                RecordType::A,
+                &origin,
+                &format!("10.0.{}.{}", i / 256, i % 256),
+            )
+            .unwrap();
+            zone.insert(Record::from_rdata(
+                Name::from_ascii(format!("h{i}.example.com.")).unwrap(),
+                60,
+                rdata,
+            ));
+        }
+        let bytes = encode(&zone).unwrap();
+        assert_eq!(decode(&origin, &bytes).unwrap(), zone);
+        assert!(decode(&origin, &bytes[..bytes.len() / 2]).is_err());
+        assert!(decode(&origin, &bytes[..bytes.len() - 1]).is_err());
+    }
+}

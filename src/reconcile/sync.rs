@@ -159,3 +159,92 @@ pub async fn sync(
         snapshot,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use hickory_proto::rr::Record;
+
+    use super::*;
+    use crate::dns::model::parse_rdata;
+
+    pub(crate) fn soa_rdata(serial: u32) -> hickory_proto::rr::RData {
+        hickory_proto::rr::RData::SOA(hickory_proto::rr::rdata::SOA::new(
+            Name::from_ascii("ns1.invalid.").unwrap(),
+            Name::from_ascii("hostmaster.example.com.").unwrap(),
+            serial,
+            3600,
+            600,
+            86400,
+            60,
+        ))
+    }
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    fn rec(owner: &str, ttl: u32, rtype: RecordType, data: &str) -> Record {
+        let name = Name::from_ascii(owner).unwrap();
+        Record::from_rdata(name, ttl, parse_rdata(rtype, &origin(), data).unwrap())
+    }
+
+    fn soa(serial: u32) -> Record {
+        Record::from_rdata(origin(), 3600, soa_rdata(serial))
+    }
+
+    fn zone(records: Vec<Record>) -> Zone {
+        let mut z = Zone::new(origin());
+        for r in records {
+            z.insert(r);
+        }
+        z
+    }
+
+    #[test]
+    fn ixfr_steps_bring_the_snapshot_to_the_new_serial_and_diff_only_what_moved() {
+        let mut before = vec![
+            soa(1),
+            rec("ns.example.com.", 60, RecordType::A, "192.0.2.53"),
+        ];
+        for i in 0..50 {
+            before.push(rec(
+                &format!("h{i}.example.com."),
+                300,
+                RecordType::A,
+                &format!("10.0.0.{i}"),
+            ));
+        }
+        let old = zone(before);
+        let steps = vec![
+            IxfrStep {
+                from_serial: 1,
+                to_serial: 2,
+                deleted: vec![rec("h3.example.com.", 300, RecordType::A, "10.0.0.3")],
+                added: vec![rec("new.example.com.", 300, RecordType::TXT, "\"x\"")],
+                to_soa: Some(soa(2)),
+            },
+            IxfrStep {
+                from_serial: 2,
+                to_serial: 3,
+                deleted: vec![rec("h4.example.com.", 300, RecordType::A, "10.0.0.4")],
+                added: vec![rec("h4.example.com.", 60, RecordType::A, "10.0.0.4")],
+                to_soa: Some(soa(3)),
+            },
+        ];
+        let touched: BTreeSet<RRsetKey> = steps
+            .iter()
+            .flat_map(|s| s.deleted.iter().chain(&s.added))
+            .map(|r| RRsetKey::new(r.name(), r.record_type()))
+            .collect();
+        let mut new = old.clone();
+        apply_ixfr(&mut new, steps);
+        assert_eq!(new.soa_serial(), Some(3));
+        assert_eq!(new.record_count(), old.record_count());
+        let changes = touched_diff(&old, &new, &touched);
+        assert_eq!(changes, diff::zone_diff(&old, &new));
+        let s = summarize(&changes, &new);
+        assert_eq!((s.added, s.updated, s.deleted), (1, 1, 1));
+        assert_eq!(s.total, new.rrset_count());
+        assert_eq!(s.unchanged, s.total - 2);
+    }
+}
