@@ -801,3 +801,66 @@ async fn scheduled_drift_check_creates_syncs_as_zonekeeper() {
     }
     op.stop().await;
 }
+
+/// The store's crash safety on its own: chunks written without their pointer flip (a crash
+/// mid-save) never change what loads; the next save flips to a complete new set and removes
+/// the orphans, and the pointer itself survives that cleanup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_store_reads_old_or_new_never_a_mix() {
+    let cluster = Cluster::start().await;
+    let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
+    let old = fresh_axfr(&server).await;
+    // A real owner: the API server collects objects whose owner does not exist.
+    cluster.config_map("crash-owner", "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get("crash-owner").await.unwrap();
+    let s = ConfigMapStore {
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "crash-owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..OwnerReference::default()
+        },
+        ..store(&cluster, "crash")
+    };
+    assert!(s.load(&origin()).await.unwrap().is_none());
+    s.save(&old).await.unwrap();
+    assert!(s.load(&origin()).await.unwrap().unwrap() == old);
+
+    // A crashed save: a chunk of another id, same labels, no pointer flip.
+    let orphan: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "crash-zonekeeper-snapshot-deadbeef0000-0", "namespace": NS,
+            "labels": {"dns.zonekeeper.io/snapshot-of": "crash", "dns.zonekeeper.io/snapshot-id": "deadbeef0000"}},
+        "binaryData": {"chunk": "H4sIAAAAAAAA/w=="},
+    }))
+    .unwrap();
+    cms.create(&Default::default(), &orphan).await.unwrap();
+    assert!(s.load(&origin()).await.unwrap().unwrap() == old);
+
+    server.nsupdate("update add crash.example.com. 300 IN A 192.0.2.9\n");
+    let new = fresh_axfr(&server).await;
+    assert!(new != old);
+    s.save(&new).await.unwrap();
+    assert!(s.load(&origin()).await.unwrap().unwrap() == new);
+    let names: Vec<String> = cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with("crash-zonekeeper-snapshot"))
+        .collect();
+    assert!(names.contains(&"crash-zonekeeper-snapshot".to_string()));
+    assert!(!names.iter().any(|n| n.contains("deadbeef")), "{names:?}");
+    // The pointer and one set of chunks, nothing else.
+    let (id, serial) = s.pointer().await.unwrap().unwrap();
+    assert_eq!(serial, new.soa_serial());
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "crash-zonekeeper-snapshot" || n.contains(&id))
+    );
+}
