@@ -367,13 +367,11 @@ async fn zonesync_scenario(kind: Kind) -> anyhow::Result<()> {
         let z = z.clone();
         async move {
             let t = Instant::now();
-            let report = zonekeeper::reconcile::sync::sync(
-                &endpoint,
-                &z,
-                previous.as_ref(),
-                SyncMethod::Auto,
-            )
-            .await?;
+            // By value, as the controller does: an IXFR changes the snapshot in place.
+            let report =
+                zonekeeper::reconcile::sync::sync_owned(&endpoint, &z, previous, SyncMethod::Auto)
+                    .await
+                    .map_err(|(e, _)| e)?;
             let synced = t.elapsed();
             let lines = zonekeeper::dns::diff::change_lines(&report.changes);
             let bytes = zonekeeper::controller::snapshot::encode(&report.snapshot)

@@ -28,6 +28,7 @@ use crate::api::shared::{ChangeStatus, ChangeType};
 use crate::api::zone_sync::{SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::diff::change_lines;
+use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
 use crate::reconcile::sync::{self, SyncReport};
@@ -317,7 +318,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         .filter(|p| *p != ZonePhase::Syncing)
         .or(Some(ZonePhase::Active));
     match result {
-        Ok(report) => {
+        Ok((report, records)) => {
             let summary = &report.summary;
             let lines = change_lines(&report.changes);
             st.phase = Some(SyncPhase::Complete);
@@ -365,7 +366,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             if !sync.spec.dry_run {
                 zs.latest_sync = Some(done.clone());
                 zs.serial = Some(i64::from(report.serial_after));
-                zs.record_count = i64::try_from(report.snapshot.record_count()).ok();
+                zs.record_count = i64::try_from(records).ok();
                 push_history(
                     &mut zs.history,
                     HistoryEntry {
@@ -448,8 +449,8 @@ async fn run_sync(
     zone: &DnsZone,
     sync: &ZoneSync,
     store: &ConfigMapStore,
-    cached: &mut Option<(String, crate::dns::model::Zone)>,
-) -> Result<SyncReport, Failure> {
+    cached: &mut Option<(String, Zone)>,
+) -> Result<(SyncReport, usize), Failure> {
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
         .map_err(|e| Failure {
@@ -477,29 +478,40 @@ async fn run_sync(
         },
         (None, _) => None,
     };
-    if let (Some((id, _)), Some(zone)) = (&pointer, &previous) {
-        // Kept for the next sync unless this one stores a newer snapshot.
-        *cached = Some((id.clone(), zone.clone()));
-    }
-    let report = sync::sync(
-        &cfg.transfer,
-        &cfg.origin,
-        previous.as_ref(),
-        sync.spec.method,
-    )
-    .await
-    .map_err(|e| Failure {
+    let pointer_id = pointer.map(|(id, _)| id);
+    let method = sync.spec.method;
+    let failure = |e: crate::reconcile::pass::PassError| Failure {
         reason: e.reason().into(),
         message: e.to_string(),
-    })?;
-    if !sync.spec.dry_run {
-        let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
-            reason: "SnapshotWriteFailed".into(),
-            message: e.to_string(),
-        })?;
-        *cached = Some((id, report.snapshot.clone()));
+    };
+    if sync.spec.dry_run {
+        // The snapshot stays as it is, and so does its cache.
+        let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method).await;
+        if let (Some(id), Some(zone)) = (pointer_id, previous) {
+            *cached = Some((id, zone));
+        }
+        let report = report.map_err(failure)?;
+        let records = report.snapshot.record_count();
+        return Ok((report, records));
     }
-    Ok(report)
+    // By value: an IXFR changes the big snapshot in place rather than copying it.
+    let mut report = match sync::sync_owned(&cfg.transfer, &cfg.origin, previous, method).await {
+        Ok(r) => r,
+        Err((e, previous)) => {
+            if let (Some(id), Some(zone)) = (pointer_id, previous) {
+                *cached = Some((id, zone));
+            }
+            return Err(failure(e));
+        }
+    };
+    let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
+        reason: "SnapshotWriteFailed".into(),
+        message: e.to_string(),
+    })?;
+    let records = report.snapshot.record_count();
+    let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(cfg.origin.clone()));
+    *cached = Some((id, snapshot));
+    Ok((report, records))
 }
 
 fn owner_of<K: Resource<DynamicType = ()>>(obj: &K) -> OwnerReference {

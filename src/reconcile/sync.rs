@@ -100,64 +100,87 @@ pub async fn sync(
     previous: Option<&Zone>,
     method: SyncMethod,
 ) -> Result<SyncReport, PassError> {
+    sync_owned(transfer_endpoint, origin, previous.cloned(), method)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// [`sync`] taking the previous snapshot by value, so a big zone brought forward by IXFR is
+/// changed in place instead of copied. On failure the previous snapshot is handed back.
+pub async fn sync_owned(
+    transfer_endpoint: &Endpoint,
+    origin: &Name,
+    previous: Option<Zone>,
+    method: SyncMethod,
+) -> Result<SyncReport, (PassError, Option<Zone>)> {
     let opts = TransferOptions {
         tsig: transfer_endpoint.key.clone(),
         connect_timeout: transfer_endpoint.timeout,
         idle_timeout: transfer_endpoint.timeout,
     };
-    let serial_before = previous.and_then(Zone::soa_serial);
-    let (snapshot, transfer, incremental) = match (previous, serial_before, method) {
-        (Some(prev), Some(from), SyncMethod::Auto) => {
-            let addr = resolve_server(&transfer_endpoint.server).await?;
+    let serial_before = previous.as_ref().and_then(Zone::soa_serial);
+    let report = |changes: Vec<Change>, snapshot: Zone, transfer: TransferStats, incremental| {
+        let summary = summarize(&changes, &snapshot);
+        SyncReport {
+            serial_before,
+            serial_after: transfer.serial,
+            transfer,
+            incremental,
+            changes,
+            summary,
+            snapshot,
+        }
+    };
+    match (previous, serial_before, method) {
+        (Some(mut prev), Some(from), SyncMethod::Auto) => {
+            let addr = match resolve_server(&transfer_endpoint.server).await {
+                Ok(a) => a,
+                Err(e) => return Err((e, Some(prev))),
+            };
             let mut full = Zone::new(origin.clone());
-            let (outcome, stats) = transfer::ixfr(addr, origin, from, &opts, &mut |record| {
+            let ixfr = transfer::ixfr(addr, origin, from, &opts, &mut |record| {
                 full.insert(record);
                 Ok(())
             })
-            .await?;
+            .await;
+            let (outcome, stats) = match ixfr {
+                Ok(x) => x,
+                Err(e) => return Err((e.into(), Some(prev))),
+            };
             match outcome {
-                IxfrOutcome::UpToDate => (prev.clone(), stats, true),
+                IxfrOutcome::UpToDate => Ok(report(Vec::new(), prev, stats, true)),
                 IxfrOutcome::Incremental(steps) => {
-                    // Only the RRsets the steps touch can differ: diff those, not the zone.
+                    // Only the RRsets the steps touch can differ: keep those as they were,
+                    // change the zone in place, and diff just them.
                     let touched: BTreeSet<RRsetKey> = steps
                         .iter()
                         .flat_map(|st| st.deleted.iter().chain(&st.added))
                         .map(|r| RRsetKey::new(r.name(), r.record_type()))
                         .collect();
-                    let mut zone = prev.clone();
-                    apply_ixfr(&mut zone, steps);
-                    let changes = touched_diff(prev, &zone, &touched);
-                    let summary = summarize(&changes, &zone);
-                    return Ok(SyncReport {
-                        serial_before,
-                        serial_after: stats.serial,
-                        transfer: stats,
-                        incremental: true,
-                        changes,
-                        summary,
-                        snapshot: zone,
-                    });
+                    let before = Zone::from_rrsets(
+                        origin.clone(),
+                        touched.iter().filter_map(|k| prev.get(k)).cloned(),
+                    );
+                    apply_ixfr(&mut prev, steps);
+                    let changes = touched_diff(&before, &prev, &touched);
+                    Ok(report(changes, prev, stats, true))
                 }
-                IxfrOutcome::Full => (full, stats, false),
+                IxfrOutcome::Full => {
+                    let changes = diff::zone_diff(&prev, &full);
+                    Ok(report(changes, full, stats, false))
+                }
             }
         }
-        _ => {
-            let (zone, stats) = axfr_zone(transfer_endpoint, origin).await?;
-            (zone, stats, false)
+        (previous, _, _) => {
+            let (zone, stats) = match axfr_zone(transfer_endpoint, origin).await {
+                Ok(x) => x,
+                Err(e) => return Err((e, previous)),
+            };
+            let empty = Zone::new(origin.clone());
+            let changes = diff::zone_diff(previous.as_ref().unwrap_or(&empty), &zone);
+            Ok(report(changes, zone, stats, false))
         }
-    };
-    let empty = Zone::new(origin.clone());
-    let changes = diff::zone_diff(previous.unwrap_or(&empty), &snapshot);
-    let summary = summarize(&changes, &snapshot);
-    Ok(SyncReport {
-        serial_before,
-        serial_after: transfer.serial,
-        transfer,
-        incremental,
-        changes,
-        summary,
-        snapshot,
-    })
+    }
 }
 
 #[cfg(test)]
