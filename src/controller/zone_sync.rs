@@ -206,7 +206,6 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             "ZoneNotFound",
             format!("DnsZone {ns}/{} does not exist", sync.spec.zone_ref.name),
         );
-        write_sync_status(&api, &name, &st).await?;
         event(
             &ctx,
             sync.as_ref(),
@@ -215,6 +214,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             st.message.clone().unwrap_or_default(),
         )
         .await;
+        write_sync_status(&api, &name, &st).await?;
         return Ok(Action::await_change());
     };
     let zone_status = zone.status.clone().unwrap_or_default();
@@ -245,8 +245,8 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
     };
     if let Some((reason, message)) = rejection {
         let st = reject(st, reason, message.clone());
-        write_sync_status(&api, &name, &st).await?;
         event(&ctx, sync.as_ref(), true, reason, message).await;
+        write_sync_status(&api, &name, &st).await?;
         prune(&ctx, &ns, &zone).await;
         return Ok(Action::await_change());
     }
@@ -270,7 +270,6 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             "InvalidSyncState",
             format!("another sync of zone {zone_name} is running"),
         );
-        write_sync_status(&api, &name, &st).await?;
         event(
             &ctx,
             sync.as_ref(),
@@ -279,6 +278,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             st.message.clone().unwrap_or_default(),
         )
         .await;
+        write_sync_status(&api, &name, &st).await?;
         return Ok(Action::await_change());
     };
     // From here the DnsZone reconciler holds off (read-only); a pass already in flight ends
@@ -387,15 +387,16 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                     zone.spec.history_limit,
                 );
             }
+            // Events first: whoever sees the final status also finds them.
+            event(&ctx, sync.as_ref(), false, "Synced", message.clone()).await;
+            if !sync.spec.dry_run {
+                event(&ctx, &zone, false, "Synced", message).await;
+            }
             write_sync_status(&api, &name, &st).await?;
             write_zone_status(&zones, &zone.name_any(), &zs).await?;
             rt.status_stale = true;
             drop(rt);
             drop(claim);
-            event(&ctx, sync.as_ref(), false, "Synced", message.clone()).await;
-            if !sync.spec.dry_run {
-                event(&ctx, &zone, false, "Synced", message).await;
-            }
             ctx.metrics
                 .reconciled("ZoneSync", "ok", "", started.elapsed().as_secs_f64());
         }
@@ -409,13 +410,13 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             st.message = Some(message.clone());
             st.completed_at = Some(done.clone());
             set_sync_condition(&mut st, false, &failure.reason, &message, &done);
+            event(&ctx, sync.as_ref(), true, &failure.reason, message.clone()).await;
+            event(&ctx, &zone, true, &failure.reason, message).await;
             write_sync_status(&api, &name, &st).await?;
             write_zone_status(&zones, &zone.name_any(), &zs).await?;
             rt.status_stale = true;
             drop(rt);
             drop(claim);
-            event(&ctx, sync.as_ref(), true, &failure.reason, message.clone()).await;
-            event(&ctx, &zone, true, &failure.reason, message).await;
             ctx.metrics.reconciled(
                 "ZoneSync",
                 "failed",
