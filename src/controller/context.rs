@@ -1,7 +1,7 @@
 //! State shared by the reconcilers: the client, the event recorder, metrics, and what the
 //! operator remembers per zone between passes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,14 @@ pub struct ZoneRuntime {
     pub accepted_backend: Option<Endpoint>,
     /// Consecutive failed reconciles, for the backoff.
     pub failures: u32,
+    /// Set by a ZoneSync after it wrote the zone's status: the next DnsZone pass reads the
+    /// status afresh instead of trusting the (older) object it was handed.
+    pub status_stale: bool,
+    /// The last snapshot a ZoneSync stored, with the id of its pointer: a cache of the store,
+    /// valid only while the stored pointer still names that id.
+    pub synced: Option<(String, crate::dns::model::Zone)>,
+    /// When the scheduled drift check last looked at this zone.
+    pub drift_checked: Option<std::time::Instant>,
 }
 
 /// Tunables of the operator.
@@ -55,6 +63,8 @@ pub struct Context {
     /// Every DnsZone the controller sees, for conflict detection and reference mapping.
     pub zones: Store<DnsZone>,
     runtime: Mutex<HashMap<String, Arc<Mutex<ZoneRuntime>>>>,
+    /// Zones (`namespace/name`) a ZoneSync is running for; at most one sync per zone.
+    syncing: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -76,7 +86,26 @@ impl Context {
             settings,
             zones,
             runtime: Mutex::default(),
+            syncing: std::sync::Mutex::default(),
         }
+    }
+
+    /// Marks a sync of the zone as running; `None` when one already is. The claim ends when
+    /// the returned guard drops (also when the sync's future is dropped mid-way).
+    pub fn claim_sync(&self, key: &str) -> Option<SyncClaim<'_>> {
+        let mut set = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(key.to_string()).then(|| SyncClaim {
+            ctx: self,
+            key: key.to_string(),
+        })
+    }
+
+    /// Whether a ZoneSync of the zone is running, which makes the zone read-only.
+    pub fn is_syncing(&self, key: &str) -> bool {
+        self.syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
     }
 
     /// The runtime state of one zone (`namespace/name`). kube-runtime never runs two
@@ -94,5 +123,21 @@ impl Context {
     /// Forgets a deleted zone.
     pub async fn forget(&self, key: &str) {
         self.runtime.lock().await.remove(key);
+    }
+}
+
+/// A running sync of one zone; dropping it ends the claim.
+pub struct SyncClaim<'a> {
+    ctx: &'a Context,
+    key: String,
+}
+
+impl Drop for SyncClaim<'_> {
+    fn drop(&mut self) {
+        self.ctx
+            .syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
     }
 }

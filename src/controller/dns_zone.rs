@@ -367,9 +367,12 @@ fn backoff(failures: u32) -> Duration {
 async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     let key = key_of(&zone);
     let ns = zone.namespace().unwrap_or_default();
+    if let Some(action) = super::zone_sync::hold_for_sync(&zone, ctx).await? {
+        return Ok(action);
+    }
     let runtime = ctx.runtime(&key).await;
     let mut rt = runtime.lock().await;
-    let current = zone.status.clone().unwrap_or_default();
+    let current = super::zone_sync::current_status(&zone, ctx, &mut rt).await?;
     let mut status = current.clone();
     let mut cx = FoldContext {
         zone_name: &zone.spec.zone_name,
@@ -449,6 +452,9 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         write_status(ctx, &zone, &status).await?;
     }
     publish(ctx, &zone, &events, "Reconcile").await;
+    if !failed && zone.spec.zone_type == ZoneType::Primary {
+        super::zone_sync::scheduled_check(&zone, ctx, &status, &mut rt).await;
+    }
     if failed {
         rt.failures = rt.failures.saturating_add(1);
         let reason = status

@@ -28,6 +28,7 @@ use crate::api::shared::{ChangeStatus, ChangeType};
 use crate::api::zone_sync::{SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::diff::change_lines;
+use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
 use crate::reconcile::sync::{self, SyncReport};
@@ -205,7 +206,6 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             "ZoneNotFound",
             format!("DnsZone {ns}/{} does not exist", sync.spec.zone_ref.name),
         );
-        write_sync_status(&api, &name, &st).await?;
         event(
             &ctx,
             sync.as_ref(),
@@ -214,6 +214,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             st.message.clone().unwrap_or_default(),
         )
         .await;
+        write_sync_status(&api, &name, &st).await?;
         return Ok(Action::await_change());
     };
     let zone_status = zone.status.clone().unwrap_or_default();
@@ -244,8 +245,8 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
     };
     if let Some((reason, message)) = rejection {
         let st = reject(st, reason, message.clone());
-        write_sync_status(&api, &name, &st).await?;
         event(&ctx, sync.as_ref(), true, reason, message).await;
+        write_sync_status(&api, &name, &st).await?;
         prune(&ctx, &ns, &zone).await;
         return Ok(Action::await_change());
     }
@@ -261,15 +262,14 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
 
-    let runtime = ctx.runtime(&format!("{ns}/{}", zone.name_any())).await;
-    // Another sync of this zone holds the lock: this one is refused, not queued (seed 400).
-    let Ok(mut rt) = runtime.try_lock() else {
+    let key = format!("{ns}/{}", zone.name_any());
+    // Another sync of this zone is running: this one is refused, not queued (seed 400).
+    let Some(claim) = ctx.claim_sync(&key) else {
         let st = reject(
             st,
             "InvalidSyncState",
             format!("another sync of zone {zone_name} is running"),
         );
-        write_sync_status(&api, &name, &st).await?;
         event(
             &ctx,
             sync.as_ref(),
@@ -278,16 +278,26 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             st.message.clone().unwrap_or_default(),
         )
         .await;
+        write_sync_status(&api, &name, &st).await?;
         return Ok(Action::await_change());
     };
+    // From here the DnsZone reconciler holds off (read-only); a pass already in flight ends
+    // first, as the lock is only granted after it.
+    let runtime = ctx.runtime(&key).await;
+    let mut rt = runtime.lock().await;
 
     st.phase = Some(SyncPhase::Syncing);
     st.reason = None;
     st.message = Some(format!("transferring zone {zone_name}"));
     st.started_at = Some(status::now());
     write_sync_status(&api, &name, &st).await?;
-    let phase_before = zone_status.phase;
-    let mut zs = zone_status.clone();
+    // Read afresh: a pass may have written status while this sync waited for the lock.
+    let mut zs = zones
+        .get(&zone.name_any())
+        .await?
+        .status
+        .unwrap_or_default();
+    let phase_before = zs.phase;
     zs.phase = Some(ZonePhase::Syncing);
     write_zone_status(&zones, &zone.name_any(), &zs).await?;
 
@@ -296,8 +306,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         zone_object: zone.name_any(),
         owner: owner_of(&zone),
     };
-    let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut rt.state.snapshot).await;
-    drop(rt);
+    let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut rt.synced).await;
 
     let done = status::now();
     let mut zs = zones
@@ -309,7 +318,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         .filter(|p| *p != ZonePhase::Syncing)
         .or(Some(ZonePhase::Active));
     match result {
-        Ok(report) => {
+        Ok((report, records)) => {
             let summary = &report.summary;
             let lines = change_lines(&report.changes);
             st.phase = Some(SyncPhase::Complete);
@@ -322,11 +331,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                 serial_after: Some(i64::from(report.serial_after)),
             });
             st.transfer = Some(TransferFigures {
-                method: if report.incremental {
-                    "IXFR".into()
-                } else {
-                    "AXFR".into()
-                },
+                method: method_label(&report).into(),
                 messages: report.transfer.messages as i64,
                 bytes: report.transfer.bytes as i64,
                 duration_ms: report.transfer.duration.as_millis() as i64,
@@ -345,7 +350,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             let message = format!(
                 "zone {zone_name} synced from {} by {} at serial {}: {} added, {} updated, {} deleted{}",
                 zone.spec.backend.server,
-                if report.incremental { "IXFR" } else { "AXFR" },
+                method_label(&report),
                 report.serial_after,
                 summary.added,
                 summary.updated,
@@ -361,7 +366,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             if !sync.spec.dry_run {
                 zs.latest_sync = Some(done.clone());
                 zs.serial = Some(i64::from(report.serial_after));
-                zs.record_count = i64::try_from(report.snapshot.record_count()).ok();
+                zs.record_count = i64::try_from(records).ok();
                 push_history(
                     &mut zs.history,
                     HistoryEntry {
@@ -382,12 +387,16 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                     zone.spec.history_limit,
                 );
             }
-            write_sync_status(&api, &name, &st).await?;
-            write_zone_status(&zones, &zone.name_any(), &zs).await?;
+            // Events first: whoever sees the final status also finds them.
             event(&ctx, sync.as_ref(), false, "Synced", message.clone()).await;
             if !sync.spec.dry_run {
                 event(&ctx, &zone, false, "Synced", message).await;
             }
+            write_sync_status(&api, &name, &st).await?;
+            write_zone_status(&zones, &zone.name_any(), &zs).await?;
+            rt.status_stale = true;
+            drop(rt);
+            drop(claim);
             ctx.metrics
                 .reconciled("ZoneSync", "ok", "", started.elapsed().as_secs_f64());
         }
@@ -401,10 +410,13 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             st.message = Some(message.clone());
             st.completed_at = Some(done.clone());
             set_sync_condition(&mut st, false, &failure.reason, &message, &done);
-            write_sync_status(&api, &name, &st).await?;
-            write_zone_status(&zones, &zone.name_any(), &zs).await?;
             event(&ctx, sync.as_ref(), true, &failure.reason, message.clone()).await;
             event(&ctx, &zone, true, &failure.reason, message).await;
+            write_sync_status(&api, &name, &st).await?;
+            write_zone_status(&zones, &zone.name_any(), &zs).await?;
+            rt.status_stale = true;
+            drop(rt);
+            drop(claim);
             ctx.metrics.reconciled(
                 "ZoneSync",
                 "failed",
@@ -415,6 +427,15 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
     }
     prune(&ctx, &ns, &zone).await;
     Ok(Action::await_change())
+}
+
+/// What `status.transfer.method` says: the query type that carried the data.
+fn method_label(report: &SyncReport) -> &'static str {
+    use crate::dns::transfer::TransferMethod as M;
+    match report.transfer.method {
+        M::Ixfr | M::UpToDate => "IXFR",
+        M::Axfr | M::AxfrFallback | M::IxfrFullAnswer => "AXFR",
+    }
 }
 
 /// A sync's failure, as a condition reason and a sentence.
@@ -429,8 +450,8 @@ async fn run_sync(
     zone: &DnsZone,
     sync: &ZoneSync,
     store: &ConfigMapStore,
-    cached: &mut Option<crate::dns::model::Zone>,
-) -> Result<SyncReport, Failure> {
+    cached: &mut Option<(String, Zone)>,
+) -> Result<(SyncReport, usize), Failure> {
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
         .map_err(|e| Failure {
@@ -441,34 +462,57 @@ async fn run_sync(
         reason: e.reason().into(),
         message: e.to_string(),
     })?;
-    // The stored snapshot is the reference; the in-memory one is only a cache of it.
-    let previous = match store.load(&cfg.origin).await {
-        Ok(Some(z)) => Some(z),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "stored snapshot unreadable; syncing with a full transfer");
-            None
-        }
+    // The stored snapshot is the reference; the in-memory one is only a cache of it, used
+    // while the pointer still names it (saves decoding a big zone on every sync).
+    let pointer = store.pointer().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "snapshot pointer unreadable; syncing with a full transfer");
+        None
+    });
+    let previous = match (&pointer, cached.take()) {
+        (Some((id, _)), Some((cached_id, zone))) if *id == cached_id => Some(zone),
+        (Some(_), _) => match store.load(&cfg.origin).await {
+            Ok(z) => z,
+            Err(e) => {
+                tracing::warn!(error = %e, "stored snapshot unreadable; syncing with a full transfer");
+                None
+            }
+        },
+        (None, _) => None,
     };
-    let report = sync::sync(
-        &cfg.transfer,
-        &cfg.origin,
-        previous.as_ref(),
-        sync.spec.method,
-    )
-    .await
-    .map_err(|e| Failure {
+    let pointer_id = pointer.map(|(id, _)| id);
+    let method = sync.spec.method;
+    let failure = |e: crate::reconcile::pass::PassError| Failure {
         reason: e.reason().into(),
         message: e.to_string(),
-    })?;
-    if !sync.spec.dry_run {
-        store.save(&report.snapshot).await.map_err(|e| Failure {
-            reason: "SnapshotWriteFailed".into(),
-            message: e.to_string(),
-        })?;
-        *cached = Some(report.snapshot.clone());
+    };
+    if sync.spec.dry_run {
+        // The snapshot stays as it is, and so does its cache.
+        let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method).await;
+        if let (Some(id), Some(zone)) = (pointer_id, previous) {
+            *cached = Some((id, zone));
+        }
+        let report = report.map_err(failure)?;
+        let records = report.snapshot.record_count();
+        return Ok((report, records));
     }
-    Ok(report)
+    // By value: an IXFR changes the big snapshot in place rather than copying it.
+    let mut report = match sync::sync_owned(&cfg.transfer, &cfg.origin, previous, method).await {
+        Ok(r) => r,
+        Err((e, previous)) => {
+            if let (Some(id), Some(zone)) = (pointer_id, previous) {
+                *cached = Some((id, zone));
+            }
+            return Err(failure(e));
+        }
+    };
+    let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
+        reason: "SnapshotWriteFailed".into(),
+        message: e.to_string(),
+    })?;
+    let records = report.snapshot.record_count();
+    let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(cfg.origin.clone()));
+    *cached = Some((id, snapshot));
+    Ok((report, records))
 }
 
 fn owner_of<K: Resource<DynamicType = ()>>(obj: &K) -> OwnerReference {
@@ -525,11 +569,18 @@ async fn prune(ctx: &Context, ns: &str, zone: &DnsZone) {
         .into_iter()
         .filter(|s| s.spec.zone_ref.name == zone.name_any())
     {
-        let finished_at = s
-            .status
-            .as_ref()
-            .and_then(|st| st.completed_at.clone())
-            .map(|t| t.0);
+        // Timestamps have one-second resolution; the resourceVersion of the last write breaks
+        // ties so "newest" is exact.
+        let finished_at = (
+            s.status
+                .as_ref()
+                .and_then(|st| st.completed_at.clone())
+                .map(|t| t.0),
+            s.metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        );
         match s.status.as_ref().and_then(|st| st.phase) {
             Some(SyncPhase::Complete) => ok.push((finished_at, s.name_any())),
             Some(SyncPhase::Failed | SyncPhase::Rejected) => bad.push((finished_at, s.name_any())),
@@ -575,4 +626,137 @@ pub async fn create_scheduled(
     .map_err(kube::Error::SerdeError)?;
     let created = api.create(&kube::api::PostParams::default(), &obj).await?;
     Ok(created.name_any())
+}
+
+/// Called by the DnsZone reconciler before it takes the zone's lock: while a sync of the zone
+/// runs the zone is read-only, so the pass waits (`Some(requeue)`). A spec edit made meanwhile
+/// is shown as `Ready=False reason=Syncing` and applied after the sync ends.
+pub async fn hold_for_sync(zone: &DnsZone, ctx: &Context) -> Result<Option<Action>, kube::Error> {
+    let ns = zone.namespace().unwrap_or_default();
+    if !ctx.is_syncing(&format!("{ns}/{}", zone.name_any())) {
+        return Ok(None);
+    }
+    let current = zone.status.clone().unwrap_or_default();
+    let pending = current.observed_generation != zone.meta().generation;
+    let shown = status::condition(&current.conditions, condition::READY)
+        .is_some_and(|c| c.status == "False" && c.reason == "Syncing");
+    if pending && !shown {
+        let mut conditions = current.conditions.clone();
+        set_condition(
+            &mut conditions,
+            ConditionUpdate {
+                type_: condition::READY,
+                status: false,
+                reason: "Syncing",
+                message: format!(
+                    "zone {} is read-only while a ZoneSync runs; the spec change (generation {}) is applied after it",
+                    zone.spec.zone_name,
+                    zone.meta().generation.unwrap_or_default()
+                ),
+            },
+            current.observed_generation,
+            &status::now(),
+        );
+        // Only the conditions: the sync owns the rest of the status while it runs.
+        let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
+        api.patch_status(
+            &zone.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"conditions": conditions}})),
+        )
+        .await?;
+    }
+    Ok(Some(Action::requeue(Duration::from_millis(500))))
+}
+
+/// The status a DnsZone pass starts from: the object's, unless a sync wrote a newer one since
+/// the object was read (then it is read afresh, so the sync's history is never overwritten).
+pub async fn current_status(
+    zone: &DnsZone,
+    ctx: &Context,
+    rt: &mut super::context::ZoneRuntime,
+) -> Result<DnsZoneStatus, kube::Error> {
+    if !std::mem::take(&mut rt.status_stale) {
+        return Ok(zone.status.clone().unwrap_or_default());
+    }
+    let api: Api<DnsZone> =
+        Api::namespaced(ctx.client.clone(), &zone.namespace().unwrap_or_default());
+    Ok(api
+        .get_opt(&zone.name_any())
+        .await?
+        .and_then(|z| z.status)
+        .unwrap_or_default())
+}
+
+/// The scheduled drift check: once `spec.sync.interval` has passed since the last sync (or,
+/// never synced, since the zone was created) and the backend's serial is not the stored
+/// snapshot's, a ZoneSync is created (userId `zonekeeper`) so the sync is recorded like any
+/// other. Failures are logged and retried at the next check; they never fail the pass.
+pub async fn scheduled_check(
+    zone: &DnsZone,
+    ctx: &Context,
+    status: &DnsZoneStatus,
+    rt: &mut super::context::ZoneRuntime,
+) {
+    let interval = zone.spec.sync.interval.0;
+    if interval.is_zero() || zone.spec.suspend {
+        return;
+    }
+    if rt.drift_checked.is_some_and(|t| t.elapsed() < interval) {
+        return;
+    }
+    let since = status
+        .latest_sync
+        .as_ref()
+        .or(zone.meta().creation_timestamp.as_ref())
+        .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
+    if since.is_some_and(|d| d.as_secs_f64() < interval.as_secs_f64()) {
+        return;
+    }
+    let Some(backend_serial) = status.serial else {
+        return;
+    };
+    rt.drift_checked = Some(Instant::now());
+    let ns = zone.namespace().unwrap_or_default();
+    let store = ConfigMapStore {
+        api: Api::namespaced(ctx.client.clone(), &ns),
+        zone_object: zone.name_any(),
+        owner: owner_of(zone),
+    };
+    let stored = match store.pointer().await {
+        Ok(p) => p.and_then(|(_, serial)| serial),
+        Err(e) => {
+            tracing::warn!(error = %e, "drift check: snapshot pointer unreadable");
+            None
+        }
+    };
+    if stored.map(i64::from) == Some(backend_serial) {
+        return;
+    }
+    // One request at a time: an unfinished ZoneSync of this zone will do.
+    let api: Api<ZoneSync> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.list(&ListParams::default()).await {
+        Ok(list)
+            if list.items.iter().any(|s| {
+                s.spec.zone_ref.name == zone.name_any()
+                    && !is_finished(s.status.as_ref().and_then(|st| st.phase))
+            }) =>
+        {
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "drift check: listing ZoneSyncs failed");
+            return;
+        }
+    }
+    match create_scheduled(&ctx.client, zone).await {
+        Ok(name) => tracing::info!(
+            zone_sync = %name,
+            backend_serial,
+            stored_serial = ?stored,
+            "drift check: backend serial differs from the stored snapshot; sync requested"
+        ),
+        Err(e) => tracing::warn!(error = %e, "drift check: creating a ZoneSync failed"),
+    }
 }

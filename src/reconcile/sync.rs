@@ -2,14 +2,16 @@
 //! serial when there is one, AXFR otherwise — and compute the change against that snapshot.
 //! The backend is the source of truth: the new snapshot is exactly what it served.
 
-use hickory_proto::rr::Name;
+use std::collections::BTreeSet;
+
+use hickory_proto::rr::{Name, RecordType};
 
 use super::config::Endpoint;
 use super::pass::{PassError, axfr_zone, resolve_server};
 use crate::api::zone_sync::SyncMethod;
 use crate::dns::diff::{self, Change};
-use crate::dns::model::Zone;
-use crate::dns::transfer::{self, IxfrOutcome, TransferOptions, TransferStats};
+use crate::dns::model::{RRsetKey, Zone};
+use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferOptions, TransferStats};
 
 /// Counts of a sync's change, in RRsets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,10 +41,27 @@ pub struct SyncReport {
     pub snapshot: Zone,
 }
 
+/// The change between two snapshots restricted to `keys` (in canonical order, SOA excluded):
+/// what [`diff::zone_diff`] finds when nothing else differs.
+fn touched_diff(old: &Zone, new: &Zone, keys: &BTreeSet<RRsetKey>) -> Vec<Change> {
+    keys.iter()
+        .filter(|k| k.rtype != RecordType::SOA)
+        .filter_map(|k| match (old.get(k), new.get(k)) {
+            (None, Some(n)) => Some(Change::Add(n.clone())),
+            (Some(o), None) => Some(Change::Delete(o.clone())),
+            (Some(o), Some(n)) if o != n => Some(Change::Replace {
+                old: o.clone(),
+                new: n.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Counts the change between two snapshots.
 pub fn summarize(changes: &[Change], after: &Zone) -> Summary {
     let mut s = Summary {
-        total: after.rrsets().count(),
+        total: after.rrset_count(),
         ..Summary::default()
     };
     for c in changes {
@@ -56,6 +75,23 @@ pub fn summarize(changes: &[Change], after: &Zone) -> Summary {
     s
 }
 
+/// Brings a zone forward by IXFR steps, oldest first: deletions, additions, then the step's
+/// SOA, so the result carries the new serial exactly as an AXFR would.
+pub fn apply_ixfr(zone: &mut Zone, steps: Vec<IxfrStep>) {
+    for step in steps {
+        for r in &step.deleted {
+            zone.remove(r);
+        }
+        for r in step.added {
+            zone.insert(r);
+        }
+        if let Some(soa) = step.soa {
+            zone.remove_rrset(&RRsetKey::new(soa.name(), soa.record_type()));
+            zone.insert(soa);
+        }
+    }
+}
+
 /// Transfers and diffs. `previous` is left untouched: the caller stores the new snapshot
 /// only when it wants to (never on a dry run, never after a failure).
 pub async fn sync(
@@ -64,54 +100,174 @@ pub async fn sync(
     previous: Option<&Zone>,
     method: SyncMethod,
 ) -> Result<SyncReport, PassError> {
+    sync_owned(transfer_endpoint, origin, previous.cloned(), method)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// [`sync`] taking the previous snapshot by value, so a big zone brought forward by IXFR is
+/// changed in place instead of copied. On failure the previous snapshot is handed back.
+pub async fn sync_owned(
+    transfer_endpoint: &Endpoint,
+    origin: &Name,
+    previous: Option<Zone>,
+    method: SyncMethod,
+) -> Result<SyncReport, (PassError, Option<Zone>)> {
     let opts = TransferOptions {
         tsig: transfer_endpoint.key.clone(),
         connect_timeout: transfer_endpoint.timeout,
         idle_timeout: transfer_endpoint.timeout,
     };
-    let serial_before = previous.and_then(Zone::soa_serial);
-    let (snapshot, transfer, incremental) = match (previous, serial_before, method) {
-        (Some(prev), Some(from), SyncMethod::Auto) => {
-            let addr = resolve_server(&transfer_endpoint.server).await?;
+    let serial_before = previous.as_ref().and_then(Zone::soa_serial);
+    let report = |changes: Vec<Change>, snapshot: Zone, transfer: TransferStats, incremental| {
+        let summary = summarize(&changes, &snapshot);
+        SyncReport {
+            serial_before,
+            serial_after: transfer.serial,
+            transfer,
+            incremental,
+            changes,
+            summary,
+            snapshot,
+        }
+    };
+    match (previous, serial_before, method) {
+        (Some(mut prev), Some(from), SyncMethod::Auto) => {
+            let addr = match resolve_server(&transfer_endpoint.server).await {
+                Ok(a) => a,
+                Err(e) => return Err((e, Some(prev))),
+            };
             let mut full = Zone::new(origin.clone());
-            let (outcome, stats) = transfer::ixfr(addr, origin, from, &opts, &mut |record| {
+            let ixfr = transfer::ixfr(addr, origin, from, &opts, &mut |record| {
                 full.insert(record);
                 Ok(())
             })
-            .await?;
+            .await;
+            let (outcome, stats) = match ixfr {
+                Ok(x) => x,
+                Err(e) => return Err((e.into(), Some(prev))),
+            };
             match outcome {
-                IxfrOutcome::UpToDate => (prev.clone(), stats, true),
+                IxfrOutcome::UpToDate => Ok(report(Vec::new(), prev, stats, true)),
                 IxfrOutcome::Incremental(steps) => {
-                    let mut zone = prev.clone();
-                    for step in steps {
-                        for r in &step.deleted {
-                            zone.remove(r);
-                        }
-                        for r in step.added {
-                            zone.insert(r);
-                        }
-                    }
-                    zone.set_soa_serial(stats.serial);
-                    (zone, stats, true)
+                    // Only the RRsets the steps touch can differ: keep those as they were,
+                    // change the zone in place, and diff just them.
+                    let touched: BTreeSet<RRsetKey> = steps
+                        .iter()
+                        .flat_map(|st| st.deleted.iter().chain(&st.added))
+                        .map(|r| RRsetKey::new(r.name(), r.record_type()))
+                        .collect();
+                    let before = Zone::from_rrsets(
+                        origin.clone(),
+                        touched.iter().filter_map(|k| prev.get(k)).cloned(),
+                    );
+                    apply_ixfr(&mut prev, steps);
+                    let changes = touched_diff(&before, &prev, &touched);
+                    Ok(report(changes, prev, stats, true))
                 }
-                IxfrOutcome::Full => (full, stats, false),
+                IxfrOutcome::Full => {
+                    let changes = diff::zone_diff(&prev, &full);
+                    Ok(report(changes, full, stats, false))
+                }
             }
         }
-        _ => {
-            let (zone, stats) = axfr_zone(transfer_endpoint, origin).await?;
-            (zone, stats, false)
+        (previous, _, _) => {
+            let (zone, stats) = match axfr_zone(transfer_endpoint, origin).await {
+                Ok(x) => x,
+                Err(e) => return Err((e, previous)),
+            };
+            let empty = Zone::new(origin.clone());
+            let changes = diff::zone_diff(previous.as_ref().unwrap_or(&empty), &zone);
+            Ok(report(changes, zone, stats, false))
         }
-    };
-    let empty = Zone::new(origin.clone());
-    let changes = diff::zone_diff(previous.unwrap_or(&empty), &snapshot);
-    let summary = summarize(&changes, &snapshot);
-    Ok(SyncReport {
-        serial_before,
-        serial_after: transfer.serial,
-        transfer,
-        incremental,
-        changes,
-        summary,
-        snapshot,
-    })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use hickory_proto::rr::Record;
+
+    use super::*;
+    use crate::dns::model::parse_rdata;
+
+    pub(crate) fn soa_rdata(serial: u32) -> hickory_proto::rr::RData {
+        hickory_proto::rr::RData::SOA(hickory_proto::rr::rdata::SOA::new(
+            Name::from_ascii("ns1.invalid.").unwrap(),
+            Name::from_ascii("hostmaster.example.com.").unwrap(),
+            serial,
+            3600,
+            600,
+            86400,
+            60,
+        ))
+    }
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    fn rec(owner: &str, ttl: u32, rtype: RecordType, data: &str) -> Record {
+        let name = Name::from_ascii(owner).unwrap();
+        Record::from_rdata(name, ttl, parse_rdata(rtype, &origin(), data).unwrap())
+    }
+
+    fn soa(serial: u32) -> Record {
+        Record::from_rdata(origin(), 3600, soa_rdata(serial))
+    }
+
+    fn zone(records: Vec<Record>) -> Zone {
+        let mut z = Zone::new(origin());
+        for r in records {
+            z.insert(r);
+        }
+        z
+    }
+
+    #[test]
+    fn ixfr_steps_bring_the_snapshot_to_the_new_serial_and_diff_only_what_moved() {
+        let mut before = vec![
+            soa(1),
+            rec("ns.example.com.", 60, RecordType::A, "192.0.2.53"),
+        ];
+        for i in 0..50 {
+            before.push(rec(
+                &format!("h{i}.example.com."),
+                300,
+                RecordType::A,
+                &format!("10.0.0.{i}"),
+            ));
+        }
+        let old = zone(before);
+        let steps = vec![
+            IxfrStep {
+                from_serial: 1,
+                to_serial: 2,
+                deleted: vec![rec("h3.example.com.", 300, RecordType::A, "10.0.0.3")],
+                added: vec![rec("new.example.com.", 300, RecordType::TXT, "\"x\"")],
+                soa: Some(soa(2)),
+            },
+            IxfrStep {
+                from_serial: 2,
+                to_serial: 3,
+                deleted: vec![rec("h4.example.com.", 300, RecordType::A, "10.0.0.4")],
+                added: vec![rec("h4.example.com.", 60, RecordType::A, "10.0.0.4")],
+                soa: Some(soa(3)),
+            },
+        ];
+        let touched: BTreeSet<RRsetKey> = steps
+            .iter()
+            .flat_map(|s| s.deleted.iter().chain(&s.added))
+            .map(|r| RRsetKey::new(r.name(), r.record_type()))
+            .collect();
+        let mut new = old.clone();
+        apply_ixfr(&mut new, steps);
+        assert_eq!(new.soa_serial(), Some(3));
+        assert_eq!(new.record_count(), old.record_count());
+        let changes = touched_diff(&old, &new, &touched);
+        assert_eq!(changes, diff::zone_diff(&old, &new));
+        let s = summarize(&changes, &new);
+        assert_eq!((s.added, s.updated, s.deleted), (1, 1, 1));
+        assert_eq!(s.total, new.rrset_count());
+        assert_eq!(s.unchanged, s.total - 2);
+    }
 }

@@ -1,0 +1,866 @@
+//! ZoneSync end to end (issue 7): the operator's controllers against the test API server and
+//! real BIND and Knot servers changed out of band with `nsupdate`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::Name;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::Api;
+use serde_json::{Value, json};
+use support::cluster::{Cluster, NS, condition, is_ready, zone_manifest};
+use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zonekeeper::api::ZoneSync;
+use zonekeeper::api::dns_zone::ZonePhase;
+use zonekeeper::api::shared::ChangeType;
+use zonekeeper::api::zone_sync::SyncPhase;
+use zonekeeper::controller::snapshot::{ConfigMapStore, SnapshotStore};
+use zonekeeper::dns::model::Zone;
+use zonekeeper::reconcile::config::Endpoint;
+
+const WAIT: Duration = Duration::from_secs(60);
+const BIG: Duration = Duration::from_secs(240);
+
+async fn start(kind: ServerKind, zone: ZoneContent, opts: ServerOptions) -> DnsServer {
+    tokio::task::spawn_blocking(move || DnsServer::start(kind, &zone, opts))
+        .await
+        .unwrap()
+}
+
+fn origin() -> Name {
+    Name::from_ascii("example.com.").unwrap()
+}
+
+/// A fresh AXFR with the project's own reader (the one checked against `dig` by the engine
+/// tests), as a zone to compare snapshots with.
+async fn fresh_axfr(server: &DnsServer) -> Zone {
+    let k = &server.key;
+    let endpoint = Endpoint {
+        server: server.addr.to_string(),
+        key: Some(
+            zonekeeper::dns::tsig::TsigKey::new(&k.name, &k.algorithm, &k.secret_b64).unwrap(),
+        ),
+        timeout: Duration::from_secs(10),
+        key_secret: None,
+    };
+    zonekeeper::reconcile::pass::axfr_zone(&endpoint, &origin())
+        .await
+        .unwrap()
+        .0
+}
+
+fn store(cluster: &Cluster, zone_object: &str) -> ConfigMapStore {
+    ConfigMapStore {
+        api: Api::<ConfigMap>::namespaced(cluster.client.clone(), NS),
+        zone_object: zone_object.into(),
+        owner: OwnerReference::default(),
+    }
+}
+
+/// The stored snapshot, read back the way the operator reads it.
+async fn stored(cluster: &Cluster, zone_object: &str) -> Option<Zone> {
+    store(cluster, zone_object).load(&origin()).await.unwrap()
+}
+
+/// The snapshot as `dig`-style lines, sorted, SOA included.
+fn lines_of(zone: &Zone) -> Vec<String> {
+    let mut lines: Vec<String> = zone.rrsets().flat_map(|s| s.to_lines()).collect();
+    lines.sort();
+    lines
+}
+
+/// The snapshot agrees with `dig axfr` record for record (owner, TTL, type) and in count,
+/// and equals a fresh AXFR exactly.
+async fn assert_snapshot_is_backend(cluster: &Cluster, zone_object: &str, server: &DnsServer) {
+    let snap = stored(cluster, zone_object)
+        .await
+        .expect("a stored snapshot");
+    let fresh = fresh_axfr(server).await;
+    assert!(
+        snap == fresh,
+        "stored snapshot (serial {:?}, {} records) differs from a fresh AXFR (serial {:?}, {} records)",
+        snap.soa_serial(),
+        snap.record_count(),
+        fresh.soa_serial(),
+        fresh.record_count()
+    );
+    let dig = server.axfr_lines();
+    assert_eq!(snap.record_count(), dig.len());
+    let heads = |l: &str| {
+        let f: Vec<String> = l.split(' ').take(4).map(str::to_lowercase).collect();
+        f.join(" ")
+    };
+    let mut ours: Vec<String> = lines_of(&snap).iter().map(|l| heads(l)).collect();
+    let mut theirs: Vec<String> = dig.iter().map(|l| heads(l)).collect();
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+}
+
+fn phase(s: &ZoneSync) -> Option<SyncPhase> {
+    s.status.as_ref().and_then(|st| st.phase)
+}
+
+fn finished(s: &ZoneSync) -> bool {
+    matches!(
+        phase(s),
+        Some(SyncPhase::Complete | SyncPhase::Failed | SyncPhase::Rejected)
+    )
+}
+
+fn reason(s: &ZoneSync) -> Option<String> {
+    s.status.as_ref().and_then(|st| st.reason.clone())
+}
+
+fn method(s: &ZoneSync) -> String {
+    s.status
+        .as_ref()
+        .and_then(|st| st.transfer.as_ref())
+        .map(|t| t.method.clone())
+        .unwrap_or_default()
+}
+
+async fn sync_to_end(cluster: &Cluster, zone: &str, extra: Value, deadline: Duration) -> ZoneSync {
+    let name = cluster.create_sync(zone, extra).await;
+    cluster.wait_sync(&name, deadline, finished).await
+}
+
+fn assert_complete(s: &ZoneSync) {
+    assert_eq!(
+        phase(s),
+        Some(SyncPhase::Complete),
+        "{}",
+        serde_yaml::to_string(s).unwrap()
+    );
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Padding RRsets: BIND answers IXFR with the whole zone when the changes outweigh it
+/// (`max-ixfr-ratio`), so the zone must be bigger than a handful of changes.
+const PAD: i64 = 200;
+
+fn small_zone() -> ZoneContent {
+    let mut records: Vec<String> = vec![
+        "old A 192.0.2.1".into(),
+        "keep TXT \"kept\"".into(),
+        "ttl A 192.0.2.7".into(),
+    ];
+    records.extend((0..PAD).map(|i| format!("pad{i} A 10.0.{}.{}", i / 256, i % 256)));
+    ZoneContent::new("example.com.", records)
+}
+
+fn managed() -> Value {
+    json!([{"name": "www", "type": "A", "data": ["192.0.2.10"]}])
+}
+
+fn manifest(name: &str, server: &DnsServer, sync: Value) -> Value {
+    let mut m = zone_manifest(name, server, managed());
+    m["spec"]["sync"] = sync;
+    m
+}
+
+async fn out_of_band_changes(kind: ServerKind) {
+    let server = start(kind, small_zone(), ServerOptions::default()).await;
+    let cluster = Cluster::start().await;
+    cluster.secret("oob-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster
+        .apply_zone(manifest(
+            "oob",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("oob", WAIT, is_ready).await;
+
+    // First sync: no snapshot yet, so a full transfer; everything is new.
+    let first = sync_to_end(&cluster, "oob", json!({}), WAIT).await;
+    assert_complete(&first);
+    let st = first.status.clone().unwrap();
+    assert_eq!(method(&first), "AXFR");
+    assert_eq!(st.change_type, Some(ChangeType::Sync));
+    assert!(st.id.is_some() && st.started_at.is_some() && st.completed_at.is_some());
+    let zs = st.zone.clone().unwrap();
+    assert_eq!(zs.serial_before, None);
+    assert_eq!(zs.serial_after, server.soa_serial().map(i64::from));
+    let summary = st.summary.clone().unwrap();
+    // NS, old A, keep TXT, ttl A, www A; the SOA is counted in the total only.
+    assert_eq!(
+        (summary.added, summary.updated, summary.deleted),
+        (5 + PAD, 0, 0)
+    );
+    assert_eq!(summary.total, 6 + PAD);
+    assert_snapshot_is_backend(&cluster, "oob", &server).await;
+
+    // Out of band: two adds, one delete, one TTL change.
+    server.nsupdate(
+        "update add new1.example.com. 300 IN A 192.0.2.51\n\
+         update add new2.example.com. 300 IN TXT \"hello\"\n\
+         update delete old.example.com. A\n\
+         update delete ttl.example.com. A\n\
+         update add ttl.example.com. 60 IN A 192.0.2.7\n",
+    );
+    let serial_now = server.soa_serial().unwrap();
+    let second = sync_to_end(&cluster, "oob", json!({}), WAIT).await;
+    assert_complete(&second);
+    let st = second.status.clone().unwrap();
+    assert_eq!(method(&second), "IXFR", "IXFR runs once a snapshot exists");
+    let zs = st.zone.clone().unwrap();
+    assert_eq!(
+        (zs.serial_before, zs.serial_after),
+        (
+            first
+                .status
+                .as_ref()
+                .unwrap()
+                .zone
+                .as_ref()
+                .unwrap()
+                .serial_after,
+            Some(i64::from(serial_now))
+        )
+    );
+    let summary = st.summary.clone().unwrap();
+    assert_eq!(
+        (summary.added, summary.updated, summary.deleted),
+        (2, 1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(summary.total, 7 + PAD);
+    assert_eq!(summary.unchanged, 4 + PAD);
+    let expected = sorted(vec![
+        "+ new1.example.com. 300 IN A 192.0.2.51".into(),
+        "+ new2.example.com. 300 IN TXT \"hello\"".into(),
+        "- old.example.com. 3600 IN A 192.0.2.1".into(),
+        "- ttl.example.com. 3600 IN A 192.0.2.7".into(),
+        "+ ttl.example.com. 60 IN A 192.0.2.7".into(),
+    ]);
+    assert_eq!(sorted(st.changes.clone()), expected);
+    assert_eq!(st.full_changes_ref, None);
+
+    // The zone's history and latestSync agree with the ZoneSync.
+    let zone = cluster
+        .wait_zone("oob", WAIT, |z| {
+            z.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+        })
+        .await;
+    let zst = zone.status.clone().unwrap();
+    assert_eq!(zst.latest_sync, st.completed_at);
+    let entry = zst
+        .history
+        .iter()
+        .find(|h| h.zone_sync_ref.as_deref() == second.metadata.name.as_deref())
+        .expect("a Sync history entry for the second sync");
+    assert_eq!(entry.change_type, ChangeType::Sync);
+    assert_eq!(entry.id, st.id.clone().unwrap());
+    assert_eq!((entry.added, entry.updated, entry.deleted), (2, 1, 1));
+    assert_eq!(
+        (entry.serial_before, entry.serial_after),
+        (zs.serial_before, zs.serial_after)
+    );
+    assert_eq!(sorted(entry.sample.clone()), expected);
+    assert_eq!(zst.history[0].zone_sync_ref, second.metadata.name);
+    assert_snapshot_is_backend(&cluster, "oob", &server).await;
+    let second_name = second.metadata.name.clone().unwrap();
+    assert!(
+        cluster
+            .events_for(&second_name)
+            .iter()
+            .any(|e| e.starts_with("Synced:") && e.contains("2 added, 1 updated, 1 deleted")),
+        "{:?}",
+        cluster.events_for(&second_name)
+    );
+    assert!(
+        cluster
+            .events_for("oob")
+            .iter()
+            .any(|e| e.starts_with("Synced:"))
+    );
+
+    // Dry run: reported, nothing stored, no history.
+    server.nsupdate("update add new3.example.com. 300 IN A 192.0.2.53\n");
+    let before = stored(&cluster, "oob").await.unwrap();
+    let history_len = zst.history.len();
+    let dry = sync_to_end(&cluster, "oob", json!({"dryRun": true}), WAIT).await;
+    assert_complete(&dry);
+    let dst = dry.status.clone().unwrap();
+    assert_eq!(dst.changes, vec!["+ new3.example.com. 300 IN A 192.0.2.53"]);
+    let zone = cluster
+        .wait_zone("oob", WAIT, |z| {
+            z.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+        })
+        .await;
+    let zst2 = zone.status.clone().unwrap();
+    assert_eq!(zst2.history.len(), history_len);
+    assert_eq!(zst2.latest_sync, zst.latest_sync);
+    assert!(
+        stored(&cluster, "oob").await.unwrap() == before,
+        "dry run stored nothing"
+    );
+
+    // method: Axfr forces a full transfer; the change the dry run saw is recorded now.
+    let full = sync_to_end(&cluster, "oob", json!({"method": "Axfr"}), WAIT).await;
+    assert_complete(&full);
+    assert_eq!(method(&full), "AXFR");
+    assert_eq!(
+        full.status.as_ref().unwrap().changes,
+        vec!["+ new3.example.com. 300 IN A 192.0.2.53"]
+    );
+    assert_snapshot_is_backend(&cluster, "oob", &server).await;
+    op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_changes_are_reported_exactly_bind() {
+    out_of_band_changes(ServerKind::Bind).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_changes_are_reported_exactly_knot() {
+    out_of_band_changes(ServerKind::Knot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_synced_recently_zone_not_found_zone_inactive_and_pruning() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let cluster = Cluster::start().await;
+    cluster.secret("rej-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster
+        .apply_zone(manifest(
+            "rej",
+            &server,
+            json!({"interval": "1h", "minInterval": "1h", "failedHistoryLimit": 1}),
+        ))
+        .await;
+    cluster.wait_zone("rej", WAIT, is_ready).await;
+
+    let first = sync_to_end(&cluster, "rej", json!({}), WAIT).await;
+    assert_complete(&first);
+    let again = sync_to_end(&cluster, "rej", json!({}), WAIT).await;
+    assert_eq!(phase(&again), Some(SyncPhase::Rejected));
+    assert_eq!(reason(&again).as_deref(), Some("SyncedRecently"));
+    assert!(
+        again
+            .status
+            .as_ref()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("less than 1h ago")
+    );
+    let again_name = again.metadata.name.clone().unwrap();
+    assert!(
+        cluster
+            .events_for(&again_name)
+            .iter()
+            .any(|e| e.starts_with("SyncedRecently"))
+    );
+
+    let missing = sync_to_end(&cluster, "nope", json!({}), WAIT).await;
+    assert_eq!(phase(&missing), Some(SyncPhase::Rejected));
+    assert_eq!(reason(&missing).as_deref(), Some("ZoneNotFound"));
+
+    cluster.patch_spec("rej", json!({"suspend": true})).await;
+    cluster
+        .wait_zone("rej", WAIT, |z| {
+            z.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(ZonePhase::Suspended))
+        })
+        .await;
+    let inactive = sync_to_end(&cluster, "rej", json!({}), WAIT).await;
+    assert_eq!(phase(&inactive), Some(SyncPhase::Rejected));
+    assert_eq!(reason(&inactive).as_deref(), Some("ZoneInactive"));
+
+    // failedHistoryLimit 1: the older rejected sync is pruned, the newest kept.
+    let deadline = Instant::now() + WAIT;
+    while cluster
+        .syncs()
+        .get_opt(&again_name)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "{again_name} was not pruned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        cluster
+            .syncs()
+            .get_opt(inactive.metadata.name.as_deref().unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        cluster
+            .syncs()
+            .get_opt(first.metadata.name.as_deref().unwrap())
+            .await
+            .unwrap()
+            .is_some(),
+        "successful syncs are counted apart"
+    );
+    op.stop().await;
+}
+
+/// A 100k-record zone on BIND (Knot drops a debug build's slower transfer reader after its
+/// 500 ms TCP I/O timeout on this busy machine; the benchmark measures Knot in release): the zone is read-only while a sync runs, a second sync is
+/// refused, a spec edit waits and is applied after it; the operator killed mid-sync leaves the
+/// old or the new snapshot; a sync created during a pending update waits, then runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_zone_sync_is_read_only_survives_a_kill_and_waits_for_updates() {
+    let server = start(
+        ServerKind::Bind,
+        ZoneContent::generated("example.com.", 100_000),
+        ServerOptions::default(),
+    )
+    .await;
+    let cluster = Cluster::start().await;
+    cluster.secret("big-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster
+        .apply_zone(manifest(
+            "big",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("big", BIG, is_ready).await;
+
+    // A sync runs; a second one at the same time is refused.
+    let a = cluster.create_sync("big", json!({})).await;
+    cluster
+        .wait_sync(&a, BIG, |s| phase(s) == Some(SyncPhase::Syncing))
+        .await;
+    let f = sync_to_end(&cluster, "big", json!({}), WAIT).await;
+    assert_eq!(phase(&f), Some(SyncPhase::Rejected));
+    assert_eq!(reason(&f).as_deref(), Some("InvalidSyncState"));
+
+    // A spec edit meanwhile waits: the backend does not change while the sync runs.
+    let serial0 = server.soa_serial().unwrap();
+    let mut records = managed();
+    records
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "added", "type": "A", "data": ["192.0.2.20"]}));
+    cluster
+        .patch_spec("big", json!({"records": records.clone()}))
+        .await;
+    let mut saw_syncing_reason = false;
+    let mut saw_zone_syncing = false;
+    let deadline = Instant::now() + BIG;
+    loop {
+        let serial = server.soa_serial();
+        let zone = cluster.zones().get("big").await.unwrap();
+        let sync = cluster.syncs().get(&a).await.unwrap();
+        if phase(&sync) != Some(SyncPhase::Syncing) {
+            break;
+        }
+        assert_eq!(serial, Some(serial0), "the zone changed while syncing");
+        saw_syncing_reason |= condition(&zone, "Ready") == Some(("False".into(), "Syncing".into()));
+        saw_zone_syncing |= zone.status.as_ref().and_then(|s| s.phase) == Some(ZonePhase::Syncing);
+        assert!(Instant::now() < deadline, "sync {a} did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        saw_zone_syncing,
+        "the zone's phase was Syncing during the sync"
+    );
+    assert!(
+        saw_syncing_reason,
+        "Ready=False reason=Syncing while the edit waited"
+    );
+    let a_done = cluster.wait_sync(&a, WAIT, finished).await;
+    assert_complete(&a_done);
+    let a_status = a_done.status.clone().unwrap();
+    assert_eq!(a_status.summary.as_ref().unwrap().total, 100_003);
+    // More than 100 changes: the status lists 100, the full list is kept beside it.
+    assert_eq!(a_status.changes.len(), 100);
+    let full_ref = a_status.full_changes_ref.clone().expect("full change list");
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let full = cms.get(&full_ref).await.unwrap();
+    assert_eq!(
+        full.data.unwrap()["count"],
+        (a_status.summary.as_ref().unwrap().added).to_string()
+    );
+    let zone = cluster
+        .wait_zone("big", BIG, |z| {
+            is_ready(z)
+                && z.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+        })
+        .await;
+    assert!(
+        server.soa_serial() != Some(serial0),
+        "the edit was applied after the sync"
+    );
+    let zst = zone.status.clone().unwrap();
+    assert_eq!(zst.history[0].change_type, ChangeType::Update);
+    assert_eq!(zst.history[1].change_type, ChangeType::Sync);
+    assert_eq!(zst.history[1].zone_sync_ref.as_deref(), Some(a.as_str()));
+
+    // Kill the operator mid-sync: the snapshot is the old one or the new one, never a mix.
+    let old = stored(&cluster, "big").await.expect("snapshot of sync A");
+    server.nsupdate("update add killed.example.com. 300 IN A 192.0.2.66\n");
+    let b = cluster.create_sync("big", json!({})).await;
+    cluster
+        .wait_sync(&b, BIG, |s| phase(s) == Some(SyncPhase::Syncing))
+        .await;
+    op.kill();
+    let new = fresh_axfr(&server).await;
+    let after_kill = stored(&cluster, "big").await.expect("a snapshot");
+    assert!(
+        after_kill == old || after_kill == new,
+        "after the kill the snapshot is neither the old nor the new one"
+    );
+    let op = cluster.operator("zk-1", None).await;
+    let b_done = cluster.wait_sync(&b, BIG, finished).await;
+    let snap = stored(&cluster, "big").await.expect("a snapshot");
+    match phase(&b_done) {
+        Some(SyncPhase::Complete) => assert!(snap == new, "completed: the new snapshot"),
+        Some(SyncPhase::Failed) => assert!(snap == old || snap == new),
+        other => panic!("sync {b} ended {other:?}"),
+    }
+    cluster
+        .wait_zone("big", BIG, |z| {
+            z.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+        })
+        .await;
+
+    // A sync created while an update is pending waits (PendingUpdate), then runs after it.
+    op.stop().await;
+    records
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "pending", "type": "A", "data": ["192.0.2.21"]}));
+    cluster.patch_spec("big", json!({"records": records})).await;
+    let d = cluster.create_sync("big", json!({})).await;
+    let op = cluster.operator("zk-2", None).await;
+    cluster
+        .wait_sync(&d, BIG, |s| reason(s).as_deref() == Some("PendingUpdate"))
+        .await;
+    let d_done = cluster.wait_sync(&d, BIG, finished).await;
+    assert_complete(&d_done);
+    let zone = cluster
+        .wait_zone("big", BIG, |z| {
+            is_ready(z)
+                && z.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+        })
+        .await;
+    let history = zone.status.unwrap().history;
+    assert_eq!(history[0].zone_sync_ref.as_deref(), Some(d.as_str()));
+    assert_eq!(history[1].change_type, ChangeType::Update);
+    assert!(
+        d_done
+            .status
+            .unwrap()
+            .changes
+            .iter()
+            .any(|l| l.starts_with("+ pending.example.com.")),
+        "the sync ran after the update and saw it"
+    );
+    op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ixfr_unavailable_falls_back_to_axfr_knot() {
+    let opts = ServerOptions {
+        ixfr: false,
+        ..ServerOptions::default()
+    };
+    let server = start(ServerKind::Knot, small_zone(), opts).await;
+    let cluster = Cluster::start().await;
+    cluster.secret("nix-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster
+        .apply_zone(manifest(
+            "nix",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("nix", WAIT, is_ready).await;
+    assert_complete(&sync_to_end(&cluster, "nix", json!({}), WAIT).await);
+    server.nsupdate("update add fb.example.com. 300 IN A 192.0.2.77\n");
+    let s = sync_to_end(&cluster, "nix", json!({}), WAIT).await;
+    assert_complete(&s);
+    assert_eq!(method(&s), "AXFR", "no IXFR history: the full zone came");
+    assert_eq!(
+        s.status.unwrap().changes,
+        vec!["+ fb.example.com. 300 IN A 192.0.2.77"]
+    );
+    assert_snapshot_is_backend(&cluster, "nix", &server).await;
+    op.stop().await;
+}
+
+/// Forwards one transfer request to `upstream` and passes on only the first `limit` bytes of
+/// the answer, then closes: a transfer cut short.
+async fn truncating_proxy(upstream: SocketAddr, limit: usize) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let mut len = [0u8; 2];
+                if client.read_exact(&mut len).await.is_err() {
+                    return;
+                }
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if client.read_exact(&mut query).await.is_err() {
+                    return;
+                }
+                let _ = up.write_all(&len).await;
+                let _ = up.write_all(&query).await;
+                let mut sent = 0;
+                let mut buf = vec![0u8; 4096];
+                while sent < limit {
+                    let n = match up.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let take = n.min(limit - sent);
+                    if client.write_all(&buf[..take]).await.is_err() {
+                        break;
+                    }
+                    sent += take;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_or_truncated_transfer_fails_and_keeps_the_old_snapshot() {
+    let content = ZoneContent::generated("example.com.", 3000);
+    let server = start(ServerKind::Bind, content.clone(), ServerOptions::default()).await;
+    let refusing = start(
+        ServerKind::Bind,
+        content,
+        ServerOptions {
+            allow_transfer: false,
+            key: Some(server.key.clone()),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let cluster = Cluster::start().await;
+    cluster.secret("bad-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster
+        .apply_zone(manifest(
+            "bad",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("bad", WAIT, is_ready).await;
+    assert_complete(&sync_to_end(&cluster, "bad", json!({}), WAIT).await);
+    let old = stored(&cluster, "bad").await.unwrap();
+    server.nsupdate("update add lost.example.com. 300 IN A 192.0.2.88\n");
+
+    for (transfer_server, want) in [
+        (refusing.addr, "TransferRefused"),
+        (
+            truncating_proxy(server.addr, 6000).await,
+            "TransferTruncated",
+        ),
+    ] {
+        cluster
+            .patch_spec(
+                "bad",
+                json!({"transfer": {"server": transfer_server.to_string()}}),
+            )
+            .await;
+        let s = sync_to_end(&cluster, "bad", json!({"method": "Axfr"}), WAIT).await;
+        assert_eq!(
+            phase(&s),
+            Some(SyncPhase::Failed),
+            "{}",
+            serde_yaml::to_string(&s).unwrap()
+        );
+        assert_eq!(reason(&s).as_deref(), Some(want));
+        let message = s.status.as_ref().unwrap().message.clone().unwrap();
+        assert!(
+            message.contains("the stored snapshot is unchanged"),
+            "{message}"
+        );
+        let name = s.metadata.name.clone().unwrap();
+        assert!(
+            cluster
+                .events_for(&name)
+                .iter()
+                .any(|e| e.starts_with(want)),
+            "{:?}",
+            cluster.events_for(&name)
+        );
+        assert!(
+            stored(&cluster, "bad").await.unwrap() == old,
+            "{want}: the old snapshot is intact"
+        );
+        let zone = cluster
+            .wait_zone("bad", WAIT, |z| {
+                z.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase != Some(ZonePhase::Syncing))
+            })
+            .await;
+        assert!(
+            zone.status
+                .unwrap()
+                .history
+                .iter()
+                .all(|h| h.zone_sync_ref.as_deref() != Some(name.as_str())),
+            "a failed sync adds no Sync entry"
+        );
+    }
+    op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_drift_check_creates_syncs_as_zonekeeper() {
+    let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
+    let cluster = Cluster::start().await;
+    cluster.secret("sched-tsig", &server.key).await;
+    let op = cluster.operator("zk-0", None).await;
+    cluster
+        .apply_zone(manifest(
+            "sched",
+            &server,
+            json!({"interval": "2s", "minInterval": "0", "successfulHistoryLimit": 1}),
+        ))
+        .await;
+    cluster.wait_zone("sched", WAIT, is_ready).await;
+
+    let scheduled = |want: &'static str| {
+        let cluster = &cluster;
+        async move {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let list = cluster.syncs().list(&Default::default()).await.unwrap();
+                if let Some(s) = list.items.into_iter().find(|s| {
+                    phase(s) == Some(SyncPhase::Complete)
+                        && s.status.as_ref().unwrap().user_id.as_deref() == Some("zonekeeper")
+                        && s.status
+                            .as_ref()
+                            .unwrap()
+                            .changes
+                            .iter()
+                            .any(|l| l.contains(want))
+                }) {
+                    return s;
+                }
+                assert!(Instant::now() < deadline, "no scheduled sync saw {want}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // Never synced: after one interval the drift check takes a baseline.
+    scheduled("+ keep.example.com.").await;
+    server.nsupdate("update add drift.example.com. 300 IN A 192.0.2.99\n");
+    let s = scheduled("+ drift.example.com. 300 IN A 192.0.2.99").await;
+    assert_eq!(s.status.unwrap().changes.len(), 1);
+    assert_snapshot_is_backend(&cluster, "sched", &server).await;
+    // successfulHistoryLimit 1: only the newest completed sync is kept.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let list = cluster.syncs().list(&Default::default()).await.unwrap();
+        let complete = list
+            .items
+            .iter()
+            .filter(|s| phase(s) == Some(SyncPhase::Complete))
+            .count();
+        if complete == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{complete} completed syncs kept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    op.stop().await;
+}
+
+/// The store's crash safety on its own: chunks written without their pointer flip (a crash
+/// mid-save) never change what loads; the next save flips to a complete new set and removes
+/// the orphans, and the pointer itself survives that cleanup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_store_reads_old_or_new_never_a_mix() {
+    let cluster = Cluster::start().await;
+    let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
+    let old = fresh_axfr(&server).await;
+    // A real owner: the API server collects objects whose owner does not exist.
+    cluster.config_map("crash-owner", "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get("crash-owner").await.unwrap();
+    let s = ConfigMapStore {
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "crash-owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..OwnerReference::default()
+        },
+        ..store(&cluster, "crash")
+    };
+    assert!(s.load(&origin()).await.unwrap().is_none());
+    s.save(&old).await.unwrap();
+    assert!(s.load(&origin()).await.unwrap().unwrap() == old);
+
+    // A crashed save: a chunk of another id, same labels, no pointer flip.
+    let orphan: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "crash-zonekeeper-snapshot-deadbeef0000-0", "namespace": NS,
+            "labels": {"dns.zonekeeper.io/snapshot-of": "crash", "dns.zonekeeper.io/snapshot-id": "deadbeef0000"}},
+        "binaryData": {"chunk": "H4sIAAAAAAAA/w=="},
+    }))
+    .unwrap();
+    cms.create(&Default::default(), &orphan).await.unwrap();
+    assert!(s.load(&origin()).await.unwrap().unwrap() == old);
+
+    server.nsupdate("update add crash.example.com. 300 IN A 192.0.2.9\n");
+    let new = fresh_axfr(&server).await;
+    assert!(new != old);
+    s.save(&new).await.unwrap();
+    assert!(s.load(&origin()).await.unwrap().unwrap() == new);
+    let names: Vec<String> = cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with("crash-zonekeeper-snapshot"))
+        .collect();
+    assert!(names.contains(&"crash-zonekeeper-snapshot".to_string()));
+    assert!(!names.iter().any(|n| n.contains("deadbeef")), "{names:?}");
+    // The pointer and one set of chunks, nothing else.
+    let (id, serial) = s.pointer().await.unwrap().unwrap();
+    assert_eq!(serial, new.soa_serial());
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "crash-zonekeeper-snapshot" || n.contains(&id))
+    );
+}
