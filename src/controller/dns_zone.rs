@@ -448,10 +448,11 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
             }
         }
     };
+    // Events first: whoever sees the new status finds the event that goes with it.
+    publish(ctx, &zone, &events, "Reconcile").await;
     if status != current {
         write_status(ctx, &zone, &status).await?;
     }
-    publish(ctx, &zone, &events, "Reconcile").await;
     if !failed && zone.spec.zone_type == ZoneType::Primary {
         super::zone_sync::scheduled_check(&zone, ctx, &status, &mut rt).await;
     }
