@@ -113,6 +113,27 @@ async fn poll<T>(deadline: Duration, what: &str, mut f: impl FnMut() -> Option<T
     }
 }
 
+/// Creates ZoneSyncs until one completes: one is refused while the zone's own scheduled sync
+/// runs (phase Rejected, "another sync is running"), which is right and not what is tested here.
+async fn completed_sync(cluster: &Cluster, zone: &str) {
+    let start = Instant::now();
+    loop {
+        let name = cluster.create_sync(zone, json!({})).await;
+        let sync = cluster
+            .wait_sync(&name, WAIT, |s| {
+                s.status.as_ref().is_some_and(|s| {
+                    matches!(s.phase, Some(SyncPhase::Complete | SyncPhase::Rejected))
+                })
+            })
+            .await;
+        if sync.status.and_then(|s| s.phase) == Some(SyncPhase::Complete) {
+            return;
+        }
+        assert!(start.elapsed() < WAIT, "no ZoneSync of {zone} completed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn requests_by(cluster: &Cluster, user: &str) -> Vec<RequestRecord> {
     cluster
         .api
@@ -307,17 +328,14 @@ async fn metrics_and_health_after_a_reconcile() {
         .await;
     let zone = cluster.wait_zone("example", WAIT, is_ready).await;
     let records = zone.status.as_ref().unwrap().record_count.unwrap();
-    let sync = cluster.create_sync("example", json!({})).await;
-    cluster
-        .wait_sync(&sync, WAIT, |s| {
-            s.status
-                .as_ref()
-                .is_some_and(|s| s.phase == Some(SyncPhase::Complete))
-        })
-        .await;
+    completed_sync(&cluster, "example").await;
 
     assert_eq!(http_get(op.metrics_addr, "/livez").await.0, 200);
-    assert_eq!(http_get(op.metrics_addr, "/readyz").await.0, 200);
+    let start = Instant::now();
+    while http_get(op.metrics_addr, "/readyz").await.0 != 200 {
+        assert!(start.elapsed() < Duration::from_secs(5), "/readyz not 200");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let text = metrics(&op).await;
     assert!(ok_reconciles(&text) >= 1.0, "{text}");
     assert!(
@@ -490,6 +508,9 @@ async fn the_chart_rbac_rules_are_exactly_what_the_operator_uses() {
         json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]),
     );
     manifest["spec"]["deletionPolicy"] = json!("DeleteRecords");
+    // Small history limits, so the second completed sync prunes the first.
+    manifest["spec"]["sync"]["successfulHistoryLimit"] = json!(1);
+    manifest["spec"]["sync"]["failedHistoryLimit"] = json!(1);
     cluster.apply_zone(manifest).await;
     cluster.wait_zone("example", WAIT, is_ready).await;
     cluster
@@ -503,14 +524,8 @@ async fn the_chart_rbac_rules_are_exactly_what_the_operator_uses() {
             is_ready(z) && z.status.as_ref().is_some_and(|s| s.history.len() == 2)
         })
         .await;
-    let sync = cluster.create_sync("example", json!({})).await;
-    cluster
-        .wait_sync(&sync, WAIT, |s| {
-            s.status
-                .as_ref()
-                .is_some_and(|s| s.phase == Some(SyncPhase::Complete))
-        })
-        .await;
+    completed_sync(&cluster, "example").await;
+    completed_sync(&cluster, "example").await;
     cluster.secret("example-tsig", &server.key).await;
     cluster
         .zones()
