@@ -315,7 +315,9 @@ async fn metrics_and_health_after_a_reconcile() {
     let server = bind().await;
     let cluster = Cluster::start().await;
     cluster.secret("example-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    // As the chart runs it: with leader election.
+    let op = cluster.operator("zk-0", Some(Duration::from_secs(2))).await;
+    poll(WAIT, "zk-0 to lead", || is_leader(&op).then_some(())).await;
     cluster
         .apply_zone(zone_manifest(
             "example",
