@@ -43,7 +43,9 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut text = String::new();
@@ -108,7 +110,10 @@ async fn poll<T>(deadline: Duration, what: &str, mut f: impl FnMut() -> Option<T
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < deadline, "{what}: not within {deadline:?}");
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -206,10 +211,14 @@ async fn one_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     // lease duration, plus up to one retry period of a third of it, plus a margin).
     let killed = Instant::now();
     leader.kill();
-    poll(lease * 2 + Duration::from_secs(1), "the standby to take over", || {
-        (is_leader(&standby) && lease_holder(&cluster).as_deref() == Some(standby_id))
-            .then_some(())
-    })
+    poll(
+        lease * 2 + Duration::from_secs(1),
+        "the standby to take over",
+        || {
+            (is_leader(&standby) && lease_holder(&cluster).as_deref() == Some(standby_id))
+                .then_some(())
+        },
+    )
     .await;
     let took = killed.elapsed();
     assert!(
@@ -366,8 +375,7 @@ async fn metrics_and_health_after_a_reconcile() {
         "{text}"
     );
     assert!(
-        sample(&text, r#"zonekeeper_transfer_bytes_total{method="AXFR"}"#)
-            .is_some_and(|v| v > 0.0),
+        sample(&text, r#"zonekeeper_transfer_bytes_total{method="AXFR"}"#).is_some_and(|v| v > 0.0),
         "{text}"
     );
     assert!(
@@ -470,7 +478,10 @@ fn needed(r: &RequestRecord) -> Result<Permission, String> {
         [res, name, sub] => (*res, Some(*name), Some(*sub)),
         _ => return Err(format!("unexpected path {}", r.path)),
     };
-    let watch = r.query.split('&').any(|p| p == "watch=true" || p == "watch=1");
+    let watch = r
+        .query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
     let verb = match (r.method.as_str(), name) {
         ("GET", Some(_)) => "get",
         ("GET", None) if watch => "watch",
@@ -639,12 +650,14 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
             .iter()
             .map(|d| d["kind"].as_str().unwrap_or("").to_string())
             .collect();
-        let (ok, out) = tokio::task::block_in_place(|| {
-            kubectl_apply_dry_run(&kubeconfig, &cache, &rendered)
-        });
+        let (ok, out) =
+            tokio::task::block_in_place(|| kubectl_apply_dry_run(&kubeconfig, &cache, &rendered));
         assert!(ok, "{values:?}:\n{out}");
         // One line per object, each accepted (nothing stored: it was a dry run).
-        let accepted = out.lines().filter(|l| l.ends_with("(server dry run)")).count();
+        let accepted = out
+            .lines()
+            .filter(|l| l.ends_with("(server dry run)"))
+            .count();
         assert_eq!(accepted, kinds.len(), "{values:?}: {kinds:?}\n{out}");
         assert!(cluster.api.objects("apps", "deployments").is_empty());
     }

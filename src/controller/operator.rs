@@ -185,13 +185,11 @@ pub async fn run(
     drop(leader_tx);
     metrics.leader.set(0);
     let lost = !*leader_rx.borrow() && !*shutdown.borrow();
-    if let Some(mut e) = elector {
-        if !lost {
-            // Only now that nothing writes any more: release the lease, so a standby takes
-            // over at once instead of after the lease expired.
-            let _ = elector_stop.send(true);
-            let _ = (&mut e.0).await;
-        }
+    // Only now that nothing writes any more: release the lease, so a standby takes over at
+    // once instead of after the lease expired. A lost lease is not ours to release.
+    if !lost && let Some(mut e) = elector {
+        let _ = elector_stop.send(true);
+        let _ = (&mut e.0).await;
     }
     drop(server);
     if lost {

@@ -247,11 +247,35 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         ("", "serviceaccounts", "ServiceAccount", true, "sa"),
         ("", "services", "Service", true, "svc"),
         ("apps", "deployments", "Deployment", true, "deploy"),
-        ("policy", "poddisruptionbudgets", "PodDisruptionBudget", true, "pdb"),
+        (
+            "policy",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+            "pdb",
+        ),
         ("rbac.authorization.k8s.io", "roles", "Role", true, ""),
-        ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", true, ""),
-        ("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", false, ""),
-        ("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", false, ""),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "RoleBinding",
+            true,
+            "",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "ClusterRole",
+            false,
+            "",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+            "",
+        ),
     ] {
         let short: &[&str] = if short.is_empty() { &[] } else { &[short] };
         let status = matches!(kind, "Service" | "Deployment" | "PodDisruptionBudget");
