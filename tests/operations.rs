@@ -347,16 +347,21 @@ async fn metrics_and_health_after_a_reconcile() {
         assert!(start.elapsed() < Duration::from_secs(5), "/readyz not 200");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let text = metrics(&op).await;
+    // The sync is counted just after its status is written: poll.
+    let sync_ok = r#"zonekeeper_reconciles_total{kind="ZoneSync",result="ok",reason=""}"#;
+    let start = Instant::now();
+    let text = loop {
+        let text = metrics(&op).await;
+        if sample(&text, sync_ok).is_some_and(|v| v >= 1.0) {
+            break text;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no ZoneSync reconcile counted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(ok_reconciles(&text) >= 1.0, "{text}");
-    assert!(
-        sample(
-            &text,
-            r#"zonekeeper_reconciles_total{kind="ZoneSync",result="ok",reason=""}"#
-        )
-        .is_some_and(|v| v >= 1.0),
-        "{text}"
-    );
     assert!(
         sample(
             &text,
