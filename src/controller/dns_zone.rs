@@ -81,8 +81,9 @@ pub async fn run(
     let metrics = ctx.metrics.clone();
     let ready_store = store.clone();
     tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            metrics.set_ready();
+        match ready_store.wait_until_ready().await {
+            Ok(()) => metrics.set_ready(),
+            Err(e) => tracing::warn!(error = %e, "DnsZone cache never became ready"),
         }
     });
     let syncs = super::zone_sync::run(

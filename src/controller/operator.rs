@@ -59,6 +59,15 @@ pub struct Running {
     pub leader: watch::Receiver<bool>,
 }
 
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs until `shutdown` flips to true. `on_start` receives the bound addresses first.
 pub async fn run(
     client: kube::Client,
@@ -73,11 +82,16 @@ pub async fn run(
             addr: opts.metrics_addr,
             source,
         })?;
-    let server = tokio::spawn(server);
+    // Aborted when `run` is dropped: a crashed (aborted) operator must neither keep serving
+    // nor keep renewing its lease, or no standby could ever take over.
+    let server = AbortOnDrop(tokio::spawn(server));
 
     let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
     // Without election the sender stays here, unused, so leadership never reads as lost.
     let mut leader_tx = Some(leader_tx);
+    // The elector has its own stop signal, sent only once the controllers have ended: releasing
+    // the lease while a reconcile still writes would let the standby write at the same time.
+    let (elector_stop, elector_stop_rx) = watch::channel(false);
     let elector = opts
         .leader
         .as_ref()
@@ -92,7 +106,7 @@ pub async fn run(
                     lease_duration: l.lease_duration,
                 },
             );
-            tokio::spawn(elector.run(leader_tx, shutdown.clone()))
+            AbortOnDrop(tokio::spawn(elector.run(leader_tx, elector_stop_rx)))
         });
     on_start(Running {
         metrics_addr,
@@ -106,9 +120,17 @@ pub async fn run(
         metrics.set_ready();
     }
     let mut leader = leader_rx.clone();
-    tokio::select! {
-        r = leader.wait_for(|l| *l) => { if r.is_err() { return Ok(()); } }
-        _ = shutdown.wait_for(|s| *s) => { server.abort(); return Ok(()); }
+    // Decided first, acted on after: no channel borrow may live across the awaits below.
+    let leading = tokio::select! {
+        r = leader.wait_for(|l| *l) => r.is_ok(),
+        _ = shutdown.wait_for(|s| *s) => false,
+    };
+    if !leading {
+        let _ = elector_stop.send(true);
+        if let Some(mut e) = elector {
+            let _ = (&mut e.0).await;
+        }
+        return Ok(());
     }
     metrics.leader.set(1);
     tracing::info!(identity = %opts.identity, "leading: starting the controllers");
@@ -163,15 +185,13 @@ pub async fn run(
     drop(leader_tx);
     metrics.leader.set(0);
     let lost = !*leader_rx.borrow() && !*shutdown.borrow();
-    if let Some(e) = elector {
-        if lost {
-            e.abort();
-        } else {
-            // Wait for the elector to release the lease, so a standby takes over at once.
-            let _ = e.await;
-        }
+    // Only now that nothing writes any more: release the lease, so a standby takes over at
+    // once instead of after the lease expired. A lost lease is not ours to release.
+    if !lost && let Some(mut e) = elector {
+        let _ = elector_stop.send(true);
+        let _ = (&mut e.0).await;
     }
-    server.abort();
+    drop(server);
     if lost {
         return Err(OperatorError::LostLeadership);
     }

@@ -74,6 +74,25 @@ impl Cluster {
 
     /// Starts an operator instance; with `lease` it takes part in leader election.
     pub async fn operator(&self, identity: &str, lease: Option<Duration>) -> Operator {
+        self.operator_with(identity, lease, self.client.clone())
+            .await
+    }
+
+    /// A client whose requests the server records as made by `user` (it sends
+    /// `Impersonate-User`, as `kubectl --as` does).
+    pub fn client_as(&self, user: &str) -> Client {
+        let mut config = kube::Config::new(self.api.url().parse().unwrap());
+        config.auth_info.impersonate = Some(user.into());
+        Client::try_from(config).unwrap()
+    }
+
+    /// Starts an operator instance that talks through `client`.
+    pub async fn operator_with(
+        &self,
+        identity: &str,
+        lease: Option<Duration>,
+        client: Client,
+    ) -> Operator {
         let opts = OperatorOptions {
             namespaces: vec![],
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
@@ -88,7 +107,6 @@ impl Cluster {
         };
         let (shutdown, rx) = watch::channel(false);
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let client = self.client.clone();
         let task = tokio::spawn(async move {
             operator::run(client, opts, rx, move |running| {
                 let _ = started_tx.send((running.metrics_addr, running.leader));

@@ -44,6 +44,9 @@ pub struct RequestRecord {
     pub query: String,
     /// The HTTP status answered (200 for a watch that was opened).
     pub status: u16,
+    /// Who asked: the `Impersonate-User` header (kube's `auth_info.impersonate`), empty when
+    /// absent. Lets a test tell the operator's requests from its own.
+    pub user: String,
 }
 
 impl RequestRecord {

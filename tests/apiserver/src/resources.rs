@@ -205,7 +205,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             json_path: ".metadata.creationTimestamp".into(),
         },
     ];
-    vec![
+    let mut out = vec![
         ns,
         secrets,
         builtin(
@@ -240,7 +240,51 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             false,
         ),
         crds,
-    ]
+    ];
+    // What the Helm chart renders, so `kubectl apply --dry-run=server` of the chart can be
+    // tested. Schemaless: stored as sent, no defaulting, no validation, no controllers.
+    for (group, plural, kind, namespaced, short) in [
+        ("", "serviceaccounts", "ServiceAccount", true, "sa"),
+        ("", "services", "Service", true, "svc"),
+        ("apps", "deployments", "Deployment", true, "deploy"),
+        (
+            "policy",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+            "pdb",
+        ),
+        ("rbac.authorization.k8s.io", "roles", "Role", true, ""),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "RoleBinding",
+            true,
+            "",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "ClusterRole",
+            false,
+            "",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+            "",
+        ),
+    ] {
+        let short: &[&str] = if short.is_empty() { &[] } else { &[short] };
+        let status = matches!(kind, "Service" | "Deployment" | "PodDisruptionBudget");
+        let generation = matches!(kind, "Deployment" | "PodDisruptionBudget");
+        out.push(builtin(
+            group, "v1", plural, kind, namespaced, short, status, generation,
+        ));
+    }
+    out
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {

@@ -115,7 +115,12 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
         Ok(b) => b.to_vec(),
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),
     };
-    if let Some(resp) = injected_fault(&inner, &method, &path, &query) {
+    let user = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if let Some(resp) = injected_fault(&inner, &method, &path, &query, &user) {
         return resp;
     }
     let params = Params::parse(&query);
@@ -125,11 +130,18 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
         path,
         query,
         status: resp.status().as_u16(),
+        user,
     });
     resp
 }
 
-fn injected_fault(inner: &Inner, method: &str, path: &str, query: &str) -> Option<Response<Body>> {
+fn injected_fault(
+    inner: &Inner,
+    method: &str,
+    path: &str,
+    query: &str,
+    user: &str,
+) -> Option<Response<Body>> {
     let mut state = inner.lock();
     let fault = state
         .faults
@@ -143,6 +155,7 @@ fn injected_fault(inner: &Inner, method: &str, path: &str, query: &str) -> Optio
         path: path.into(),
         query: query.into(),
         status: code,
+        user: user.into(),
     });
     let reason = match code {
         429 => "TooManyRequests",
