@@ -72,6 +72,7 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
+    let zones_api = zones.clone();
     let controller = Controller::new(zones, watcher::Config::default().any_semantic())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
@@ -79,11 +80,25 @@ pub async fn run(
     let secret_store = store.clone();
     let cm_store = store.clone();
     let metrics = ctx.metrics.clone();
-    let ready_store = store.clone();
+    // Ready once DnsZones can be listed. The Controller's own store did not report ready here
+    // (`wait_until_ready` never returned while reconciles ran; cause not found), so readiness
+    // is checked against the API directly, retried until it answers.
+    let ready_api = zones_api.clone();
     tokio::spawn(async move {
-        match ready_store.wait_until_ready().await {
-            Ok(()) => metrics.set_ready(),
-            Err(e) => tracing::warn!(error = %e, "DnsZone cache never became ready"),
+        let params = kube::api::ListParams::default().limit(1);
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match ready_api.list_metadata(&params).await {
+                Ok(_) => {
+                    metrics.set_ready();
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list DnsZones yet; not ready");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
         }
     });
     let syncs = super::zone_sync::run(
