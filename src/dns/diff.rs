@@ -260,26 +260,28 @@ pub fn check_guard(plan: &Plan, zone_records: usize, guard: &Guard) -> Result<()
 /// on its own).
 pub fn zone_diff(old: &Zone, new: &Zone) -> Vec<Change> {
     let mut changes = Vec::new();
+    // Both zones iterate in the same byte order of their map keys, so one merge pass
+    // compares keys with memcmp; RRsets are compared only under equal keys.
     let mut a = old
-        .rrsets()
-        .filter(|s| s.rtype != RecordType::SOA)
+        .entries()
+        .filter(|(_, s)| s.rtype != RecordType::SOA)
         .peekable();
     let mut b = new
-        .rrsets()
-        .filter(|s| s.rtype != RecordType::SOA)
+        .entries()
+        .filter(|(_, s)| s.rtype != RecordType::SOA)
         .peekable();
     loop {
         match (a.peek(), b.peek()) {
             (None, None) => break,
-            (Some(x), None) => {
+            (Some((_, x)), None) => {
                 changes.push(Change::Delete((*x).clone()));
                 a.next();
             }
-            (None, Some(y)) => {
+            (None, Some((_, y))) => {
                 changes.push(Change::Add((*y).clone()));
                 b.next();
             }
-            (Some(x), Some(y)) => match x.key().cmp(&y.key()) {
+            (Some((kx, x)), Some((ky, y))) => match kx.cmp(ky) {
                 std::cmp::Ordering::Less => {
                     changes.push(Change::Delete((*x).clone()));
                     a.next();

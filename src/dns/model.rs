@@ -297,11 +297,69 @@ fn rdata_eq(a: &RData, b: &RData) -> bool {
     }
 }
 
+/// Bytes of the stack buffer a lookup key is built in; longer keys (impossible for names
+/// within RFC 1035's 255-byte limit) fall back to the heap.
+const KEY_STACK: usize = 600;
+
+/// Writes the zone map's key for `name`/`rtype`: lower-cased labels from the root, each
+/// followed by `00 01` (a zero byte in a label is escaped as `00 ff`), the name closed by
+/// `00 00`, then the type big-endian. Byte-wise order of these keys is canonical name order
+/// (RFC 4034 6.1), then type order, so the map compares keys with memcmp instead of walking
+/// hickory labels.
+fn write_key(name: &Name, rtype: RecordType, mut push: impl FnMut(u8)) {
+    for label in name.iter().rev() {
+        for &b in label {
+            if b == 0 {
+                push(0);
+                push(0xff);
+            } else {
+                push(b.to_ascii_lowercase());
+            }
+        }
+        push(0);
+        push(1);
+    }
+    push(0);
+    push(0);
+    let [hi, lo] = u16::from(rtype).to_be_bytes();
+    push(hi);
+    push(lo);
+}
+
+/// The key of `name`/`rtype`, built in `stack` (or `heap` when it does not fit): no
+/// allocation for a lookup.
+fn key_slice<'b>(
+    name: &Name,
+    rtype: RecordType,
+    stack: &'b mut [u8; KEY_STACK],
+    heap: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    let mut len = 0usize;
+    let mut fits = true;
+    write_key(name, rtype, |b| {
+        if let Some(slot) = stack.get_mut(len) {
+            *slot = b;
+            len += 1;
+        } else {
+            fits = false;
+        }
+    });
+    if fits {
+        &stack[..len]
+    } else {
+        write_key(name, rtype, |b| heap.push(b));
+        heap
+    }
+}
+
 /// A zone's content: its origin and every RRset, SOA included.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {
     origin: Name,
-    rrsets: BTreeMap<RRsetKey, RRset>,
+    /// RRsets by [`write_key`] bytes, hence in canonical order.
+    rrsets: BTreeMap<Box<[u8]>, RRset>,
+    /// Records over all RRsets, kept up to date by every mutation.
+    records: usize,
 }
 
 impl Zone {
@@ -312,6 +370,7 @@ impl Zone {
         Self {
             origin,
             rrsets: BTreeMap::new(),
+            records: 0,
         }
     }
 
@@ -327,33 +386,46 @@ impl Zone {
     /// Adds one record, merging it into its RRset; a duplicate is ignored. When records
     /// of one RRset disagree on the TTL the lowest wins (RFC 2181 5.2).
     pub fn insert(&mut self, record: Record) {
-        let key = RRsetKey::new(record.name(), record.record_type());
-        let ttl = record.ttl();
-        let name = record.name().clone();
         let rtype = record.record_type();
-        let set = self.rrsets.entry(key).or_insert_with(|| RRset {
-            name,
-            rtype,
-            ttl,
-            rdatas: Vec::new(),
-        });
-        set.ttl = set.ttl.min(ttl);
-        set.insert_sorted(record.into_data());
+        let parts = record.into_parts();
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let key = key_slice(&parts.name_labels, rtype, &mut stack, &mut heap);
+        if let Some(set) = self.rrsets.get_mut(key) {
+            set.ttl = set.ttl.min(parts.ttl);
+            if set.insert_sorted(parts.rdata) {
+                self.records += 1;
+            }
+            return;
+        }
+        self.rrsets.insert(
+            key.into(),
+            RRset {
+                name: parts.name_labels,
+                rtype,
+                ttl: parts.ttl,
+                rdatas: vec![parts.rdata],
+            },
+        );
+        self.records += 1;
     }
 
     /// Removes one record (matched by data; TTL ignored); drops the RRset when it empties.
     pub fn remove(&mut self, record: &Record) {
-        let key = RRsetKey::new(record.name(), record.record_type());
-        if let Some(set) = self.rrsets.get_mut(&key) {
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let key = key_slice(record.name(), record.record_type(), &mut stack, &mut heap);
+        if let Some(set) = self.rrsets.get_mut(key) {
             let wanted = canonical_rdata(record.data());
             if let Ok(pos) = set
                 .rdatas
                 .binary_search_by(|r| canonical_rdata(r).cmp(&wanted))
             {
                 set.rdatas.remove(pos);
+                self.records -= 1;
             }
             if set.rdatas.is_empty() {
-                self.rrsets.remove(&key);
+                self.rrsets.remove(key);
             }
         }
     }
@@ -361,21 +433,39 @@ impl Zone {
     /// Puts a whole RRset in place of whatever the zone had under its key.
     pub fn insert_rrset(&mut self, mut rrset: RRset) {
         rrset.normalize();
-        if rrset.is_empty() {
-            self.rrsets.remove(&rrset.key());
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let key = key_slice(&rrset.name, rrset.rtype, &mut stack, &mut heap);
+        let added = rrset.len();
+        let old = if rrset.is_empty() {
+            self.rrsets.remove(key)
         } else {
-            self.rrsets.insert(rrset.key(), rrset);
-        }
+            self.rrsets.insert(key.into(), rrset)
+        };
+        self.records = self.records + added - old.map_or(0, |s| s.len());
     }
 
     /// Removes a whole RRset.
     pub fn remove_rrset(&mut self, key: &RRsetKey) -> Option<RRset> {
-        self.rrsets.remove(key)
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let k = key_slice(&key.name, key.rtype, &mut stack, &mut heap);
+        let old = self.rrsets.remove(k)?;
+        self.records -= old.len();
+        Some(old)
     }
 
     /// The RRset under `key`.
     pub fn get(&self, key: &RRsetKey) -> Option<&RRset> {
-        self.rrsets.get(key)
+        self.get_by(&key.name, key.rtype)
+    }
+
+    /// The RRset of `name`/`rtype` (ASCII case ignored), without building an [`RRsetKey`].
+    pub fn get_by(&self, name: &Name, rtype: RecordType) -> Option<&RRset> {
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        self.rrsets
+            .get(key_slice(name, rtype, &mut stack, &mut heap))
     }
 
     /// Every RRset in canonical name order.
@@ -383,21 +473,25 @@ impl Zone {
         self.rrsets.values()
     }
 
+    /// Every RRset in canonical order with its order key: two zones' entries can be merged
+    /// by comparing the keys' bytes.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &RRset)> {
+        self.rrsets.iter().map(|(k, v)| (&**k, v))
+    }
+
     /// Number of RRsets.
     pub fn rrset_count(&self) -> usize {
         self.rrsets.len()
     }
 
-    /// Number of resource records.
+    /// Number of resource records (kept as the zone changes, O(1)).
     pub fn record_count(&self) -> usize {
-        self.rrsets.values().map(RRset::len).sum()
+        self.records
     }
 
     /// The apex SOA's serial, when the zone holds one.
     pub fn soa_serial(&self) -> Option<u32> {
-        let set = self
-            .rrsets
-            .get(&RRsetKey::new(&self.origin, RecordType::SOA))?;
+        let set = self.get_by(&self.origin, RecordType::SOA)?;
         set.rdatas.iter().find_map(|r| match r {
             RData::SOA(soa) => Some(soa.serial()),
             _ => None,
@@ -2106,9 +2200,84 @@ pub fn format_owned(owned: &Owned) -> String {
 mod tests {
     use super::*;
     use crate::api::shared::RecordType as ApiType;
-    use hickory_proto::rr::rdata::{SOA, TXT};
+    use hickory_proto::rr::rdata::{A, SOA, TXT};
     use proptest::prelude::*;
     use std::str::FromStr;
+
+    fn upper(name: &Name) -> Name {
+        let mut up = Name::from_labels(name.iter().map(<[u8]>::to_ascii_uppercase)).unwrap();
+        up.set_fqdn(true);
+        up
+    }
+
+    #[test]
+    fn zone_keys_follow_canonical_order_and_count_records() {
+        let labels: Vec<Vec<&[u8]>> = vec![
+            vec![b"example", b"com"],
+            vec![b"a", b"example", b"com"],
+            vec![b"A\x00", b"example", b"com"],
+            vec![b"a\x01", b"example", b"com"],
+            vec![b"a\x00b", b"example", b"com"],
+            vec![b"Z", b"a", b"example", b"com"],
+            vec![b"*", b"z", b"example", b"com"],
+            vec![b"\xff", b"example", b"com"],
+            vec![b"ab", b"example", b"com"],
+            vec![b"b", b"example", b"com"],
+            vec![b"example", b"net"],
+        ];
+        let mut zone = Zone::new(origin());
+        let mut keys = Vec::new();
+        for (i, l) in labels.iter().enumerate() {
+            let mut name = Name::from_labels(l.iter().copied()).unwrap();
+            name.set_fqdn(true);
+            for rtype in [RecordType::TXT, RecordType::A] {
+                let octet = u8::try_from(i).unwrap();
+                let data = if rtype == RecordType::A {
+                    RData::A(A::new(192, 0, 2, octet))
+                } else {
+                    RData::TXT(TXT::new(vec![format!("t{i}")]))
+                };
+                zone.insert(Record::from_rdata(name.clone(), 300, data.clone()));
+                // A duplicate is ignored and not counted.
+                zone.insert(Record::from_rdata(upper(&name), 300, data));
+                keys.push(RRsetKey::new(&name, rtype));
+            }
+        }
+        keys.sort();
+        let got: Vec<RRsetKey> = zone.rrsets().map(RRset::key).collect();
+        assert_eq!(got, keys);
+        assert_eq!(zone.record_count(), keys.len());
+        let first = keys[0].clone();
+        let second = Name::from_ascii("a.example.com.").unwrap();
+        zone.insert(Record::from_rdata(
+            second.clone(),
+            300,
+            RData::A(A::new(192, 0, 2, 200)),
+        ));
+        assert_eq!(zone.record_count(), keys.len() + 1);
+        zone.remove(&Record::from_rdata(
+            upper(&second),
+            1,
+            RData::A(A::new(192, 0, 2, 200)),
+        ));
+        assert_eq!(zone.record_count(), keys.len());
+        assert!(zone.remove_rrset(&first).is_some());
+        assert_eq!(zone.record_count(), keys.len() - 1);
+        zone.insert_rrset(RRset::new(
+            second.clone(),
+            RecordType::A,
+            60,
+            vec![
+                RData::A(A::new(192, 0, 2, 7)),
+                RData::A(A::new(192, 0, 2, 8)),
+            ],
+        ));
+        assert_eq!(zone.record_count(), keys.len());
+        zone.insert_rrset(RRset::new(second.clone(), RecordType::A, 60, vec![]));
+        assert_eq!(zone.record_count(), keys.len() - 2);
+        let total: usize = zone.rrsets().map(RRset::len).sum();
+        assert_eq!(zone.record_count(), total);
+    }
 
     fn origin() -> Name {
         Name::from_str("example.com.").unwrap()
