@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::Bound;
 
 use base64::Engine as _;
 use hickory_proto::rr::domain::Label;
@@ -506,8 +507,10 @@ impl Zone {
     /// Rewrites the apex SOA's serial (nothing when the zone has no SOA). IXFR steps leave
     /// the SOA out, so a snapshot brought forward incrementally takes the new serial here.
     pub fn set_soa_serial(&mut self, serial: u32) {
-        let key = RRsetKey::new(&self.origin, RecordType::SOA);
-        if let Some(set) = self.rrsets.get_mut(&key) {
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let key = key_slice(&self.origin, RecordType::SOA, &mut stack, &mut heap);
+        if let Some(set) = self.rrsets.get_mut(key) {
             for rdata in &mut set.rdatas {
                 if let RData::SOA(soa) = rdata {
                     *soa = hickory_proto::rr::rdata::SOA::new(
@@ -526,20 +529,31 @@ impl Zone {
 
     /// Every RRset owned by `name` (ASCII case ignored), in type order.
     pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = &'a RRset> + use<'a> {
-        let low = RRsetKey::new(name, RecordType::Unknown(0));
-        let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
-        self.rrsets.range(low..=high).map(|(_, set)| set)
+        let low = owned_key(name, RecordType::Unknown(0));
+        let high = owned_key(name, RecordType::Unknown(u16::MAX));
+        self.rrsets
+            .range::<[u8], _>((Bound::Included(&low[..]), Bound::Included(&high[..])))
+            .map(|(_, set)| set)
     }
 
     /// Whether some RRset is owned by a name strictly below `name`: an empty non-terminal
-    /// exists (NODATA, not NXDOMAIN). Descendants follow their ancestor in canonical order.
+    /// exists (NODATA, not NXDOMAIN). Descendants follow their ancestor in canonical order
+    /// and share its key prefix (the labels, without the `00 00` that closes the name).
     pub fn has_descendants(&self, name: &Name) -> bool {
-        let high = RRsetKey::new(name, RecordType::Unknown(u16::MAX));
+        let high = owned_key(name, RecordType::Unknown(u16::MAX));
+        let prefix = &high[..high.len() - 4];
         self.rrsets
-            .range((std::ops::Bound::Excluded(high), std::ops::Bound::Unbounded))
+            .range::<[u8], _>((Bound::Excluded(&high[..]), Bound::Unbounded))
             .next()
-            .is_some_and(|(k, _)| in_zone(&k.name, name) && !name_eq(&k.name, name))
+            .is_some_and(|(k, _)| k.starts_with(prefix) && !k[prefix.len()..].starts_with(&[0, 0]))
     }
+}
+
+/// The map key of `name`/`rtype` on the heap, for range bounds.
+fn owned_key(name: &Name, rtype: RecordType) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    write_key(name, rtype, |b| key.push(b));
+    key
 }
 
 // ---------------------------------------------------------------------------
