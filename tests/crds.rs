@@ -127,3 +127,86 @@ fn crds_carry_names_columns_and_status_subresource() {
         }
     }
 }
+
+/// Every example applies as it is: kubectl sends it to the test API server, which validates
+/// our kinds against the installed CRDs (the Argo CD and Flux examples are other projects'
+/// kinds and are only parsed, client-side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_apply_as_they_are() {
+    let server = zk_apiserver::TestApiServer::start().await;
+    server.install_crds(&zonekeeper::api::crd::crds()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let kubectl = move |args: Vec<String>| {
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new("kubectl")
+                    .arg("--kubeconfig")
+                    .arg(&kubeconfig)
+                    .args(&args)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let examples = repo().join("examples");
+    let out = kubectl(vec![
+        "apply".into(),
+        "-f".into(),
+        examples.display().to_string(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    // zonesync.yaml uses generateName, which `apply` cannot take: kubectl says so and the
+    // README tells users to `kubectl create` it.
+    for name in [
+        "dnszone.dns.zonekeeper.io/example-com",
+        "dnszone.dns.zonekeeper.io/partner-example-net",
+        "dnszone.dns.zonekeeper.io/big-example-org",
+        "dnszone.dns.zonekeeper.io/example-net",
+        "secret/example-com-tsig",
+        "configmap/big-example-org-part1",
+    ] {
+        assert!(
+            stdout.contains(name),
+            "{name} not applied:\n{stdout}\n{stderr}"
+        );
+    }
+    let out = kubectl(vec![
+        "create".into(),
+        "-f".into(),
+        examples.join("zonesync.yaml").display().to_string(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("zonesync.dns.zonekeeper.io/example-com-sync-")
+    );
+    // The GitOps examples are Argo CD's and Flux's kinds, which this server does not serve:
+    // they are checked to parse and to point at the zones directory.
+    for (file, kinds) in [
+        ("argocd-application.yaml", vec!["Application"]),
+        (
+            "flux-kustomization.yaml",
+            vec!["GitRepository", "Kustomization"],
+        ),
+    ] {
+        let text = std::fs::read_to_string(examples.join("gitops").join(file)).unwrap();
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let found: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert_eq!(found, kinds, "{file}");
+        assert!(text.contains("zones"), "{file} points at a zones directory");
+    }
+}
