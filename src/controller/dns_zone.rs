@@ -361,18 +361,7 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
 async fn write_status(ctx: &Context, zone: &DnsZone, status: &DnsZoneStatus) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = serde_json::json!({
-        "apiVersion": "dns.zonekeeper.io/v1alpha1",
-        "kind": "DnsZone",
-        "status": status,
-    });
-    api.patch_status(
-        &zone.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(super::status::apply_status(&api, &zone.name_any(), status).await?)
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -542,7 +531,7 @@ fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
     }
     for t in &report.transfers {
         let method = crate::telemetry::MethodLabels {
-            method: transfer_label(t.method).to_string(),
+            method: t.method.query_type().to_string(),
         };
         ctx.metrics
             .transfer_bytes
@@ -552,15 +541,6 @@ fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
             .transfer_duration
             .get_or_create(&method)
             .observe(t.duration.as_secs_f64());
-    }
-}
-
-/// The metric label of a transfer: the query type that carried the data.
-fn transfer_label(method: crate::dns::transfer::TransferMethod) -> &'static str {
-    use crate::dns::transfer::TransferMethod as M;
-    match method {
-        M::Ixfr | M::UpToDate => "IXFR",
-        M::Axfr | M::AxfrFallback | M::IxfrFullAnswer => "AXFR",
     }
 }
 

@@ -25,7 +25,7 @@ use super::status::{
 };
 use crate::api::dns_zone::{HistoryEntry, ZonePhase};
 use crate::api::shared::{ChangeStatus, ChangeType};
-use crate::api::zone_sync::{SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus};
+use crate::api::zone_sync::{SyncPhase, ZoneSyncStatus};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::diff::change_lines;
 use crate::dns::model::Zone;
@@ -88,18 +88,7 @@ async fn write_sync_status(
     name: &str,
     status: &ZoneSyncStatus,
 ) -> Result<(), Error> {
-    let patch = serde_json::json!({
-        "apiVersion": "dns.zonekeeper.io/v1alpha1",
-        "kind": "ZoneSync",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(status::apply_status(api, name, status).await?)
 }
 
 async fn write_zone_status(
@@ -107,18 +96,7 @@ async fn write_zone_status(
     name: &str,
     status: &DnsZoneStatus,
 ) -> Result<(), Error> {
-    let patch = serde_json::json!({
-        "apiVersion": "dns.zonekeeper.io/v1alpha1",
-        "kind": "DnsZone",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(status::apply_status(api, name, status).await?)
 }
 
 async fn event<K: Resource<DynamicType = ()>>(
@@ -321,28 +299,8 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         Ok((report, records)) => {
             let summary = &report.summary;
             let lines = change_lines(&report.changes);
-            st.phase = Some(SyncPhase::Complete);
-            st.reason = None;
+            report.fill_status(&mut st, &zone_name, Some(ZonePhase::Syncing));
             st.completed_at = Some(done.clone());
-            st.zone = Some(SyncedZone {
-                name: zone_name.clone(),
-                status: Some(ZonePhase::Syncing),
-                serial_before: report.serial_before.map(i64::from),
-                serial_after: Some(i64::from(report.serial_after)),
-            });
-            st.transfer = Some(TransferFigures {
-                method: method_label(&report).into(),
-                messages: report.transfer.messages as i64,
-                bytes: report.transfer.bytes as i64,
-                duration_ms: report.transfer.duration.as_millis() as i64,
-            });
-            st.summary = Some(SyncSummary {
-                added: summary.added as i64,
-                updated: summary.updated as i64,
-                deleted: summary.deleted as i64,
-                unchanged: summary.unchanged as i64,
-                total: summary.total as i64,
-            });
             st.changes = lines.iter().take(STATUS_CHANGES).cloned().collect();
             if lines.len() > STATUS_CHANGES {
                 st.full_changes_ref = Some(store_full_changes(&ctx, &ns, &sync, &lines).await?);
@@ -350,7 +308,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             let message = format!(
                 "zone {zone_name} synced from {} by {} at serial {}: {} added, {} updated, {} deleted{}",
                 zone.spec.backend.server,
-                method_label(&report),
+                report.transfer.method.query_type(),
                 report.serial_after,
                 summary.added,
                 summary.updated,
@@ -430,14 +388,6 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
 }
 
 /// What `status.transfer.method` says: the query type that carried the data.
-fn method_label(report: &SyncReport) -> &'static str {
-    use crate::dns::transfer::TransferMethod as M;
-    match report.transfer.method {
-        M::Ixfr | M::UpToDate => "IXFR",
-        M::Axfr | M::AxfrFallback | M::IxfrFullAnswer => "AXFR",
-    }
-}
-
 /// A sync's failure, as a condition reason and a sentence.
 struct Failure {
     reason: String,

@@ -57,6 +57,18 @@ pub enum TransferMethod {
 }
 
 /// Figures about one transfer.
+impl TransferMethod {
+    /// The query type that carried the data: what status and metrics call the method.
+    pub fn query_type(self) -> &'static str {
+        match self {
+            TransferMethod::Ixfr | TransferMethod::UpToDate => "IXFR",
+            TransferMethod::Axfr
+            | TransferMethod::AxfrFallback
+            | TransferMethod::IxfrFullAnswer => "AXFR",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferStats {
     /// How the content was obtained.

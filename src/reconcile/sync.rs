@@ -8,7 +8,10 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::config::Endpoint;
 use super::pass::{PassError, axfr_zone, resolve_server};
-use crate::api::zone_sync::SyncMethod;
+use crate::api::dns_zone::ZonePhase;
+use crate::api::zone_sync::{
+    SyncMethod, SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus,
+};
 use crate::dns::diff::{self, Change};
 use crate::dns::model::{RRsetKey, Zone};
 use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferOptions, TransferStats};
@@ -39,6 +42,40 @@ pub struct SyncReport {
     pub summary: Summary,
     /// The zone as the backend serves it now.
     pub snapshot: Zone,
+}
+
+impl SyncReport {
+    /// Records a completed sync in a ZoneSync status: phase, zone serials, transfer figures,
+    /// summary counts. The change lines and message are the caller's (their cap differs).
+    pub fn fill_status(
+        &self,
+        st: &mut ZoneSyncStatus,
+        zone_name: &str,
+        zone_phase: Option<ZonePhase>,
+    ) {
+        st.phase = Some(SyncPhase::Complete);
+        st.reason = None;
+        st.zone = Some(SyncedZone {
+            name: zone_name.to_string(),
+            status: zone_phase,
+            serial_before: self.serial_before.map(i64::from),
+            serial_after: Some(i64::from(self.serial_after)),
+        });
+        st.transfer = Some(TransferFigures {
+            method: self.transfer.method.query_type().into(),
+            messages: i64::try_from(self.transfer.messages).unwrap_or(i64::MAX),
+            bytes: i64::try_from(self.transfer.bytes).unwrap_or(i64::MAX),
+            duration_ms: i64::try_from(self.transfer.duration.as_millis()).unwrap_or(i64::MAX),
+        });
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        st.summary = Some(SyncSummary {
+            added: count(self.summary.added),
+            updated: count(self.summary.updated),
+            deleted: count(self.summary.deleted),
+            unchanged: count(self.summary.unchanged),
+            total: count(self.summary.total),
+        });
+    }
 }
 
 /// The change between two snapshots restricted to `keys` (in canonical order, SOA excluded):

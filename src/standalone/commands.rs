@@ -13,9 +13,7 @@ use super::state::ZoneDir;
 use crate::api::DnsZone;
 use crate::api::dns_zone::ZoneType;
 use crate::api::shared::ChangeType;
-use crate::api::zone_sync::{
-    SyncMethod, SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus,
-};
+use crate::api::zone_sync::{SyncMethod, SyncPhase, ZoneSyncStatus};
 use crate::controller::status::now;
 use crate::dns::diff::{Change, change_lines};
 use crate::reconcile::config::{self, Lookup};
@@ -372,31 +370,7 @@ pub async fn sync_manifests(
         match result {
             Ok(report) => {
                 let lines = change_lines(&report.changes);
-                st.phase = Some(SyncPhase::Complete);
-                st.zone = Some(SyncedZone {
-                    name: zone.spec.zone_name.clone(),
-                    status: None,
-                    serial_before: report.serial_before.map(i64::from),
-                    serial_after: Some(i64::from(report.serial_after)),
-                });
-                st.transfer = Some(TransferFigures {
-                    method: if report.incremental {
-                        "IXFR".into()
-                    } else {
-                        "AXFR".into()
-                    },
-                    messages: report.transfer.messages as i64,
-                    bytes: report.transfer.bytes as i64,
-                    duration_ms: report.transfer.duration.as_millis() as i64,
-                });
-                let s = report.summary;
-                st.summary = Some(SyncSummary {
-                    added: s.added as i64,
-                    updated: s.updated as i64,
-                    deleted: s.deleted as i64,
-                    unchanged: s.unchanged as i64,
-                    total: s.total as i64,
-                });
+                report.fill_status(&mut st, &zone.spec.zone_name, None);
                 st.changes = lines;
                 st.message = Some(format!(
                     "zone {} synced at serial {}{}",
