@@ -64,14 +64,7 @@ pub struct ImportOptions {
 
 /// Reads a BIND key file: `key "name" { algorithm hmac-sha256; secret "base64"; };`.
 pub fn parse_key_file(text: &str) -> Result<TsigKey, String> {
-    // Comments in all three BIND styles.
-    let mut clean = String::with_capacity(text.len());
-    for line in text.lines() {
-        let line = line.split("//").next().unwrap_or("");
-        let line = line.split('#').next().unwrap_or("");
-        clean.push_str(line);
-        clean.push('\n');
-    }
+    let clean = strip_named_comments(text);
     let grab = |pattern: &str| -> Option<String> {
         regex::Regex::new(pattern)
             .ok()?
@@ -84,6 +77,48 @@ pub fn parse_key_file(text: &str) -> Result<TsigKey, String> {
         grab(r#"algorithm\s+"?([A-Za-z0-9.-]+)"?\s*;"#).ok_or("no `algorithm ...;` clause")?;
     let secret = grab(r#"secret\s+"([^"]+)"\s*;"#).ok_or("no `secret \"...\";` clause")?;
     TsigKey::new(&name, &algorithm, &secret).map_err(|e| e.to_string())
+}
+
+/// Drops `#`, `//` and `/* */` comments outside quoted strings: a base64 secret may
+/// well contain `//`, so cutting lines at the first `//` would truncate it.
+fn strip_named_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if quoted {
+            quoted = c != '"';
+            out.push(c);
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                out.push(c);
+            }
+            '#' => skip_line(&mut chars, &mut out),
+            '/' if chars.peek() == Some(&'/') => skip_line(&mut chars, &mut out),
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn skip_line(chars: &mut impl Iterator<Item = char>, out: &mut String) {
+    if chars.any(|c| c == '\n') {
+        out.push('\n');
+    }
 }
 
 /// Loads `--tsig-key-file`.
@@ -319,6 +354,19 @@ mod tests {
         assert_eq!(k.algorithm_name(), "hmac-sha256");
         assert_eq!(k.secret, b"secretsecretsecret");
         assert!(parse_key_file("key x { algorithm hmac-sha256; };").is_err());
+        use base64::Engine as _;
+        // `//` and `#` inside the quoted secret are base64, not comments.
+        let slashes = parse_key_file(
+            "key k { /* block\n comment */ algorithm hmac-sha256; # note\n secret \"ab//cd+/Zg==\"; };",
+        )
+        .unwrap();
+        assert_eq!(slashes.name.to_ascii(), "k.");
+        assert_eq!(
+            slashes.secret,
+            base64::engine::general_purpose::STANDARD
+                .decode("ab//cd+/Zg==")
+                .unwrap()
+        );
         assert!(parse_key_file("key \"x\" { algorithm hmac-md5; secret \"AAAA\"; };").is_err());
     }
 
