@@ -767,7 +767,6 @@ async fn model_round_trip(kind: Kind) {
     let mut desired: Vec<RRset> = observed
         .rrsets()
         .filter(|s| s.rtype != RecordType::SOA && s.name != name("www") && s.name != name("h7"))
-        .cloned()
         .collect();
     desired.push(www.clone());
     desired.push(fresh.clone());

@@ -189,7 +189,7 @@ async fn dig_queries_and_axfr() {
         let mut v: Vec<String> = base_zone()
             .rrsets()
             .filter(|s| s.rtype != RecordType::SOA)
-            .flat_map(RRset::to_lines)
+            .flat_map(|s| s.to_lines())
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
         v.sort();

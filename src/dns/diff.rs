@@ -163,9 +163,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if key.rtype == RecordType::SOA {
             continue;
         }
-        match input.observed.get(&key) {
-            Some(have) if have == want => {}
-            have => {
+        if input.observed.holds(want) {
+            continue;
+        }
+        {
+            let have = input.observed.get(&key);
+            {
                 let fp = want.fingerprint();
                 // We applied exactly this before and the server no longer has it: drift.
                 if input.owned.get(&key) == Some(&fp) {
@@ -174,7 +177,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 plan.changes.push(match have {
                     None => Change::Add(want.clone()),
                     Some(old) => Change::Replace {
-                        old: old.clone(),
+                        old,
                         new: want.clone(),
                     },
                 });
@@ -186,7 +189,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             continue;
         }
         if let Some(have) = input.observed.get(key) {
-            plan.changes.push(Change::Delete(have.clone()));
+            plan.changes.push(Change::Delete(have));
         }
     }
     if input.prune {
@@ -198,7 +201,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             {
                 continue;
             }
-            plan.changes.push(Change::Delete(have.clone()));
+            plan.changes.push(Change::Delete(have));
         }
     }
     plan.changes.sort_by_key(order);
@@ -261,40 +264,41 @@ pub fn check_guard(plan: &Plan, zone_records: usize, guard: &Guard) -> Result<()
 pub fn zone_diff(old: &Zone, new: &Zone) -> Vec<Change> {
     let mut changes = Vec::new();
     // Both zones iterate in the same byte order of their map keys, so one merge pass
-    // compares keys with memcmp; RRsets are compared only under equal keys.
+    // compares keys with memcmp; RRsets are compared (as canonical bytes) only under equal
+    // keys, and decoded only when they differ.
     let mut a = old
         .entries()
-        .filter(|(_, s)| s.rtype != RecordType::SOA)
+        .filter(|e| e.rtype() != RecordType::SOA)
         .peekable();
     let mut b = new
         .entries()
-        .filter(|(_, s)| s.rtype != RecordType::SOA)
+        .filter(|e| e.rtype() != RecordType::SOA)
         .peekable();
     loop {
-        match (a.peek(), b.peek()) {
+        match (a.peek().copied(), b.peek().copied()) {
             (None, None) => break,
-            (Some((_, x)), None) => {
-                changes.push(Change::Delete((*x).clone()));
+            (Some(x), None) => {
+                changes.push(Change::Delete(x.to_rrset()));
                 a.next();
             }
-            (None, Some((_, y))) => {
-                changes.push(Change::Add((*y).clone()));
+            (None, Some(y)) => {
+                changes.push(Change::Add(y.to_rrset()));
                 b.next();
             }
-            (Some((kx, x)), Some((ky, y))) => match kx.cmp(ky) {
+            (Some(x), Some(y)) => match x.key().cmp(y.key()) {
                 std::cmp::Ordering::Less => {
-                    changes.push(Change::Delete((*x).clone()));
+                    changes.push(Change::Delete(x.to_rrset()));
                     a.next();
                 }
                 std::cmp::Ordering::Greater => {
-                    changes.push(Change::Add((*y).clone()));
+                    changes.push(Change::Add(y.to_rrset()));
                     b.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    if x != y {
+                    if !x.same(y) {
                         changes.push(Change::Replace {
-                            old: (*x).clone(),
-                            new: (*y).clone(),
+                            old: x.to_rrset(),
+                            new: y.to_rrset(),
                         });
                     }
                     a.next();

@@ -354,13 +354,230 @@ fn key_slice<'b>(
 }
 
 /// A zone's content: its origin and every RRset, SOA included.
+///
+/// RRsets are kept compact, as canonical wire bytes (see [`Stored`]), and handed out as
+/// owned [`RRset`]s: a million-record zone is a few hundred megabytes smaller than one
+/// holding hickory's 192-byte `RData` and 80-byte `Name` per record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {
     origin: Name,
     /// RRsets by [`write_key`] bytes, hence in canonical order.
-    rrsets: BTreeMap<Box<[u8]>, RRset>,
+    rrsets: BTreeMap<Box<[u8]>, Stored>,
     /// Records over all RRsets, kept up to date by every mutation.
     records: usize,
+}
+
+/// One RRset inside a [`Zone`]: its TTL and the canonical wire RDATA (RFC 4034 6.2) of each
+/// record. Owner name and type are in the map key. Canonical bytes are what DNS compares,
+/// so equality and the diff are memcmp.
+#[derive(Clone, Debug)]
+pub(crate) struct Stored {
+    ttl: u32,
+    /// Canonical RDATA of each record, sorted, no duplicates.
+    rdatas: Vec<Box<[u8]>>,
+    /// What the canonical bytes would not give back, kept only when there is some.
+    verbatim: Option<Box<Verbatim>>,
+}
+
+/// The parts of an RRset as received that canonical form loses: upper-case letters in the
+/// owner name or in embedded names that canonical form lower-cases, and data hickory
+/// cannot encode.
+#[derive(Clone, Debug, Default)]
+struct Verbatim {
+    owner: Option<Name>,
+    /// Records by their canonical bytes.
+    rdatas: Vec<(Box<[u8]>, RData)>,
+}
+
+impl PartialEq for Stored {
+    // Case is not data (RFC 4343): the verbatim parts do not count.
+    fn eq(&self, other: &Self) -> bool {
+        self.ttl == other.ttl && self.rdatas == other.rdatas
+    }
+}
+
+impl Eq for Stored {}
+
+/// Canonical bytes of `rdata`, and whether decoding them would not give `rdata` back.
+fn encode_stored(rdata: &RData) -> (Box<[u8]>, bool) {
+    let Some(canonical) = try_canonical_rdata(rdata) else {
+        return (wire_rdata(rdata).into(), true);
+    };
+    let differs = embedded_names_have_upper(rdata);
+    (canonical.into(), differs)
+}
+
+/// Whether a name that canonical form lower-cases (hickory's encoder does so for NS,
+/// CNAME, PTR, ANAME, MX, SRV and SOA; [`canonical_rdata`] for NAPTR) has upper case.
+fn embedded_names_have_upper(rdata: &RData) -> bool {
+    let names: [Option<&Name>; 2] = match rdata {
+        RData::NS(NS(n)) | RData::CNAME(CNAME(n)) | RData::PTR(PTR(n)) => [Some(n), None],
+        RData::ANAME(a) => [Some(&a.0), None],
+        RData::MX(mx) => [Some(mx.exchange()), None],
+        RData::SRV(srv) => [Some(srv.target()), None],
+        RData::NAPTR(n) => [Some(n.replacement()), None],
+        RData::SOA(soa) => [Some(soa.mname()), Some(soa.rname())],
+        _ => [None, None],
+    };
+    names.into_iter().flatten().any(has_upper)
+}
+
+fn has_upper(name: &Name) -> bool {
+    name.iter().any(|l| l.iter().any(u8::is_ascii_uppercase))
+}
+
+impl Stored {
+    fn new(owner: &Name, ttl: u32) -> Self {
+        Self {
+            ttl,
+            rdatas: Vec::new(),
+            verbatim: has_upper(owner).then(|| {
+                Box::new(Verbatim {
+                    owner: Some(owner.clone()),
+                    rdatas: Vec::new(),
+                })
+            }),
+        }
+    }
+
+    fn from_rrset(rrset: RRset) -> Self {
+        let mut stored = Self::new(&rrset.name, rrset.ttl);
+        for rdata in rrset.rdatas {
+            stored.insert(rdata);
+        }
+        stored
+    }
+
+    /// Adds one record keeping the order; false when it was already there.
+    fn insert(&mut self, rdata: RData) -> bool {
+        let (bytes, keep) = encode_stored(&rdata);
+        // Servers usually send an RRset in canonical order: appending is the common case.
+        let pos = match self.rdatas.last() {
+            None => 0,
+            Some(last) if **last < *bytes => self.rdatas.len(),
+            Some(_) => match self.rdatas.binary_search(&bytes) {
+                Ok(_) => return false,
+                Err(pos) => pos,
+            },
+        };
+        if keep {
+            self.verbatim
+                .get_or_insert_with(Box::default)
+                .rdatas
+                .push((bytes.clone(), rdata));
+        }
+        self.rdatas.insert(pos, bytes);
+        true
+    }
+
+    /// Removes one record; false when it was not there.
+    fn remove(&mut self, rdata: &RData) -> bool {
+        let (bytes, _) = encode_stored(rdata);
+        let Ok(pos) = self.rdatas.binary_search(&bytes) else {
+            return false;
+        };
+        self.rdatas.remove(pos);
+        if let Some(v) = self.verbatim.as_mut() {
+            v.rdatas.retain(|(b, _)| *b != bytes);
+        }
+        true
+    }
+
+    fn len(&self) -> usize {
+        self.rdatas.len()
+    }
+
+    /// The RRset stored under `key`.
+    fn to_rrset(&self, key: &[u8]) -> RRset {
+        let rtype = key_type(key);
+        let verbatim = self.verbatim.as_deref();
+        let name = verbatim
+            .and_then(|v| v.owner.clone())
+            .unwrap_or_else(|| key_name(key));
+        let rdatas = self
+            .rdatas
+            .iter()
+            .map(|bytes| {
+                verbatim
+                    .and_then(|v| v.rdatas.iter().find(|(b, _)| b == bytes))
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| decode_stored(rtype, bytes))
+            })
+            .collect();
+        RRset {
+            name,
+            rtype,
+            ttl: self.ttl,
+            rdatas,
+        }
+    }
+}
+
+/// Decodes canonical bytes that hickory encoded itself. Should hickory not read back what
+/// it wrote, the bytes are kept as opaque data of the type (RFC 3597), never dropped.
+fn decode_stored(rtype: RecordType, bytes: &[u8]) -> RData {
+    decode_rdata(rtype, bytes).unwrap_or_else(|_| RData::Unknown {
+        code: rtype,
+        rdata: hickory_proto::rr::rdata::NULL::with(bytes.to_vec()),
+    })
+}
+
+/// The record type at the end of a [`write_key`] key.
+fn key_type(key: &[u8]) -> RecordType {
+    match key {
+        [.., hi, lo] => RecordType::from(u16::from_be_bytes([*hi, *lo])),
+        _ => RecordType::Unknown(0),
+    }
+}
+
+/// The (lower-case) owner name of a [`write_key`] key.
+fn key_name(key: &[u8]) -> Name {
+    let mut labels: Vec<Vec<u8>> = Vec::new();
+    let mut label = Vec::new();
+    let mut bytes = key.iter();
+    while let Some(&b) = bytes.next() {
+        if b != 0 {
+            label.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(0xff) => label.push(0),
+            Some(1) => labels.push(std::mem::take(&mut label)),
+            _ => break,
+        }
+    }
+    labels.reverse();
+    // The key was written from a valid name, so its labels make one again.
+    let mut name = Name::from_labels(labels).unwrap_or_else(|_| Name::root());
+    name.set_fqdn(true);
+    name
+}
+
+/// One RRset of a zone as [`Zone::entries`] hands it out: compared without decoding.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    key: &'a [u8],
+    stored: &'a Stored,
+}
+
+impl<'a> Entry<'a> {
+    /// The map key: byte order is canonical order.
+    pub(crate) fn key(self) -> &'a [u8] {
+        self.key
+    }
+
+    pub(crate) fn rtype(self) -> RecordType {
+        key_type(self.key)
+    }
+
+    /// Same TTL and data (case aside).
+    pub(crate) fn same(self, other: Entry<'_>) -> bool {
+        self.stored == other.stored
+    }
+
+    pub(crate) fn to_rrset(self) -> RRset {
+        self.stored.to_rrset(self.key)
+    }
 }
 
 impl Zone {
@@ -394,20 +611,14 @@ impl Zone {
         let key = key_slice(&parts.name_labels, rtype, &mut stack, &mut heap);
         if let Some(set) = self.rrsets.get_mut(key) {
             set.ttl = set.ttl.min(parts.ttl);
-            if set.insert_sorted(parts.rdata) {
+            if set.insert(parts.rdata) {
                 self.records += 1;
             }
             return;
         }
-        self.rrsets.insert(
-            key.into(),
-            RRset {
-                name: parts.name_labels,
-                rtype,
-                ttl: parts.ttl,
-                rdatas: vec![parts.rdata],
-            },
-        );
+        let mut set = Stored::new(&parts.name_labels, parts.ttl);
+        set.insert(parts.rdata);
+        self.rrsets.insert(key.into(), set);
         self.records += 1;
     }
 
@@ -417,12 +628,7 @@ impl Zone {
         let mut heap = Vec::new();
         let key = key_slice(record.name(), record.record_type(), &mut stack, &mut heap);
         if let Some(set) = self.rrsets.get_mut(key) {
-            let wanted = canonical_rdata(record.data());
-            if let Ok(pos) = set
-                .rdatas
-                .binary_search_by(|r| canonical_rdata(r).cmp(&wanted))
-            {
-                set.rdatas.remove(pos);
+            if set.remove(record.data()) {
                 self.records -= 1;
             }
             if set.rdatas.is_empty() {
@@ -432,16 +638,16 @@ impl Zone {
     }
 
     /// Puts a whole RRset in place of whatever the zone had under its key.
-    pub fn insert_rrset(&mut self, mut rrset: RRset) {
-        rrset.normalize();
+    pub fn insert_rrset(&mut self, rrset: RRset) {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let key = key_slice(&rrset.name, rrset.rtype, &mut stack, &mut heap);
-        let added = rrset.len();
-        let old = if rrset.is_empty() {
+        let stored = Stored::from_rrset(rrset);
+        let added = stored.len();
+        let old = if added == 0 {
             self.rrsets.remove(key)
         } else {
-            self.rrsets.insert(key.into(), rrset)
+            self.rrsets.insert(key.into(), stored)
         };
         self.records = self.records + added - old.map_or(0, |s| s.len());
     }
@@ -453,31 +659,58 @@ impl Zone {
         let k = key_slice(&key.name, key.rtype, &mut stack, &mut heap);
         let old = self.rrsets.remove(k)?;
         self.records -= old.len();
-        Some(old)
+        Some(old.to_rrset(k))
     }
 
     /// The RRset under `key`.
-    pub fn get(&self, key: &RRsetKey) -> Option<&RRset> {
+    pub fn get(&self, key: &RRsetKey) -> Option<RRset> {
         self.get_by(&key.name, key.rtype)
     }
 
     /// The RRset of `name`/`rtype` (ASCII case ignored), without building an [`RRsetKey`].
-    pub fn get_by(&self, name: &Name, rtype: RecordType) -> Option<&RRset> {
+    pub fn get_by(&self, name: &Name, rtype: RecordType) -> Option<RRset> {
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let key = key_slice(name, rtype, &mut stack, &mut heap);
+        self.rrsets.get(key).map(|s| s.to_rrset(key))
+    }
+
+    /// Whether the zone holds exactly `rrset` (same TTL and data; case aside), without
+    /// decoding what it holds.
+    pub fn holds(&self, rrset: &RRset) -> bool {
+        let mut stack = [0u8; KEY_STACK];
+        let mut heap = Vec::new();
+        let key = key_slice(&rrset.name, rrset.rtype, &mut stack, &mut heap);
+        self.rrsets.get(key).is_some_and(|have| {
+            have.ttl == rrset.ttl && have.len() == rrset.len() && {
+                let mut want: Vec<Box<[u8]>> =
+                    rrset.rdatas.iter().map(|r| encode_stored(r).0).collect();
+                want.sort();
+                want.dedup();
+                want == have.rdatas
+            }
+        })
+    }
+
+    /// Whether the zone has an RRset of `name`/`rtype`.
+    pub fn contains(&self, name: &Name, rtype: RecordType) -> bool {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         self.rrsets
-            .get(key_slice(name, rtype, &mut stack, &mut heap))
+            .contains_key(key_slice(name, rtype, &mut stack, &mut heap))
     }
 
-    /// Every RRset in canonical name order.
-    pub fn rrsets(&self) -> impl Iterator<Item = &RRset> {
-        self.rrsets.values()
+    /// Every RRset in canonical name order, decoded as it is reached.
+    pub fn rrsets(&self) -> impl Iterator<Item = RRset> + '_ {
+        self.rrsets.iter().map(|(k, s)| s.to_rrset(k))
     }
 
-    /// Every RRset in canonical order with its order key: two zones' entries can be merged
-    /// by comparing the keys' bytes.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], &RRset)> {
-        self.rrsets.iter().map(|(k, v)| (&**k, v))
+    /// Every RRset in canonical order, undecoded: two zones' entries can be merged by
+    /// comparing the keys' bytes.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        self.rrsets
+            .iter()
+            .map(|(key, stored)| Entry { key, stored })
     }
 
     /// Number of RRsets.
@@ -507,33 +740,32 @@ impl Zone {
     /// Rewrites the apex SOA's serial (nothing when the zone has no SOA). IXFR steps leave
     /// the SOA out, so a snapshot brought forward incrementally takes the new serial here.
     pub fn set_soa_serial(&mut self, serial: u32) {
-        let mut stack = [0u8; KEY_STACK];
-        let mut heap = Vec::new();
-        let key = key_slice(&self.origin, RecordType::SOA, &mut stack, &mut heap);
-        if let Some(set) = self.rrsets.get_mut(key) {
-            for rdata in &mut set.rdatas {
-                if let RData::SOA(soa) = rdata {
-                    *soa = hickory_proto::rr::rdata::SOA::new(
-                        soa.mname().clone(),
-                        soa.rname().clone(),
-                        serial,
-                        soa.refresh(),
-                        soa.retry(),
-                        soa.expire(),
-                        soa.minimum(),
-                    );
-                }
+        let Some(mut set) = self.get_by(&self.origin, RecordType::SOA) else {
+            return;
+        };
+        for rdata in &mut set.rdatas {
+            if let RData::SOA(soa) = rdata {
+                *soa = hickory_proto::rr::rdata::SOA::new(
+                    soa.mname().clone(),
+                    soa.rname().clone(),
+                    serial,
+                    soa.refresh(),
+                    soa.retry(),
+                    soa.expire(),
+                    soa.minimum(),
+                );
             }
         }
+        self.insert_rrset(set);
     }
 
     /// Every RRset owned by `name` (ASCII case ignored), in type order.
-    pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = &'a RRset> + use<'a> {
+    pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = RRset> + use<'a> {
         let low = owned_key(name, RecordType::Unknown(0));
         let high = owned_key(name, RecordType::Unknown(u16::MAX));
         self.rrsets
             .range::<[u8], _>((Bound::Included(&low[..]), Bound::Included(&high[..])))
-            .map(|(_, set)| set)
+            .map(|(key, set)| set.to_rrset(key))
     }
 
     /// Whether some RRset is owned by a name strictly below `name`: an empty non-terminal
@@ -588,6 +820,23 @@ pub fn canonical_rdata(rdata: &RData) -> Vec<u8> {
         _ => None,
     };
     wire_rdata(lowered.as_ref().unwrap_or(rdata))
+}
+
+/// [`canonical_rdata`], or `None` when hickory cannot encode the data.
+fn try_canonical_rdata(rdata: &RData) -> Option<Vec<u8>> {
+    let bytes = canonical_rdata(rdata);
+    // The non-wire marker of `wire_rdata` starts with 0xff 0xff and then hickory's Debug
+    // text; check by encoding again only when the bytes look like one.
+    if bytes.starts_with(&[0xff, 0xff]) && !encodes(rdata) {
+        return None;
+    }
+    Some(bytes)
+}
+
+fn encodes(rdata: &RData) -> bool {
+    let mut buf = Vec::new();
+    let mut encoder = BinEncoder::new(&mut buf);
+    rdata.emit(&mut encoder).is_ok()
 }
 
 /// Uncompressed wire form with names in their original case. Never fails: data hickory
@@ -2258,7 +2507,7 @@ mod tests {
             }
         }
         keys.sort();
-        let got: Vec<RRsetKey> = zone.rrsets().map(RRset::key).collect();
+        let got: Vec<RRsetKey> = zone.rrsets().map(|s| s.key()).collect();
         assert_eq!(got, keys);
         assert_eq!(zone.record_count(), keys.len());
         let first = keys[0].clone();
@@ -2289,7 +2538,7 @@ mod tests {
         assert_eq!(zone.record_count(), keys.len());
         zone.insert_rrset(RRset::new(second.clone(), RecordType::A, 60, vec![]));
         assert_eq!(zone.record_count(), keys.len() - 2);
-        let total: usize = zone.rrsets().map(RRset::len).sum();
+        let total: usize = zone.rrsets().map(|s| s.len()).sum();
         assert_eq!(zone.record_count(), total);
     }
 
@@ -2821,6 +3070,101 @@ mail    MX  10 @
         );
     }
 
+    /// The compact store gives back what it was given: owner and embedded-name case,
+    /// odd label bytes, every record; compares and answers `holds` ignoring case.
+    #[test]
+    fn zone_store_gives_back_what_it_was_given() {
+        let mut zone = Zone::new(origin());
+        let odd = Name::from_labels(vec![&b"A\x00b."[..], b"Example", b"com"]).unwrap();
+        // Built directly: as a server sends them, with upper case in embedded names.
+        let cname = RData::CNAME(CNAME(Name::from_ascii("Target.Example.com.").unwrap()));
+        let mx = RData::MX(MX::new(10, Name::from_ascii("MX.example.com.").unwrap()));
+        let txt = parse_rdata(RecordType::TXT, &origin(), "\"Mixed Case\"").unwrap();
+        zone.insert(Record::from_rdata(odd.clone(), 300, cname.clone()));
+        let www = Name::from_str("www.example.com.").unwrap();
+        zone.insert(Record::from_rdata(www.clone(), 60, mx.clone()));
+        zone.insert(Record::from_rdata(www.clone(), 60, txt.clone()));
+        let got = zone.get_by(&odd, RecordType::CNAME).unwrap();
+        assert_eq!(
+            got.name.to_ascii(),
+            odd.to_ascii(),
+            "owner case and bytes kept"
+        );
+        // (Presentation text is canonical, lower case; the data keeps the case.)
+        let RData::CNAME(CNAME(target)) = &got.rdatas[0] else {
+            panic!("{:?}", got.rdatas)
+        };
+        assert_eq!(target.to_ascii(), "Target.Example.com.");
+        let got = zone.get_by(&www, RecordType::MX).unwrap();
+        assert_eq!(got.name.to_ascii(), "www.example.com.");
+        let RData::MX(got_mx) = &got.rdatas[0] else {
+            panic!("{:?}", got.rdatas)
+        };
+        assert_eq!(got_mx.exchange().to_ascii(), "MX.example.com.");
+        assert_eq!(
+            rdata_to_text(&zone.get_by(&www, RecordType::TXT).unwrap().rdatas[0]),
+            "\"Mixed Case\""
+        );
+        // Equality and `holds` ignore name case, not TXT case.
+        let lower = RRset::new(
+            odd.to_lowercase(),
+            RecordType::CNAME,
+            300,
+            vec![parse_rdata(RecordType::CNAME, &origin(), "target.example.com.").unwrap()],
+        );
+        assert!(zone.holds(&lower));
+        let mut other = Zone::new(origin());
+        other.insert_rrset(lower.clone());
+        other.insert_rrset(zone.get_by(&www, RecordType::MX).unwrap());
+        other.insert_rrset(zone.get_by(&www, RecordType::TXT).unwrap());
+        assert_eq!(zone, other);
+        let mut changed = other.clone();
+        changed.insert_rrset(RRset::new(
+            www.clone(),
+            RecordType::TXT,
+            60,
+            vec![parse_rdata(RecordType::TXT, &origin(), "\"mixed case\"").unwrap()],
+        ));
+        assert_ne!(zone, changed);
+        assert!(
+            !zone.holds(&RRset {
+                ttl: 301,
+                ..lower.clone()
+            }),
+            "TTL counts"
+        );
+        // Removing the case-kept record by a lower-case copy empties the RRset.
+        zone.remove(&Record::from_rdata(
+            odd.to_lowercase(),
+            300,
+            lower.rdatas[0].clone(),
+        ));
+        assert!(!zone.contains(&odd, RecordType::CNAME));
+        assert_eq!(zone.record_count(), 2);
+        // The SOA serial is rewritten in place, the rest of the SOA kept.
+        let soa = SOA::new(
+            Name::from_ascii("NS1.example.com.").unwrap(),
+            Name::from_str("hostmaster.example.com.").unwrap(),
+            7,
+            3600,
+            600,
+            86400,
+            300,
+        );
+        zone.insert(Record::from_rdata(origin(), 3600, RData::SOA(soa)));
+        zone.set_soa_serial(8);
+        assert_eq!(zone.soa_serial(), Some(8));
+        let soa = zone.get_by(&origin(), RecordType::SOA).unwrap();
+        let RData::SOA(got_soa) = &soa.rdatas[0] else {
+            panic!("{:?}", soa.rdatas)
+        };
+        assert_eq!(got_soa.mname().to_ascii(), "NS1.example.com.");
+        assert_eq!(
+            (got_soa.serial(), got_soa.refresh(), got_soa.minimum()),
+            (8, 3600, 300)
+        );
+    }
+
     #[test]
     fn keys_sort_in_canonical_order_ignoring_case() {
         // RFC 4034 6.1 example order.
@@ -2966,7 +3310,12 @@ mail    MX  10 @
         let ours = Zone::from_rrsets(origin(), sets);
         let theirs = Zone::from_rrsets(origin(), back);
         for set in ours.rrsets() {
-            assert_eq!(theirs.get(&set.key()), Some(set), "{}\n{dumped}", set.key());
+            assert_eq!(
+                theirs.get(&set.key()),
+                Some(set.clone()),
+                "{}\n{dumped}",
+                set.key()
+            );
         }
         assert_eq!(ours.rrset_count(), theirs.rrset_count());
     }

@@ -179,7 +179,7 @@ fn owned_after(owned: &Owned, changes: &[Change], applied: &[bool]) -> Owned {
 fn own_matching(owned: &mut Owned, desired: &[RRset], observed: &Zone) {
     for want in desired {
         let key = want.key();
-        if observed.get(&key) == Some(want) {
+        if observed.holds(want) {
             owned.insert(key, want.fingerprint());
         }
     }

@@ -196,7 +196,7 @@ pub async fn sync_owned(
                         .collect();
                     let before = Zone::from_rrsets(
                         origin.clone(),
-                        touched.iter().filter_map(|k| prev.get(k)).cloned(),
+                        touched.iter().filter_map(|k| prev.get(k)),
                     );
                     apply_ixfr(&mut prev, steps);
                     let changes = touched_diff(&before, &prev, &touched);

@@ -150,7 +150,7 @@ fn supported(rtype: RecordType) -> bool {
 }
 
 /// The RRsets a manifest manages, and those left out with why.
-fn managed_rrsets(zone: &Zone, include_apex_ns: bool) -> (Vec<&RRset>, Vec<String>) {
+fn managed_rrsets(zone: &Zone, include_apex_ns: bool) -> (Vec<RRset>, Vec<String>) {
     let origin = zone.origin();
     let mut keep = Vec::new();
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
@@ -423,11 +423,7 @@ mod tests {
             assert!(zone_text.len() < CONFIG_MAP_LIMIT);
             parsed.extend(parse_zone_text(&origin, 3600, zone_text).unwrap());
         }
-        let expected: Vec<RRset> = managed_rrsets(&zone, false)
-            .0
-            .into_iter()
-            .cloned()
-            .collect();
+        let expected: Vec<RRset> = managed_rrsets(&zone, false).0.into_iter().collect();
         let got = Zone::from_rrsets(origin.clone(), parsed);
         let want = Zone::from_rrsets(origin, expected);
         assert_eq!(got, want);

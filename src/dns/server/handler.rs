@@ -418,7 +418,7 @@ fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
         cut = cut.base_name();
     }
     resp.set_authoritative(true);
-    let mut sets: Vec<&RRset> = zone.rrsets_at(name).collect();
+    let mut sets: Vec<RRset> = zone.rrsets_at(name).collect();
     let mut synthesized = false;
     if sets.is_empty()
         && !zone.has_descendants(name)
@@ -443,7 +443,6 @@ fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
     let qtype = q.query_type();
     let matching: Vec<&RRset> = sets
         .iter()
-        .copied()
         .filter(|s| qtype == RecordType::ANY || s.rtype == qtype)
         .collect();
     if !matching.is_empty() {
@@ -622,16 +621,14 @@ fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u3
     let mut before: BTreeMap<RRsetKey, Option<RRset>> = BTreeMap::new();
     for record in updates {
         for set in served.zone.rrsets_at(record.name()) {
-            before.entry(set.key()).or_insert_with(|| Some(set.clone()));
+            before.entry(set.key()).or_insert_with(|| Some(set));
         }
         before
             .entry(RRsetKey::new(record.name(), record.record_type()))
             .or_insert(None);
         apply_one(&mut served.zone, record);
     }
-    let changed = before
-        .iter()
-        .any(|(key, old)| old.as_ref() != served.zone.get(key));
+    let changed = before.iter().any(|(key, old)| *old != served.zone.get(key));
     if !changed {
         return (reply(ResponseCode::NoError), None);
     }
@@ -651,7 +648,7 @@ fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u3
         for (key, old) in &before {
             rrset_delta(
                 old.as_ref(),
-                served.zone.get(key),
+                served.zone.get(key).as_ref(),
                 &mut entry.deleted,
                 &mut entry.added,
             );
@@ -824,7 +821,7 @@ fn apply_one(zone: &mut Zone, r: &Record) {
                 let keys: Vec<RRsetKey> = zone
                     .rrsets_at(r.name())
                     .filter(|s| !(at_apex && matches!(s.rtype, RecordType::SOA | RecordType::NS)))
-                    .map(RRset::key)
+                    .map(|s| s.key())
                     .collect();
                 for key in keys {
                     zone.remove_rrset(&key);
