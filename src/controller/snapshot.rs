@@ -14,7 +14,7 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -54,19 +54,13 @@ pub fn encode(zone: &Zone) -> Result<Vec<u8>, String> {
         256 * 1024,
         GzEncoder::new(Vec::new(), Compression::fast()),
     );
-    let mut buf = Vec::with_capacity(512);
-    for set in zone.rrsets() {
-        for record in set.records() {
-            buf.clear();
-            let mut enc = BinEncoder::new(&mut buf);
-            record.emit(&mut enc).map_err(|e| e.to_string())?;
-            let len =
-                u16::try_from(buf.len()).map_err(|_| "record longer than 64 KiB".to_string())?;
-            out.write_all(&len.to_be_bytes())
-                .map_err(|e| e.to_string())?;
-            out.write_all(&buf).map_err(|e| e.to_string())?;
-        }
-    }
+    zone.write_records(|record: &[u8]| -> Result<(), String> {
+        let len =
+            u16::try_from(record.len()).map_err(|_| "record longer than 64 KiB".to_string())?;
+        out.write_all(&len.to_be_bytes())
+            .and_then(|()| out.write_all(record))
+            .map_err(|e| e.to_string())
+    })?;
     out.into_inner()
         .map_err(|e| e.error().to_string())?
         .finish()
@@ -333,7 +327,7 @@ mod tests {
         ));
         for (owner, rtype, data) in [
             ("example.com.", RecordType::MX, "10 mx.example.com."),
-            ("www.example.com.", RecordType::CNAME, "Web.Example.com."),
+            ("web.example.com.", RecordType::CNAME, "www.example.com."),
             ("t.example.com.", RecordType::TXT, "\"a b\" \"c\""),
         ] {
             let rdata = parse_rdata(rtype, &origin, data).unwrap();
@@ -356,8 +350,37 @@ mod tests {
                 rdata,
             ));
         }
+        // As a server may send it: case in the owner and in the target, which DNS ignores
+        // in comparisons but a snapshot keeps.
+        let www = Name::from_ascii("WWW.example.com.").unwrap();
+        let target = Name::from_ascii("Web.Example.com.").unwrap();
+        zone.insert(Record::from_rdata(
+            www.clone(),
+            300,
+            hickory_proto::rr::RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+        ));
         let bytes = encode(&zone).unwrap();
-        assert_eq!(decode(&origin, &bytes).unwrap(), zone);
+        let back = decode(&origin, &bytes).unwrap();
+        assert_eq!(back, zone);
+        assert_eq!(back.record_count(), 2005);
+        let cname = back.get_by(&www, RecordType::CNAME).unwrap();
+        assert_eq!(cname.name.to_ascii(), "WWW.example.com.");
+        assert_eq!(
+            cname.rdatas,
+            [hickory_proto::rr::RData::CNAME(
+                hickory_proto::rr::rdata::CNAME(target)
+            )]
+        );
+        assert_eq!(
+            format!("{:?}", cname.rdatas),
+            format!(
+                "{:?}",
+                [hickory_proto::rr::RData::CNAME(
+                    hickory_proto::rr::rdata::CNAME(Name::from_ascii("Web.Example.com.").unwrap())
+                )]
+            ),
+            "case of the target kept"
+        );
         assert!(decode(&origin, &bytes[..bytes.len() / 2]).is_err());
         assert!(decode(&origin, &bytes[..bytes.len() - 1]).is_err());
     }

@@ -553,6 +553,43 @@ fn key_name(key: &[u8]) -> Name {
     name
 }
 
+/// Appends the owner name of a [`write_key`] key in uncompressed wire form.
+fn key_name_wire(key: &[u8], out: &mut Vec<u8>) {
+    // Labels sit in the key from the root down; wire form wants them the other way round,
+    // so find each label's span, then write them back to front.
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(8);
+    let mut start = 0;
+    let mut i = 0;
+    while let Some(&b) = key.get(i) {
+        if b != 0 {
+            i += 1;
+            continue;
+        }
+        match key.get(i + 1) {
+            Some(0xff) => i += 2,
+            Some(1) => {
+                spans.push((start, i));
+                i += 2;
+                start = i;
+            }
+            // `00 00`: the name ends, the type follows.
+            _ => break,
+        }
+    }
+    for &(from, to) in spans.iter().rev() {
+        let len_at = out.len();
+        out.push(0);
+        let mut j = from;
+        while j < to {
+            out.push(key[j]);
+            // `00 ff` stands for a zero byte.
+            j += if key[j] == 0 { 2 } else { 1 };
+        }
+        out[len_at] = u8::try_from(out.len() - len_at - 1).unwrap_or(63);
+    }
+    out.push(0);
+}
+
 /// One RRset of a zone as [`Zone::entries`] hands it out: compared without decoding.
 #[derive(Clone, Copy)]
 pub(crate) struct Entry<'a> {
@@ -703,6 +740,46 @@ impl Zone {
     /// Every RRset in canonical name order, decoded as it is reached.
     pub fn rrsets(&self) -> impl Iterator<Item = RRset> + '_ {
         self.rrsets.iter().map(|(k, s)| s.to_rrset(k))
+    }
+
+    /// Hands `out` every record in wire form (owner name uncompressed, class IN), in
+    /// canonical order. Records are written from the stored bytes; only those with case
+    /// kept aside go through hickory's encoder.
+    pub fn write_records<E>(&self, mut out: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E>
+    where
+        E: From<String>,
+    {
+        let mut buf = Vec::with_capacity(512);
+        let mut owner = Vec::with_capacity(256);
+        for (key, stored) in &self.rrsets {
+            if stored.verbatim.is_some() {
+                for record in stored.to_rrset(key).records() {
+                    buf.clear();
+                    let mut encoder = BinEncoder::new(&mut buf);
+                    record
+                        .emit(&mut encoder)
+                        .map_err(|e| E::from(e.to_string()))?;
+                    out(&buf)?;
+                }
+                continue;
+            }
+            owner.clear();
+            key_name_wire(key, &mut owner);
+            let rtype = u16::from(key_type(key)).to_be_bytes();
+            for rdata in &stored.rdatas {
+                let len = u16::try_from(rdata.len())
+                    .map_err(|_| E::from(format!("{} bytes of record data", rdata.len())))?;
+                buf.clear();
+                buf.extend_from_slice(&owner);
+                buf.extend_from_slice(&rtype);
+                buf.extend_from_slice(&1u16.to_be_bytes());
+                buf.extend_from_slice(&stored.ttl.to_be_bytes());
+                buf.extend_from_slice(&len.to_be_bytes());
+                buf.extend_from_slice(rdata);
+                out(&buf)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every RRset in canonical order, undecoded: two zones' entries can be merged by
@@ -3141,6 +3218,32 @@ mail    MX  10 @
         ));
         assert!(!zone.contains(&odd, RecordType::CNAME));
         assert_eq!(zone.record_count(), 2);
+        // Wire records come straight from the stored bytes, odd label bytes included.
+        let odd_lower =
+            Name::from_labels(vec![&b"a\x00b.\xff"[..], b"x", b"example", b"com"]).unwrap();
+        zone.insert(Record::from_rdata(
+            odd_lower.clone(),
+            5,
+            RData::A(A::new(192, 0, 2, 9)),
+        ));
+        let mut read_back = Zone::new(origin());
+        zone.write_records(|wire: &[u8]| -> Result<(), String> {
+            let mut decoder = BinDecoder::new(wire);
+            use hickory_proto::serialize::binary::BinDecodable as _;
+            read_back.insert(Record::read(&mut decoder).map_err(|e| e.to_string())?);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(read_back, zone);
+        assert_eq!(
+            read_back
+                .get_by(&odd_lower, RecordType::A)
+                .unwrap()
+                .name
+                .to_ascii(),
+            odd_lower.to_ascii()
+        );
+        zone.remove_rrset(&RRsetKey::new(&odd_lower, RecordType::A));
         // The SOA serial is rewritten in place, the rest of the SOA kept.
         let soa = SOA::new(
             Name::from_ascii("NS1.example.com.").unwrap(),
