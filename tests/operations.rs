@@ -280,6 +280,90 @@ async fn one_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     standby.stop().await;
 }
 
+/// A leader that finds its lease held by another (as after a network partition in which the
+/// lease expired and the standby took it) steps down at its next renewal: its controllers stop,
+/// `run` ends with `LostLeadership` (the pod restarts as a standby), it does not release a lease
+/// that is no longer its own, and the new holder reconciles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_lease_steps_down_and_exits() {
+    let server = bind().await;
+    let cluster = Cluster::start().await;
+    cluster.secret("example-tsig", &server.key).await;
+    let lease = Duration::from_secs(3);
+    let a = cluster
+        .operator_with("zk-a", Some(lease), cluster.client_as("zk-a"))
+        .await;
+    poll(WAIT, "zk-a to lead", || is_leader(&a).then_some(())).await;
+    let b = cluster
+        .operator_with("zk-b", Some(lease), cluster.client_as("zk-b"))
+        .await;
+    cluster
+        .apply_zone(zone_manifest(
+            "example",
+            &server,
+            json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]),
+        ))
+        .await;
+    cluster.wait_zone("example", WAIT, is_ready).await;
+    assert!(!is_leader(&b));
+
+    // The lease now names zk-b, freshly renewed: what zk-a would find after a partition.
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(cluster.client.clone(), NS);
+    let mut taken = leases.get("zonekeeper").await.unwrap();
+    let spec = taken.spec.as_mut().unwrap();
+    spec.holder_identity = Some("zk-b".into());
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    leases
+        .replace("zonekeeper", &Default::default(), &taken)
+        .await
+        .unwrap();
+
+    // zk-a notices at its next renewal (every third of the lease) and ends.
+    let ended = tokio::time::timeout(lease, a.task)
+        .await
+        .expect("zk-a stopped within one lease duration")
+        .expect("zk-a did not panic");
+    assert!(
+        matches!(
+            ended,
+            Err(zonekeeper::controller::operator::OperatorError::LostLeadership)
+        ),
+        "{ended:?}"
+    );
+    assert_eq!(lease_holder(&cluster).as_deref(), Some("zk-b"));
+    let released = requests_by(&cluster, "zk-a")
+        .iter()
+        .filter(|r| is_lease(r) && r.is_write())
+        .count();
+
+    // zk-b leads and reconciles a change; zk-a writes nothing more, not even to the lease.
+    poll(WAIT, "zk-b to lead", || is_leader(&b).then_some(())).await;
+    cluster
+        .patch_spec(
+            "example",
+            json!({"records": [{"name": "www", "type": "A", "data": ["192.0.2.2"]}]}),
+        )
+        .await;
+    poll(WAIT, "zk-b to apply the change", || {
+        let lines = tokio::task::block_in_place(|| server.axfr_lines());
+        lines.iter().any(|l| l.contains("192.0.2.2")).then_some(())
+    })
+    .await;
+    let after: Vec<_> = requests_by(&cluster, "zk-a")
+        .into_iter()
+        .filter(|r| r.is_write())
+        .collect();
+    assert_eq!(
+        after.iter().filter(|r| is_lease(r)).count(),
+        released,
+        "zk-a wrote the lease after it ended: {after:#?}"
+    );
+    b.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_releases_the_lease_for_an_immediate_takeover() {
     let cluster = Cluster::start().await;
