@@ -730,7 +730,37 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
     let kubeconfig = dir.path().join("kubeconfig");
     cluster.api.write_kubeconfig(&kubeconfig).unwrap();
     let cache = dir.path().join("cache");
-    for values in [&[][..], &["--set", "watchNamespaces={dns}"][..]] {
+    // Prometheus Operator's ServiceMonitor kind, as a cluster running it has (its schema is
+    // not ours to check; that the object is well formed and points at our Service is).
+    let crds: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(cluster.client.clone());
+    crds.create(
+        &Default::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+            "spec": {
+                "group": "monitoring.coreos.com",
+                "scope": "Namespaced",
+                "names": {"plural": "servicemonitors", "singular": "servicemonitor",
+                          "kind": "ServiceMonitor", "listKind": "ServiceMonitorList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                              "schema": {"openAPIV3Schema": {
+                                  "type": "object",
+                                  "x-kubernetes-preserve-unknown-fields": true}}}]
+            }
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    for values in [
+        &[][..],
+        &["--set", "watchNamespaces={dns}"][..],
+        &["--set", "metrics.serviceMonitor.enabled=true"][..],
+    ] {
         let mut args = vec!["--namespace", NS, "--include-crds"];
         args.extend_from_slice(values);
         let rendered = helm_template(&args);
@@ -748,6 +778,41 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
             .count();
         assert_eq!(accepted, kinds.len(), "{values:?}: {kinds:?}\n{out}");
         assert!(cluster.api.objects("apps", "deployments").is_empty());
+        let docs = documents(&rendered);
+        let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor");
+        assert_eq!(
+            monitor.is_some(),
+            values.len() == 2 && values[1].contains("serviceMonitor")
+        );
+        if let Some(monitor) = monitor {
+            // It must select our metrics Service and name one of its ports, or Prometheus
+            // silently scrapes nothing.
+            let service = docs
+                .iter()
+                .find(|d| d["kind"] == "Service")
+                .expect("a metrics Service");
+            let labels = &service["metadata"]["labels"];
+            let selector = monitor["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .expect("matchLabels");
+            assert!(!selector.is_empty());
+            for (k, v) in selector {
+                assert_eq!(&labels[k], v, "Service label {k}: {service}");
+            }
+            let ports: Vec<&serde_json::Value> = service["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| &p["name"])
+                .collect();
+            for endpoint in monitor["spec"]["endpoints"].as_array().unwrap() {
+                assert!(
+                    ports.contains(&&endpoint["port"]),
+                    "{endpoint} not in {ports:?}"
+                );
+                assert_eq!(endpoint["path"], "/metrics");
+            }
+        }
     }
 }
 
