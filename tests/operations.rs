@@ -34,6 +34,33 @@ async fn bind() -> DnsServer {
     .unwrap()
 }
 
+/// A BIND for `example.com.` and a test API server holding its TSIG key as `example-tsig`.
+async fn bind_and_cluster() -> (DnsServer, Cluster) {
+    let server = bind().await;
+    let cluster = Cluster::start().await;
+    cluster.secret("example-tsig", &server.key).await;
+    (server, cluster)
+}
+
+/// An operator with leader election whose requests the API server records as `identity`.
+async fn candidate(cluster: &Cluster, identity: &str, lease: Duration) -> Operator {
+    cluster
+        .operator_with(identity, Some(lease), cluster.client_as(identity))
+        .await
+}
+
+/// Creates DnsZone `example` (`www A 192.0.2.1`) and waits for it to be Ready.
+async fn example_zone_ready(cluster: &Cluster, server: &DnsServer) {
+    cluster
+        .apply_zone(zone_manifest(
+            "example",
+            server,
+            json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]),
+        ))
+        .await;
+    cluster.wait_zone("example", WAIT, is_ready).await;
+}
+
 async fn axfr(server: &DnsServer) -> Vec<String> {
     tokio::task::block_in_place(|| server.axfr_lines())
 }
@@ -154,16 +181,10 @@ fn is_lease(r: &RequestRecord) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
-    let server = bind().await;
-    let cluster = Cluster::start().await;
-    cluster.secret("example-tsig", &server.key).await;
+    let (server, cluster) = bind_and_cluster().await;
     let lease = Duration::from_secs(2);
-    let a = cluster
-        .operator_with("zk-a", Some(lease), cluster.client_as("zk-a"))
-        .await;
-    let b = cluster
-        .operator_with("zk-b", Some(lease), cluster.client_as("zk-b"))
-        .await;
+    let a = candidate(&cluster, "zk-a", lease).await;
+    let b = candidate(&cluster, "zk-b", lease).await;
 
     // Exactly one holds the lease, and it is the one that says it leads.
     let holder = poll(WAIT, "a lease holder", || lease_holder(&cluster)).await;
@@ -178,14 +199,7 @@ async fn one_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     };
     assert_eq!(holder, leader_id);
 
-    cluster
-        .apply_zone(zone_manifest(
-            "example",
-            &server,
-            json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]),
-        ))
-        .await;
-    cluster.wait_zone("example", WAIT, is_ready).await;
+    example_zone_ready(&cluster, &server).await;
 
     // Only the leader reconciled; the standby did nothing but take part in the election.
     let text = metrics(&leader).await;
@@ -286,25 +300,12 @@ async fn one_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
 /// that is no longer its own, and the new holder reconciles.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_its_lease_steps_down_and_exits() {
-    let server = bind().await;
-    let cluster = Cluster::start().await;
-    cluster.secret("example-tsig", &server.key).await;
+    let (server, cluster) = bind_and_cluster().await;
     let lease = Duration::from_secs(3);
-    let a = cluster
-        .operator_with("zk-a", Some(lease), cluster.client_as("zk-a"))
-        .await;
+    let a = candidate(&cluster, "zk-a", lease).await;
     poll(WAIT, "zk-a to lead", || is_leader(&a).then_some(())).await;
-    let b = cluster
-        .operator_with("zk-b", Some(lease), cluster.client_as("zk-b"))
-        .await;
-    cluster
-        .apply_zone(zone_manifest(
-            "example",
-            &server,
-            json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]),
-        ))
-        .await;
-    cluster.wait_zone("example", WAIT, is_ready).await;
+    let b = candidate(&cluster, "zk-b", lease).await;
+    example_zone_ready(&cluster, &server).await;
     assert!(!is_leader(&b));
 
     // The lease now names zk-b, freshly renewed: what zk-a would find after a partition.
@@ -405,9 +406,7 @@ async fn a_graceful_stop_releases_the_lease_for_an_immediate_takeover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_after_a_reconcile() {
-    let server = bind().await;
-    let cluster = Cluster::start().await;
-    cluster.secret("example-tsig", &server.key).await;
+    let (server, cluster) = bind_and_cluster().await;
     // Without leader election: readiness must not depend on the lease.
     let op = cluster.operator("zk-0", None).await;
     cluster
@@ -590,9 +589,7 @@ fn needed(r: &RequestRecord) -> Result<Permission, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_rbac_rules_are_exactly_what_the_operator_uses() {
-    let server = bind().await;
-    let cluster = Cluster::start().await;
-    cluster.secret("example-tsig", &server.key).await;
+    let (server, cluster) = bind_and_cluster().await;
     let op = cluster
         .operator_with(
             "zk-0",
