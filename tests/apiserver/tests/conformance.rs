@@ -1198,3 +1198,35 @@ async fn kubectl_imperative_commands_in_protobuf() {
     assert!(server.object("", "namespaces", "", "dns").is_none());
     assert!(server.objects("", "secrets").is_empty());
 }
+
+#[tokio::test]
+async fn metadata_api_and_metadata_watcher() {
+    let (_server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::namespaced(client, "default");
+    let mut z = zone("meta");
+    z.metadata.labels = Some(BTreeMap::from([("a".to_string(), "b".to_string())]));
+    zones.create(&PostParams::default(), &z).await.unwrap();
+    let m = zones.get_metadata("meta").await.unwrap();
+    assert_eq!(m.labels()["a"], "b");
+    let list = zones.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    let (reader, writer) = reflector::store();
+    let stream = kube::runtime::metadata_watcher(zones.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while stream.next().await.is_some() {}
+    });
+    reader.wait_until_ready().await.unwrap();
+    zones
+        .create(&PostParams::default(), &zone("meta2"))
+        .await
+        .unwrap();
+    eventually("metadata store has both", async || {
+        reader.state().len() == 2
+    })
+    .await;
+    task.abort();
+}
