@@ -1211,7 +1211,9 @@ async fn metadata_api_and_metadata_watcher() {
     let list = zones.list_metadata(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 1);
     let (reader, writer) = reflector::store();
-    let stream = kube::runtime::metadata_watcher(zones.clone(), watcher::Config::default())
+    let metas: Api<kube::core::PartialObjectMeta<DnsZone>> =
+        Api::namespaced(zones.clone().into_client(), "default");
+    let stream = watcher(metas, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
         .applied_objects();
