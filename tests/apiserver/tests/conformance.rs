@@ -921,6 +921,15 @@ async fn kubectl_apply_get_patch_delete() {
         .unwrap();
     assert!(ok && out.contains("unchanged"), "{out}{err}");
 
+    std::fs::write(
+        &manifest,
+        "apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\nmetadata:\n  name: example\nspec:\n  zoneName: example.com.\n  type: Primary\n  ttl: 300\n  backend:\n    server: 127.0.0.1:53\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(vec!["apply".into(), "-f".into(), m.clone()])
+        .await
+        .unwrap();
+    assert!(ok && out.contains("configured"), "{out}{err}");
     let (ok, out, err) = run(vec!["get".into(), "dnszones".into()]).await.unwrap();
     assert!(ok, "{err}");
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
@@ -944,8 +953,8 @@ async fn kubectl_apply_get_patch_delete() {
     .unwrap();
     assert!(ok, "{err}");
     let y: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
-    assert_eq!(y["spec"]["ttl"].as_u64(), Some(3600));
-    assert_eq!(y["metadata"]["generation"].as_u64(), Some(1));
+    assert_eq!(y["spec"]["ttl"].as_u64(), Some(300));
+    assert_eq!(y["metadata"]["generation"].as_u64(), Some(2));
 
     let (ok, out, err) = run(vec![
         "patch".into(),
@@ -962,7 +971,7 @@ async fn kubectl_apply_get_patch_delete() {
         .object(GROUP, "dnszones", "default", "example")
         .unwrap();
     assert_eq!(z["spec"]["ttl"], 60);
-    assert_eq!(z["metadata"]["generation"], 2);
+    assert_eq!(z["metadata"]["generation"], 3);
 
     let long = "x".repeat(256);
     std::fs::write(
@@ -1028,6 +1037,18 @@ async fn kubectl_apply_get_patch_delete() {
     .await
     .unwrap();
     assert!(ok && out == "2", "{out}{err}");
+
+    // Removing the CRDs withdraws the kind and its objects.
+    run(vec!["apply".into(), "-f".into(), m.clone()])
+        .await
+        .unwrap();
+    let (ok, out, err) = run(vec!["delete".into(), "-f".into(), crds.into()])
+        .await
+        .unwrap();
+    assert!(ok, "{out}{err}");
+    assert!(server.objects(GROUP, "dnszones").is_empty());
+    let (ok, _, err) = run(vec!["get".into(), "dnszones".into()]).await.unwrap();
+    assert!(!ok && err.contains("dnszones"), "{err}");
 }
 
 #[tokio::test]
