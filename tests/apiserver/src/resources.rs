@@ -40,6 +40,10 @@ pub(crate) struct ResourceType {
 impl ResourceType {
     /// Storage key: one store per group and resource, whatever the version.
     pub fn key(&self) -> String {
+        // Both Event kinds share one store, as in a cluster.
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            return "/events".into();
+        }
         format!("{}/{}", self.group, self.plural)
     }
 

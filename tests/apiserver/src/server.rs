@@ -994,10 +994,12 @@ fn watch_line(
         (t, true, _) => t,
         _ => return None,
     };
-    let mut obj = ev.object.clone();
-    obj["apiVersion"] = json!(rt.api_version());
-    obj["kind"] = json!(rt.kind);
-    Some(event_line(rt, type_, obj, render))
+    Some(event_line(
+        rt,
+        type_,
+        crate::store::present(rt, &ev.object),
+        render,
+    ))
 }
 
 /// One watch event; a one-row Table when the client asked for tables (`kubectl get -w`).

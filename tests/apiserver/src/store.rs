@@ -353,10 +353,7 @@ impl State {
 
     /// The object as served at `rt`'s version.
     pub fn present(&self, rt: &ResourceType, o: &Value) -> Value {
-        let mut o = o.clone();
-        o["apiVersion"] = json!(rt.api_version());
-        o["kind"] = json!(rt.kind);
-        o
+        present(rt, o)
     }
 
     fn namespace_check(&self, rt: &ResourceType, ns: &str) -> ApiResult<()> {
@@ -590,6 +587,7 @@ impl State {
         }
         self.rv += 1;
         meta(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let obj = to_storage(rt, obj);
         self.store(rt).insert((ns.to_string(), name), obj.clone());
         self.emit(&rt.key(), ns, "ADDED", obj.clone(), None);
         if rt.kind == "CustomResourceDefinition" {
@@ -757,6 +755,8 @@ impl State {
         }
         self.rv += 1;
         meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let new = to_storage(rt, new);
+        let old = &to_storage(rt, old.clone());
         let key = (ns.to_string(), name.clone());
         if !new["metadata"]["deletionTimestamp"].is_null() && finalizers(&new).is_empty() {
             self.store(rt).remove(&key);
@@ -999,6 +999,52 @@ impl State {
         }
         self.types = types;
     }
+}
+
+/// Renames between core/v1 Event (the stored form) and events.k8s.io/v1 Event: both kinds
+/// are one store, as in a cluster, so `kubectl describe` shows what a Recorder published.
+const EVENT_RENAMES: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("reportingComponent", "reportingController"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+];
+
+fn rename(o: Value, to_core: bool) -> Value {
+    let Value::Object(mut m) = o else { return o };
+    for (core, new) in EVENT_RENAMES {
+        let (from, to) = if to_core { (new, core) } else { (core, new) };
+        if let Some(v) = m.remove(*from) {
+            m.insert((*to).to_string(), v);
+        }
+    }
+    Value::Object(m)
+}
+
+/// The stored form of an object written through `rt`.
+pub(crate) fn to_storage(rt: &ResourceType, o: Value) -> Value {
+    if rt.group == "events.k8s.io" {
+        let mut o = rename(o, true);
+        o["apiVersion"] = json!("v1");
+        o
+    } else {
+        o
+    }
+}
+
+/// A stored object as served at `rt`'s group and version.
+pub(crate) fn present(rt: &ResourceType, o: &Value) -> Value {
+    let mut o = if rt.group == "events.k8s.io" {
+        rename(o.clone(), false)
+    } else {
+        o.clone()
+    };
+    o["apiVersion"] = json!(rt.api_version());
+    o["kind"] = json!(rt.kind);
+    o
 }
 
 fn crd_status(crd: &Value) -> Value {

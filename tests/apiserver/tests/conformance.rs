@@ -1091,8 +1091,18 @@ async fn events_recorder_and_lease() {
             .any(|r| r.method == "PATCH" && r.path.contains("/apis/events.k8s.io/v1/"))
     );
 
+    // One store for both Event kinds, as in a cluster: `kubectl describe` reads core/v1.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let core_events = core
+        .list(&ListParams::default().fields("involvedObject.name=ev,involvedObject.kind=DnsZone"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(core_events.len(), 1);
+    assert_eq!(core_events[0].message.as_deref(), Some("zone in sync"));
+
     // Leader election: create, then renew with a resourceVersion-checked replace.
-    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let lease: Lease = serde_json::from_value(json!({
         "metadata": {"name": "zonekeeper"},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
