@@ -192,6 +192,13 @@ impl TestApiServer {
         self.inner.lock().expire();
     }
 
+    /// Prints every request (method, path, query, status) to stderr when `on`.
+    pub fn log_requests(&self, on: bool) {
+        self.inner
+            .log_requests
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.inner.lock().rv

@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub drop_watches: watch::Sender<u64>,
     /// How often watches send a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// Print every request to stderr (the standalone binary's `--log-requests`).
+    pub log_requests: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -33,6 +35,7 @@ impl Inner {
             state: Mutex::new(State::new(tx)),
             drop_watches: drop_tx,
             bookmark_interval: Duration::from_secs(1),
+            log_requests: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -120,6 +123,13 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
     }
     let params = Params::parse(&query);
     let resp = route(&inner, &method, &path, &params, &headers, body).await;
+    if inner
+        .log_requests
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        let sep = if query.is_empty() { "" } else { "?" };
+        eprintln!("{method} {path}{sep}{query} {}", resp.status().as_u16());
+    }
     inner.lock().requests.push(RequestRecord {
         method,
         path,

@@ -1263,3 +1263,23 @@ async fn metadata_api_and_metadata_watcher() {
     .await;
     task.abort();
 }
+
+#[tokio::test]
+async fn written_kubeconfig_works_for_kube() {
+    let (server, _) = server_with_crds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&path).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).unwrap();
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("kc"))
+        .await
+        .unwrap();
+    assert!(server.object(GROUP, "dnszones", "default", "kc").is_some());
+}
