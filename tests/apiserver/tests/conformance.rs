@@ -449,6 +449,47 @@ async fn finalizers_and_garbage_collection() {
     })
     .await;
 
+    // Foreground: the owner stays, marked, until its dependents are gone.
+    let owner = cms
+        .create(&PostParams::default(), &config_map("owner", &[]))
+        .await
+        .unwrap();
+    let mut dep = config_map("dep", &[]);
+    dep.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: "owner".into(),
+        uid: owner.uid().unwrap(),
+        ..Default::default()
+    }]);
+    dep.metadata.finalizers = Some(vec!["x/hold".into()]);
+    cms.create(&PostParams::default(), &dep).await.unwrap();
+    cms.delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let waiting = cms.get("owner").await.unwrap();
+    assert!(waiting.metadata.deletion_timestamp.is_some());
+    assert_eq!(waiting.finalizers(), ["foregroundDeletion"]);
+    assert!(
+        cms.get("dep")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    cms.patch(
+        "dep",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually("owner released", async || {
+        cms.get_opt("owner").await.unwrap().is_none()
+    })
+    .await;
+
     // Deleting a namespace deletes what is in it.
     let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": "tmp"}})).unwrap();
