@@ -209,6 +209,47 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             json_path: ".metadata.creationTimestamp".into(),
         },
     ];
+    let column = |name: &str, type_: &str, path: &str| Column {
+        name: name.into(),
+        type_: type_.into(),
+        format: String::new(),
+        description: String::new(),
+        priority: 0,
+        json_path: path.into(),
+    };
+    let mut core_events = builtin("", "v1", "events", "Event", true, &["ev"], false, false);
+    core_events.columns = vec![
+        column(
+            "Last Seen",
+            "date",
+            ".lastTimestamp|.series.lastObservedTime|.eventTime",
+        ),
+        column("Type", "string", ".type"),
+        column("Reason", "string", ".reason"),
+        column("Object", "string", ".involvedObject.name"),
+        column("Message", "string", ".message"),
+    ];
+    let mut new_events = builtin(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+    );
+    new_events.columns = vec![
+        column(
+            "Last Seen",
+            "date",
+            ".deprecatedLastTimestamp|.series.lastObservedTime|.eventTime",
+        ),
+        column("Type", "string", ".type"),
+        column("Reason", "string", ".reason"),
+        column("Object", "string", ".regarding.name"),
+        column("Message", "string", ".note"),
+    ];
     vec![
         ns,
         secrets,
@@ -222,17 +263,8 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             false,
             false,
         ),
-        builtin("", "v1", "events", "Event", true, &["ev"], false, false),
-        builtin(
-            "events.k8s.io",
-            "v1",
-            "events",
-            "Event",
-            true,
-            &["ev"],
-            false,
-            false,
-        ),
+        core_events,
+        new_events,
         builtin(
             "coordination.k8s.io",
             "v1",
