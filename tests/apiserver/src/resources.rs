@@ -250,6 +250,19 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         column("Object", "string", ".regarding.name"),
         column("Message", "string", ".note"),
     ];
+    let mut leases = builtin(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+    );
+    leases
+        .columns
+        .insert(1, column("Holder", "string", ".spec.holderIdentity"));
     vec![
         ns,
         secrets,
@@ -265,16 +278,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         ),
         core_events,
         new_events,
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "leases",
-            "Lease",
-            true,
-            &[],
-            false,
-            false,
-        ),
+        leases,
         crds,
     ]
 }
