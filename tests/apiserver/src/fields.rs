@@ -242,10 +242,15 @@ pub(crate) fn apply(
     force: bool,
 ) -> Result<(Value, Vec<Manager>), Vec<Conflict>> {
     let applied_paths = leaves(applied);
+    // An applied empty map (`status: {}`) only asks for the map to exist: it claims nothing
+    // inside it, neither from other managers nor from this manager's earlier fields.
+    let empty_map =
+        |a: &[String]| get(applied, a).is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+    let claims = |a: &[String], p: &[String]| overlaps(a, p) && (a == p || !empty_map(a));
     let mut conflicts = Vec::new();
     for m in managers.iter().filter(|m| m.manager != manager) {
         for p in &m.paths {
-            for a in applied_paths.iter().filter(|a| overlaps(a, p)) {
+            for a in applied_paths.iter().filter(|a| claims(a, p)) {
                 let longer = if a.len() >= p.len() { a } else { p };
                 if get(live, longer) != get(applied, longer) {
                     conflicts.push(Conflict {
@@ -266,7 +271,7 @@ pub(crate) fn apply(
             m.paths.retain(|p| {
                 !applied_paths
                     .iter()
-                    .any(|a| overlaps(a, p) && get(live, p) != get(applied, p))
+                    .any(|a| claims(a, p) && get(live, p) != get(applied, p))
             });
         }
     }
@@ -278,7 +283,7 @@ pub(crate) fn apply(
         .flat_map(|m| m.paths.clone())
         .collect();
     for p in previous {
-        let still_applied = applied_paths.iter().any(|a| overlaps(a, &p));
+        let still_applied = applied_paths.iter().any(|a| claims(a, &p));
         let shared = managers
             .iter()
             .filter(|m| !(m.manager == manager && m.operation == "Apply"))
@@ -288,6 +293,9 @@ pub(crate) fn apply(
         }
     }
     for p in &applied_paths {
+        if empty_map(p) && get(&object, p).is_some_and(Value::is_object) {
+            continue;
+        }
         if let Some(v) = get(applied, p) {
             set(&mut object, p, v.clone());
         }
@@ -338,5 +346,8 @@ mod tests {
         assert_eq!(o, live);
         let (o, _) = apply(&live, &json!({"spec": {"a": 1}}), &ms, "one", "", false).unwrap();
         assert_eq!(o, json!({"spec": {"a": 1}}));
+        // An empty map claims nothing inside: no conflict, and nothing of "one" is touched.
+        let (o, _) = apply(&live, &json!({"spec": {}}), &ms, "two", "", false).unwrap();
+        assert_eq!(o, live);
     }
 }

@@ -195,6 +195,13 @@ impl TestApiServer {
         self.inner.lock().expire();
     }
 
+    /// Prints every request (method, path, query, status) to stderr when `on`.
+    pub fn log_requests(&self, on: bool) {
+        self.inner
+            .log_requests
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.inner.lock().rv
@@ -203,20 +210,32 @@ impl TestApiServer {
     /// A stored object as JSON (`group` empty for core), bypassing HTTP.
     pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let state = self.inner.lock();
+        let rt = state
+            .types
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)?;
         state
             .objects
-            .get(&format!("{group}/{plural}"))?
+            .get(&rt.key())?
             .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
+            .map(|o| store::present(rt, o))
     }
 
-    /// Every stored object of a kind (`group` empty for core), bypassing HTTP.
+    /// Every stored object of a kind (`group` empty for core), bypassing HTTP, in the form
+    /// that group serves (both Event kinds share one store).
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
         let state = self.inner.lock();
+        let Some(rt) = state
+            .types
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)
+        else {
+            return Vec::new();
+        };
         state
             .objects
-            .get(&format!("{group}/{plural}"))
-            .map(|m| m.values().cloned().collect())
+            .get(&rt.key())
+            .map(|m| m.values().map(|o| store::present(rt, o)).collect())
             .unwrap_or_default()
     }
 }

@@ -17,12 +17,16 @@ struct Args {
     /// Install zonekeeper's CRDs at start (otherwise `kubectl apply -f crds/`).
     #[arg(long)]
     install_crds: bool,
+    /// Print every request to stderr.
+    #[arg(long)]
+    log_requests: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let server = zk_apiserver::TestApiServer::start_on(args.listen).await?;
+    server.log_requests(args.log_requests);
     if args.install_crds {
         server.install_crds(&zonekeeper::api::crd::crds()).await;
     }

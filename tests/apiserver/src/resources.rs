@@ -40,6 +40,10 @@ pub(crate) struct ResourceType {
 impl ResourceType {
     /// Storage key: one store per group and resource, whatever the version.
     pub fn key(&self) -> String {
+        // Both Event kinds share one store, as in a cluster.
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            return "/events".into();
+        }
         format!("{}/{}", self.group, self.plural)
     }
 
@@ -205,6 +209,60 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             json_path: ".metadata.creationTimestamp".into(),
         },
     ];
+    let column = |name: &str, type_: &str, path: &str| Column {
+        name: name.into(),
+        type_: type_.into(),
+        format: String::new(),
+        description: String::new(),
+        priority: 0,
+        json_path: path.into(),
+    };
+    let mut core_events = builtin("", "v1", "events", "Event", true, &["ev"], false, false);
+    core_events.columns = vec![
+        column(
+            "Last Seen",
+            "date",
+            ".lastTimestamp|.series.lastObservedTime|.eventTime",
+        ),
+        column("Type", "string", ".type"),
+        column("Reason", "string", ".reason"),
+        column("Object", "string", ".involvedObject.name"),
+        column("Message", "string", ".message"),
+    ];
+    let mut new_events = builtin(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+    );
+    new_events.columns = vec![
+        column(
+            "Last Seen",
+            "date",
+            ".deprecatedLastTimestamp|.series.lastObservedTime|.eventTime",
+        ),
+        column("Type", "string", ".type"),
+        column("Reason", "string", ".reason"),
+        column("Object", "string", ".regarding.name"),
+        column("Message", "string", ".note"),
+    ];
+    let mut leases = builtin(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+    );
+    leases
+        .columns
+        .insert(1, column("Holder", "string", ".spec.holderIdentity"));
     let mut out = vec![
         ns,
         secrets,
@@ -218,27 +276,9 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             false,
             false,
         ),
-        builtin("", "v1", "events", "Event", true, &["ev"], false, false),
-        builtin(
-            "events.k8s.io",
-            "v1",
-            "events",
-            "Event",
-            true,
-            &["ev"],
-            false,
-            false,
-        ),
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "leases",
-            "Lease",
-            true,
-            &[],
-            false,
-            false,
-        ),
+        core_events,
+        new_events,
+        leases,
         crds,
     ];
     // What the Helm chart renders, so `kubectl apply --dry-run=server` of the chart can be

@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub drop_watches: watch::Sender<u64>,
     /// How often watches send a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// Print every request to stderr (the standalone binary's `--log-requests`).
+    pub log_requests: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -33,6 +35,7 @@ impl Inner {
             state: Mutex::new(State::new(tx)),
             drop_watches: drop_tx,
             bookmark_interval: Duration::from_secs(1),
+            log_requests: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -125,6 +128,13 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
     }
     let params = Params::parse(&query);
     let resp = route(&inner, &method, &path, &params, &headers, body).await;
+    if inner
+        .log_requests
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        let sep = if query.is_empty() { "" } else { "?" };
+        eprintln!("{method} {path}{sep}{query} {}", resp.status().as_u16());
+    }
     inner.lock().requests.push(RequestRecord {
         method,
         path,
@@ -531,6 +541,36 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("as=Table"))
 }
 
+fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+}
+
+/// The `meta.k8s.io/v1` PartialObjectMetadata of an object (`kube`'s metadata API).
+fn partial(o: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+}
+
+/// How objects are rendered for this request.
+#[derive(Clone)]
+enum Render {
+    Full,
+    Table(String),
+    Metadata,
+}
+
+fn render_mode(headers: &HeaderMap, params: &Params) -> Render {
+    if wants_table(headers) {
+        Render::Table(params.get("includeObject").to_string())
+    } else if wants_metadata(headers) {
+        Render::Metadata
+    } else {
+        Render::Full
+    }
+}
+
 fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
     for w in warnings {
         let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
@@ -577,8 +617,7 @@ async fn route(
         Err(e) => return error_response(&e),
     };
     if name.is_empty() && method == "GET" && params.flag("watch") {
-        let table = wants_table(headers).then(|| params.get("includeObject").to_string());
-        return watch_response(inner.clone(), rt, ns, params, table);
+        return watch_response(inner.clone(), rt, ns, params, render_mode(headers, params));
     }
     let mut opts = write_opts(params, headers);
     let result: ApiResult<(u16, Value)> = match (method, name.as_str()) {
@@ -589,17 +628,16 @@ async fn route(
         ("DELETE", "") => delete_collection(&mut inner.lock(), &rt, &ns, params),
         ("GET", name) => {
             let state = inner.lock();
-            state.get(&rt, &ns, name).map(|o| {
-                if wants_table(headers) {
-                    let meta = json!({"resourceVersion": o["metadata"]["resourceVersion"]});
-                    (
-                        200,
-                        table::table(&rt, &[o], meta, params.get("includeObject")),
-                    )
-                } else {
-                    (200, o)
-                }
-            })
+            state
+                .get(&rt, &ns, name)
+                .map(|o| match render_mode(headers, params) {
+                    Render::Table(include) => {
+                        let meta = json!({"resourceVersion": o["metadata"]["resourceVersion"]});
+                        (200, table::table(&rt, &[o], meta, &include))
+                    }
+                    Render::Metadata => (200, partial(&o)),
+                    Render::Full => (200, o),
+                })
         }
         ("PUT", name) => parse_body(&body, headers)
             .and_then(|b| inner.lock().update(&rt, &ns, name, b, &sub, &mut opts))
@@ -636,6 +674,7 @@ async fn route(
     match result {
         Ok((code, v)) => {
             let v = if v["kind"] == "Table"
+                || v["kind"] == "PartialObjectMetadata"
                 || v["kind"].as_str().is_some_and(|k| k.ends_with("List"))
             {
                 v
@@ -913,11 +952,17 @@ fn list(
         meta["continue"] = json!(continue_token(list_rv, &a, &b));
         meta["remainingItemCount"] = json!(more);
     }
-    if wants_table(headers) {
-        return Ok((
-            200,
-            table::table(rt, &items, meta, params.get("includeObject")),
-        ));
+    match render_mode(headers, params) {
+        Render::Table(include) => return Ok((200, table::table(rt, &items, meta, &include))),
+        Render::Metadata => {
+            let items: Vec<Value> = items.iter().map(partial).collect();
+            return Ok((
+                200,
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                       "metadata": meta, "items": items}),
+            ));
+        }
+        Render::Full => {}
     }
     Ok((
         200,
@@ -958,7 +1003,7 @@ fn watch_line(
     rt: &ResourceType,
     ns: &str,
     sel: &Selectors,
-    table: Option<&str>,
+    render: &Render,
 ) -> Option<String> {
     if ev.key != rt.key() || (rt.namespaced && !ns.is_empty() && ev.namespace != ns) {
         return None;
@@ -972,20 +1017,23 @@ fn watch_line(
         (t, true, _) => t,
         _ => return None,
     };
-    let mut obj = ev.object.clone();
-    obj["apiVersion"] = json!(rt.api_version());
-    obj["kind"] = json!(rt.kind);
-    Some(event_line(rt, type_, obj, table))
+    Some(event_line(
+        rt,
+        type_,
+        crate::store::present(rt, &ev.object),
+        render,
+    ))
 }
 
 /// One watch event; a one-row Table when the client asked for tables (`kubectl get -w`).
-fn event_line(rt: &ResourceType, type_: &str, obj: Value, table: Option<&str>) -> String {
-    let obj = match table {
-        Some(include) => {
+fn event_line(rt: &ResourceType, type_: &str, obj: Value, render: &Render) -> String {
+    let obj = match render {
+        Render::Table(include) => {
             let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
             table::table(rt, &[obj], meta, include)
         }
-        None => obj,
+        Render::Metadata => partial(&obj),
+        Render::Full => obj,
     };
     format!("{}\n", json!({"type": type_, "object": obj}))
 }
@@ -1006,7 +1054,7 @@ fn watch_response(
     rt: ResourceType,
     ns: String,
     params: &Params,
-    table: Option<String>,
+    render: Render,
 ) -> Response<Body> {
     let sel = match Selectors::parse(params.get("labelSelector"), params.get("fieldSelector")) {
         Ok(s) => s,
@@ -1036,7 +1084,7 @@ fn watch_response(
                 let ons = o["metadata"]["namespace"].as_str().unwrap_or_default();
                 if (!rt.namespaced || ns.is_empty() || ons == ns) && sel.matches(o) {
                     let obj = state.present(&rt, o);
-                    initial.push(event_line(&rt, "ADDED", obj, table.as_deref()));
+                    initial.push(event_line(&rt, "ADDED", obj, &render));
                 }
             }
             if send_initial && bookmarks {
@@ -1046,7 +1094,7 @@ fn watch_response(
             match rv_param.parse::<u64>() {
                 Ok(from) if from >= state.compacted => {
                     for ev in state.log.iter().filter(|e| e.rv > from) {
-                        if let Some(line) = watch_line(ev, &rt, &ns, &sel, table.as_deref()) {
+                        if let Some(line) = watch_line(ev, &rt, &ns, &sel, &render) {
                             initial.push(line);
                         }
                     }
@@ -1088,7 +1136,7 @@ fn watch_response(
                     Ok(ev) => {
                         if ev.rv <= last_rv { continue; }
                         last_rv = ev.rv;
-                        if let Some(line) = watch_line(&ev, &rt, &ns, &sel, table.as_deref())
+                        if let Some(line) = watch_line(&ev, &rt, &ns, &sel, &render)
                             && tx.send(line).await.is_err() {
                             return;
                         }
@@ -1105,7 +1153,7 @@ fn watch_response(
                             Ok(ev) => {
                                 if ev.rv <= last_rv { continue; }
                                 last_rv = ev.rv;
-                                if let Some(line) = watch_line(&ev, &rt, &ns, &sel, table.as_deref())
+                                if let Some(line) = watch_line(&ev, &rt, &ns, &sel, &render)
                                     && tx.send(line).await.is_err() {
                                     return;
                                 }

@@ -11,6 +11,9 @@ use crate::fields::{self, Manager};
 use crate::resources::{self, ResourceType};
 use crate::{Fault, RequestRecord};
 
+/// The finalizer that holds an owner during foreground deletion.
+const FOREGROUND: &str = "foregroundDeletion";
+
 /// How many events a watch can resume from; older resourceVersions get 410 Gone.
 pub(crate) const EVENT_WINDOW: usize = 2048;
 
@@ -353,10 +356,7 @@ impl State {
 
     /// The object as served at `rt`'s version.
     pub fn present(&self, rt: &ResourceType, o: &Value) -> Value {
-        let mut o = o.clone();
-        o["apiVersion"] = json!(rt.api_version());
-        o["kind"] = json!(rt.kind);
-        o
+        present(rt, o)
     }
 
     fn namespace_check(&self, rt: &ResourceType, ns: &str) -> ApiResult<()> {
@@ -590,6 +590,7 @@ impl State {
         }
         self.rv += 1;
         meta(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let obj = to_storage(rt, obj);
         self.store(rt).insert((ns.to_string(), name), obj.clone());
         self.emit(&rt.key(), ns, "ADDED", obj.clone(), None);
         if rt.kind == "CustomResourceDefinition" {
@@ -757,6 +758,8 @@ impl State {
         }
         self.rv += 1;
         meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let new = to_storage(rt, new);
+        let old = &to_storage(rt, old.clone());
         let key = (ns.to_string(), name.clone());
         if !new["metadata"]["deletionTimestamp"].is_null() && finalizers(&new).is_empty() {
             self.store(rt).remove(&key);
@@ -803,8 +806,32 @@ impl State {
         if dry_run {
             return Ok(old);
         }
-        if options["propagationPolicy"].as_str() == Some("Orphan") {
-            self.orphan(old["metadata"]["uid"].as_str().unwrap_or_default());
+        let uid = old["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match options["propagationPolicy"].as_str() {
+            Some("Orphan") => self.orphan(&uid),
+            Some("Foreground") if !self.dependents_of(&uid).is_empty() => {
+                // The owner waits, marked for deletion, until its dependents are gone.
+                let key = (ns.to_string(), name.to_string());
+                if let Some(stored) = self.store(rt).get_mut(&key) {
+                    let m = meta(stored);
+                    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+                    if let Some(a) = list.as_array_mut()
+                        && !a.iter().any(|f| f == FOREGROUND)
+                    {
+                        a.push(json!(FOREGROUND));
+                    }
+                }
+                self.delete_object(rt, ns, name);
+                for (drt, dns, dname) in self.dependents_of(&uid) {
+                    self.delete_object(&drt, &dns, &dname);
+                }
+                self.collect_garbage();
+                return Ok(self.get(rt, ns, name).unwrap_or(old));
+            }
+            _ => {}
         }
         self.delete_object(rt, ns, name);
         Ok(self.get(rt, ns, name).unwrap_or(old))
@@ -952,6 +979,9 @@ impl State {
                 }
             }
             if doomed.is_empty() {
+                if self.release_foreground_owners() {
+                    continue;
+                }
                 break;
             }
             for (rt, ns, name) in doomed {
@@ -959,6 +989,59 @@ impl State {
             }
         }
         self.finish_namespaces();
+    }
+
+    /// Every object with an ownerReference to `uid`.
+    fn dependents_of(&self, uid: &str) -> Vec<(ResourceType, String, String)> {
+        let mut out = Vec::new();
+        for rt in self.unique_types() {
+            for ((ns, name), o) in self.objects.get(&rt.key()).into_iter().flatten() {
+                let owned = o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|r| r["uid"] == uid));
+                if owned {
+                    out.push((rt.clone(), ns.clone(), name.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Foreground deletion: an owner whose dependents are all gone loses its
+    /// `foregroundDeletion` finalizer (and is deleted when none remains). True if any did.
+    fn release_foreground_owners(&mut self) -> bool {
+        let mut ready = Vec::new();
+        for rt in self.unique_types() {
+            for ((ns, name), o) in self.objects.get(&rt.key()).into_iter().flatten() {
+                let uid = o["metadata"]["uid"].as_str().unwrap_or_default();
+                if finalizers(o).iter().any(|f| f == FOREGROUND)
+                    && self.dependents_of(uid).is_empty()
+                {
+                    ready.push((rt.clone(), ns.clone(), name.clone(), o.clone()));
+                }
+            }
+        }
+        for (rt, ns, name, old) in &ready {
+            let mut new = old.clone();
+            if let Some(a) = new["metadata"]["finalizers"].as_array_mut() {
+                a.retain(|f| f != FOREGROUND);
+            }
+            self.rv += 1;
+            meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
+            let key = (ns.clone(), name.clone());
+            if finalizers(&new).is_empty() {
+                self.store(rt).remove(&key);
+                self.emit(&rt.key(), ns, "DELETED", new.clone(), None);
+                if rt.kind == "CustomResourceDefinition" {
+                    self.drop_crd_objects(&new);
+                    self.refresh_types();
+                }
+            } else {
+                self.store(rt).insert(key, new.clone());
+                self.emit(&rt.key(), ns, "MODIFIED", new, Some(old.clone()));
+            }
+        }
+        !ready.is_empty()
     }
 
     /// `propagationPolicy: Orphan`: dependents lose their reference to the owner.
@@ -999,6 +1082,52 @@ impl State {
         }
         self.types = types;
     }
+}
+
+/// Renames between core/v1 Event (the stored form) and events.k8s.io/v1 Event: both kinds
+/// are one store, as in a cluster, so `kubectl describe` shows what a Recorder published.
+const EVENT_RENAMES: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("reportingComponent", "reportingController"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+];
+
+fn rename(o: Value, to_core: bool) -> Value {
+    let Value::Object(mut m) = o else { return o };
+    for (core, new) in EVENT_RENAMES {
+        let (from, to) = if to_core { (new, core) } else { (core, new) };
+        if let Some(v) = m.remove(*from) {
+            m.insert((*to).to_string(), v);
+        }
+    }
+    Value::Object(m)
+}
+
+/// The stored form of an object written through `rt`.
+pub(crate) fn to_storage(rt: &ResourceType, o: Value) -> Value {
+    if rt.group == "events.k8s.io" {
+        let mut o = rename(o, true);
+        o["apiVersion"] = json!("v1");
+        o
+    } else {
+        o
+    }
+}
+
+/// A stored object as served at `rt`'s group and version.
+pub(crate) fn present(rt: &ResourceType, o: &Value) -> Value {
+    let mut o = if rt.group == "events.k8s.io" {
+        rename(o.clone(), false)
+    } else {
+        o.clone()
+    };
+    o["apiVersion"] = json!(rt.api_version());
+    o["kind"] = json!(rt.kind);
+    o
 }
 
 fn crd_status(crd: &Value) -> Value {

@@ -124,7 +124,13 @@ fn cell(column: &Column, object: &Value) -> Value {
     if column.format == "name" {
         return object["metadata"]["name"].clone();
     }
-    let found = json_path(object, &column.json_path);
+    // `a|b`: the first path that has a value (used by built-in columns like Event's Last Seen).
+    let found = column
+        .json_path
+        .split('|')
+        .map(|p| json_path(object, p))
+        .find(|f| !f.is_empty())
+        .unwrap_or_default();
     let value = match found.len() {
         0 => return Value::Null,
         1 => found.into_iter().next().unwrap_or(Value::Null),

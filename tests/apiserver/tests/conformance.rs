@@ -449,6 +449,47 @@ async fn finalizers_and_garbage_collection() {
     })
     .await;
 
+    // Foreground: the owner stays, marked, until its dependents are gone.
+    let owner = cms
+        .create(&PostParams::default(), &config_map("owner", &[]))
+        .await
+        .unwrap();
+    let mut dep = config_map("dep", &[]);
+    dep.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: "owner".into(),
+        uid: owner.uid().unwrap(),
+        ..Default::default()
+    }]);
+    dep.metadata.finalizers = Some(vec!["x/hold".into()]);
+    cms.create(&PostParams::default(), &dep).await.unwrap();
+    cms.delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let waiting = cms.get("owner").await.unwrap();
+    assert!(waiting.metadata.deletion_timestamp.is_some());
+    assert_eq!(waiting.finalizers(), ["foregroundDeletion"]);
+    assert!(
+        cms.get("dep")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    cms.patch(
+        "dep",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually("owner released", async || {
+        cms.get_opt("owner").await.unwrap().is_none()
+    })
+    .await;
+
     // Deleting a namespace deletes what is in it.
     let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": "tmp"}})).unwrap();
@@ -921,6 +962,15 @@ async fn kubectl_apply_get_patch_delete() {
         .unwrap();
     assert!(ok && out.contains("unchanged"), "{out}{err}");
 
+    std::fs::write(
+        &manifest,
+        "apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\nmetadata:\n  name: example\nspec:\n  zoneName: example.com.\n  type: Primary\n  ttl: 300\n  backend:\n    server: 127.0.0.1:53\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(vec!["apply".into(), "-f".into(), m.clone()])
+        .await
+        .unwrap();
+    assert!(ok && out.contains("configured"), "{out}{err}");
     let (ok, out, err) = run(vec!["get".into(), "dnszones".into()]).await.unwrap();
     assert!(ok, "{err}");
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
@@ -944,8 +994,8 @@ async fn kubectl_apply_get_patch_delete() {
     .unwrap();
     assert!(ok, "{err}");
     let y: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
-    assert_eq!(y["spec"]["ttl"].as_u64(), Some(3600));
-    assert_eq!(y["metadata"]["generation"].as_u64(), Some(1));
+    assert_eq!(y["spec"]["ttl"].as_u64(), Some(300));
+    assert_eq!(y["metadata"]["generation"].as_u64(), Some(2));
 
     let (ok, out, err) = run(vec![
         "patch".into(),
@@ -962,7 +1012,7 @@ async fn kubectl_apply_get_patch_delete() {
         .object(GROUP, "dnszones", "default", "example")
         .unwrap();
     assert_eq!(z["spec"]["ttl"], 60);
-    assert_eq!(z["metadata"]["generation"], 2);
+    assert_eq!(z["metadata"]["generation"], 3);
 
     let long = "x".repeat(256);
     std::fs::write(
@@ -1028,6 +1078,18 @@ async fn kubectl_apply_get_patch_delete() {
     .await
     .unwrap();
     assert!(ok && out == "2", "{out}{err}");
+
+    // Removing the CRDs withdraws the kind and its objects.
+    run(vec!["apply".into(), "-f".into(), m.clone()])
+        .await
+        .unwrap();
+    let (ok, out, err) = run(vec!["delete".into(), "-f".into(), crds.into()])
+        .await
+        .unwrap();
+    assert!(ok, "{out}{err}");
+    assert!(server.objects(GROUP, "dnszones").is_empty());
+    let (ok, _, err) = run(vec!["get".into(), "dnszones".into()]).await.unwrap();
+    assert!(!ok && err.contains("dnszones"), "{err}");
 }
 
 #[tokio::test]
@@ -1070,8 +1132,18 @@ async fn events_recorder_and_lease() {
             .any(|r| r.method == "PATCH" && r.path.contains("/apis/events.k8s.io/v1/"))
     );
 
+    // One store for both Event kinds, as in a cluster: `kubectl describe` reads core/v1.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let core_events = core
+        .list(&ListParams::default().fields("involvedObject.name=ev,involvedObject.kind=DnsZone"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(core_events.len(), 1);
+    assert_eq!(core_events[0].message.as_deref(), Some("zone in sync"));
+
     // Leader election: create, then renew with a resourceVersion-checked replace.
-    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let lease: Lease = serde_json::from_value(json!({
         "metadata": {"name": "zonekeeper"},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
@@ -1197,4 +1269,58 @@ async fn kubectl_imperative_commands_in_protobuf() {
     assert!(ok, "{out}{err}");
     assert!(server.object("", "namespaces", "", "dns").is_none());
     assert!(server.objects("", "secrets").is_empty());
+}
+
+#[tokio::test]
+async fn metadata_api_and_metadata_watcher() {
+    let (_server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::namespaced(client, "default");
+    let mut z = zone("meta");
+    z.metadata.labels = Some(BTreeMap::from([("a".to_string(), "b".to_string())]));
+    zones.create(&PostParams::default(), &z).await.unwrap();
+    let m = zones.get_metadata("meta").await.unwrap();
+    assert_eq!(m.labels()["a"], "b");
+    let list = zones.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    let (reader, writer) = reflector::store();
+    let metas: Api<kube::core::PartialObjectMeta<DnsZone>> =
+        Api::namespaced(zones.clone().into_client(), "default");
+    let stream = watcher(metas, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while stream.next().await.is_some() {}
+    });
+    reader.wait_until_ready().await.unwrap();
+    zones
+        .create(&PostParams::default(), &zone("meta2"))
+        .await
+        .unwrap();
+    eventually("metadata store has both", async || {
+        reader.state().len() == 2
+    })
+    .await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn written_kubeconfig_works_for_kube() {
+    let (server, _) = server_with_crds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&path).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).unwrap();
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("kc"))
+        .await
+        .unwrap();
+    assert!(server.object(GROUP, "dnszones", "default", "kc").is_some());
 }
