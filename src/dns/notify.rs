@@ -2,9 +2,8 @@
 
 use std::net::SocketAddr;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::SOA;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::op::OpCode;
+use hickory_proto::rr::{Name, RecordType};
 
 use super::error::{DnsError, Operation};
 use super::query::{QueryOptions, exchange_udp};
@@ -24,21 +23,10 @@ pub async fn send_notify(
         op: Operation::Notify,
     };
     let build = || {
-        let mut msg = Message::new();
-        let mut q = Query::query(zone.clone(), RecordType::SOA);
-        q.set_query_class(DNSClass::IN);
-        msg.set_id(wire::random_id())
-            .set_message_type(MessageType::Query)
-            .set_op_code(OpCode::Notify)
-            .set_authoritative(true)
-            .add_query(q);
+        let mut msg = wire::request(zone, RecordType::SOA, OpCode::Notify);
+        msg.set_authoritative(true);
         if let Some(serial) = serial {
-            let root = Name::root();
-            msg.add_answer(Record::from_rdata(
-                zone.clone(),
-                0,
-                RData::SOA(SOA::new(root.clone(), root, serial, 0, 0, 0, 0)),
-            ));
+            msg.add_answer(wire::serial_soa(zone, serial));
         }
         msg
     };

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
 use super::error::{DnsError, DnsErrorKind, Operation};
@@ -47,16 +47,7 @@ pub async fn query_soa(
         zone: zone.to_ascii(),
         op: Operation::Soa,
     };
-    let build = || {
-        let mut msg = Message::new();
-        let mut q = Query::query(zone.clone(), RecordType::SOA);
-        q.set_query_class(DNSClass::IN);
-        msg.set_id(wire::random_id())
-            .set_message_type(MessageType::Query)
-            .set_op_code(OpCode::Query)
-            .add_query(q);
-        msg
-    };
+    let build = || wire::request(zone, RecordType::SOA, OpCode::Query);
     let mut resp = exchange_udp(&ctx, build, opts).await?;
     if resp.truncated() {
         resp = exchange_tcp(&ctx, build(), opts).await?;

@@ -10,9 +10,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::SOA;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::TcpStream;
 
 use super::error::{DnsError, DnsErrorKind, Operation};
@@ -483,21 +482,10 @@ impl Conn {
         opts: &TransferOptions,
     ) -> Result<Self, DnsError> {
         let mut tcp = wire::connect(ctx, opts.connect_timeout).await?;
-        let id = wire::random_id();
-        let mut msg = Message::new();
-        let mut q = Query::query(zone.clone(), qtype);
-        q.set_query_class(DNSClass::IN);
-        msg.set_id(id)
-            .set_message_type(MessageType::Query)
-            .set_op_code(OpCode::Query)
-            .add_query(q);
+        let mut msg = wire::request(zone, qtype, OpCode::Query);
+        let id = msg.id();
         if let Some(serial) = ixfr_serial {
-            let root = Name::root();
-            msg.add_name_server(Record::from_rdata(
-                zone.clone(),
-                0,
-                RData::SOA(SOA::new(root.clone(), root, serial, 0, 0, 0, 0)),
-            ));
+            msg.add_name_server(wire::serial_soa(zone, serial));
         }
         let (wire_msg, verifier) = match &opts.tsig {
             Some(key) => {

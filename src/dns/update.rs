@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, EncodeMode};
 
@@ -199,13 +199,8 @@ fn change_records(c: &RRsetChange) -> (Vec<Record>, Vec<Record>) {
 }
 
 fn new_message(zone: &Name) -> Message {
-    let mut msg = Message::new();
-    let mut q = Query::query(zone.clone(), RecordType::SOA);
-    q.set_query_class(DNSClass::IN);
-    msg.set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Update)
-        .add_query(q);
-    msg
+    // RFC 2136: the zone section is the question section, an SOA question.
+    wire::request(zone, RecordType::SOA, OpCode::Update)
 }
 
 fn subject(changes: &[RRsetChange]) -> String {

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::SOA;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,6 +23,29 @@ pub fn random_id() -> u16 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     h.finish() as u16
+}
+
+/// A request about `zone` under `op`: one IN question of `qtype`, a fresh random id.
+pub fn request(zone: &Name, qtype: RecordType, op: OpCode) -> Message {
+    let mut q = Query::query(zone.clone(), qtype);
+    q.set_query_class(DNSClass::IN);
+    let mut msg = Message::new();
+    msg.set_id(random_id())
+        .set_message_type(MessageType::Query)
+        .set_op_code(op)
+        .add_query(q);
+    msg
+}
+
+/// An SOA record that carries only `serial`: the client's version in an IXFR request
+/// (RFC 1995) and the hint in a NOTIFY (RFC 1996).
+pub fn serial_soa(zone: &Name, serial: u32) -> Record {
+    let root = Name::root();
+    Record::from_rdata(
+        zone.clone(),
+        0,
+        RData::SOA(SOA::new(root.clone(), root, serial, 0, 0, 0, 0)),
+    )
 }
 
 /// `a` is newer than `b` in RFC 1982 serial arithmetic.
