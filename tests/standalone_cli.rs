@@ -169,23 +169,26 @@ fn every_type() -> Vec<String> {
     .collect()
 }
 
-#[test]
-fn import_then_apply_reproduces_the_zone() {
+/// A BIND serving `content` to import from and a BIND with the zone empty to apply the
+/// import to, both with one fresh key.
+fn import_pair(content: ZoneContent) -> (TsigKey, DnsServer, DnsServer) {
     let key = TsigKey::generate("import-key", "hmac-sha256");
     let opts = || ServerOptions {
         key: Some(key.clone()),
         ..ServerOptions::default()
     };
-    let source = DnsServer::start(
-        ServerKind::Bind,
-        &ZoneContent::new(ORIGIN, every_type()),
-        opts(),
-    );
+    let source = DnsServer::start(ServerKind::Bind, &content, opts());
     let target = DnsServer::start(
         ServerKind::Bind,
         &ZoneContent::new(ORIGIN, Vec::new()),
         opts(),
     );
+    (key, source, target)
+}
+
+#[test]
+fn import_then_apply_reproduces_the_zone() {
+    let (key, source, target) = import_pair(ZoneContent::new(ORIGIN, every_type()));
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("import.key");
     std::fs::write(
@@ -322,21 +325,7 @@ fn demo_serve_answers_dig_until_interrupted() {
 /// DnsZone with them to an empty copy reproduces the zone.
 #[test]
 fn import_of_a_big_zone_uses_config_maps() {
-    let key = TsigKey::generate("big-key", "hmac-sha256");
-    let opts = || ServerOptions {
-        key: Some(key.clone()),
-        ..ServerOptions::default()
-    };
-    let source = DnsServer::start(
-        ServerKind::Bind,
-        &ZoneContent::generated(ORIGIN, 12_000),
-        opts(),
-    );
-    let target = DnsServer::start(
-        ServerKind::Bind,
-        &ZoneContent::new(ORIGIN, Vec::new()),
-        opts(),
-    );
+    let (key, source, target) = import_pair(ZoneContent::generated(ORIGIN, 12_000));
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("k.conf");
     std::fs::write(
