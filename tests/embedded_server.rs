@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use proptest::prelude::*;
 use support::dns_servers::{
-    DnsServer, ServerKind, ServerOptions, TsigKey as FixtureKey, ZoneContent,
+    DnsServer, ServerKind, ServerOptions, TsigKey as FixtureKey, ZoneContent, run_with_input,
 };
 use zonekeeper::dns::model::{RRset, Zone, parse_rdata};
 use zonekeeper::dns::query::QueryOptions;
@@ -280,33 +280,13 @@ async fn nsupdate(script: &str) -> (bool, String) {
 async fn nsupdate_with(script: &str, key: Option<String>) -> (bool, String) {
     let script = script.to_string();
     tokio::task::spawn_blocking(move || {
-        use std::io::Write;
         let mut cmd = Command::new("nsupdate");
         cmd.args(["-v", "-t", "5"]);
         if let Some(k) = key {
             cmd.args(["-y", &k]);
         }
-        let mut child = cmd
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let (status, out) = run_with_input(&mut cmd, &script);
+        (status.success(), out)
     })
     .await
     .unwrap()

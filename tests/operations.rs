@@ -6,14 +6,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Cluster, NS, Operator, is_ready, zone_manifest};
-use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
+use support::cluster::{Cluster, NS, Operator, http_get, is_ready, zone_manifest};
+use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent, run_with_input};
 use zk_apiserver::RequestRecord;
 use zonekeeper::api::shared::ChangeType;
 use zonekeeper::api::zone_sync::SyncPhase;
@@ -63,30 +62,6 @@ async fn example_zone_ready(cluster: &Cluster, server: &DnsServer) {
 
 async fn axfr(server: &DnsServer) -> Vec<String> {
     tokio::task::block_in_place(|| server.axfr_lines())
-}
-
-/// `(status, body)` of a plain HTTP GET.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 async fn metrics(op: &Operator) -> String {
@@ -691,33 +666,16 @@ async fn the_chart_rbac_rules_are_exactly_what_the_operator_uses() {
 // ---- chart objects -------------------------------------------------------------------------
 
 fn kubectl_apply_dry_run(kubeconfig: &Path, cache: &Path, manifests: &str) -> (bool, String) {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(["apply", "--dry-run=server", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifests.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (status, out) = run_with_input(
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--cache-dir")
+            .arg(cache)
+            .args(["apply", "--dry-run=server", "-f", "-"]),
+        manifests,
+    );
+    (status.success(), out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

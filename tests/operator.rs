@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::cluster::{Cluster, condition, has_reason, is_ready, zone_manifest};
+use support::cluster::{Cluster, condition, has_reason, http_get, is_ready, zone_manifest};
 use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
 
 // Generous: the machine is shared; passing tests return as soon as the condition holds.
@@ -61,9 +61,7 @@ async fn primary(kind: ServerKind) -> DnsServer {
 
 async fn create_update_and_serve(kind: ServerKind) {
     let server = primary(kind).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("example-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("example", &server).await;
     cluster
         .apply_zone(zone_manifest("example", &server, mixed_records()))
         .await;
@@ -184,9 +182,7 @@ async fn zone_is_created_updated_and_pruned_on_knot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_guard_refuses_then_allow_mass_deletion_lets_it_through() {
     let server = primary(ServerKind::Bind).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("guarded-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("guarded", &server).await;
     let many: Vec<_> = (0..30)
         .map(|i| json!({"name": format!("h{i}"), "type": "A", "data": [format!("192.0.2.{i}")]}))
         .collect();
@@ -400,9 +396,7 @@ async fn bad_key_unreachable_server_and_refused_transfer_become_conditions_and_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_corrected_or_reported_after_the_interval() {
     let server = primary(ServerKind::Bind).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("drift-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("drift", &server).await;
     let mut manifest = zone_manifest("drift", &server, www());
     manifest["spec"]["sync"] = json!({"interval": "1s", "minInterval": "0"});
     cluster.apply_zone(manifest).await;
@@ -585,13 +579,7 @@ async fn deletion_policies_conflicts_and_suspend() {
 }
 
 async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.unwrap();
+    let (_, body) = http_get(addr, "/metrics").await;
     body.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -665,9 +653,7 @@ async fn a_hundred_zones_reconcile_and_an_unchanged_pass_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_watches_410_and_restarts_apply_nothing_twice_and_lose_no_history() {
     let server = primary(ServerKind::Bind).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("restart-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("restart", &server).await;
     cluster
         .apply_zone(zone_manifest("restart", &server, www()))
         .await;
@@ -762,9 +748,7 @@ async fn dropped_watches_410_and_restarts_apply_nothing_twice_and_lose_no_histor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_new_connection_is_not_taken() {
     let server = primary(ServerKind::Bind).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("conn-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("conn", &server).await;
     cluster
         .apply_zone(zone_manifest("conn", &server, www()))
         .await;
@@ -843,9 +827,7 @@ async fn a_secondary_zone_is_watched_and_notified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_goes_away_and_comes_back_recovers_without_a_restart() {
     let server = primary(ServerKind::Bind).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("flaky-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("flaky", &server).await;
     let mut manifest = zone_manifest("flaky", &server, www());
     manifest["spec"]["backend"]["timeout"] = json!("500ms");
     cluster.apply_zone(manifest).await;

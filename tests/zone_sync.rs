@@ -169,9 +169,7 @@ fn manifest(name: &str, server: &DnsServer, sync: Value) -> Value {
 
 async fn out_of_band_changes(kind: ServerKind) {
     let server = start(kind, small_zone(), ServerOptions::default()).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("oob-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("oob", &server).await;
     cluster
         .apply_zone(manifest(
             "oob",
@@ -335,9 +333,7 @@ async fn out_of_band_changes_are_reported_exactly_knot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_synced_recently_zone_not_found_zone_inactive_and_pruning() {
     let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("rej-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("rej", &server).await;
     cluster
         .apply_zone(manifest(
             "rej",
@@ -430,9 +426,7 @@ async fn big_zone_sync_is_read_only_survives_a_kill_and_waits_for_updates() {
         ServerOptions::default(),
     )
     .await;
-    let cluster = Cluster::start().await;
-    cluster.secret("big-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("big", &server).await;
     cluster
         .apply_zone(manifest(
             "big",
@@ -589,9 +583,7 @@ async fn ixfr_unavailable_falls_back_to_axfr_knot() {
         ..ServerOptions::default()
     };
     let server = start(ServerKind::Knot, small_zone(), opts).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("nix-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("nix", &server).await;
     cluster
         .apply_zone(manifest(
             "nix",
@@ -667,9 +659,7 @@ async fn refused_or_truncated_transfer_fails_and_keeps_the_old_snapshot() {
         },
     )
     .await;
-    let cluster = Cluster::start().await;
-    cluster.secret("bad-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("bad", &server).await;
     cluster
         .apply_zone(manifest(
             "bad",
@@ -743,9 +733,7 @@ async fn refused_or_truncated_transfer_fails_and_keeps_the_old_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_drift_check_creates_syncs_as_zonekeeper() {
     let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
-    let cluster = Cluster::start().await;
-    cluster.secret("sched-tsig", &server.key).await;
-    let op = cluster.operator("zk-0", None).await;
+    let (cluster, op) = Cluster::with_operator("sched", &server).await;
     cluster
         .apply_zone(manifest(
             "sched",

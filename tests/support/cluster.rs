@@ -86,6 +86,15 @@ impl Cluster {
         Client::try_from(config).unwrap()
     }
 
+    /// A test API server holding `server`'s key as Secret `<zone>-tsig` (the one
+    /// [`zone_manifest`] names), with one operator `zk-0` without leader election.
+    pub async fn with_operator(zone: &str, server: &DnsServer) -> (Cluster, Operator) {
+        let cluster = Cluster::start().await;
+        cluster.secret(&format!("{zone}-tsig"), &server.key).await;
+        let op = cluster.operator("zk-0", None).await;
+        (cluster, op)
+    }
+
     /// Starts an operator instance that talks through `client`.
     pub async fn operator_with(
         &self,
@@ -309,4 +318,28 @@ pub fn zone_manifest(name: &str, server: &DnsServer, records: Value) -> Value {
             "sync": {"interval": "1h", "minInterval": "0"},
         }
     })
+}
+
+/// `(status, body)` of a plain HTTP GET.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }

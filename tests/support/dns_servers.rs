@@ -446,30 +446,15 @@ impl DnsServer {
         if !has("send") {
             full.push_str("send\n");
         }
-        let mut child = Command::new("nsupdate")
+        let (status, out) = run_with_input(
             // TCP: a big UPDATE does not fit a datagram.
-            .args(["-v", "-t", "10", "-y", &self.key.dig_arg()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(full.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        if out.status.success() {
+            Command::new("nsupdate").args(["-v", "-t", "10", "-y", &self.key.dig_arg()]),
+            &full,
+        );
+        if status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "exit {:?}\n{}{}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
+            Err(format!("exit {:?}\n{out}", status.code()))
         }
     }
 
@@ -1071,6 +1056,32 @@ pub fn port_closed(addr: SocketAddr, zone: &str) -> bool {
 /// RFC 1982 serial arithmetic: `a` is later than `b`.
 pub fn serial_gt(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000_0000
+}
+
+/// Runs `cmd` with `input` on its standard input; its exit status and what it printed
+/// (stdout, then stderr).
+pub fn run_with_input(cmd: &mut Command, input: &str) -> (std::process::ExitStatus, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
