@@ -347,16 +347,21 @@ async fn a_graceful_stop_releases_the_lease_for_an_immediate_takeover() {
     let lease = Duration::from_secs(12);
     let a = cluster.operator("zk-a", Some(lease)).await;
     poll(WAIT, "zk-a to lead", || is_leader(&a).then_some(())).await;
-    let b = cluster.operator("zk-b", Some(lease)).await;
-    // b has tried at least once and stands by.
-    poll(WAIT, "zk-b to stand by", || {
-        let lease = cluster
-            .api
-            .object("coordination.k8s.io", "leases", NS, "zonekeeper")?;
-        (lease["spec"]["holderIdentity"] == "zk-a").then_some(())
+    let b = candidate(&cluster, "zk-b", lease).await;
+    // b has asked for the lease at least once, found it held, and stands by: it never wrote it.
+    poll(WAIT, "zk-b to ask for the lease", || {
+        requests_by(&cluster, "zk-b")
+            .iter()
+            .any(is_lease)
+            .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !requests_by(&cluster, "zk-b")
+            .iter()
+            .any(|r| is_lease(r) && r.is_write()),
+        "zk-b wrote a lease held by zk-a"
+    );
     assert!(!is_leader(&b));
 
     let stopped = Instant::now();
