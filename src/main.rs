@@ -47,6 +47,14 @@ enum Command {
         /// Keep the embedded server running afterwards (Ctrl-C to stop) and print how to dig it.
         #[arg(long)]
         serve: bool,
+        /// Address of the embedded DNS server (UDP and TCP); port 0 picks a free port. The
+        /// README's operator walkthrough uses 127.0.0.1:10053, as the examples do.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// A BIND key file the server accepts instead of the key in examples/tsig-secret.yaml
+        /// (required when --listen is not a loopback address).
+        #[arg(long)]
+        tsig_key_file: Option<PathBuf>,
     },
     /// Transfer an existing zone (AXFR) and print a DnsZone manifest adopting it, plus a
     /// Secret template.
@@ -272,8 +280,17 @@ async fn main() -> anyhow::Result<()> {
                 Err(e) => finish(1, &format!("error: {e}\n"))?,
             }
         }
-        Command::Demo { serve } => {
-            let code = zonekeeper::standalone::demo::run(serve).await?;
+        Command::Demo {
+            serve,
+            listen,
+            tsig_key_file,
+        } => {
+            let key = match tsig_key_file {
+                Some(path) => Some(zonekeeper::standalone::import::load_key_file(&path)?),
+                None => None,
+            };
+            let opts = zonekeeper::standalone::demo::DemoOptions { serve, listen, key };
+            let code = zonekeeper::standalone::demo::run(&opts).await?;
             std::process::exit(code);
         }
         Command::Sync {

@@ -144,6 +144,35 @@ fn values_of_the_wrong_type_are_refused() {
 }
 
 #[test]
+fn two_replicas_without_leader_election_are_refused() {
+    let chart = chart();
+    let out = helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "two writers were rendered");
+    assert!(
+        stderr.contains("replicaCount > 1 needs leaderElection.enabled=true"),
+        "{stderr}"
+    );
+    ok(&helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "leaderElection.enabled=true",
+    ]));
+}
+
+#[test]
 fn chart_crds_are_the_generated_ones() {
     for crd in zonekeeper::api::crd::crds() {
         let path = chart()

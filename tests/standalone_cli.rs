@@ -36,7 +36,7 @@ fn example_zone(server: &DnsServer) -> String {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/primary-zone.yaml"),
     )
     .unwrap();
-    let replaced = example.replace("127.0.0.1:5353", &server.addr.to_string());
+    let replaced = example.replace("127.0.0.1:10053", &server.addr.to_string());
     assert_ne!(replaced, example);
     replaced
 }

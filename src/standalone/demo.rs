@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use base64::Engine;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::commands::{self, Output};
@@ -38,6 +37,10 @@ pub enum DemoError {
     },
     #[error("out-of-band UPDATE failed: {0}")]
     Update(String),
+    #[error(
+        "--listen {0} is not a loopback address: the example key is public, so give your own with --tsig-key-file"
+    )]
+    PublicKeyOffLoopback(SocketAddr),
 }
 
 /// A running demo backend: the embedded server, its key and the manifests aimed at it.
@@ -52,14 +55,40 @@ pub struct DemoBackend {
     pub origin: Name,
 }
 
-fn generated_key() -> Result<TsigKey, DemoError> {
-    // Two v4 UUIDs are 244 random bits from the OS: plenty for a throwaway demo key.
-    let mut secret = Vec::with_capacity(32);
-    secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&secret);
-    TsigKey::new("zonekeeper-key.", "hmac-sha256", &b64)
-        .map_err(|e| DemoError::Manifest(e.to_string()))
+/// How `zonekeeper demo` runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Keep serving after the walk-through, until Ctrl-C.
+    pub serve: bool,
+    /// Where the embedded server listens (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The key the server accepts; `None`: the key of `examples/tsig-secret.yaml`, so that the
+    /// operator walkthrough can apply that Secret as it is.
+    pub key: Option<TsigKey>,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            serve: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            key: None,
+        }
+    }
+}
+
+/// The key in `examples/tsig-secret.yaml`.
+pub fn example_key() -> Result<TsigKey, DemoError> {
+    let bad =
+        |e: &dyn std::fmt::Display| DemoError::Manifest(format!("examples/tsig-secret.yaml: {e}"));
+    let secret: serde_yaml::Value = serde_yaml::from_str(SECRET_MANIFEST).map_err(|e| bad(&e))?;
+    let field = |k: &str| {
+        secret["stringData"][k]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| bad(&format!("stringData.{k} is missing")))
+    };
+    TsigKey::new(&field("name")?, &field("algorithm")?, &field("secret")?).map_err(|e| bad(&e))
 }
 
 /// The example manifests with the backend address and the Secret replaced, in memory.
@@ -85,15 +114,25 @@ pub fn demo_manifests(server: SocketAddr, key: &TsigKey) -> Result<Manifests, De
 }
 
 /// Starts the embedded server with an empty `example.com.` and builds the manifests.
-pub async fn start_backend() -> Result<DemoBackend, DemoError> {
-    let key = generated_key()?;
+pub async fn start_backend(opts: &DemoOptions) -> Result<DemoBackend, DemoError> {
+    let key = match &opts.key {
+        Some(key) => key.clone(),
+        None => example_key()?,
+    };
+    // The example key is public: serving it beyond loopback would let anyone change the zone.
+    if opts.key.is_none() && !opts.listen.ip().is_loopback() {
+        return Err(DemoError::PublicKeyOffLoopback(opts.listen));
+    }
     let origin =
         Name::from_ascii("example.com.").map_err(|e| DemoError::Manifest(e.to_string()))?;
     let ns =
         Name::from_ascii("ns1.example.com.").map_err(|e| DemoError::Manifest(e.to_string()))?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server =
-        EmbeddedServer::start(addr, vec![key.clone()], vec![minimal_zone(&origin, &ns, 1)]).await?;
+    let server = EmbeddedServer::start(
+        opts.listen,
+        vec![key.clone()],
+        vec![minimal_zone(&origin, &ns, 1)],
+    )
+    .await?;
     let manifests = demo_manifests(server.local_addr(), &key)?;
     Ok(DemoBackend {
         server,
@@ -159,8 +198,8 @@ fn section(out: &mut String, title: &str) {
 }
 
 /// Runs the demo; prints as it goes. Returns the exit code.
-pub async fn run(serve: bool) -> Result<i32, DemoError> {
-    let backend = start_backend().await?;
+pub async fn run(opts: &DemoOptions) -> Result<i32, DemoError> {
+    let backend = start_backend(opts).await?;
     let addr = backend.server.local_addr();
     let state_dir =
         std::env::temp_dir().join(format!("zonekeeper-demo-{}", uuid::Uuid::new_v4().simple()));
@@ -172,7 +211,7 @@ pub async fn run(serve: bool) -> Result<i32, DemoError> {
     let _ = std::fs::remove_dir_all(&state_dir);
     let (code, text) = result?;
     print!("{text}");
-    if serve {
+    if opts.serve {
         let k = &backend.key;
         println!(
             "\nThe embedded server keeps serving example.com. on {addr} (UDP and TCP). Try:\n\n  dig @{} -p {} -y {}:{}:{} example.com AXFR\n\nPress Ctrl-C to stop.",
@@ -211,8 +250,8 @@ async fn steps(backend: &DemoBackend, state_dir: &Path) -> Result<(i32, String),
         out,
         "zonekeeper demo: an embedded authoritative DNS server on {addr} serves example.com.\n\
          with only its SOA and NS. The DnsZone in examples/primary-zone.yaml (TSIG key from\n\
-         examples/tsig-secret.yaml, a fresh secret generated for this run) is applied to it\n\
-         over the wire with RFC 2136 UPDATEs, exactly as the operator would."
+         examples/tsig-secret.yaml) is applied to it over the wire with RFC 2136 UPDATEs,\n\
+         exactly as the operator would."
     );
     section(&mut out, "1. zonekeeper plan");
     let (plan_code, plan) =
