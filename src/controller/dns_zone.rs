@@ -304,8 +304,10 @@ async fn load_owned(ctx: &Context, zone: &DnsZone) -> Result<Owned, Error> {
         .data
         .and_then(|d| d.get("rrsets").cloned())
         .unwrap_or_default();
-    crate::reconcile::ownership::parse_owned(&text)
-        .map_err(|detail| Error::Ownership { name, detail })
+    crate::reconcile::ownership::parse_owned(&text).map_err(|e| Error::Ownership {
+        name,
+        detail: e.to_string(),
+    })
 }
 
 async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), Error> {

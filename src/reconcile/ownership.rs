@@ -4,8 +4,30 @@ use hickory_proto::rr::{Name, RecordType};
 
 pub use crate::dns::model::Owned;
 use crate::dns::model::{RRsetKey, name_to_text};
+
+/// Why a stored ownership list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnershipError {
+    #[error("line {line}: expected `name TYPE fingerprint`")]
+    Shape { line: usize },
+    #[error("line {line}: {source}")]
+    Name {
+        line: usize,
+        source: hickory_proto::ProtoError,
+    },
+    #[error("line {line}: {source}")]
+    Type {
+        line: usize,
+        source: hickory_proto::ProtoError,
+    },
+    #[error("line {line}: {source}")]
+    Fingerprint {
+        line: usize,
+        source: std::num::ParseIntError,
+    },
+}
 /// Reads ownership lines `name TYPE fingerprint` (hex).
-pub fn parse_owned(text: &str) -> Result<Owned, String> {
+pub fn parse_owned(text: &str) -> Result<Owned, OwnershipError> {
     let mut owned = Owned::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -16,13 +38,22 @@ pub fn parse_owned(text: &str) -> Result<Owned, String> {
         let (Some(name), Some(rtype), Some(fp), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(format!("line {}: expected `name TYPE fingerprint`", i + 1));
+            return Err(OwnershipError::Shape { line: i + 1 });
         };
-        let name = Name::from_ascii(name).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let name = Name::from_ascii(name).map_err(|source| OwnershipError::Name {
+            line: i + 1,
+            source,
+        })?;
         let rtype = rtype
             .parse::<RecordType>()
-            .map_err(|e| format!("line {}: {e}", i + 1))?;
-        let fp = u64::from_str_radix(fp, 16).map_err(|e| format!("line {}: {e}", i + 1))?;
+            .map_err(|source| OwnershipError::Type {
+                line: i + 1,
+                source,
+            })?;
+        let fp = u64::from_str_radix(fp, 16).map_err(|source| OwnershipError::Fingerprint {
+            line: i + 1,
+            source,
+        })?;
         owned.insert(RRsetKey::new(&name, rtype), fp);
     }
     Ok(owned)

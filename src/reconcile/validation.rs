@@ -5,22 +5,44 @@ use std::collections::BTreeMap;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::api::dns_zone::RecordSet;
-use crate::dns::model::{RRset, RRsetKey, parse_owner, parse_spec_rdata, semantic_errors_indexed};
+use crate::api::shared;
+use crate::dns::model::{
+    NameError, RRset, RRsetKey, RdataError, RuleError, parse_owner, parse_spec_rdata,
+    semantic_errors_indexed,
+};
 
-/// The cross-RRset rules, also applied to zone text by the model.
+// The cross-RRset rules live in the model because zone text (parsed there) obeys them too.
 pub use crate::dns::model::semantic_errors;
+
 /// One refused entry of `spec.records`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("records[{index}] ({name} {rtype}): {message}")]
+#[error("records[{index}] ({name} {rtype}): {problem}")]
 pub struct RecordError {
     /// Index in `spec.records`.
     pub index: usize,
     /// The owner name as written.
     pub name: String,
     /// The record type.
-    pub rtype: String,
+    pub rtype: shared::RecordType,
     /// What is wrong.
-    pub message: String,
+    pub problem: RecordProblem,
+}
+
+/// What is wrong with one entry of `spec.records`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordProblem {
+    #[error(transparent)]
+    Owner(#[from] NameError),
+    #[error("ttl {0} is not between 0 and 2147483647")]
+    Ttl(i64),
+    #[error("data lists no record")]
+    NoData,
+    #[error(transparent)]
+    Data(#[from] RdataError),
+    #[error("{key} is already listed at records[{first}]; list each RRset once")]
+    Duplicate { key: Box<RRsetKey>, first: usize },
+    #[error(transparent)]
+    Rule(#[from] RuleError),
 }
 
 /// Parses `spec.records` into RRsets, checking what the schema cannot. Every problem
@@ -34,17 +56,17 @@ pub fn parse_record_sets(
     let mut sets: Vec<(usize, RRset)> = Vec::new();
     let mut seen: BTreeMap<RRsetKey, usize> = BTreeMap::new();
     for (index, rs) in records.iter().enumerate() {
-        let err = |message: String| RecordError {
+        let err = |problem: RecordProblem| RecordError {
             index,
             name: rs.name.clone(),
-            rtype: rs.record_type.to_string(),
-            message,
+            rtype: rs.record_type,
+            problem,
         };
         let rtype = RecordType::from(rs.record_type);
         let owner = match parse_owner(&rs.name, origin) {
             Ok(n) => n,
             Err(e) => {
-                errors.push(err(e));
+                errors.push(err(e.into()));
                 continue;
             }
         };
@@ -53,39 +75,39 @@ pub fn parse_record_sets(
             Some(t) => match u32::try_from(t).ok().filter(|t| *t <= i32::MAX as u32) {
                 Some(t) => t,
                 None => {
-                    errors.push(err(format!("ttl {t} is not between 0 and 2147483647")));
+                    errors.push(err(RecordProblem::Ttl(t)));
                     continue;
                 }
             },
         };
         if rs.data.is_empty() {
-            errors.push(err("data lists no record".to_string()));
+            errors.push(err(RecordProblem::NoData));
             continue;
         }
         let mut rdatas = Vec::with_capacity(rs.data.len());
         for text in &rs.data {
             match parse_spec_rdata(rtype, origin, text) {
                 Ok(r) => rdatas.push(r),
-                Err(e) => errors.push(err(e)),
+                Err(e) => errors.push(err(e.into())),
             }
         }
         let set = RRset::new(owner, rtype, ttl, rdatas);
         if let Some(first) = seen.insert(set.key(), index) {
-            errors.push(err(format!(
-                "{} is already listed at records[{first}]; list each RRset once",
-                set.key()
-            )));
+            errors.push(err(RecordProblem::Duplicate {
+                key: Box::new(set.key()),
+                first,
+            }));
             continue;
         }
         sets.push((index, set));
     }
-    for (index, message) in semantic_errors_indexed(origin, &sets) {
+    for (index, e) in semantic_errors_indexed(origin, &sets) {
         let rs = &records[index];
         errors.push(RecordError {
             index,
             name: rs.name.clone(),
-            rtype: rs.record_type.to_string(),
-            message,
+            rtype: rs.record_type,
+            problem: e.into(),
         });
     }
     if errors.is_empty() {
@@ -247,7 +269,9 @@ mod tests {
 
     #[test]
     fn forgotten_final_dot_is_refused() {
-        let err = parse_rdata(RecordType::MX, &origin(), "10 mail.example.com").unwrap_err();
+        let err = parse_rdata(RecordType::MX, &origin(), "10 mail.example.com")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("would mean mail.example.com.example.com.; write mail.example.com."),
             "{err}"

@@ -69,15 +69,29 @@ pub(super) fn wire_rdata(rdata: &RData) -> Vec<u8> {
     }
 }
 
+/// Why wire RDATA did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("record data is {0} bytes, more than 65535")]
+    TooLong(usize),
+    /// hickory's decoder refused it; its error is neither `Clone` nor `Eq`, so kept as text.
+    #[error("invalid {rtype} data: {reason}")]
+    Invalid { rtype: RecordType, reason: String },
+    #[error("invalid {0} data: trailing bytes")]
+    Trailing(RecordType),
+}
+
 /// Decodes wire RDATA of `rtype` with hickory, insisting every byte is used.
-pub(super) fn decode_rdata(rtype: RecordType, wire: &[u8]) -> Result<RData, String> {
-    let len = u16::try_from(wire.len())
-        .map_err(|_| format!("record data is {} bytes, more than 65535", wire.len()))?;
+pub(super) fn decode_rdata(rtype: RecordType, wire: &[u8]) -> Result<RData, WireError> {
+    let len = u16::try_from(wire.len()).map_err(|_| WireError::TooLong(wire.len()))?;
     let mut decoder = BinDecoder::new(wire);
-    let rdata = RData::read(&mut decoder, rtype, Restrict::new(len))
-        .map_err(|e| format!("invalid {rtype} data: {e}"))?;
+    let rdata =
+        RData::read(&mut decoder, rtype, Restrict::new(len)).map_err(|e| WireError::Invalid {
+            rtype,
+            reason: e.to_string(),
+        })?;
     if decoder.index() != wire.len() {
-        return Err(format!("invalid {rtype} data: trailing bytes"));
+        return Err(WireError::Trailing(rtype));
     }
     Ok(rdata)
 }

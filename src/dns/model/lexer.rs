@@ -1,5 +1,29 @@
 //! The zone-file tokenizer (RFC 1035 5.1): logical lines, quotes, parentheses, escapes.
 
+/// A `\X` or `\DDD` escape that does not stand for a byte.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscapeError {
+    #[error("a lone \\ at the end")]
+    LoneBackslash,
+    #[error("\\DDD needs three decimal digits")]
+    NotThreeDigits,
+    #[error("\\{0:03} is not a byte value (0-255)")]
+    NotAByte(u32),
+}
+
+/// Why text could not be split into tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LexError {
+    #[error(transparent)]
+    Escape(#[from] EscapeError),
+    #[error("\")\" without \"(\"")]
+    CloseWithoutOpen,
+    #[error("unterminated quoted string")]
+    UnterminatedQuote,
+    #[error("\"(\" is never closed")]
+    NeverClosed,
+}
+
 /// One field of presentation text.
 #[derive(Clone, Debug)]
 pub(super) struct Token {
@@ -26,7 +50,7 @@ pub(super) struct LogicalLine {
 pub(super) fn tokenize(
     text: &str,
     single_record: bool,
-) -> Result<Vec<LogicalLine>, (usize, String)> {
+) -> Result<Vec<LogicalLine>, (usize, LexError)> {
     let bytes = text.as_bytes();
     let mut lines = Vec::new();
     let mut line_no = 1usize;
@@ -60,7 +84,7 @@ pub(super) fn tokenize(
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'\\' {
-            let (value, used) = decode_escape(&bytes[i..]).map_err(|e| (line_no, e))?;
+            let (value, used) = decode_escape(&bytes[i..]).map_err(|e| (line_no, e.into()))?;
             tok.get_or_insert_with(|| (i, Vec::new(), false))
                 .1
                 .push(value);
@@ -120,17 +144,17 @@ pub(super) fn tokenize(
                 finish(&mut tok, i, text, &mut current.tokens);
                 depth = depth
                     .checked_sub(1)
-                    .ok_or_else(|| (line_no, "\")\" without \"(\"".to_string()))?;
+                    .ok_or((line_no, LexError::CloseWithoutOpen))?;
             }
             _ => tok.get_or_insert_with(|| (i, Vec::new(), false)).1.push(b),
         }
         i += 1;
     }
     if in_quote {
-        return Err((line_no, "unterminated quoted string".to_string()));
+        return Err((line_no, LexError::UnterminatedQuote));
     }
     if depth > 0 {
-        return Err((paren_line, "\"(\" is never closed".to_string()));
+        return Err((paren_line, LexError::NeverClosed));
     }
     finish(&mut tok, bytes.len(), text, &mut current.tokens);
     if !current.tokens.is_empty() {
@@ -140,17 +164,16 @@ pub(super) fn tokenize(
 }
 
 /// Decodes `\X` or `\DDD` at the start of `s`; returns the byte and how many bytes were used.
-pub(super) fn decode_escape(s: &[u8]) -> Result<(u8, usize), String> {
+pub(super) fn decode_escape(s: &[u8]) -> Result<(u8, usize), EscapeError> {
     match s.get(1) {
-        None => Err("a lone \\ at the end".to_string()),
+        None => Err(EscapeError::LoneBackslash),
         Some(d) if d.is_ascii_digit() => {
             let digits = s.get(1..4).filter(|d| d.iter().all(u8::is_ascii_digit));
-            let digits = digits.ok_or_else(|| "\\DDD needs three decimal digits".to_string())?;
+            let digits = digits.ok_or(EscapeError::NotThreeDigits)?;
             let value = digits
                 .iter()
                 .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-            let value = u8::try_from(value)
-                .map_err(|_| format!("\\{value:03} is not a byte value (0-255)"))?;
+            let value = u8::try_from(value).map_err(|_| EscapeError::NotAByte(value))?;
             Ok((value, 4))
         }
         Some(&c) => Ok((c, 2)),

@@ -3,7 +3,42 @@
 use hickory_proto::rr::Name;
 use hickory_proto::rr::domain::Label;
 
-use super::lexer::decode_escape;
+use super::lexer::{EscapeError, decode_escape};
+
+/// Why a name was refused; each names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("an empty name")]
+    Empty,
+    #[error("{text:?} has an empty label")]
+    EmptyLabel { text: String },
+    #[error("{text:?} is not valid UTF-8")]
+    NotUtf8 { text: String },
+    /// IDNA refused a Unicode label.
+    #[error("{text:?}: {reason}")]
+    Idna { text: String, reason: String },
+    #[error("{text:?} has a label longer than 63 bytes")]
+    LabelTooLong { text: String },
+    #[error("{text:?}: {source}")]
+    Escape { text: String, source: EscapeError },
+    #[error("{text:?} contains blank or control characters")]
+    Blank { text: String },
+    #[error("{text:?} is not a valid name: {reason}")]
+    Invalid { text: String, reason: String },
+    /// A name inside the zone written without its final dot.
+    #[error("{text:?} is relative, so it would mean {}; write {}", name_to_text(.meant), name_to_text(.absolute))]
+    ForgottenDot {
+        text: String,
+        meant: Box<Name>,
+        absolute: Box<Name>,
+    },
+    #[error("{text:?} is longer than 255 bytes once {origin} is appended")]
+    TooLongWithOrigin { text: String, origin: Box<Name> },
+    #[error("{text:?} is longer than 255 bytes")]
+    TooLong { text: String },
+    #[error("owner name {} is outside the zone {}", name_to_text(.name), name_to_text(.zone))]
+    OutsideZone { name: Box<Name>, zone: Box<Name> },
+}
 
 /// Canonical DNS name order (RFC 4034 6.1): labels compared from the root, as
 /// lower-cased bytes, a missing label first.
@@ -47,7 +82,7 @@ pub fn in_zone(name: &Name, zone: &Name) -> bool {
 
 /// Parses a domain name in presentation form; relative names get `origin` appended and
 /// `@` is `origin` itself. Escapes are decimal (`\046`), as RFC 1035 says.
-pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
+pub fn parse_name(text: &str, origin: &Name) -> Result<Name, NameError> {
     if text == "@" {
         return Ok(origin.clone());
     }
@@ -55,7 +90,7 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
         return Ok(Name::root());
     }
     if text.is_empty() {
-        return Err("an empty name".to_string());
+        return Err(NameError::Empty);
     }
     let bytes = text.as_bytes();
     let mut labels: Vec<Label> = Vec::new();
@@ -63,21 +98,26 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
     let mut escaped = false;
     let mut absolute = false;
     let mut i = 0;
-    let mut finish_label = |label: &mut Vec<u8>, escaped: &mut bool| -> Result<(), String> {
+    let mut finish_label = |label: &mut Vec<u8>, escaped: &mut bool| -> Result<(), NameError> {
         if label.is_empty() {
-            return Err(format!("{text:?} has an empty label"));
+            return Err(NameError::EmptyLabel { text: text.into() });
         }
         let made = if !*escaped && !label.is_ascii() {
             // Unicode labels become punycode (IDNA), as zone tools do.
             std::str::from_utf8(label)
-                .map_err(|_| format!("{text:?} is not valid UTF-8"))
-                .and_then(|s| Label::from_utf8(s).map_err(|e| format!("{text:?}: {e}")))?
+                .map_err(|_| NameError::NotUtf8 { text: text.into() })
+                .and_then(|s| {
+                    Label::from_utf8(s).map_err(|e| NameError::Idna {
+                        text: text.into(),
+                        reason: e.to_string(),
+                    })
+                })?
         } else {
             Label::from_raw_bytes(label)
-                .map_err(|_| format!("{text:?} has a label longer than 63 bytes"))?
+                .map_err(|_| NameError::LabelTooLong { text: text.into() })?
         };
         if made.len() > 63 {
-            return Err(format!("{text:?} has a label longer than 63 bytes"));
+            return Err(NameError::LabelTooLong { text: text.into() });
         }
         labels.push(made);
         label.clear();
@@ -88,7 +128,10 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
         match bytes[i] {
             b'\\' => {
                 let (value, used) =
-                    decode_escape(&bytes[i..]).map_err(|e| format!("{text:?}: {e}"))?;
+                    decode_escape(&bytes[i..]).map_err(|source| NameError::Escape {
+                        text: text.into(),
+                        source,
+                    })?;
                 label.push(value);
                 escaped = true;
                 i += used;
@@ -101,7 +144,7 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
                 }
             }
             c if c.is_ascii_whitespace() || c.is_ascii_control() => {
-                return Err(format!("{text:?} contains blank or control characters"));
+                return Err(NameError::Blank { text: text.into() });
             }
             c => label.push(c),
         }
@@ -110,29 +153,33 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
     if !label.is_empty() {
         finish_label(&mut label, &mut escaped)?;
     }
-    let mut name =
-        Name::from_labels(labels).map_err(|e| format!("{text:?} is not a valid name: {e}"))?;
+    let mut name = Name::from_labels(labels).map_err(|e| NameError::Invalid {
+        text: text.into(),
+        reason: e.to_string(),
+    })?;
     if !absolute {
         // "mail.example.com" without the final dot inside example.com. means
         // mail.example.com.example.com.: nearly always a forgotten dot.
         if !origin.is_root() && in_zone(&name, origin) {
-            return Err(format!(
-                "{text:?} is relative, so it would mean {}; write {}",
-                name_to_text(
-                    &name
-                        .clone()
+            return Err(NameError::ForgottenDot {
+                text: text.into(),
+                meant: Box::new(
+                    name.clone()
                         .append_domain(origin)
-                        .unwrap_or_else(|_| name.clone())
+                        .unwrap_or_else(|_| name.clone()),
                 ),
-                name_to_text(&name)
-            ));
+                absolute: Box::new(name),
+            });
         }
         name = name
             .append_domain(origin)
-            .map_err(|_| format!("{text:?} is longer than 255 bytes once {origin} is appended"))?;
+            .map_err(|_| NameError::TooLongWithOrigin {
+                text: text.into(),
+                origin: Box::new(origin.clone()),
+            })?;
     }
     if name_wire_len(&name) > 255 {
-        return Err(format!("{text:?} is longer than 255 bytes"));
+        return Err(NameError::TooLong { text: text.into() });
     }
     Ok(name)
 }
@@ -172,14 +219,13 @@ pub(super) fn push_name(wire: &mut Vec<u8>, name: &Name) {
 }
 
 /// Resolves an owner name: `@`, relative to the zone, or absolute inside it.
-pub fn parse_owner(text: &str, origin: &Name) -> Result<Name, String> {
+pub fn parse_owner(text: &str, origin: &Name) -> Result<Name, NameError> {
     let name = parse_name(text, origin)?;
     if !in_zone(&name, origin) {
-        return Err(format!(
-            "owner name {} is outside the zone {}",
-            name_to_text(&name),
-            name_to_text(origin)
-        ));
+        return Err(NameError::OutsideZone {
+            name: Box::new(name),
+            zone: Box::new(origin.clone()),
+        });
     }
     Ok(name)
 }

@@ -4,11 +4,92 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::canonical::decode_rdata;
-use super::lexer::{Token, decode_escape, tokenize};
-use super::name::{parse_name, push_name};
-use super::svcb::svcb_wire;
+use super::canonical::{WireError, decode_rdata};
+use super::lexer::{EscapeError, LexError, Token, decode_escape, tokenize};
+use super::name::{NameError, parse_name, push_name};
+use super::svcb::{SvcParamError, svcb_wire};
 use super::{MAX_CHAR_STRING, MAX_RDATA_LEN};
+
+/// Why one record's data was refused. The message names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RdataError {
+    #[error("SOA records are managed by the server, not listed")]
+    Soa,
+    #[error("record type {0} is not supported")]
+    Unsupported(RecordType),
+    #[error("{text:?}: {source}")]
+    Lex { text: String, source: LexError },
+    #[error("{text:?} is not an {family} address")]
+    NotAnAddress { text: String, family: &'static str },
+    #[error("{text:?}: TXT needs at least one string")]
+    NoTxtString { text: String },
+    #[error("{text:?}: CAA tag {tag:?} must be 1 to 15 letters or digits")]
+    CaaTag { text: String, tag: String },
+    #[error("{text:?}: NAPTR flags {flags:?} must be letters or digits")]
+    NaptrFlags { text: String, flags: String },
+    /// One field is wrong; the text is shortened in the message.
+    #[error("{}: {reason}", short(.text))]
+    Field { text: String, reason: FieldError },
+}
+
+/// What is wrong with a field of a record's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("expected {what} ({n} field{}), found {found} field{}", plural(*.n), plural(*.found))]
+    Count {
+        what: &'static str,
+        n: usize,
+        found: usize,
+    },
+    #[error("expected {what} (at least {n} fields), found {found}")]
+    TooFew {
+        what: &'static str,
+        n: usize,
+        found: usize,
+    },
+    #[error("{field} {raw:?} is not a number from 0 to {max}")]
+    NotANumber {
+        field: &'static str,
+        raw: String,
+        max: &'static str,
+    },
+    #[error("a name cannot be quoted")]
+    QuotedName,
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error("{field} is {len} bytes, more than 255")]
+    CharStringTooLong { field: &'static str, len: usize },
+    #[error("{field} must be an even number of hexadecimal digits")]
+    OddHex { field: &'static str },
+    #[error("{field} is not hexadecimal")]
+    NotHex { field: &'static str },
+    #[error("{field} is {len} bytes, the digest type needs {want}")]
+    Length {
+        field: &'static str,
+        len: usize,
+        want: usize,
+    },
+    #[error("the data is {0} bytes, more than the 65535 a record can hold")]
+    TooLong(usize),
+    #[error(transparent)]
+    Escape(#[from] EscapeError),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error(transparent)]
+    SvcParam(#[from] SvcParamError),
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A [`RdataError::Field`] for `text`.
+pub(super) fn field_error(text: &str, reason: impl Into<FieldError>) -> RdataError {
+    RdataError::Field {
+        text: text.to_string(),
+        reason: reason.into(),
+    }
+}
 
 /// The types the parser accepts (the API's `RecordType` enum, as wire types).
 pub const SUPPORTED_TYPES: [RecordType; 15] = [
@@ -35,8 +116,11 @@ pub(super) fn is_supported(rtype: RecordType) -> bool {
 
 /// Parses one record's data in zone-file presentation format. Relative names in the
 /// data are completed with `origin`. The error is a sentence naming the text.
-pub fn parse_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData, String> {
-    let lines = tokenize(text, true).map_err(|(_, e)| format!("{text:?}: {e}"))?;
+pub fn parse_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData, RdataError> {
+    let lines = tokenize(text, true).map_err(|(_, source)| RdataError::Lex {
+        text: text.to_string(),
+        source,
+    })?;
     let tokens: Vec<Token> = lines.into_iter().flat_map(|l| l.tokens).collect();
     rdata_from_tokens(rtype, origin, text, &tokens)
 }
@@ -45,7 +129,7 @@ pub fn parse_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData
 /// data without any `"` is one string (spaces kept), as users of YAML expect:
 /// `v=spf1 include:_spf.example.net ~all` stays one SPF string instead of three.
 /// Quote the strings (`'"part one" "part two"'`) to give several.
-pub fn parse_spec_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData, String> {
+pub fn parse_spec_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<RData, RdataError> {
     let trimmed = text.trim();
     if rtype != RecordType::TXT || trimmed.is_empty() || trimmed.contains('"') {
         return parse_rdata(rtype, origin, text);
@@ -55,8 +139,7 @@ pub fn parse_spec_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'\\' {
-            let (value, used) =
-                decode_escape(&raw[i..]).map_err(|e| format!("{}: {e}", short(text)))?;
+            let (value, used) = decode_escape(&raw[i..]).map_err(|e| field_error(text, e))?;
             bytes.push(value);
             i += used;
         } else {
@@ -77,26 +160,32 @@ pub(super) fn rdata_from_tokens(
     origin: &Name,
     text: &str,
     tokens: &[Token],
-) -> Result<RData, String> {
+) -> Result<RData, RdataError> {
     if rtype == RecordType::SOA {
-        return Err("SOA records are managed by the server, not listed".to_string());
+        return Err(RdataError::Soa);
     }
     if !is_supported(rtype) {
-        return Err(format!("record type {rtype} is not supported"));
+        return Err(RdataError::Unsupported(rtype));
     }
     let wire = match rtype {
         RecordType::A => {
             let t = exactly(tokens, 1, text, "an IPv4 address")?;
             let addr: Ipv4Addr = unquoted(&t[0])
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("{text:?} is not an IPv4 address"))?;
+                .ok_or_else(|| RdataError::NotAnAddress {
+                    text: text.to_string(),
+                    family: "IPv4",
+                })?;
             addr.octets().to_vec()
         }
         RecordType::AAAA => {
             let t = exactly(tokens, 1, text, "an IPv6 address")?;
             let addr: Ipv6Addr = unquoted(&t[0])
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("{text:?} is not an IPv6 address"))?;
+                .ok_or_else(|| RdataError::NotAnAddress {
+                    text: text.to_string(),
+                    family: "IPv6",
+                })?;
             addr.octets().to_vec()
         }
         RecordType::CNAME | RecordType::NS | RecordType::PTR => {
@@ -124,7 +213,9 @@ pub(super) fn rdata_from_tokens(
         }
         RecordType::TXT => {
             if tokens.is_empty() {
-                return Err(format!("{text:?}: TXT needs at least one string"));
+                return Err(RdataError::NoTxtString {
+                    text: text.to_string(),
+                });
             }
             let mut wire = Vec::new();
             for tok in tokens {
@@ -144,10 +235,10 @@ pub(super) fn rdata_from_tokens(
             let flags = number::<u8>(&t[0], text, "flags")?;
             let tag = &t[1].bytes;
             if tag.is_empty() || tag.len() > 15 || !tag.iter().all(u8::is_ascii_alphanumeric) {
-                return Err(format!(
-                    "{text:?}: CAA tag {:?} must be 1 to 15 letters or digits",
-                    t[1].raw
-                ));
+                return Err(RdataError::CaaTag {
+                    text: text.to_string(),
+                    tag: t[1].raw.clone(),
+                });
             }
             let mut wire = vec![flags, tag.len() as u8];
             wire.extend_from_slice(tag);
@@ -164,10 +255,10 @@ pub(super) fn rdata_from_tokens(
             let mut wire = number::<u16>(&t[0], text, "order")?.to_be_bytes().to_vec();
             wire.extend_from_slice(&number::<u16>(&t[1], text, "preference")?.to_be_bytes());
             if !t[2].bytes.iter().all(u8::is_ascii_alphanumeric) {
-                return Err(format!(
-                    "{text:?}: NAPTR flags {:?} must be letters or digits",
-                    t[2].raw
-                ));
+                return Err(RdataError::NaptrFlags {
+                    text: text.to_string(),
+                    flags: t[2].raw.clone(),
+                });
             }
             for (tok, field) in t[2..5].iter().zip(["flags", "services", "regexp"]) {
                 push_char_string(&mut wire, &tok.bytes, text, field)?;
@@ -243,16 +334,12 @@ pub(super) fn rdata_from_tokens(
             wire
         }
         RecordType::SVCB | RecordType::HTTPS => svcb_wire(tokens, origin, text)?,
-        _ => return Err(format!("record type {rtype} is not supported")),
+        _ => return Err(RdataError::Unsupported(rtype)),
     };
     if wire.len() > MAX_RDATA_LEN {
-        return Err(format!(
-            "{}: the data is {} bytes, more than the 65535 a record can hold",
-            short(text),
-            wire.len()
-        ));
+        return Err(field_error(text, FieldError::TooLong(wire.len())));
     }
-    decode_rdata(rtype, &wire).map_err(|e| format!("{}: {e}", short(text)))
+    decode_rdata(rtype, &wire).map_err(|e| field_error(text, e))
 }
 
 /// The text, shortened for error messages.
@@ -272,15 +359,16 @@ pub(super) fn exactly<'t>(
     tokens: &'t [Token],
     n: usize,
     text: &str,
-    what: &str,
-) -> Result<&'t [Token], String> {
+    what: &'static str,
+) -> Result<&'t [Token], RdataError> {
     if tokens.len() != n {
-        return Err(format!(
-            "{}: expected {what} ({n} field{}), found {} field{}",
-            short(text),
-            if n == 1 { "" } else { "s" },
-            tokens.len(),
-            if tokens.len() == 1 { "" } else { "s" }
+        return Err(field_error(
+            text,
+            FieldError::Count {
+                what,
+                n,
+                found: tokens.len(),
+            },
         ));
     }
     Ok(tokens)
@@ -290,13 +378,16 @@ pub(super) fn at_least<'t>(
     tokens: &'t [Token],
     n: usize,
     text: &str,
-    what: &str,
-) -> Result<&'t [Token], String> {
+    what: &'static str,
+) -> Result<&'t [Token], RdataError> {
     if tokens.len() < n {
-        return Err(format!(
-            "{}: expected {what} (at least {n} fields), found {}",
-            short(text),
-            tokens.len()
+        return Err(field_error(
+            text,
+            FieldError::TooFew {
+                what,
+                n,
+                found: tokens.len(),
+            },
         ));
     }
     Ok(tokens)
@@ -309,17 +400,19 @@ pub(super) fn unquoted(tok: &Token) -> Option<&str> {
 pub(super) fn number<T: std::str::FromStr + Bounded>(
     tok: &Token,
     text: &str,
-    field: &str,
-) -> Result<T, String> {
+    field: &'static str,
+) -> Result<T, RdataError> {
     unquoted(tok)
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
-            format!(
-                "{}: {field} {:?} is not a number from 0 to {}",
-                short(text),
-                tok.raw,
-                T::MAX_TEXT
+            field_error(
+                text,
+                FieldError::NotANumber {
+                    field,
+                    raw: tok.raw.clone(),
+                    max: T::MAX_TEXT,
+                },
             )
         })
 }
@@ -335,24 +428,26 @@ impl Bounded for u16 {
     const MAX_TEXT: &'static str = "65535";
 }
 
-pub(super) fn name_field(tok: &Token, origin: &Name, text: &str) -> Result<Name, String> {
+pub(super) fn name_field(tok: &Token, origin: &Name, text: &str) -> Result<Name, RdataError> {
     if tok.quoted {
-        return Err(format!("{}: a name cannot be quoted", short(text)));
+        return Err(field_error(text, FieldError::QuotedName));
     }
-    parse_name(&tok.raw, origin).map_err(|e| format!("{}: {e}", short(text)))
+    parse_name(&tok.raw, origin).map_err(|e| field_error(text, e))
 }
 
 pub(super) fn push_char_string(
     wire: &mut Vec<u8>,
     bytes: &[u8],
     text: &str,
-    field: &str,
-) -> Result<(), String> {
+    field: &'static str,
+) -> Result<(), RdataError> {
     if bytes.len() > MAX_CHAR_STRING {
-        return Err(format!(
-            "{}: {field} is {} bytes, more than 255",
-            short(text),
-            bytes.len()
+        return Err(field_error(
+            text,
+            FieldError::CharStringTooLong {
+                field,
+                len: bytes.len(),
+            },
         ));
     }
     wire.push(bytes.len() as u8);
@@ -360,17 +455,18 @@ pub(super) fn push_char_string(
     Ok(())
 }
 
-pub(super) fn hex_field(tokens: &[Token], text: &str, field: &str) -> Result<Vec<u8>, String> {
+pub(super) fn hex_field(
+    tokens: &[Token],
+    text: &str,
+    field: &'static str,
+) -> Result<Vec<u8>, RdataError> {
     let joined: Vec<u8> = tokens
         .iter()
         .flat_map(|t| t.bytes.iter().copied())
         .collect();
-    let bad = || format!("{}: {field} is not hexadecimal", short(text));
+    let bad = || field_error(text, FieldError::NotHex { field });
     if joined.is_empty() || !joined.len().is_multiple_of(2) {
-        return Err(format!(
-            "{}: {field} must be an even number of hexadecimal digits",
-            short(text)
-        ));
+        return Err(field_error(text, FieldError::OddHex { field }));
     }
     joined
         .chunks(2)
@@ -386,18 +482,17 @@ pub(super) fn check_len(
     len: usize,
     expected: Option<usize>,
     text: &str,
-    field: &str,
-) -> Result<(), String> {
+    field: &'static str,
+) -> Result<(), RdataError> {
     match expected {
-        Some(want) if want != len => Err(format!(
-            "{}: {field} is {len} bytes, the digest type needs {want}",
-            short(text)
-        )),
+        Some(want) if want != len => {
+            Err(field_error(text, FieldError::Length { field, len, want }))
+        }
         _ => Ok(()),
     }
 }
 
-pub(super) fn dnssec_algorithm(tok: &Token, text: &str) -> Result<u8, String> {
+pub(super) fn dnssec_algorithm(tok: &Token, text: &str) -> Result<u8, RdataError> {
     const MNEMONICS: [(&str, u8); 13] = [
         ("RSAMD5", 1),
         ("DH", 2),
@@ -446,7 +541,9 @@ mod tests {
         // Tokens far longer than hickory's lexer allows (4095) are fine; RDLENGTH is the limit.
         let big = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(5000)).unwrap();
         assert_eq!(wire_round_trip(&big), big);
-        let err = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(70_000)).unwrap_err();
+        let err = parse_rdata(RecordType::TXT, &origin(), &"z".repeat(70_000))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("more than the 65535"),
             "{}",
@@ -522,7 +619,8 @@ mod tests {
         for (t, text, want) in bad {
             covered.insert(t);
             let err = parse_rdata(t, &origin(), text)
-                .expect_err(&format!("{t} {text:?} must be refused"));
+                .expect_err(&format!("{t} {text:?} must be refused"))
+                .to_string();
             assert!(err.contains(want), "{t} {text:?}: {err}");
             if !text.is_empty() && text.len() < 60 {
                 assert!(

@@ -9,8 +9,43 @@ use hickory_proto::rr::Name;
 use super::MAX_CHAR_STRING;
 use super::lexer::Token;
 use super::name::push_name;
-use super::rdata_parse::{at_least, name_field, number, short};
+use super::rdata_parse::{RdataError, at_least, field_error, name_field, number};
 use super::rdata_text::{WireReader, quote};
+
+/// Why the SvcParams of an SVCB or HTTPS record were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SvcParamError {
+    #[error("unknown SvcParam key {0:?}")]
+    UnknownKey(String),
+    #[error("{0} needs a value")]
+    NeedsValue(String),
+    #[error("unknown key {0:?} in mandatory")]
+    UnknownMandatoryKey(String),
+    #[error("mandatory cannot list itself")]
+    MandatoryListsItself,
+    #[error("mandatory lists a key twice")]
+    MandatoryListsTwice,
+    #[error("each alpn id must be 1 to 255 bytes")]
+    AlpnLength,
+    #[error("no-default-alpn takes no value")]
+    NoDefaultAlpnValue,
+    #[error("port {0:?} is not a number from 0 to 65535")]
+    Port(String),
+    #[error("{0:?} is not an IPv4 address")]
+    NotIpv4(String),
+    #[error("{0:?} is not an IPv6 address")]
+    NotIpv6(String),
+    #[error("ech is not base64")]
+    EchNotBase64,
+    #[error("{0} value is too long")]
+    TooLong(String),
+    #[error("SvcParam {0} is given twice")]
+    Twice(String),
+    #[error("mandatory lists {0} but it is not given")]
+    MandatoryMissing(String),
+    #[error("no-default-alpn needs alpn")]
+    NoDefaultAlpnWithoutAlpn,
+}
 
 /// SvcParamKey names (RFC 9460 14.3.2).
 pub(super) const SVC_KEYS: [&str; 7] = [
@@ -66,13 +101,17 @@ pub(super) fn split_value_list(value: &[u8]) -> Vec<Vec<u8>> {
     items
 }
 
-pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<Vec<u8>, String> {
+pub(super) fn svcb_wire(
+    tokens: &[Token],
+    origin: &Name,
+    text: &str,
+) -> Result<Vec<u8>, RdataError> {
     let t = at_least(tokens, 2, text, "priority and target name")?;
     let mut wire = number::<u16>(&t[0], text, "priority")?
         .to_be_bytes()
         .to_vec();
     push_name(&mut wire, &name_field(&t[1], origin, text)?);
-    let err = |msg: String| format!("{}: {msg}", short(text));
+    let err = |e: SvcParamError| field_error(text, e);
     let mut params: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
     for tok in &t[2..] {
         let (key_text, value) = match tok.bytes.iter().position(|b| *b == b'=') {
@@ -81,11 +120,11 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
         };
         let key_text = String::from_utf8_lossy(key_text).to_string();
         let key =
-            svc_key(&key_text).ok_or_else(|| err(format!("unknown SvcParam key {key_text:?}")))?;
-        let need = |v: Option<&[u8]>| -> Result<Vec<u8>, String> {
+            svc_key(&key_text).ok_or_else(|| err(SvcParamError::UnknownKey(key_text.clone())))?;
+        let need = |v: Option<&[u8]>| -> Result<Vec<u8>, RdataError> {
             match v {
                 Some(v) if !v.is_empty() => Ok(v.to_vec()),
-                _ => Err(err(format!("{key_text} needs a value"))),
+                _ => Err(err(SvcParamError::NeedsValue(key_text.clone()))),
             }
         };
         let encoded: Vec<u8> = match key {
@@ -94,9 +133,9 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                 for item in split_value_list(&need(value)?) {
                     let name = String::from_utf8_lossy(&item).to_string();
                     let k = svc_key(&name)
-                        .ok_or_else(|| err(format!("unknown key {name:?} in mandatory")))?;
+                        .ok_or_else(|| err(SvcParamError::UnknownMandatoryKey(name.clone())))?;
                     if k == 0 {
-                        return Err(err("mandatory cannot list itself".to_string()));
+                        return Err(err(SvcParamError::MandatoryListsItself));
                     }
                     keys.push(k);
                 }
@@ -104,7 +143,7 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                 let before = keys.len();
                 keys.dedup();
                 if keys.len() != before {
-                    return Err(err("mandatory lists a key twice".to_string()));
+                    return Err(err(SvcParamError::MandatoryListsTwice));
                 }
                 keys.iter().flat_map(|k| k.to_be_bytes()).collect()
             }
@@ -112,7 +151,7 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                 let mut out = Vec::new();
                 for id in split_value_list(&need(value)?) {
                     if id.is_empty() || id.len() > MAX_CHAR_STRING {
-                        return Err(err("each alpn id must be 1 to 255 bytes".to_string()));
+                        return Err(err(SvcParamError::AlpnLength));
                     }
                     out.push(id.len() as u8);
                     out.extend_from_slice(&id);
@@ -121,7 +160,7 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
             }
             2 => {
                 if value.is_some_and(|v| !v.is_empty()) {
-                    return Err(err("no-default-alpn takes no value".to_string()));
+                    return Err(err(SvcParamError::NoDefaultAlpnValue));
                 }
                 Vec::new()
             }
@@ -132,10 +171,7 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                     .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|s| s.parse::<u16>().ok())
                     .ok_or_else(|| {
-                        err(format!(
-                            "port {:?} is not a number from 0 to 65535",
-                            String::from_utf8_lossy(&v)
-                        ))
+                        err(SvcParamError::Port(String::from_utf8_lossy(&v).to_string()))
                     })?;
                 port.to_be_bytes().to_vec()
             }
@@ -146,9 +182,8 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                         .ok()
                         .and_then(|s| s.parse().ok())
                         .ok_or_else(|| {
-                            err(format!(
-                                "{:?} is not an IPv4 address",
-                                String::from_utf8_lossy(&item)
+                            err(SvcParamError::NotIpv4(
+                                String::from_utf8_lossy(&item).to_string(),
                             ))
                         })?;
                     out.extend_from_slice(&addr.octets());
@@ -159,7 +194,7 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                 let v = need(value)?;
                 base64::engine::general_purpose::STANDARD
                     .decode(&v)
-                    .map_err(|_| err("ech is not base64".to_string()))?
+                    .map_err(|_| err(SvcParamError::EchNotBase64))?
             }
             6 => {
                 let mut out = Vec::new();
@@ -168,9 +203,8 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
                         .ok()
                         .and_then(|s| s.parse().ok())
                         .ok_or_else(|| {
-                            err(format!(
-                                "{:?} is not an IPv6 address",
-                                String::from_utf8_lossy(&item)
+                            err(SvcParamError::NotIpv6(
+                                String::from_utf8_lossy(&item).to_string(),
                             ))
                         })?;
                     out.extend_from_slice(&addr.octets());
@@ -180,10 +214,10 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
             _ => value.map(<[u8]>::to_vec).unwrap_or_default(),
         };
         if encoded.len() > usize::from(u16::MAX) {
-            return Err(err(format!("{key_text} value is too long")));
+            return Err(err(SvcParamError::TooLong(key_text.clone())));
         }
         if params.insert(key, encoded).is_some() {
-            return Err(err(format!("SvcParam {key_text} is given twice")));
+            return Err(err(SvcParamError::Twice(key_text.clone())));
         }
     }
     if let Some(mandatory) = params.get(&0) {
@@ -192,15 +226,12 @@ pub(super) fn svcb_wire(tokens: &[Token], origin: &Name, text: &str) -> Result<V
             .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
         {
             if !params.contains_key(&k) {
-                return Err(err(format!(
-                    "mandatory lists {} but it is not given",
-                    svc_key_name(k)
-                )));
+                return Err(err(SvcParamError::MandatoryMissing(svc_key_name(k))));
             }
         }
     }
     if params.contains_key(&2) && !params.contains_key(&1) {
-        return Err(err("no-default-alpn needs alpn".to_string()));
+        return Err(err(SvcParamError::NoDefaultAlpnWithoutAlpn));
     }
     // The wire form lists keys in increasing order (RFC 9460 2.2); the BTreeMap does that.
     for (key, value) in params {

@@ -4,25 +4,71 @@ use std::collections::BTreeMap;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use super::lexer::{Token, tokenize};
-use super::name::{in_zone, name_to_text, parse_name, parse_owner};
-use super::rdata_parse::rdata_from_tokens;
+use super::lexer::{LexError, Token, tokenize};
+use super::name::{NameError, in_zone, name_to_text, parse_name, parse_owner};
+use super::rdata_parse::{RdataError, rdata_from_tokens};
 use super::rrset::{RRset, RRsetKey};
-use super::rules::semantic_errors_indexed;
+use super::rules::{RuleError, semantic_errors_indexed};
 
 /// One refused line of zone text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}: {problem}")]
 pub struct LineError {
     /// 1-based line number.
     pub line: usize,
     /// What is wrong.
-    pub message: String,
+    pub problem: LineProblem,
+}
+
+/// What is wrong with one line of zone text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    #[error(transparent)]
+    Lex(LexError),
+    #[error("$ORIGIN {} is outside the zone {}", name_to_text(.origin), name_to_text(.zone))]
+    OriginOutside { origin: Box<Name>, zone: Box<Name> },
+    #[error("$ORIGIN: {0}")]
+    OriginName(NameError),
+    #[error("$ORIGIN takes one name")]
+    OriginArity,
+    #[error("$TTL takes one TTL like 3600 or 1h")]
+    TtlDirective,
+    #[error("$INCLUDE is not supported")]
+    Include,
+    #[error("unknown directive {0}")]
+    UnknownDirective(String),
+    #[error("the first record needs an owner name")]
+    NoOwner,
+    #[error("an owner name cannot be quoted")]
+    QuotedOwner,
+    #[error(transparent)]
+    Owner(NameError),
+    #[error("{0:?} is not a TTL")]
+    NotATtl(String),
+    #[error("class {0} is not supported, only IN")]
+    Class(String),
+    #[error("no record type")]
+    NoType,
+    #[error("unknown record type {0}")]
+    UnknownType(String),
+    #[error("SOA is managed by the server; leave it out of the records")]
+    Soa,
+    #[error(transparent)]
+    Rdata(RdataError),
+    #[error("TTL {ttl} differs from {first_ttl} given for {key} on line {first_line}")]
+    TtlDiffers {
+        ttl: u32,
+        first_ttl: u32,
+        key: Box<RRsetKey>,
+        first_line: usize,
+    },
+    #[error(transparent)]
+    Rule(RuleError),
 }
 
 /// Why zone text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ModelError {
+pub enum ZoneTextError {
     /// Some lines are wrong (at most the first 20 are kept).
     #[error("{}", join_errors(.0))]
     Lines(Vec<LineError>),
@@ -47,9 +93,13 @@ pub fn parse_zone_text(
     origin: &Name,
     default_ttl: u32,
     text: &str,
-) -> Result<Vec<RRset>, ModelError> {
-    let lines = tokenize(text, false)
-        .map_err(|(line, message)| ModelError::Lines(vec![LineError { line, message }]))?;
+) -> Result<Vec<RRset>, ZoneTextError> {
+    let lines = tokenize(text, false).map_err(|(line, e)| {
+        ZoneTextError::Lines(vec![LineError {
+            line,
+            problem: LineProblem::Lex(e),
+        }])
+    })?;
     let mut errors: Vec<LineError> = Vec::new();
     let mut current_origin = origin.clone();
     let mut ttl_default = default_ttl;
@@ -59,10 +109,10 @@ pub fn parse_zone_text(
         if errors.len() >= MAX_ERRORS {
             break;
         }
-        let mut fail = |message: String| {
+        let mut fail = |problem: LineProblem| {
             errors.push(LineError {
                 line: line.number,
-                message,
+                problem,
             })
         };
         let toks = &line.tokens;
@@ -71,20 +121,19 @@ pub fn parse_zone_text(
             match first.raw.to_ascii_uppercase().as_str() {
                 "$ORIGIN" => match toks.get(1).map(|t| parse_name(&t.raw, &current_origin)) {
                     Some(Ok(n)) if in_zone(&n, origin) && toks.len() == 2 => current_origin = n,
-                    Some(Ok(n)) if toks.len() == 2 => fail(format!(
-                        "$ORIGIN {} is outside the zone {}",
-                        name_to_text(&n),
-                        name_to_text(origin)
-                    )),
-                    Some(Err(e)) => fail(format!("$ORIGIN: {e}")),
-                    _ => fail("$ORIGIN takes one name".to_string()),
+                    Some(Ok(n)) if toks.len() == 2 => fail(LineProblem::OriginOutside {
+                        origin: Box::new(n),
+                        zone: Box::new(origin.clone()),
+                    }),
+                    Some(Err(e)) => fail(LineProblem::OriginName(e)),
+                    _ => fail(LineProblem::OriginArity),
                 },
                 "$TTL" => match toks.get(1).and_then(|t| parse_ttl(&t.raw)) {
                     Some(t) if toks.len() == 2 => ttl_default = t,
-                    _ => fail("$TTL takes one TTL like 3600 or 1h".to_string()),
+                    _ => fail(LineProblem::TtlDirective),
                 },
-                "$INCLUDE" => fail("$INCLUDE is not supported".to_string()),
-                other => fail(format!("unknown directive {other}")),
+                "$INCLUDE" => fail(LineProblem::Include),
+                other => fail(LineProblem::UnknownDirective(other.to_string())),
             }
             continue;
         }
@@ -93,7 +142,7 @@ pub fn parse_zone_text(
             match &last_owner {
                 Some(o) => o.clone(),
                 None => {
-                    fail("the first record needs an owner name".to_string());
+                    fail(LineProblem::NoOwner);
                     continue;
                 }
             }
@@ -102,11 +151,11 @@ pub fn parse_zone_text(
             match parse_owner(&first.raw, &current_origin) {
                 Ok(n) if !first.quoted => n,
                 Ok(_) => {
-                    fail("an owner name cannot be quoted".to_string());
+                    fail(LineProblem::QuotedOwner);
                     continue;
                 }
                 Err(e) => {
-                    fail(e);
+                    fail(LineProblem::Owner(e));
                     continue;
                 }
             }
@@ -122,14 +171,14 @@ pub fn parse_zone_text(
                 match parse_ttl(&tok.raw) {
                     Some(t) => ttl = Some(t),
                     None => {
-                        fail(format!("{:?} is not a TTL", tok.raw));
+                        fail(LineProblem::NotATtl(tok.raw.clone()));
                         break;
                     }
                 }
             } else if word == "IN" {
                 continue;
             } else if matches!(word.as_str(), "CH" | "HS" | "CS" | "NONE" | "ANY") {
-                fail(format!("class {word} is not supported, only IN"));
+                fail(LineProblem::Class(word));
                 break;
             } else {
                 rtype = Some(word);
@@ -140,7 +189,7 @@ pub fn parse_zone_text(
             if errors.last().is_none_or(|e| e.line != line.number) {
                 errors.push(LineError {
                     line: line.number,
-                    message: "no record type".to_string(),
+                    problem: LineProblem::NoType,
                 });
             }
             continue;
@@ -148,14 +197,14 @@ pub fn parse_zone_text(
         let Ok(rtype) = type_text.parse::<RecordType>() else {
             errors.push(LineError {
                 line: line.number,
-                message: format!("unknown record type {type_text}"),
+                problem: LineProblem::UnknownType(type_text),
             });
             continue;
         };
         if rtype == RecordType::SOA {
             errors.push(LineError {
                 line: line.number,
-                message: "SOA is managed by the server; leave it out of the records".to_string(),
+                problem: LineProblem::Soa,
             });
             continue;
         }
@@ -166,10 +215,10 @@ pub fn parse_zone_text(
             .join(" ");
         let rdata = match rdata_from_tokens(rtype, &current_origin, &data_text, rest) {
             Ok(r) => r,
-            Err(message) => {
+            Err(e) => {
                 errors.push(LineError {
                     line: line.number,
-                    message,
+                    problem: LineProblem::Rdata(e),
                 });
                 continue;
             }
@@ -181,10 +230,12 @@ pub fn parse_zone_text(
                 if set.ttl != ttl {
                     errors.push(LineError {
                         line: line.number,
-                        message: format!(
-                            "TTL {ttl} differs from {} given for {key} on line {first_line}",
-                            set.ttl
-                        ),
+                        problem: LineProblem::TtlDiffers {
+                            ttl,
+                            first_ttl: set.ttl,
+                            key: Box::new(key),
+                            first_line: *first_line,
+                        },
                     });
                     continue;
                 }
@@ -199,15 +250,18 @@ pub fn parse_zone_text(
         }
     }
     let indexed: Vec<(usize, RRset)> = sets.into_values().collect();
-    for (line, message) in semantic_errors_indexed(origin, &indexed) {
-        errors.push(LineError { line, message });
+    for (line, e) in semantic_errors_indexed(origin, &indexed) {
+        errors.push(LineError {
+            line,
+            problem: LineProblem::Rule(e),
+        });
     }
     if errors.is_empty() {
         Ok(indexed.into_iter().map(|(_, s)| s).collect())
     } else {
         errors.sort_by_key(|e| e.line);
         errors.truncate(MAX_ERRORS);
-        Err(ModelError::Lines(errors))
+        Err(ZoneTextError::Lines(errors))
     }
 }
 
@@ -284,7 +338,7 @@ mail    MX  10 @
     fn zone_text_errors_name_their_lines() {
         let text = "www A 192.0.2.1\nwww 60 A 192.0.2.2\n@ SOA a. b. 1 2 3 4 5\n$INCLUDE other\n$ORIGIN example.org.\nbad A 1.2.3.999\nx HINFO a b\n";
         let err = parse_zone_text(&origin(), 300, text).unwrap_err();
-        let ModelError::Lines(lines) = &err;
+        let ZoneTextError::Lines(lines) = &err;
         let got: Vec<usize> = lines.iter().map(|l| l.line).collect();
         assert_eq!(got, [2, 3, 4, 5, 6, 7], "{err}");
         let msg = err.to_string();
