@@ -75,7 +75,6 @@ pub fn format_owned(owned: &Owned) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::dns::model::*;
 
     #[test]

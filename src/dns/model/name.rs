@@ -233,7 +233,6 @@ pub fn parse_owner(text: &str, origin: &Name) -> Result<Name, NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::dns::model::test_support::*;
 
     #[test]

@@ -520,12 +520,10 @@ pub(super) fn dnssec_algorithm(tok: &Token, text: &str) -> Result<u8, RdataError
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::dns::model::test_support::*;
     use crate::dns::model::*;
     use hickory_proto::rr::rdata::TXT;
     use hickory_proto::rr::{RData, RecordType};
-
     use proptest::prelude::*;
 
     #[test]

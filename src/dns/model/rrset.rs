@@ -239,12 +239,9 @@ pub(super) fn rdata_eq(a: &RData, b: &RData) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::model::rrset::rdata_eq;
     use crate::dns::model::test_support::*;
     use crate::dns::model::*;
-
     use hickory_proto::rr::{Name, RecordType};
-
     use std::str::FromStr;
 
     #[test]

@@ -583,13 +583,11 @@ pub(super) fn owned_key(name: &Name, rtype: RecordType) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::dns::model::test_support::*;
     use crate::dns::model::*;
     use hickory_proto::rr::rdata::{A, CNAME, MX, SOA, TXT};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
     use hickory_proto::serialize::binary::BinDecoder;
-
     use std::str::FromStr;
 
     #[test]

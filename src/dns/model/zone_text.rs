@@ -298,12 +298,9 @@ pub fn parse_ttl(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::dns::model::test_support::*;
     use crate::dns::model::*;
-
     use hickory_proto::rr::{Name, RecordType};
-
     use std::str::FromStr;
 
     #[test]
