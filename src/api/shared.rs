@@ -194,6 +194,30 @@ impl RecordType {
     }
 }
 
+/// The wire type of an API record type. Lives here so that `dns` needs nothing from `api`.
+impl From<RecordType> for hickory_proto::rr::RecordType {
+    fn from(t: RecordType) -> Self {
+        use hickory_proto::rr::RecordType as Wire;
+        match t {
+            RecordType::A => Wire::A,
+            RecordType::AAAA => Wire::AAAA,
+            RecordType::CNAME => Wire::CNAME,
+            RecordType::MX => Wire::MX,
+            RecordType::TXT => Wire::TXT,
+            RecordType::SRV => Wire::SRV,
+            RecordType::CAA => Wire::CAA,
+            RecordType::NS => Wire::NS,
+            RecordType::PTR => Wire::PTR,
+            RecordType::DS => Wire::DS,
+            RecordType::TLSA => Wire::TLSA,
+            RecordType::SSHFP => Wire::SSHFP,
+            RecordType::SVCB => Wire::SVCB,
+            RecordType::HTTPS => Wire::HTTPS,
+            RecordType::NAPTR => Wire::NAPTR,
+        }
+    }
+}
+
 impl fmt::Display for RecordType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -241,6 +265,16 @@ pub enum ChangeStatus {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_api_type_is_a_distinct_supported_wire_type() {
+        let wire: std::collections::BTreeSet<hickory_proto::rr::RecordType> =
+            RecordType::ALL.iter().map(|t| (*t).into()).collect();
+        let supported: std::collections::BTreeSet<_> =
+            crate::dns::model::SUPPORTED_TYPES.into_iter().collect();
+        assert_eq!(wire, supported);
+        assert_eq!(wire.len(), RecordType::ALL.len());
+    }
+
     use super::*;
 
     #[test]

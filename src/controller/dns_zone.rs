@@ -304,7 +304,10 @@ async fn load_owned(ctx: &Context, zone: &DnsZone) -> Result<Owned, Error> {
         .data
         .and_then(|d| d.get("rrsets").cloned())
         .unwrap_or_default();
-    crate::dns::model::parse_owned(&text).map_err(|detail| Error::Ownership { name, detail })
+    crate::reconcile::ownership::parse_owned(&text).map_err(|e| Error::Ownership {
+        name,
+        detail: e.to_string(),
+    })
 }
 
 async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), Error> {
@@ -327,7 +330,7 @@ async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), 
             "labels": {"app.kubernetes.io/managed-by": "zonekeeper"},
             "ownerReferences": [owner],
         },
-        "data": {"rrsets": crate::dns::model::format_owned(owned)},
+        "data": {"rrsets": crate::reconcile::ownership::format_owned(owned)},
     });
     api.patch(
         &owned_map_name(zone),

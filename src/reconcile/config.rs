@@ -9,8 +9,9 @@ use hickory_proto::rr::Name;
 use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::{DriftPolicy, ZoneType};
 use crate::dns::diff::Guard;
-use crate::dns::model::{self, RRset, RecordError};
+use crate::dns::model::{self, RRset};
 use crate::dns::tsig::TsigKey;
+use crate::reconcile::validation::{self, RecordError};
 
 /// A server and how to talk to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +158,7 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         }
     };
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
-    let mut desired = model::parse_record_sets(&origin, default_ttl, &spec.records)
+    let mut desired = validation::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;
     for source in &spec.records_from {
         let r = &source.config_map_ref;

@@ -147,7 +147,8 @@ async fn out_of_band_change(backend: &DemoBackend) -> Result<Vec<String>, DemoEr
     let origin = &backend.origin;
     let name = |s: &str| Name::from_ascii(s).map_err(|e| DemoError::Update(e.to_string()));
     let ftp = name("ftp.example.com.")?;
-    let ftp_data = parse_rdata(RecordType::A, origin, "192.0.2.80").map_err(DemoError::Update)?;
+    let ftp_data = parse_rdata(RecordType::A, origin, "192.0.2.80")
+        .map_err(|e| DemoError::Update(e.to_string()))?;
     let sip = name("sip.example.com.")?;
     let observed: Vec<Record> = backend
         .server

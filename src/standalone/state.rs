@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::api::DnsZoneStatus;
 use crate::controller::snapshot::{FileStore, SnapshotError, SnapshotStore};
-use crate::dns::model::{self, Owned, Zone};
+use crate::dns::model::{Owned, Zone};
+use crate::reconcile::ownership;
 use hickory_proto::rr::Name;
 
 /// Why state could not be read or written.
@@ -56,11 +57,11 @@ impl ZoneDir {
     pub fn load_owned(&self) -> Result<Owned, StateError> {
         let path = self.dir.join("owned.txt");
         let text = Self::read_opt(&path)?.unwrap_or_default();
-        model::parse_owned(&text).map_err(|e| Self::io(&path, e))
+        ownership::parse_owned(&text).map_err(|e| Self::io(&path, e))
     }
 
     pub fn save_owned(&self, owned: &Owned) -> Result<(), StateError> {
-        self.write("owned.txt", &model::format_owned(owned))
+        self.write("owned.txt", &ownership::format_owned(owned))
     }
 
     pub fn load_status(&self) -> Result<DnsZoneStatus, StateError> {

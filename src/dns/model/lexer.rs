@@ -1,0 +1,181 @@
+//! The zone-file tokenizer (RFC 1035 5.1): logical lines, quotes, parentheses, escapes.
+
+/// A `\X` or `\DDD` escape that does not stand for a byte.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscapeError {
+    #[error("a lone \\ at the end")]
+    LoneBackslash,
+    #[error("\\DDD needs three decimal digits")]
+    NotThreeDigits,
+    #[error("\\{0:03} is not a byte value (0-255)")]
+    NotAByte(u32),
+}
+
+/// Why text could not be split into tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LexError {
+    #[error(transparent)]
+    Escape(#[from] EscapeError),
+    #[error("\")\" without \"(\"")]
+    CloseWithoutOpen,
+    #[error("unterminated quoted string")]
+    UnterminatedQuote,
+    #[error("\"(\" is never closed")]
+    NeverClosed,
+}
+
+/// One field of presentation text.
+#[derive(Clone, Debug)]
+pub(super) struct Token {
+    /// The text as written, quotes and escapes included.
+    pub(super) raw: String,
+    /// The bytes it stands for (quotes removed, escapes decoded).
+    pub(super) bytes: Vec<u8>,
+    /// Whether any part was quoted.
+    pub(super) quoted: bool,
+}
+
+/// A logical zone-file line: parentheses joined, comments removed.
+#[derive(Debug)]
+pub(super) struct LogicalLine {
+    /// 1-based number of the physical line it starts on.
+    pub(super) number: usize,
+    /// Whether it starts with blank space (the owner is the previous one).
+    pub(super) leading_blank: bool,
+    pub(super) tokens: Vec<Token>,
+}
+
+/// Splits presentation text into logical lines of tokens (RFC 1035 5.1). With
+/// `single_record`, newlines are plain blank space.
+pub(super) fn tokenize(
+    text: &str,
+    single_record: bool,
+) -> Result<Vec<LogicalLine>, (usize, LexError)> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut line_no = 1usize;
+    let mut current = LogicalLine {
+        number: 1,
+        leading_blank: matches!(bytes.first(), Some(b' ' | b'\t')),
+        tokens: Vec::new(),
+    };
+    let mut depth = 0usize;
+    let mut paren_line = 0usize;
+    let mut i = 0usize;
+    // The token being read: start offset, decoded bytes, quoted flag.
+    let mut tok: Option<(usize, Vec<u8>, bool)> = None;
+    let mut in_quote = false;
+
+    fn finish(
+        tok: &mut Option<(usize, Vec<u8>, bool)>,
+        end: usize,
+        text: &str,
+        out: &mut Vec<Token>,
+    ) {
+        if let Some((start, bytes, quoted)) = tok.take() {
+            out.push(Token {
+                raw: text.get(start..end).unwrap_or_default().to_string(),
+                bytes,
+                quoted,
+            });
+        }
+    }
+
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' {
+            let (value, used) = decode_escape(&bytes[i..]).map_err(|e| (line_no, e.into()))?;
+            tok.get_or_insert_with(|| (i, Vec::new(), false))
+                .1
+                .push(value);
+            i += used;
+            continue;
+        }
+        if in_quote {
+            if b == b'"' {
+                in_quote = false;
+            } else {
+                if b == b'\n' {
+                    line_no += 1;
+                }
+                if let Some(t) = tok.as_mut() {
+                    t.1.push(b);
+                }
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_quote = true;
+                let t = tok.get_or_insert_with(|| (i, Vec::new(), true));
+                t.2 = true;
+            }
+            b' ' | b'\t' | b'\r' => finish(&mut tok, i, text, &mut current.tokens),
+            b'\n' => {
+                finish(&mut tok, i, text, &mut current.tokens);
+                line_no += 1;
+                if depth == 0 && !single_record {
+                    let next = LogicalLine {
+                        number: line_no,
+                        leading_blank: matches!(bytes.get(i + 1), Some(b' ' | b'\t')),
+                        tokens: Vec::new(),
+                    };
+                    let done = std::mem::replace(&mut current, next);
+                    if !done.tokens.is_empty() {
+                        lines.push(done);
+                    }
+                }
+            }
+            b';' => {
+                finish(&mut tok, i, text, &mut current.tokens);
+                while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                finish(&mut tok, i, text, &mut current.tokens);
+                if depth == 0 {
+                    paren_line = line_no;
+                }
+                depth += 1;
+            }
+            b')' => {
+                finish(&mut tok, i, text, &mut current.tokens);
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or((line_no, LexError::CloseWithoutOpen))?;
+            }
+            _ => tok.get_or_insert_with(|| (i, Vec::new(), false)).1.push(b),
+        }
+        i += 1;
+    }
+    if in_quote {
+        return Err((line_no, LexError::UnterminatedQuote));
+    }
+    if depth > 0 {
+        return Err((paren_line, LexError::NeverClosed));
+    }
+    finish(&mut tok, bytes.len(), text, &mut current.tokens);
+    if !current.tokens.is_empty() {
+        lines.push(current);
+    }
+    Ok(lines)
+}
+
+/// Decodes `\X` or `\DDD` at the start of `s`; returns the byte and how many bytes were used.
+pub(super) fn decode_escape(s: &[u8]) -> Result<(u8, usize), EscapeError> {
+    match s.get(1) {
+        None => Err(EscapeError::LoneBackslash),
+        Some(d) if d.is_ascii_digit() => {
+            let digits = s.get(1..4).filter(|d| d.iter().all(u8::is_ascii_digit));
+            let digits = digits.ok_or(EscapeError::NotThreeDigits)?;
+            let value = digits
+                .iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+            let value = u8::try_from(value).map_err(|_| EscapeError::NotAByte(value))?;
+            Ok((value, 4))
+        }
+        Some(&c) => Ok((c, 2)),
+    }
+}

@@ -1,0 +1,96 @@
+//! Rules that span RRsets (CNAME alone, nothing at the apex that belongs to the parent, no SOA).
+
+use std::collections::BTreeMap;
+
+use hickory_proto::rr::{Name, RecordType};
+
+use super::name::{name_eq, name_to_text};
+use super::rrset::{RRset, RRsetKey};
+
+/// A rule that spans RRsets, broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("SOA is managed by the server and cannot be listed")]
+    Soa,
+    #[error("a CNAME cannot be at the zone apex")]
+    CnameAtApex,
+    #[error("a CNAME RRset holds exactly one record, this one has {0}")]
+    CnameCount(usize),
+    #[error("DS records at the apex belong in the parent zone")]
+    DsAtApex,
+    #[error("{} has a CNAME and other data ({}); a CNAME must stand alone", name_to_text(.name), join_types(.others))]
+    CnameAndOtherData {
+        name: Box<Name>,
+        others: Vec<RecordType>,
+    },
+}
+
+fn join_types(types: &[RecordType]) -> String {
+    types
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rules that span RRsets: CNAME beside other data, CNAME or DS at the apex, CNAME
+/// with more than one record, SOA. Returns sentences naming the RRset.
+pub fn semantic_errors(origin: &Name, rrsets: &[RRset]) -> Vec<RuleError> {
+    let indexed: Vec<(usize, RRset)> = rrsets.iter().cloned().enumerate().collect();
+    semantic_errors_indexed(origin, &indexed)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+pub(crate) fn semantic_errors_indexed(
+    origin: &Name,
+    sets: &[(usize, RRset)],
+) -> Vec<(usize, RuleError)> {
+    let mut errors = Vec::new();
+    let apex = origin.to_lowercase();
+    // Keyed by (name, ANY) to get the fast key comparison.
+    let mut by_name: BTreeMap<RRsetKey, Vec<(usize, RecordType)>> = BTreeMap::new();
+    for (index, set) in sets {
+        let key = set.key();
+        by_name
+            .entry(RRsetKey::new(&key.name, RecordType::ANY))
+            .or_default()
+            .push((*index, set.rtype));
+        if set.rtype == RecordType::SOA {
+            errors.push((*index, RuleError::Soa));
+        }
+        if set.rtype == RecordType::CNAME {
+            if name_eq(&key.name, &apex) {
+                errors.push((*index, RuleError::CnameAtApex));
+            }
+            if set.len() > 1 {
+                errors.push((*index, RuleError::CnameCount(set.len())));
+            }
+        }
+        if set.rtype == RecordType::DS && name_eq(&key.name, &apex) {
+            errors.push((*index, RuleError::DsAtApex));
+        }
+    }
+    for (RRsetKey { name, .. }, entries) in by_name {
+        if entries.len() > 1 && entries.iter().any(|(_, t)| *t == RecordType::CNAME) {
+            let others: Vec<RecordType> = entries
+                .iter()
+                .filter(|(_, t)| *t != RecordType::CNAME)
+                .map(|(_, t)| *t)
+                .collect();
+            for (index, t) in &entries {
+                if *t == RecordType::CNAME {
+                    errors.push((
+                        *index,
+                        RuleError::CnameAndOtherData {
+                            name: Box::new(name.clone()),
+                            others: others.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
