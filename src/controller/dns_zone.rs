@@ -17,7 +17,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
-use super::status::{FIELD_MANAGER, requested_by};
+use super::status::FIELD_MANAGER;
 use crate::api::dns_zone::{DeletionPolicy, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus};
 use crate::dns::model::Owned;
@@ -25,6 +25,7 @@ use crate::reconcile::config::{self, ConfigError, Lookup, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, Outcome, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError};
 use crate::reconcile::secondary;
+use crate::reconcile::status::{self as zone_status, requested_by};
 
 /// Keeps a DnsZone until its cleanup ran (or gave up).
 pub const FINALIZER: &str = "dns.zonekeeper.io/cleanup";
@@ -388,7 +389,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         history_limit: zone.spec.history_limit,
         drift_policy: zone.spec.management.drift_policy,
         rejected_connection: None,
-        now: super::status::now(),
+        now: zone_status::now(),
     };
     let interval = zone.spec.sync.interval;
     let healthy_requeue = if interval.is_zero() {
@@ -466,7 +467,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         let reason = status
             .conditions
             .iter()
-            .find(|c| c.type_ == super::status::condition::READY)
+            .find(|c| c.type_ == zone_status::condition::READY)
             .map(|c| c.reason.clone())
             .unwrap_or_default();
         tracing::warn!(reason = %reason, failures = rt.failures, "zone not ready");

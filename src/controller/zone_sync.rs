@@ -19,10 +19,8 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::dns_zone::fetch_lookup;
-use super::snapshot::{ConfigMapStore, SnapshotStore};
-use super::status::{
-    self, ConditionUpdate, FIELD_MANAGER, condition, push_history, requested_by, set_condition,
-};
+use super::snapshot::ConfigMapStore;
+use super::status::{FIELD_MANAGER, apply_status};
 use crate::api::dns_zone::{HistoryEntry, ZonePhase};
 use crate::api::shared::{ChangeStatus, ChangeType};
 use crate::api::zone_sync::{SyncPhase, ZoneSyncStatus};
@@ -31,6 +29,10 @@ use crate::dns::diff::change_lines;
 use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
+use crate::reconcile::snapshot::SnapshotStore;
+use crate::reconcile::status::{
+    self, ConditionUpdate, condition, push_history, requested_by, set_condition,
+};
 use crate::reconcile::sync::{self, SyncReport};
 
 /// Changes listed in `status.changes`; the complete list goes to a ConfigMap.
@@ -88,7 +90,7 @@ async fn write_sync_status(
     name: &str,
     status: &ZoneSyncStatus,
 ) -> Result<(), Error> {
-    Ok(status::apply_status(api, name, status).await?)
+    Ok(apply_status(api, name, status).await?)
 }
 
 async fn write_zone_status(
@@ -96,7 +98,7 @@ async fn write_zone_status(
     name: &str,
     status: &DnsZoneStatus,
 ) -> Result<(), Error> {
-    Ok(status::apply_status(api, name, status).await?)
+    Ok(apply_status(api, name, status).await?)
 }
 
 async fn event<K: Resource<DynamicType = ()>>(

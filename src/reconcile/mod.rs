@@ -3,4 +3,6 @@ pub mod config;
 pub mod outcome;
 pub mod pass;
 pub mod secondary;
+pub mod snapshot;
+pub mod status;
 pub mod sync;

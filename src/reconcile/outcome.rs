@@ -5,12 +5,12 @@
 use crate::api::DnsZoneStatus;
 use crate::api::dns_zone::{Drift, DriftPolicy, HistoryEntry, ZonePhase};
 use crate::api::shared::{ChangeStatus, ChangeType};
-use crate::controller::status::{ConditionUpdate, condition, push_history, set_condition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::config::ConfigError;
 use super::pass::{PassError, PassReport};
 use super::secondary::SecondaryReport;
+use super::status::{ConditionUpdate, condition, push_history, set_condition};
 
 /// What one reconcile came to.
 #[derive(Debug)]

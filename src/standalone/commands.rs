@@ -14,11 +14,11 @@ use crate::api::DnsZone;
 use crate::api::dns_zone::ZoneType;
 use crate::api::shared::ChangeType;
 use crate::api::zone_sync::{SyncMethod, SyncPhase, ZoneSyncStatus};
-use crate::controller::status::now;
 use crate::dns::diff::{Change, change_lines};
 use crate::reconcile::config::{self, Lookup};
 use crate::reconcile::outcome::{FoldContext, Outcome, fold, new_change_id};
 use crate::reconcile::pass::{self, Mode, PassReport, ZoneState};
+use crate::reconcile::status::{condition, is_true, now};
 use crate::reconcile::sync;
 
 /// Reads a zone's Secrets and ConfigMaps from the loaded manifests.
@@ -279,10 +279,7 @@ pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, S
         if let Err(e) = dir.save_status(&status) {
             return (1, format!("error: {e}\n"));
         }
-        if !crate::controller::status::is_true(
-            &status.conditions,
-            crate::controller::status::condition::READY,
-        ) {
+        if !is_true(&status.conditions, condition::READY) {
             code = 1;
         }
         let doc = serde_json::json!({

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::api::DnsZoneStatus;
-use crate::controller::snapshot::{FileStore, SnapshotError, SnapshotStore};
 use crate::dns::model::{self, Owned, Zone};
+use crate::reconcile::snapshot::{FileStore, SnapshotError, SnapshotStore};
 use hickory_proto::rr::Name;
 
 /// Why state could not be read or written.
