@@ -2,14 +2,18 @@
 //! configuration. Pure: the caller hands in lookups, so the operator (API reads) and the
 //! standalone mode (manifest files) resolve identically.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 
 use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::{DriftPolicy, ZoneType};
 use crate::dns::diff::Guard;
-use crate::dns::model::{self, RRset, RecordError};
+use crate::dns::model::{self, RRset, RRsetKey, RecordError};
+
+use super::reason::ConfigReason;
 use crate::dns::tsig::TsigKey;
 
 /// A server and how to talk to it.
@@ -60,19 +64,76 @@ pub enum ConfigError {
         key: String,
         detail: String,
     },
+    /// Each source is fine on its own; together they clash.
+    #[error("{} conflicting RRset(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    ConflictingSources(Vec<SourceConflict>),
+}
+
+/// Where a desired RRset was written, for messages that must point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// `spec.records[i]`.
+    Records(usize),
+    /// `spec.recordsFrom[index]`, the ConfigMap `name` key `key`, at `line` of its text.
+    RecordsFrom {
+        index: usize,
+        name: String,
+        key: String,
+        line: Option<usize>,
+    },
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Records(i) => write!(f, "records[{i}]"),
+            Place::RecordsFrom {
+                index,
+                name,
+                key,
+                line,
+            } => {
+                write!(f, "recordsFrom[{index}] (configmap {name}/{key}")?;
+                if let Some(line) = line {
+                    write!(f, " line {line}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Two sources of desired RRsets that cannot both hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SourceConflict {
+    /// The same RRset (name and type) from two places: each pass would write it twice.
+    #[error("{place} {key} duplicates {first}")]
+    Duplicate {
+        place: Place,
+        key: RRsetKey,
+        first: Place,
+    },
+    /// A CNAME from one place beside other data at its name from another.
+    #[error("{place} {key} stands beside {other} {other_key}; a CNAME must stand alone")]
+    CnameBesideData {
+        place: Place,
+        key: RRsetKey,
+        other: Place,
+        other_key: RRsetKey,
+    },
 }
 
 impl ConfigError {
     /// The condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> ConfigReason {
         match self {
-            ConfigError::SecretNotFound { .. } => "SecretNotFound",
-            ConfigError::InvalidKey { .. } => "InvalidKey",
-            ConfigError::ConfigMapNotFound { .. } => "ConfigMapNotFound",
-            ConfigError::InvalidZoneName(..) => "InvalidZoneName",
-            ConfigError::InvalidRecords(_) | ConfigError::InvalidZoneText { .. } => {
-                "InvalidRecords"
-            }
+            ConfigError::SecretNotFound { .. } => ConfigReason::SecretNotFound,
+            ConfigError::InvalidKey { .. } => ConfigReason::InvalidKey,
+            ConfigError::ConfigMapNotFound { .. } => ConfigReason::ConfigMapNotFound,
+            ConfigError::InvalidZoneName(..) => ConfigReason::InvalidZoneName,
+            ConfigError::InvalidRecords(_)
+            | ConfigError::InvalidZoneText { .. }
+            | ConfigError::ConflictingSources(_) => ConfigReason::InvalidRecords,
         }
     }
 
@@ -157,9 +218,14 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         }
     };
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
-    let mut desired = model::parse_record_sets(&origin, default_ttl, &spec.records)
+    let records = model::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;
-    for source in &spec.records_from {
+    let mut desired: Vec<(Place, RRset)> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, set)| (Place::Records(i), set))
+        .collect();
+    for (index, source) in spec.records_from.iter().enumerate() {
         let r = &source.config_map_ref;
         let text =
             lookup
@@ -175,8 +241,17 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
                 detail: e.to_string(),
             }
         })?;
-        desired.extend(more);
+        desired.extend(more.into_iter().map(|set| {
+            let place = Place::RecordsFrom {
+                index,
+                name: r.name.clone(),
+                key: r.key.clone(),
+                line: first_line(&origin, default_ttl, &text, &set.key()),
+            };
+            (place, set)
+        }));
     }
+    let desired = merge_checked(desired).map_err(ConfigError::ConflictingSources)?;
     let guard = &spec.management.deletion_guard;
     Ok(ZoneConfig {
         origin,
@@ -193,4 +268,86 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         allow_mass_deletion: spec.management.allow_mass_deletion,
         masters: spec.masters.clone(),
     })
+}
+
+/// Each source was checked on its own; this checks them together: one RRset per key, and a
+/// CNAME alone at its name.
+fn merge_checked(sets: Vec<(Place, RRset)>) -> Result<Vec<RRset>, Vec<SourceConflict>> {
+    let mut conflicts = Vec::new();
+    let mut first: BTreeMap<RRsetKey, Place> = BTreeMap::new();
+    let mut merged = Vec::with_capacity(sets.len());
+    for (place, set) in sets {
+        let key = set.key();
+        match first.get(&key) {
+            Some(earlier) => conflicts.push(SourceConflict::Duplicate {
+                place,
+                key,
+                first: earlier.clone(),
+            }),
+            None => {
+                first.insert(key, place);
+                merged.push(set);
+            }
+        }
+    }
+    // Names with more than one type, in canonical order (the map is keyed that way).
+    let keys: Vec<(&RRsetKey, &Place)> = first.iter().collect();
+    for group in keys.chunk_by(|a, b| model::name_eq(&a.0.name, &b.0.name)) {
+        let Some((cname, cname_place)) = group.iter().find(|(k, _)| k.rtype == RecordType::CNAME)
+        else {
+            continue;
+        };
+        for (other_key, other) in group.iter().filter(|(k, _)| k.rtype != RecordType::CNAME) {
+            // Within one source the model's own check already refused it.
+            if !same_source(cname_place, other) {
+                conflicts.push(SourceConflict::CnameBesideData {
+                    place: (*cname_place).clone(),
+                    key: (*cname).clone(),
+                    other: (*other).clone(),
+                    other_key: (*other_key).clone(),
+                });
+            }
+        }
+    }
+    if conflicts.is_empty() {
+        Ok(merged)
+    } else {
+        Err(conflicts)
+    }
+}
+
+fn same_source(a: &Place, b: &Place) -> bool {
+    match (a, b) {
+        (Place::Records(_), Place::Records(_)) => true,
+        (Place::RecordsFrom { index: x, .. }, Place::RecordsFrom { index: y, .. }) => x == y,
+        _ => false,
+    }
+}
+
+/// The line of `text` where the RRset `key` is first complete: the shortest prefix of whole
+/// lines that parses and holds it. The zone-text parser does not hand out line numbers, and
+/// this runs only for messages, so it bisects (a prefix cut inside parentheses does not parse;
+/// the next one that does is taken, which keeps the search monotone).
+fn first_line(origin: &Name, default_ttl: u32, text: &str, key: &RRsetKey) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let holds = |n: usize| -> Option<(usize, bool)> {
+        (n..=lines.len()).find_map(|m| {
+            model::parse_zone_text(origin, default_ttl, &lines[..m].join("\n"))
+                .ok()
+                .map(|sets| (m, sets.iter().any(|s| s.key() == *key)))
+        })
+    };
+    let (mut lo, mut hi) = (1, lines.len());
+    let mut found = None;
+    while lo <= hi {
+        let mid = lo + (hi - lo) / 2;
+        match holds(mid)? {
+            (m, true) => {
+                found = Some(m);
+                hi = mid - 1;
+            }
+            (m, false) => lo = m + 1,
+        }
+    }
+    found
 }

@@ -2,7 +2,9 @@
 pub mod config;
 pub mod outcome;
 pub mod pass;
+pub mod reason;
 pub mod secondary;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
+pub mod zone;

@@ -9,24 +9,48 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::config::ConfigError;
 use super::pass::{PassError, PassReport};
+use super::reason::{BackendReason, DnsReason, ReadyReason, SyncedReason, TransferReason};
 use super::secondary::SecondaryReport;
 use super::status::{ConditionUpdate, condition, push_history, set_condition};
 
 /// What one reconcile came to.
 #[derive(Debug)]
-pub enum Outcome<'a> {
+pub enum Outcome {
     /// `spec.suspend: true`.
     Suspended,
     /// An older DnsZone manages the same zone on the same server.
     Conflict { winner: String },
     /// The spec or what it references is unusable.
-    Invalid(&'a ConfigError),
+    Invalid(ConfigError),
     /// The backend could not be observed.
-    Failed(&'a PassError),
-    /// A pass ran.
-    Pass(&'a PassReport),
+    Failed(PassError),
+    /// A pass ran; `rejected_connection` says why a changed connection failed its test (the
+    /// last accepted one was used instead).
+    Pass {
+        report: PassReport,
+        rejected_connection: Option<String>,
+    },
     /// A secondary zone was checked against its masters.
-    Secondary(&'a SecondaryReport),
+    Secondary(SecondaryReport),
+}
+
+impl Outcome {
+    /// Whether the zone is left in a state that a retry (with backoff) may fix.
+    pub fn needs_retry(&self) -> bool {
+        match self {
+            Outcome::Invalid(_) | Outcome::Failed(_) => true,
+            Outcome::Pass { report, .. } => !report.in_sync() && report.guard.is_ok(),
+            Outcome::Suspended | Outcome::Conflict { .. } | Outcome::Secondary(_) => false,
+        }
+    }
+
+    /// The primary pass's report, when one ran.
+    pub fn pass_report(&self) -> Option<&PassReport> {
+        match self {
+            Outcome::Pass { report, .. } => Some(report),
+            _ => None,
+        }
+    }
 }
 
 /// Facts about the object the fold needs.
@@ -39,8 +63,6 @@ pub struct FoldContext<'a> {
     pub user_id: Option<String>,
     pub history_limit: i32,
     pub drift_policy: DriftPolicy,
-    /// A changed connection that failed its test; the last accepted one was used instead.
-    pub rejected_connection: Option<String>,
     pub now: Time,
 }
 
@@ -54,27 +76,23 @@ pub struct ZoneEvent {
 
 const SAMPLE: usize = 10;
 
-fn cond<'a>(
-    type_: &'a str,
+fn cond(
+    type_: &'static str,
     ok: bool,
-    reason: &'a str,
+    reason: impl Into<&'static str>,
     message: impl Into<String>,
-) -> ConditionUpdate<'a> {
+) -> ConditionUpdate<'static> {
     ConditionUpdate {
         type_,
         status: ok,
-        reason,
+        reason: reason.into(),
         message: message.into(),
     }
 }
 
 /// Applies `outcome` to `status`; returns the events to publish. `status` is left equal to its
 /// old value when nothing changed, so the caller can skip the write.
-pub fn fold(
-    status: &mut DnsZoneStatus,
-    outcome: &Outcome<'_>,
-    cx: &FoldContext<'_>,
-) -> Vec<ZoneEvent> {
+pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>) -> Vec<ZoneEvent> {
     let before = status.clone();
     let g = cx.generation;
     let t = &cx.now;
@@ -94,7 +112,7 @@ pub fn fold(
                 cond(
                     condition::READY,
                     false,
-                    "Suspended",
+                    ReadyReason::Suspended,
                     format!(
                         "zone {} is suspended: nothing is applied and syncs are rejected",
                         cx.zone_name
@@ -109,7 +127,7 @@ pub fn fold(
                 cond(
                     condition::READY,
                     false,
-                    "ZoneConflict",
+                    ReadyReason::ZoneConflict,
                     format!(
                         "zone {} on {} is already managed by DnsZone {winner}; this object changes nothing",
                         cx.zone_name, cx.server
@@ -120,30 +138,34 @@ pub fn fold(
         Outcome::Invalid(err) => {
             status.phase = Some(ZonePhase::Error);
             let message = format!("zone {}: {err}", cx.zone_name);
+            let reason = err.reason();
             if err.is_connection_problem() {
                 set(
                     status,
                     cond(
                         condition::BACKEND_REACHABLE,
                         false,
-                        err.reason(),
+                        BackendReason::from(reason),
                         message.clone(),
                     ),
                 );
             }
-            set(status, cond(condition::READY, false, err.reason(), message));
+            set(
+                status,
+                cond(condition::READY, false, ReadyReason::from(reason), message),
+            );
         }
         Outcome::Failed(err) => {
             status.phase = Some(ZonePhase::Error);
             let message = format!("zone {} on {}: {err}", cx.zone_name, cx.server);
             let reason = err.reason();
-            if matches!(reason, "TransferRefused" | "TransferTruncated") {
+            if reason.is_transfer_failure() {
                 set(
                     status,
                     cond(
                         condition::BACKEND_REACHABLE,
                         true,
-                        "Connected",
+                        BackendReason::Connected,
                         format!("SOA query to {} answered", cx.server),
                     ),
                 );
@@ -152,19 +174,37 @@ pub fn fold(
                     cond(
                         condition::TRANSFER_AUTHORIZED,
                         false,
-                        reason,
+                        TransferReason::from(reason),
                         message.clone(),
                     ),
                 );
             } else {
                 set(
                     status,
-                    cond(condition::BACKEND_REACHABLE, false, reason, message.clone()),
+                    cond(
+                        condition::BACKEND_REACHABLE,
+                        false,
+                        BackendReason::from(reason),
+                        message.clone(),
+                    ),
                 );
             }
-            set(status, cond(condition::READY, false, reason, message));
+            set(
+                status,
+                cond(condition::READY, false, ReadyReason::from(reason), message),
+            );
         }
-        Outcome::Pass(report) => fold_pass(status, report, cx, &mut events, &mut set),
+        Outcome::Pass {
+            report,
+            rejected_connection,
+        } => fold_pass(
+            status,
+            report,
+            rejected_connection.as_deref(),
+            cx,
+            &mut events,
+            &mut set,
+        ),
         Outcome::Secondary(report) => {
             let serial = i64::from(report.backend_serial);
             if status.serial.is_some_and(|s| s != serial) {
@@ -177,7 +217,7 @@ pub fn fold(
                 cond(
                     condition::BACKEND_REACHABLE,
                     true,
-                    "Connected",
+                    BackendReason::Connected,
                     format!(
                         "SOA query to {} for {} answered with serial {serial}",
                         cx.server, cx.zone_name
@@ -187,7 +227,7 @@ pub fn fold(
             let (ok, reason, message) = match (report.in_sync(), report.master_serial) {
                 (_, None) => (
                     false,
-                    "MastersUnreachable",
+                    SyncedReason::MastersUnreachable,
                     format!(
                         "zone {}: no master answered: {}",
                         cx.zone_name,
@@ -196,7 +236,7 @@ pub fn fold(
                 ),
                 (true, Some(m)) => (
                     true,
-                    "InSync",
+                    SyncedReason::InSync,
                     format!(
                         "zone {} on {} serves serial {serial}, the masters' serial is {m}",
                         cx.zone_name, cx.server
@@ -204,7 +244,7 @@ pub fn fold(
                 ),
                 (false, Some(m)) => (
                     false,
-                    "Lagging",
+                    SyncedReason::Lagging,
                     format!(
                         "zone {} on {} serves serial {serial} behind the masters' {m}; NOTIFY sent",
                         cx.zone_name, cx.server
@@ -212,7 +252,10 @@ pub fn fold(
                 ),
             };
             set(status, cond(condition::SYNCED, ok, reason, message.clone()));
-            set(status, cond(condition::READY, ok, reason, message));
+            set(
+                status,
+                cond(condition::READY, ok, ReadyReason::from(reason), message),
+            );
         }
     }
     // Events on every transition of Ready (and of its reason), with the condition's words.
@@ -235,18 +278,19 @@ pub fn fold(
 fn fold_pass(
     status: &mut DnsZoneStatus,
     report: &PassReport,
+    rejected_connection: Option<&str>,
     cx: &FoldContext<'_>,
     events: &mut Vec<ZoneEvent>,
     set: &mut impl FnMut(&mut DnsZoneStatus, ConditionUpdate<'_>),
 ) {
     let zone = cx.zone_name;
-    match &cx.rejected_connection {
+    match rejected_connection {
         Some(why) => set(
             status,
             cond(
                 condition::BACKEND_REACHABLE,
                 false,
-                "ConnectionFailed",
+                BackendReason::Dns(DnsReason::ConnectionFailed),
                 format!(
                     "zone {zone}: the new connection failed its test, the last accepted one is kept: {why}"
                 ),
@@ -257,7 +301,7 @@ fn fold_pass(
             cond(
                 condition::BACKEND_REACHABLE,
                 true,
-                "Connected",
+                BackendReason::Connected,
                 format!(
                     "SOA query to {} for {zone} answered with serial {}",
                     cx.server, report.serial_after
@@ -270,7 +314,7 @@ fn fold_pass(
         cond(
             condition::TRANSFER_AUTHORIZED,
             true,
-            "TransferAllowed",
+            TransferReason::TransferAllowed,
             format!("zone {zone} transferred at serial {}", report.serial_after),
         ),
     );
@@ -292,7 +336,7 @@ fn fold_pass(
 
     let mut ready = (
         true,
-        "Applied".to_string(),
+        ReadyReason::Applied,
         format!(
             "zone {zone} on {} matches the spec at serial {}",
             cx.server, report.serial_after
@@ -304,9 +348,14 @@ fn fold_pass(
         );
         set(
             status,
-            cond(condition::SYNCED, false, "DeletionGuard", message.clone()),
+            cond(
+                condition::SYNCED,
+                false,
+                SyncedReason::DeletionGuard,
+                message.clone(),
+            ),
         );
-        ready = (false, "DeletionGuard".into(), message);
+        ready = (false, SyncedReason::DeletionGuard.into(), message);
     } else if let Some(applied) = &report.applied {
         let total = report.plan.changes.len();
         let entry_status = if applied.is_complete() {
@@ -360,9 +409,9 @@ fn fold_pass(
         events.push(ZoneEvent {
             warning: !applied.is_complete(),
             reason: if applied.is_complete() {
-                "Applied".into()
+                ReadyReason::Applied.to_string()
             } else {
-                "ApplyFailed".into()
+                SyncedReason::ApplyFailed.to_string()
             },
             note: format!("zone {zone} on {}: {message}", cx.server),
         });
@@ -372,7 +421,7 @@ fn fold_pass(
                 cond(
                     condition::SYNCED,
                     true,
-                    "InSync",
+                    SyncedReason::InSync,
                     format!("managed RRsets of {zone} match the spec"),
                 ),
             );
@@ -380,14 +429,16 @@ fn fold_pass(
             let reason = applied
                 .failed
                 .as_ref()
-                .map_or("ApplyFailed", |(_, e)| e.reason());
+                .map_or(SyncedReason::ApplyFailed, |(_, e)| {
+                    SyncedReason::Dns(DnsReason::from(e))
+                });
             set(
                 status,
                 cond(condition::SYNCED, false, reason, message.clone()),
             );
             ready = (
                 false,
-                reason.to_string(),
+                reason.into(),
                 format!("zone {zone} on {}: {message}", cx.server),
             );
         }
@@ -398,9 +449,14 @@ fn fold_pass(
         );
         set(
             status,
-            cond(condition::SYNCED, false, "Drifted", message.clone()),
+            cond(
+                condition::SYNCED,
+                false,
+                SyncedReason::Drifted,
+                message.clone(),
+            ),
         );
-        ready = (false, "Drifted".into(), message);
+        ready = (false, SyncedReason::Drifted.into(), message);
     } else {
         if status.created_at.is_none() {
             status.created_at = Some(cx.now.clone());
@@ -410,26 +466,29 @@ fn fold_pass(
             cond(
                 condition::SYNCED,
                 true,
-                "InSync",
+                SyncedReason::InSync,
                 format!("managed RRsets of {zone} match the spec"),
             ),
         );
     }
-    if cx.rejected_connection.is_some() && ready.0 {
+    if rejected_connection.is_some() && ready.0 {
         ready = (
             false,
-            "ConnectionFailed".into(),
+            ReadyReason::ConnectionFailed,
             format!(
                 "zone {zone}: the changed connection failed its test; the last accepted one is in use"
             ),
         );
     }
-    status.phase = Some(if ready.0 || ready.1 == "Drifted" {
-        ZonePhase::Active
-    } else {
-        ZonePhase::Error
-    });
-    set(status, cond(condition::READY, ready.0, &ready.1, ready.2));
+    // Drift under driftPolicy Report is reported, not an error of the zone.
+    status.phase = Some(
+        if ready.0 || ready.1 == ReadyReason::Synced(SyncedReason::Drifted) {
+            ZonePhase::Active
+        } else {
+            ZonePhase::Error
+        },
+    );
+    set(status, cond(condition::READY, ready.0, ready.1, ready.2));
 }
 
 /// A fresh change id.

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use hickory_proto::rr::Name;
 
 use super::config::{Endpoint, ZoneConfig};
+use super::reason::DnsReason;
 use crate::api::dns_zone::DriftPolicy;
 use crate::dns::diff::{self, Change, GuardViolation, Plan, PlanInput};
 use crate::dns::error::DnsError;
@@ -70,18 +71,10 @@ pub enum PassError {
 
 impl PassError {
     /// The condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> DnsReason {
         match self {
-            PassError::Resolve { .. } => "ConnectionFailed",
-            PassError::Dns(e) => e.reason(),
-        }
-    }
-
-    /// Whether retrying later may help without a config change.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            PassError::Resolve { .. } => true,
-            PassError::Dns(e) => e.is_transient(),
+            PassError::Resolve { .. } => DnsReason::ConnectionFailed,
+            PassError::Dns(e) => DnsReason::from(e),
         }
     }
 }
