@@ -351,3 +351,255 @@ fn first_line(origin: &Name, default_ttl: u32, text: &str, key: &RRsetKey) -> Op
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+
+    #[derive(Default)]
+    struct Maps {
+        secrets: BTreeMap<String, BTreeMap<String, String>>,
+        config_maps: BTreeMap<(String, String), String>,
+    }
+
+    impl Maps {
+        fn secret(mut self, name: &str, pairs: &[(&str, &str)]) -> Self {
+            let data = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            self.secrets.insert(name.to_string(), data);
+            self
+        }
+
+        fn config_map(mut self, name: &str, key: &str, text: &str) -> Self {
+            self.config_maps
+                .insert((name.to_string(), key.to_string()), text.to_string());
+            self
+        }
+    }
+
+    impl Lookup for Maps {
+        fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
+            let data = self.secrets.get(name)?;
+            Some(data.get(key).map(|v| v.clone().into_bytes()))
+        }
+
+        fn config_map(&self, name: &str, key: &str) -> Option<String> {
+            self.config_maps
+                .get(&(name.to_string(), key.to_string()))
+                .cloned()
+        }
+    }
+
+    fn spec(extra: serde_json::Value) -> DnsZoneSpec {
+        let mut base = serde_json::json!({
+            "zoneName": "example.com.",
+            "type": "Primary",
+            "backend": {"server": "192.0.2.1:53"},
+        });
+        if let (Some(base), serde_json::Value::Object(extra)) = (base.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn key_secret(name: &str) -> Maps {
+        Maps::default().secret(name, &[("name", "k1."), ("secret", SECRET)])
+    }
+
+    #[test]
+    fn secrets_missing_or_unusable_are_named_with_their_reason() {
+        let keyed = spec(serde_json::json!({
+            "backend": {"server": "192.0.2.1:53", "tsigKeySecretRef": {"name": "tsig"}},
+        }));
+        let cases: Vec<(&str, Maps, ConfigReason, &str)> = vec![
+            (
+                "no Secret",
+                Maps::default(),
+                ConfigReason::SecretNotFound,
+                "Secret tsig not found",
+            ),
+            (
+                "no secret key",
+                Maps::default().secret("tsig", &[("name", "k1.")]),
+                ConfigReason::InvalidKey,
+                "Secret tsig does not hold a usable TSIG key: it has no key \"secret\"",
+            ),
+            (
+                "no name key",
+                Maps::default().secret("tsig", &[("secret", SECRET)]),
+                ConfigReason::InvalidKey,
+                "it has no key \"name\"",
+            ),
+            (
+                "unknown algorithm",
+                Maps::default().secret(
+                    "tsig",
+                    &[
+                        ("name", "k1."),
+                        ("secret", SECRET),
+                        ("algorithm", "hmac-md4"),
+                    ],
+                ),
+                ConfigReason::InvalidKey,
+                "hmac-md4",
+            ),
+        ];
+        for (case, lookup, reason, message) in cases {
+            let err = resolve(&keyed, &lookup).unwrap_err();
+            assert_eq!(err.reason(), reason, "{case}: {err}");
+            assert!(err.to_string().contains(message), "{case}: {err}");
+            assert!(err.is_connection_problem(), "{case}");
+        }
+    }
+
+    #[test]
+    fn the_transfer_connection_defaults_to_the_backend_and_inherits_its_key() {
+        let lookup = key_secret("tsig").secret("xfr", &[("name", "k2."), ("secret", SECRET)]);
+        let backend = serde_json::json!({
+            "server": "192.0.2.1:53",
+            "tsigKeySecretRef": {"name": "tsig"},
+            "timeout": "3s",
+        });
+
+        let cfg = resolve(&spec(serde_json::json!({"backend": backend})), &lookup).unwrap();
+        assert_eq!(
+            cfg.transfer, cfg.backend,
+            "no transfer block: the backend itself"
+        );
+        assert_eq!(cfg.backend.key_secret.as_deref(), Some("tsig"));
+        assert_eq!(cfg.backend.timeout, Duration::from_secs(3));
+
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "backend": backend,
+                "transfer": {"server": "192.0.2.2:53"},
+            })),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(cfg.transfer.server, "192.0.2.2:53");
+        assert_eq!(
+            cfg.transfer.key, cfg.backend.key,
+            "the backend's key is inherited"
+        );
+        assert_eq!(cfg.transfer.key_secret.as_deref(), Some("tsig"));
+        assert_eq!(cfg.transfer.timeout, cfg.backend.timeout);
+
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "backend": backend,
+                "transfer": {"tsigKeySecretRef": {"name": "xfr"}},
+            })),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.transfer.server, "192.0.2.1:53",
+            "server defaults to the backend"
+        );
+        assert_eq!(cfg.transfer.key_secret.as_deref(), Some("xfr"));
+        assert_ne!(cfg.transfer.key, cfg.backend.key);
+    }
+
+    #[test]
+    fn records_from_adds_the_configmap_records_to_the_spec_records() {
+        let lookup = Maps::default().config_map(
+            "part1",
+            "zone",
+            "$TTL 60\nmail IN A 192.0.2.25\n     IN AAAA 2001:db8::25\n",
+        );
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "records": [{"name": "www", "type": "A", "data": ["192.0.2.80"]}],
+                "recordsFrom": [{"configMapRef": {"name": "part1", "key": "zone"}}],
+            })),
+            &lookup,
+        )
+        .unwrap();
+        let got: Vec<(String, u32)> = cfg
+            .desired
+            .iter()
+            .map(|s| (s.key().to_string(), s.ttl))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("www.example.com. A".to_string(), 3600),
+                ("mail.example.com. A".to_string(), 60),
+                ("mail.example.com. AAAA".to_string(), 60),
+            ]
+        );
+
+        let missing = resolve(
+            &spec(serde_json::json!({
+                "recordsFrom": [{"configMapRef": {"name": "part2", "key": "zone"}}],
+            })),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(missing.reason(), ConfigReason::ConfigMapNotFound);
+        assert_eq!(missing.to_string(), "ConfigMap part2 has no key zone");
+        assert!(!missing.is_connection_problem());
+    }
+
+    #[test]
+    fn the_same_rrset_from_records_and_records_from_is_refused_naming_both_places() {
+        let text = "; part 1\n$TTL 300\nftp IN A 192.0.2.21\n\n\nwww IN A 192.0.2.80\n";
+        let lookup = Maps::default()
+            .config_map("zone-part1", "zone", text)
+            .config_map("zone-part2", "zone", "ftp 300 IN A 192.0.2.22\n");
+        let err = resolve(
+            &spec(serde_json::json!({
+                "records": [
+                    {"name": "a", "type": "A", "data": ["192.0.2.1"]},
+                    {"name": "b", "type": "A", "data": ["192.0.2.2"]},
+                    {"name": "c", "type": "A", "data": ["192.0.2.3"]},
+                    {"name": "www", "type": "A", "data": ["192.0.2.80"]},
+                ],
+                "recordsFrom": [
+                    {"configMapRef": {"name": "zone-part1", "key": "zone"}},
+                    {"configMapRef": {"name": "zone-part2", "key": "zone"}},
+                ],
+            })),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), ConfigReason::InvalidRecords);
+        assert_eq!(
+            err.to_string(),
+            "2 conflicting RRset(s): \
+             recordsFrom[0] (configmap zone-part1/zone line 6) www.example.com. A duplicates records[3]; \
+             recordsFrom[1] (configmap zone-part2/zone line 1) ftp.example.com. A duplicates \
+             recordsFrom[0] (configmap zone-part1/zone line 3)"
+        );
+    }
+
+    #[test]
+    fn a_cname_from_one_source_beside_data_from_another_is_refused() {
+        let lookup = Maps::default().config_map(
+            "part1",
+            "zone",
+            "$ORIGIN example.com.\nwww IN CNAME (\n  web.example.com. )\n",
+        );
+        let err = resolve(
+            &spec(serde_json::json!({
+                "records": [{"name": "www", "type": "TXT", "data": ["\"hello\""]}],
+                "recordsFrom": [{"configMapRef": {"name": "part1", "key": "zone"}}],
+            })),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 conflicting RRset(s): recordsFrom[0] (configmap part1/zone line 3) \
+             www.example.com. CNAME stands beside records[0] www.example.com. TXT; \
+             a CNAME must stand alone"
+        );
+    }
+}

@@ -495,3 +495,481 @@ fn fold_pass(
 pub fn new_change_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::rr::{Name, RecordType};
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+    use crate::dns::diff::{Change, GuardViolation, Plan};
+    use crate::dns::error::{DnsError, DnsErrorKind, Operation};
+    use crate::dns::model::{RRset, parse_rdata};
+    use crate::dns::update::ApplyReport;
+    use crate::reconcile::config::ConfigError;
+    use crate::reconcile::status::condition as find;
+
+    fn at(second: i64) -> Time {
+        Time(Timestamp::from_second(second).unwrap())
+    }
+
+    fn cx(second: i64, drift_policy: DriftPolicy) -> FoldContext<'static> {
+        FoldContext {
+            zone_name: "example.com.",
+            server: "192.0.2.1:53",
+            uid: Some("uid-1"),
+            generation: Some(3),
+            user_id: Some("alice".into()),
+            history_limit: 20,
+            drift_policy,
+            now: at(second),
+        }
+    }
+
+    fn www() -> RRset {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let rdata = parse_rdata(RecordType::A, &origin, "192.0.2.80").unwrap();
+        RRset::new(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::A,
+            300,
+            vec![rdata],
+        )
+    }
+
+    fn report(changes: Vec<Change>, drifted: bool) -> PassReport {
+        PassReport {
+            serial_before: 10,
+            serial_after: 10,
+            plan: Plan {
+                changes,
+                drifted: if drifted { vec![www().key()] } else { vec![] },
+            },
+            guard: Ok(()),
+            applied: None,
+            record_count: 5,
+            transfers: Vec::new(),
+        }
+    }
+
+    fn applied(ok: bool) -> ApplyReport {
+        let dns = DnsError::new(
+            "192.0.2.1:53".parse().unwrap(),
+            "example.com.",
+            Operation::Update,
+            DnsErrorKind::Refused,
+        );
+        ApplyReport {
+            applied: usize::from(ok),
+            batches_ok: usize::from(ok),
+            batches_total: 1,
+            applied_ranges: if ok { vec![0..1] } else { vec![] },
+            failed: (!ok).then_some((0, dns)),
+            unknown: Vec::new(),
+            batches_failed: if ok { vec![] } else { vec![0] },
+            not_sent: 0,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn dns_failure(kind: DnsErrorKind) -> Outcome {
+        Outcome::Failed(PassError::Dns(DnsError::new(
+            "192.0.2.1:53".parse().unwrap(),
+            "example.com.",
+            Operation::Axfr,
+            kind,
+        )))
+    }
+
+    fn pass(report: PassReport) -> Outcome {
+        Outcome::Pass {
+            report,
+            rejected_connection: None,
+        }
+    }
+
+    /// `(type, status, reason)` of every condition, in the order they were first set.
+    fn conditions(status: &DnsZoneStatus) -> Vec<(String, String, String)> {
+        status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn events(list: &[ZoneEvent]) -> Vec<(bool, &str)> {
+        list.iter()
+            .map(|e| (e.warning, e.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_outcome_folds_into_its_conditions_phase_and_events() {
+        type Conds = &'static [(&'static str, &'static str, &'static str)];
+        let drifted_policy = DriftPolicy::Report;
+        let cases: Vec<(
+            &str,
+            Outcome,
+            DriftPolicy,
+            ZonePhase,
+            Conds,
+            &[(bool, &str)],
+        )> = vec![
+            (
+                "suspended",
+                Outcome::Suspended,
+                DriftPolicy::Correct,
+                ZonePhase::Suspended,
+                &[("Ready", "False", "Suspended")],
+                &[(true, "Suspended")],
+            ),
+            (
+                "conflict",
+                Outcome::Conflict {
+                    winner: "ns/older".into(),
+                },
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[("Ready", "False", "ZoneConflict")],
+                &[(true, "ZoneConflict")],
+            ),
+            (
+                "missing Secret: the connection is what fails",
+                Outcome::Invalid(ConfigError::SecretNotFound {
+                    name: "tsig".into(),
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "SecretNotFound"),
+                    ("Ready", "False", "SecretNotFound"),
+                ],
+                &[(true, "SecretNotFound")],
+            ),
+            (
+                "missing ConfigMap: the records are what fails",
+                Outcome::Invalid(ConfigError::ConfigMapNotFound {
+                    name: "part".into(),
+                    key: "zone".into(),
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[("Ready", "False", "ConfigMapNotFound")],
+                &[(true, "ConfigMapNotFound")],
+            ),
+            (
+                "timeout",
+                dns_failure(DnsErrorKind::Timeout(Duration::from_secs(5))),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "Timeout"),
+                    ("Ready", "False", "Timeout"),
+                ],
+                &[(true, "Timeout")],
+            ),
+            (
+                "transfer refused: reachable, not authorized",
+                dns_failure(DnsErrorKind::TransferRefused("REFUSED".into())),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "False", "TransferRefused"),
+                    ("Ready", "False", "TransferRefused"),
+                ],
+                &[(true, "TransferRefused")],
+            ),
+            (
+                "unresolvable server",
+                Outcome::Failed(PassError::Resolve {
+                    server: "dns.invalid:53".into(),
+                    detail: "no address".into(),
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "ConnectionFailed"),
+                    ("Ready", "False", "ConnectionFailed"),
+                ],
+                &[(true, "ConnectionFailed")],
+            ),
+            (
+                "nothing to do",
+                pass(report(vec![], false)),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "True", "Applied"),
+                ],
+                &[(false, "Applied")],
+            ),
+            (
+                "applied",
+                pass(PassReport {
+                    applied: Some(applied(true)),
+                    ..report(vec![Change::Add(www())], false)
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "True", "Applied"),
+                ],
+                &[(false, "Applied"), (false, "Applied")],
+            ),
+            (
+                "an UPDATE refused",
+                pass(PassReport {
+                    applied: Some(applied(false)),
+                    ..report(vec![Change::Add(www())], false)
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "False", "Refused"),
+                    ("Ready", "False", "Refused"),
+                ],
+                &[(true, "ApplyFailed"), (true, "Refused")],
+            ),
+            (
+                "deletion guard",
+                pass(PassReport {
+                    guard: Err(GuardViolation {
+                        deletes: 20,
+                        zone_records: 21,
+                        limit: "maxDeletes 5".into(),
+                    }),
+                    ..report(vec![Change::Delete(www())], false)
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "False", "DeletionGuard"),
+                    ("Ready", "False", "DeletionGuard"),
+                ],
+                &[(true, "DeletionGuard")],
+            ),
+            (
+                "drift reported, not corrected: not an error of the zone",
+                pass(report(vec![], true)),
+                drifted_policy,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "False", "Drifted"),
+                    ("Ready", "False", "Drifted"),
+                ],
+                &[(true, "Drifted")],
+            ),
+            (
+                "a changed connection failed its test",
+                Outcome::Pass {
+                    report: report(vec![], false),
+                    rejected_connection: Some("timed out (192.0.2.9:53)".into()),
+                },
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "ConnectionFailed"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "False", "ConnectionFailed"),
+                ],
+                &[(true, "ConnectionFailed")],
+            ),
+            (
+                "secondary in sync",
+                Outcome::Secondary(SecondaryReport {
+                    backend_serial: 7,
+                    master_serial: Some(7),
+                    unreachable: vec![],
+                    notified: false,
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "True", "InSync"),
+                ],
+                &[(false, "InSync")],
+            ),
+            (
+                "secondary lagging",
+                Outcome::Secondary(SecondaryReport {
+                    backend_serial: 7,
+                    master_serial: Some(8),
+                    unreachable: vec![],
+                    notified: true,
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("Synced", "False", "Lagging"),
+                    ("Ready", "False", "Lagging"),
+                ],
+                &[(true, "Lagging")],
+            ),
+            (
+                "secondary without masters",
+                Outcome::Secondary(SecondaryReport {
+                    backend_serial: 7,
+                    master_serial: None,
+                    unreachable: vec!["192.0.2.5:53: timed out".into()],
+                    notified: false,
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("Synced", "False", "MastersUnreachable"),
+                    ("Ready", "False", "MastersUnreachable"),
+                ],
+                &[(true, "MastersUnreachable")],
+            ),
+        ];
+        for (case, outcome, policy, phase, want_conditions, want_events) in cases {
+            let mut status = DnsZoneStatus::default();
+            let got = fold(&mut status, &outcome, &cx(100, policy));
+            assert_eq!(status.phase, Some(phase), "{case}");
+            let want: Vec<(String, String, String)> = want_conditions
+                .iter()
+                .map(|(t, s, r)| (t.to_string(), s.to_string(), r.to_string()))
+                .collect();
+            assert_eq!(conditions(&status), want, "{case}");
+            assert_eq!(events(&got), want_events, "{case}");
+            assert!(
+                status
+                    .conditions
+                    .iter()
+                    .all(|c| c.last_transition_time == at(100) && c.observed_generation == Some(3)),
+                "{case}"
+            );
+            assert_eq!(status.id.as_deref(), Some("uid-1"), "{case}");
+            // The same outcome again changes nothing and says nothing (an apply is a new
+            // change each time: that is the history test's).
+            if !matches!(&outcome, Outcome::Pass { report, .. } if report.applied.is_some()) {
+                let before = status.clone();
+                let again = fold(&mut status, &outcome, &cx(200, policy));
+                assert!(again.is_empty(), "{case}: {again:?}");
+                assert_eq!(status, before, "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_ready_flips() {
+        let mut status = DnsZoneStatus::default();
+        let ok = pass(report(vec![], false));
+        fold(&mut status, &ok, &cx(100, DriftPolicy::Correct));
+        assert_eq!(status.created_at, Some(at(100)));
+
+        let timeout = dns_failure(DnsErrorKind::Timeout(Duration::from_secs(5)));
+        let got = fold(&mut status, &timeout, &cx(200, DriftPolicy::Correct));
+        assert_eq!(events(&got), [(true, "Timeout")]);
+        let ready = find(&status.conditions, condition::READY).unwrap();
+        assert_eq!(ready.last_transition_time, at(200));
+        let transfer = find(&status.conditions, condition::TRANSFER_AUTHORIZED).unwrap();
+        assert_eq!(
+            (transfer.status.as_str(), &transfer.last_transition_time),
+            ("True", &at(100)),
+            "a condition the failure says nothing about is left as it was"
+        );
+
+        // Still failing, for another reason: an event, but no transition.
+        let unresolvable = Outcome::Failed(PassError::Resolve {
+            server: "dns.invalid:53".into(),
+            detail: "no address".into(),
+        });
+        let got = fold(&mut status, &unresolvable, &cx(300, DriftPolicy::Correct));
+        assert_eq!(events(&got), [(true, "ConnectionFailed")]);
+        let ready = find(&status.conditions, condition::READY).unwrap();
+        assert_eq!(ready.reason, "ConnectionFailed");
+        assert_eq!(ready.last_transition_time, at(200));
+
+        let got = fold(&mut status, &ok, &cx(400, DriftPolicy::Correct));
+        assert_eq!(events(&got), [(false, "Applied")]);
+        let ready = find(&status.conditions, condition::READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.last_transition_time.clone()),
+            ("True", at(400))
+        );
+        assert_eq!(status.created_at, Some(at(100)), "created once");
+    }
+
+    #[test]
+    fn an_apply_is_recorded_in_history_with_who_and_what() {
+        let mut status = DnsZoneStatus::default();
+        let first = pass(PassReport {
+            serial_after: 11,
+            applied: Some(applied(true)),
+            ..report(vec![Change::Add(www())], false)
+        });
+        fold(&mut status, &first, &cx(100, DriftPolicy::Correct));
+        fold(&mut status, &first, &cx(200, DriftPolicy::Correct));
+        let failed = pass(PassReport {
+            applied: Some(applied(false)),
+            ..report(vec![Change::Add(www())], false)
+        });
+        fold(&mut status, &failed, &cx(300, DriftPolicy::Correct));
+
+        let summary: Vec<(ChangeType, ChangeStatus, i64, Option<&str>)> = status
+            .history
+            .iter()
+            .map(|h| (h.change_type, h.status, h.added, h.user_id.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (ChangeType::Update, ChangeStatus::Failed, 1, Some("alice")),
+                (ChangeType::Update, ChangeStatus::Complete, 1, Some("alice")),
+                (ChangeType::Create, ChangeStatus::Complete, 1, Some("alice")),
+            ],
+            "newest first; only the very first apply is a Create"
+        );
+        assert_eq!(status.history[2].serial_after, Some(11));
+        assert_eq!(
+            status.history[2].sample,
+            ["+ www.example.com. 300 IN A 192.0.2.80"]
+        );
+        assert_eq!(status.version, 3);
+        assert_eq!(status.created_at, Some(at(100)));
+        assert_eq!(status.updated_at, Some(at(300)));
+    }
+
+    #[test]
+    fn needs_retry_only_for_what_a_retry_can_fix() {
+        assert!(dns_failure(DnsErrorKind::Refused).needs_retry());
+        assert!(Outcome::Invalid(ConfigError::SecretNotFound { name: "s".into() }).needs_retry());
+        assert!(!pass(report(vec![], false)).needs_retry());
+        let refused_update = pass(PassReport {
+            applied: Some(applied(false)),
+            ..report(vec![Change::Add(www())], false)
+        });
+        assert!(refused_update.needs_retry());
+        let guarded = pass(PassReport {
+            guard: Err(GuardViolation {
+                deletes: 20,
+                zone_records: 21,
+                limit: "maxDeletes 5".into(),
+            }),
+            ..report(vec![Change::Delete(www())], false)
+        });
+        assert!(!guarded.needs_retry(), "the guard waits for a spec change");
+        assert!(!Outcome::Suspended.needs_retry());
+    }
+}
