@@ -27,7 +27,8 @@ pub enum Outcome {
     /// A pass ran; `rejected_connection` says why a changed connection failed its test (the
     /// last accepted one was used instead).
     Pass {
-        report: PassReport,
+        // Boxed: a report is far bigger than every other outcome.
+        report: Box<PassReport>,
         rejected_connection: Option<String>,
     },
     /// A secondary zone was checked against its masters.
@@ -47,7 +48,7 @@ impl Outcome {
     /// The primary pass's report, when one ran.
     pub fn pass_report(&self) -> Option<&PassReport> {
         match self {
-            Outcome::Pass { report, .. } => Some(report),
+            Outcome::Pass { report, .. } => Some(report.as_ref()),
             _ => None,
         }
     }
@@ -565,7 +566,11 @@ mod tests {
             applied: usize::from(ok),
             batches_ok: usize::from(ok),
             batches_total: 1,
-            applied_ranges: if ok { vec![0..1] } else { vec![] },
+            applied_ranges: if ok {
+                std::iter::once(0..1).collect()
+            } else {
+                Vec::new()
+            },
             failed: (!ok).then_some((0, dns)),
             unknown: Vec::new(),
             batches_failed: if ok { vec![] } else { vec![0] },
@@ -585,7 +590,7 @@ mod tests {
 
     fn pass(report: PassReport) -> Outcome {
         Outcome::Pass {
-            report,
+            report: Box::new(report),
             rejected_connection: None,
         }
     }
@@ -607,16 +612,13 @@ mod tests {
 
     #[test]
     fn each_outcome_folds_into_its_conditions_phase_and_events() {
+        /// `(type, status, reason)` of the conditions expected.
         type Conds = &'static [(&'static str, &'static str, &'static str)];
+        /// `(warning, reason)` of the events expected.
+        type Events = &'static [(bool, &'static str)];
+        type Case = (&'static str, Outcome, DriftPolicy, ZonePhase, Conds, Events);
         let drifted_policy = DriftPolicy::Report;
-        let cases: Vec<(
-            &str,
-            Outcome,
-            DriftPolicy,
-            ZonePhase,
-            Conds,
-            &[(bool, &str)],
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "suspended",
                 Outcome::Suspended,
@@ -777,7 +779,7 @@ mod tests {
             (
                 "a changed connection failed its test",
                 Outcome::Pass {
-                    report: report(vec![], false),
+                    report: Box::new(report(vec![], false)),
                     rejected_connection: Some("timed out (192.0.2.9:53)".into()),
                 },
                 DriftPolicy::Correct,

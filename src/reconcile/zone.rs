@@ -69,7 +69,7 @@ pub async fn reconcile_zone<H: ZoneHost>(
         },
         ZoneType::Primary => match pass::run(&cfg, state, mode).await {
             Ok(report) => Outcome::Pass {
-                report,
+                report: Box::new(report),
                 rejected_connection,
             },
             Err(e) => Outcome::Failed(e),
