@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
@@ -22,8 +23,6 @@ use crate::api::dns_zone::{DeletionPolicy, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus};
 use crate::dns::diff::GuardViolation;
 use crate::dns::model::Owned;
-use hickory_proto::rr::Name;
-
 use crate::reconcile::config::{self, ConfigError, Lookup, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
@@ -643,13 +642,13 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
 /// Why deleting a zone's managed records did not (completely) happen.
 #[derive(Debug, thiserror::Error)]
 pub enum CleanupError {
-    #[error("{0}")]
+    #[error(transparent)]
     Kube(#[from] kube::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
-    Ownership(#[source] Box<Error>),
-    #[error("{0}")]
+    #[error(transparent)]
+    Ownership(Box<Error>),
+    #[error(transparent)]
     Pass(#[from] PassError),
     #[error("{0}; set spec.management.allowMassDeletion: true to delete them")]
     Guard(#[source] GuardViolation),

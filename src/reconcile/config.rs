@@ -65,8 +65,24 @@ pub enum ConfigError {
         detail: String,
     },
     /// Each source is fine on its own; together they clash.
-    #[error("{} conflicting RRset(s): {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{} conflicting RRset(s): {}", .0.len(), list_conflicts(.0))]
     ConflictingSources(Vec<SourceConflict>),
+}
+
+/// How many conflicts a message lists (and locates: finding a line costs parses of the text).
+const SHOWN_CONFLICTS: usize = 20;
+
+fn list_conflicts(conflicts: &[SourceConflict]) -> String {
+    let mut text = conflicts
+        .iter()
+        .take(SHOWN_CONFLICTS)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if conflicts.len() > SHOWN_CONFLICTS {
+        text.push_str(&format!("; and {} more", conflicts.len() - SHOWN_CONFLICTS));
+    }
+    text
 }
 
 /// Where a desired RRset was written, for messages that must point at it.
@@ -220,11 +236,12 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
     let records = model::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;
-    let mut desired: Vec<(Place, RRset)> = records
+    let mut desired: Vec<(Source, RRset)> = records
         .into_iter()
         .enumerate()
-        .map(|(i, set)| (Place::Records(i), set))
+        .map(|(i, set)| (Source::Records(i), set))
         .collect();
+    let mut texts = Vec::with_capacity(spec.records_from.len());
     for (index, source) in spec.records_from.iter().enumerate() {
         let r = &source.config_map_ref;
         let text =
@@ -241,17 +258,51 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
                 detail: e.to_string(),
             }
         })?;
-        desired.extend(more.into_iter().map(|set| {
-            let place = Place::RecordsFrom {
-                index,
-                name: r.name.clone(),
-                key: r.key.clone(),
-                line: first_line(&origin, default_ttl, &text, &set.key()),
-            };
-            (place, set)
-        }));
+        desired.extend(
+            more.into_iter()
+                .map(|set| (Source::RecordsFrom(index), set)),
+        );
+        texts.push(text);
     }
-    let desired = merge_checked(desired).map_err(ConfigError::ConflictingSources)?;
+    let desired = merge_checked(desired).map_err(|clashes| {
+        let place = |n: usize, source: Source, key: &RRsetKey| match source {
+            Source::Records(i) => Place::Records(i),
+            Source::RecordsFrom(index) => {
+                let r = &spec.records_from[index].config_map_ref;
+                Place::RecordsFrom {
+                    index,
+                    name: r.name.clone(),
+                    key: r.key.clone(),
+                    line: (n < SHOWN_CONFLICTS)
+                        .then(|| first_line(&origin, default_ttl, &texts[index], key))
+                        .flatten(),
+                }
+            }
+        };
+        let conflicts = clashes
+            .into_iter()
+            .enumerate()
+            .map(|(n, clash)| match clash {
+                Clash::Duplicate { source, key, first } => SourceConflict::Duplicate {
+                    place: place(n, source, &key),
+                    first: place(n, first, &key),
+                    key,
+                },
+                Clash::CnameBesideData {
+                    source,
+                    key,
+                    other,
+                    other_key,
+                } => SourceConflict::CnameBesideData {
+                    place: place(n, source, &key),
+                    other: place(n, other, &other_key),
+                    key,
+                    other_key,
+                },
+            })
+            .collect();
+        ConfigError::ConflictingSources(conflicts)
+    })?;
     let guard = &spec.management.deletion_guard;
     Ok(ZoneConfig {
         origin,
@@ -270,57 +321,82 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
     })
 }
 
+/// Which source a desired RRset came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Records(usize),
+    RecordsFrom(usize),
+}
+
+impl Source {
+    /// Whether both are the same list: all of `records`, or one `recordsFrom` entry.
+    fn same_as(self, other: Source) -> bool {
+        match (self, other) {
+            (Source::Records(_), Source::Records(_)) => true,
+            (Source::RecordsFrom(a), Source::RecordsFrom(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A conflict between sources, before it is located for a message.
+enum Clash {
+    Duplicate {
+        source: Source,
+        key: RRsetKey,
+        first: Source,
+    },
+    CnameBesideData {
+        source: Source,
+        key: RRsetKey,
+        other: Source,
+        other_key: RRsetKey,
+    },
+}
+
 /// Each source was checked on its own; this checks them together: one RRset per key, and a
 /// CNAME alone at its name.
-fn merge_checked(sets: Vec<(Place, RRset)>) -> Result<Vec<RRset>, Vec<SourceConflict>> {
-    let mut conflicts = Vec::new();
-    let mut first: BTreeMap<RRsetKey, Place> = BTreeMap::new();
+fn merge_checked(sets: Vec<(Source, RRset)>) -> Result<Vec<RRset>, Vec<Clash>> {
+    let mut clashes = Vec::new();
+    let mut first: BTreeMap<RRsetKey, Source> = BTreeMap::new();
     let mut merged = Vec::with_capacity(sets.len());
-    for (place, set) in sets {
+    for (source, set) in sets {
         let key = set.key();
         match first.get(&key) {
-            Some(earlier) => conflicts.push(SourceConflict::Duplicate {
-                place,
+            Some(earlier) => clashes.push(Clash::Duplicate {
+                source,
                 key,
-                first: earlier.clone(),
+                first: *earlier,
             }),
             None => {
-                first.insert(key, place);
+                first.insert(key, source);
                 merged.push(set);
             }
         }
     }
-    // Names with more than one type, in canonical order (the map is keyed that way).
-    let keys: Vec<(&RRsetKey, &Place)> = first.iter().collect();
+    // The map is in canonical order, so the RRsets of one name are neighbours.
+    let keys: Vec<(&RRsetKey, &Source)> = first.iter().collect();
     for group in keys.chunk_by(|a, b| model::name_eq(&a.0.name, &b.0.name)) {
-        let Some((cname, cname_place)) = group.iter().find(|(k, _)| k.rtype == RecordType::CNAME)
+        let Some((cname, cname_source)) = group.iter().find(|(k, _)| k.rtype == RecordType::CNAME)
         else {
             continue;
         };
         for (other_key, other) in group.iter().filter(|(k, _)| k.rtype != RecordType::CNAME) {
             // Within one source the model's own check already refused it.
-            if !same_source(cname_place, other) {
-                conflicts.push(SourceConflict::CnameBesideData {
-                    place: (*cname_place).clone(),
+            if !cname_source.same_as(**other) {
+                clashes.push(Clash::CnameBesideData {
+                    source: **cname_source,
                     key: (*cname).clone(),
-                    other: (*other).clone(),
+                    other: **other,
                     other_key: (*other_key).clone(),
                 });
             }
         }
     }
-    if conflicts.is_empty() {
+    if clashes.is_empty() {
         Ok(merged)
     } else {
-        Err(conflicts)
-    }
-}
-
-fn same_source(a: &Place, b: &Place) -> bool {
-    match (a, b) {
-        (Place::Records(_), Place::Records(_)) => true,
-        (Place::RecordsFrom { index: x, .. }, Place::RecordsFrom { index: y, .. }) => x == y,
-        _ => false,
+        Err(clashes)
     }
 }
 
@@ -578,6 +654,32 @@ mod tests {
              recordsFrom[1] (configmap zone-part2/zone line 1) ftp.example.com. A duplicates \
              recordsFrom[0] (configmap zone-part1/zone line 3)"
         );
+    }
+
+    #[test]
+    fn many_conflicts_are_counted_and_the_first_ones_listed() {
+        let text: String = (0..25)
+            .map(|i| format!("h{i} 300 IN A 192.0.2.1\n"))
+            .collect();
+        let records: Vec<serde_json::Value> = (0..25)
+            .map(|i| serde_json::json!({"name": format!("h{i}"), "type": "A", "data": ["192.0.2.1"]}))
+            .collect();
+        let err = resolve(
+            &spec(serde_json::json!({
+                "records": records,
+                "recordsFrom": [{"configMapRef": {"name": "part1", "key": "zone"}}],
+            })),
+            &Maps::default().config_map("part1", "zone", &text),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("25 conflicting RRset(s): "),
+            "{message}"
+        );
+        assert!(message.ends_with("; and 5 more"), "{message}");
+        assert_eq!(message.matches(" duplicates ").count(), SHOWN_CONFLICTS);
+        assert!(message.contains("recordsFrom[0] (configmap part1/zone line 20) h19.example.com. A duplicates records[19]"), "{message}");
     }
 
     #[test]
