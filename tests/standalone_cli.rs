@@ -129,6 +129,56 @@ fn plan_apply_plan(kind: ServerKind) {
     );
 }
 
+/// `records` and `recordsFrom` are checked together: the same RRset from both would be two
+/// changes for one key on every pass. Refused before any server is asked.
+#[test]
+fn plan_refuses_an_rrset_listed_in_records_and_records_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("zone.yaml");
+    std::fs::write(
+        &manifests,
+        r#"apiVersion: dns.zonekeeper.io/v1alpha1
+kind: DnsZone
+metadata: {name: example-com, namespace: default}
+spec:
+  zoneName: example.com.
+  type: Primary
+  backend: {server: "127.0.0.1:9"}
+  records:
+    - {name: www, type: A, data: ["192.0.2.10"]}
+  recordsFrom:
+    - configMapRef: {name: zone-part1, key: zone}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: zone-part1, namespace: default}
+data:
+  zone: |
+    $TTL 300
+    mail IN A 192.0.2.25
+    www IN A 192.0.2.11
+"#,
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let plan = zonekeeper(&[
+        "plan",
+        "-f",
+        manifests.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(
+            "error: 1 conflicting RRset(s): recordsFrom[0] (configmap zone-part1/zone line 3) \
+             www.example.com. A duplicates records[0]\n"
+        ),
+        "{}",
+        text(&plan)
+    );
+}
+
 #[test]
 fn plan_apply_plan_on_bind() {
     plan_apply_plan(ServerKind::Bind);

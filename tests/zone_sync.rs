@@ -18,9 +18,10 @@ use zonekeeper::api::ZoneSync;
 use zonekeeper::api::dns_zone::ZonePhase;
 use zonekeeper::api::shared::ChangeType;
 use zonekeeper::api::zone_sync::SyncPhase;
-use zonekeeper::controller::snapshot::{ConfigMapStore, SnapshotStore};
+use zonekeeper::controller::snapshot::ConfigMapStore;
 use zonekeeper::dns::model::Zone;
 use zonekeeper::reconcile::config::Endpoint;
+use zonekeeper::reconcile::snapshot::SnapshotStore;
 
 const WAIT: Duration = Duration::from_secs(60);
 const BIG: Duration = Duration::from_secs(240);

@@ -361,7 +361,7 @@ async fn zonesync_scenario(kind: Kind) -> anyhow::Result<()> {
                     .map_err(|(e, _)| e)?;
             let synced = t.elapsed();
             let lines = zonekeeper::dns::diff::change_lines(&report.changes);
-            let bytes = zonekeeper::controller::snapshot::encode(&report.snapshot)
+            let bytes = zonekeeper::reconcile::snapshot::encode(&report.snapshot)
                 .map_err(anyhow::Error::msg)?;
             let took = t.elapsed();
             println!(

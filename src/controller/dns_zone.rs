@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
@@ -17,14 +18,16 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
-use super::status::{FIELD_MANAGER, requested_by};
+use super::status::FIELD_MANAGER;
 use crate::api::dns_zone::{DeletionPolicy, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus};
+use crate::dns::diff::GuardViolation;
 use crate::dns::model::Owned;
 use crate::reconcile::config::{self, ConfigError, Lookup, ZoneConfig};
-use crate::reconcile::outcome::{FoldContext, Outcome, ZoneEvent, fold};
-use crate::reconcile::pass::{self, Mode, PassError};
-use crate::reconcile::secondary;
+use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
+use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
+use crate::reconcile::status::{self as zone_status, requested_by};
+use crate::reconcile::zone::{ZoneHost, reconcile_zone};
 
 /// Keeps a DnsZone until its cleanup ran (or gave up).
 pub const FINALIZER: &str = "dns.zonekeeper.io/cleanup";
@@ -39,7 +42,11 @@ pub enum Error {
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("zone {zone}: cleanup failed, will retry: {detail}")]
-    Cleanup { zone: String, detail: String },
+    Cleanup {
+        zone: String,
+        #[source]
+        detail: CleanupError,
+    },
     #[error("ownership ConfigMap {name}: {detail}")]
     Ownership { name: String, detail: String },
 }
@@ -382,7 +389,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     let mut rt = runtime.lock().await;
     let current = super::zone_sync::current_status(&zone, ctx, &mut rt).await?;
     let mut status = current.clone();
-    let mut cx = FoldContext {
+    let cx = FoldContext {
         zone_name: &zone.spec.zone_name,
         server: &zone.spec.backend.server,
         uid: zone.meta().uid.as_deref(),
@@ -390,8 +397,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         user_id: requested_by(zone.meta()),
         history_limit: zone.spec.history_limit,
         drift_policy: zone.spec.management.drift_policy,
-        rejected_connection: None,
-        now: super::status::now(),
+        now: zone_status::now(),
     };
     let interval = zone.spec.sync.interval;
     let healthy_requeue = if interval.is_zero() {
@@ -400,62 +406,30 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         interval.0
     };
 
-    let mut failed = false;
-    let events = if zone.spec.suspend {
-        fold(&mut status, &Outcome::Suspended, &cx)
-    } else if let Some(winner) = conflict_winner(&zone, ctx) {
-        fold(&mut status, &Outcome::Conflict { winner }, &cx)
-    } else {
-        let fetched = fetch_lookup(&ctx.client, &ns, &zone).await?;
-        match config::resolve(&zone.spec, &fetched) {
-            Err(e) => {
-                failed = true;
-                fold(&mut status, &Outcome::Invalid(&e), &cx)
-            }
-            Ok(mut cfg) => {
-                let tested = test_connection(&mut rt, &mut cfg).await;
-                match tested {
-                    Err(e) => {
-                        failed = true;
-                        fold(&mut status, &Outcome::Failed(&e), &cx)
-                    }
-                    Ok(rejected) => {
-                        cx.rejected_connection = rejected;
-                        if !rt.owned_loaded {
-                            rt.state.owned = load_owned(ctx, &zone).await?;
-                            rt.owned_loaded = true;
-                        }
-                        let owned_before = rt.state.owned.clone();
-                        let events = if cfg.zone_type == ZoneType::Secondary {
-                            match secondary::observe(&cfg).await {
-                                Ok(report) => fold(&mut status, &Outcome::Secondary(&report), &cx),
-                                Err(e) => {
-                                    failed = true;
-                                    fold(&mut status, &Outcome::Failed(&e), &cx)
-                                }
-                            }
-                        } else {
-                            match pass::run(&cfg, &mut rt.state, Mode::Apply).await {
-                                Ok(report) => {
-                                    record_metrics(ctx, &zone, &report);
-                                    failed = !report.in_sync() && report.guard.is_ok();
-                                    fold(&mut status, &Outcome::Pass(&report), &cx)
-                                }
-                                Err(e) => {
-                                    failed = true;
-                                    fold(&mut status, &Outcome::Failed(&e), &cx)
-                                }
-                            }
-                        };
-                        if rt.state.owned != owned_before {
-                            save_owned(ctx, &zone, &rt.state.owned).await?;
-                        }
-                        events
-                    }
-                }
-            }
-        }
+    let mut host = OperatorHost {
+        ctx,
+        zone: &zone,
+        ns: &ns,
+        rt: &mut rt,
+        owned_before: None,
     };
+    let outcome = reconcile_zone(
+        &mut host,
+        &zone.spec,
+        conflict_winner(&zone, ctx),
+        Mode::Apply,
+    )
+    .await?;
+    if let Some(before) = host.owned_before.take()
+        && rt.state.owned != before
+    {
+        save_owned(ctx, &zone, &rt.state.owned).await?;
+    }
+    if let Some(report) = outcome.pass_report() {
+        record_metrics(ctx, &zone, report);
+    }
+    let failed = outcome.needs_retry();
+    let events = fold(&mut status, &outcome, &cx);
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
     if status != current {
@@ -469,7 +443,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         let reason = status
             .conditions
             .iter()
-            .find(|c| c.type_ == super::status::condition::READY)
+            .find(|c| c.type_ == zone_status::condition::READY)
             .map(|c| c.reason.clone())
             .unwrap_or_default();
         tracing::warn!(reason = %reason, failures = rt.failures, "zone not ready");
@@ -479,6 +453,39 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     } else {
         rt.failures = 0;
         Ok(Action::requeue(healthy_requeue))
+    }
+}
+
+/// The Kubernetes side of a reconcile: Secrets and ConfigMaps from the API, ownership from its
+/// ConfigMap, the connection judged against the last accepted one.
+struct OperatorHost<'a> {
+    ctx: &'a Context,
+    zone: &'a DnsZone,
+    ns: &'a str,
+    rt: &'a mut super::context::ZoneRuntime,
+    /// Ownership as the pass found it, so it is written back only when it changed.
+    owned_before: Option<Owned>,
+}
+
+impl ZoneHost for OperatorHost<'_> {
+    type Error = Error;
+    type Lookup = Fetched;
+
+    async fn lookup(&mut self) -> Result<Fetched, Error> {
+        Ok(fetch_lookup(&self.ctx.client, self.ns, self.zone).await?)
+    }
+
+    async fn test_connection(&mut self, cfg: &mut ZoneConfig) -> Result<Option<String>, PassError> {
+        test_connection(self.rt, cfg).await
+    }
+
+    async fn state(&mut self, _origin: &Name) -> Result<&mut ZoneState, Error> {
+        if !self.rt.owned_loaded {
+            self.rt.state.owned = load_owned(self.ctx, self.zone).await?;
+            self.rt.owned_loaded = true;
+        }
+        self.owned_before = Some(self.rt.state.owned.clone());
+        Ok(&mut self.rt.state)
     }
 }
 
@@ -635,34 +642,47 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     }
 }
 
-async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, String> {
+/// Why deleting a zone's managed records did not (completely) happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Ownership(Box<Error>),
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    #[error("{0}; set spec.management.allowMassDeletion: true to delete them")]
+    Guard(#[source] GuardViolation),
+    #[error("deleted {applied} of {total} RRsets")]
+    Incomplete { applied: usize, total: usize },
+}
+
+/// Deletes the RRsets the zone manages; returns the event note.
+async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, CleanupError> {
     let ns = zone.namespace().unwrap_or_default();
-    let fetched = fetch_lookup(&ctx.client, &ns, zone)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut cfg = config::resolve(&zone.spec, &fetched).map_err(|e: ConfigError| e.to_string())?;
+    let fetched = fetch_lookup(&ctx.client, &ns, zone).await?;
+    let mut cfg = config::resolve(&zone.spec, &fetched)?;
     cfg.desired.clear();
     cfg.prune = false;
     let runtime = ctx.runtime(&key_of(zone)).await;
     let mut rt = runtime.lock().await;
     if !rt.owned_loaded {
-        rt.state.owned = load_owned(ctx, zone).await.map_err(|e| e.to_string())?;
+        rt.state.owned = load_owned(ctx, zone)
+            .await
+            .map_err(|e| CleanupError::Ownership(Box::new(e)))?;
         rt.owned_loaded = true;
     }
-    let report = pass::run(&cfg, &mut rt.state, Mode::Apply)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Err(v) = &report.guard {
-        return Err(format!(
-            "{v}; set spec.management.allowMassDeletion: true to delete them"
-        ));
+    let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;
+    if let Err(v) = report.guard {
+        return Err(CleanupError::Guard(v));
     }
     match &report.applied {
-        Some(a) if !a.is_complete() => Err(format!(
-            "deleted {} of {} RRsets",
-            a.applied,
-            report.plan.changes.len()
-        )),
+        Some(a) if !a.is_complete() => Err(CleanupError::Incomplete {
+            applied: a.applied,
+            total: report.plan.changes.len(),
+        }),
         _ => Ok(format!(
             "zone {}: deleted {} managed RRset(s) from {}",
             zone.spec.zone_name,

@@ -19,10 +19,8 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::dns_zone::fetch_lookup;
-use super::snapshot::{ConfigMapStore, SnapshotStore};
-use super::status::{
-    self, ConditionUpdate, FIELD_MANAGER, condition, push_history, requested_by, set_condition,
-};
+use super::snapshot::ConfigMapStore;
+use super::status::{FIELD_MANAGER, apply_status};
 use crate::api::dns_zone::{HistoryEntry, ZonePhase};
 use crate::api::shared::{ChangeStatus, ChangeType};
 use crate::api::zone_sync::{SyncPhase, ZoneSyncStatus};
@@ -31,6 +29,11 @@ use crate::dns::diff::change_lines;
 use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
+use crate::reconcile::reason::{ReadyReason, SyncReason};
+use crate::reconcile::snapshot::SnapshotStore;
+use crate::reconcile::status::{
+    self, ConditionUpdate, condition, push_history, requested_by, set_condition,
+};
 use crate::reconcile::sync::{self, SyncReport};
 
 /// Changes listed in `status.changes`; the complete list goes to a ConfigMap.
@@ -88,7 +91,7 @@ async fn write_sync_status(
     name: &str,
     status: &ZoneSyncStatus,
 ) -> Result<(), Error> {
-    Ok(status::apply_status(api, name, status).await?)
+    Ok(apply_status(api, name, status).await?)
 }
 
 async fn write_zone_status(
@@ -96,7 +99,7 @@ async fn write_zone_status(
     name: &str,
     status: &DnsZoneStatus,
 ) -> Result<(), Error> {
-    Ok(status::apply_status(api, name, status).await?)
+    Ok(apply_status(api, name, status).await?)
 }
 
 async fn event<K: Resource<DynamicType = ()>>(
@@ -230,8 +233,8 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
     }
     // Seed 409: a spec change not yet applied goes first; the sync waits, visibly.
     if zone_status.observed_generation != zone.meta().generation {
-        if st.reason.as_deref() != Some("PendingUpdate") {
-            st.reason = Some("PendingUpdate".into());
+        if st.reason.as_deref() != Some(SyncReason::PendingUpdate.as_str()) {
+            st.reason = Some(SyncReason::PendingUpdate.to_string());
             st.message = Some(format!(
                 "waiting for the pending update of zone {zone_name} to be applied"
             ));
@@ -305,20 +308,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             if lines.len() > STATUS_CHANGES {
                 st.full_changes_ref = Some(store_full_changes(&ctx, &ns, &sync, &lines).await?);
             }
-            let message = format!(
-                "zone {zone_name} synced from {} by {} at serial {}: {} added, {} updated, {} deleted{}",
-                zone.spec.backend.server,
-                report.transfer.method.query_type(),
-                report.serial_after,
-                summary.added,
-                summary.updated,
-                summary.deleted,
-                if sync.spec.dry_run {
-                    " (dry run: nothing stored)"
-                } else {
-                    ""
-                }
-            );
+            let message = report.message(&zone_name, &zone.spec.backend.server, sync.spec.dry_run);
             st.message = Some(message.clone());
             set_sync_condition(&mut st, true, "Synced", &message, &done);
             if !sync.spec.dry_run {
@@ -359,10 +349,8 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                 .reconciled("ZoneSync", "ok", "", started.elapsed().as_secs_f64());
         }
         Err(failure) => {
-            let message = format!(
-                "zone {zone_name} on {}: {}; the stored snapshot is unchanged",
-                zone.spec.backend.server, failure.message
-            );
+            let message =
+                sync::failed_message(&zone_name, &zone.spec.backend.server, &failure.message);
             st.phase = Some(SyncPhase::Failed);
             st.reason = Some(failure.reason.clone());
             st.message = Some(message.clone());
@@ -409,7 +397,7 @@ async fn run_sync(
             message: e.to_string(),
         })?;
     let cfg = config::resolve(&zone.spec, &lookup).map_err(|e| Failure {
-        reason: e.reason().into(),
+        reason: e.reason().to_string(),
         message: e.to_string(),
     })?;
     // The stored snapshot is the reference; the in-memory one is only a cache of it, used
@@ -432,7 +420,7 @@ async fn run_sync(
     let pointer_id = pointer.map(|(id, _)| id);
     let method = sync.spec.method;
     let failure = |e: crate::reconcile::pass::PassError| Failure {
-        reason: e.reason().into(),
+        reason: e.reason().to_string(),
         message: e.to_string(),
     };
     if sync.spec.dry_run {
@@ -589,7 +577,7 @@ pub async fn hold_for_sync(zone: &DnsZone, ctx: &Context) -> Result<Option<Actio
     let current = zone.status.clone().unwrap_or_default();
     let pending = current.observed_generation != zone.meta().generation;
     let shown = status::condition(&current.conditions, condition::READY)
-        .is_some_and(|c| c.status == "False" && c.reason == "Syncing");
+        .is_some_and(|c| c.status == "False" && c.reason == ReadyReason::Syncing.as_str());
     if pending && !shown {
         let mut conditions = current.conditions.clone();
         set_condition(
@@ -597,7 +585,7 @@ pub async fn hold_for_sync(zone: &DnsZone, ctx: &Context) -> Result<Option<Actio
             ConditionUpdate {
                 type_: condition::READY,
                 status: false,
-                reason: "Syncing",
+                reason: ReadyReason::Syncing.as_str(),
                 message: format!(
                     "zone {} is read-only while a ZoneSync runs; the spec change (generation {}) is applied after it",
                     zone.spec.zone_name,

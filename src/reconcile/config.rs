@@ -2,14 +2,18 @@
 //! configuration. Pure: the caller hands in lookups, so the operator (API reads) and the
 //! standalone mode (manifest files) resolve identically.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 
 use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::{DriftPolicy, ZoneType};
 use crate::dns::diff::Guard;
-use crate::dns::model::{self, RRset};
+use crate::dns::model::{self, RRset, RRsetKey};
+
+use super::reason::ConfigReason;
 use crate::dns::tsig::TsigKey;
 use crate::reconcile::validation::{self, RecordError};
 
@@ -61,19 +65,92 @@ pub enum ConfigError {
         key: String,
         detail: String,
     },
+    /// Each source is fine on its own; together they clash.
+    #[error("{} conflicting RRset(s): {}", .0.len(), list_conflicts(.0))]
+    ConflictingSources(Vec<SourceConflict>),
+}
+
+/// How many conflicts a message lists (and locates: finding a line costs parses of the text).
+const SHOWN_CONFLICTS: usize = 20;
+
+fn list_conflicts(conflicts: &[SourceConflict]) -> String {
+    let mut text = conflicts
+        .iter()
+        .take(SHOWN_CONFLICTS)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if conflicts.len() > SHOWN_CONFLICTS {
+        text.push_str(&format!("; and {} more", conflicts.len() - SHOWN_CONFLICTS));
+    }
+    text
+}
+
+/// Where a desired RRset was written, for messages that must point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// `spec.records[i]`.
+    Records(usize),
+    /// `spec.recordsFrom[index]`, the ConfigMap `name` key `key`, at `line` of its text.
+    RecordsFrom {
+        index: usize,
+        name: String,
+        key: String,
+        line: Option<usize>,
+    },
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Records(i) => write!(f, "records[{i}]"),
+            Place::RecordsFrom {
+                index,
+                name,
+                key,
+                line,
+            } => {
+                write!(f, "recordsFrom[{index}] (configmap {name}/{key}")?;
+                if let Some(line) = line {
+                    write!(f, " line {line}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Two sources of desired RRsets that cannot both hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SourceConflict {
+    /// The same RRset (name and type) from two places: each pass would write it twice.
+    #[error("{place} {key} duplicates {first}")]
+    Duplicate {
+        place: Place,
+        key: RRsetKey,
+        first: Place,
+    },
+    /// A CNAME from one place beside other data at its name from another.
+    #[error("{place} {key} stands beside {other} {other_key}; a CNAME must stand alone")]
+    CnameBesideData {
+        place: Place,
+        key: RRsetKey,
+        other: Place,
+        other_key: RRsetKey,
+    },
 }
 
 impl ConfigError {
     /// The condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> ConfigReason {
         match self {
-            ConfigError::SecretNotFound { .. } => "SecretNotFound",
-            ConfigError::InvalidKey { .. } => "InvalidKey",
-            ConfigError::ConfigMapNotFound { .. } => "ConfigMapNotFound",
-            ConfigError::InvalidZoneName(..) => "InvalidZoneName",
-            ConfigError::InvalidRecords(_) | ConfigError::InvalidZoneText { .. } => {
-                "InvalidRecords"
-            }
+            ConfigError::SecretNotFound { .. } => ConfigReason::SecretNotFound,
+            ConfigError::InvalidKey { .. } => ConfigReason::InvalidKey,
+            ConfigError::ConfigMapNotFound { .. } => ConfigReason::ConfigMapNotFound,
+            ConfigError::InvalidZoneName(..) => ConfigReason::InvalidZoneName,
+            ConfigError::InvalidRecords(_)
+            | ConfigError::InvalidZoneText { .. }
+            | ConfigError::ConflictingSources(_) => ConfigReason::InvalidRecords,
         }
     }
 
@@ -158,9 +235,15 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         }
     };
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
-    let mut desired = validation::parse_record_sets(&origin, default_ttl, &spec.records)
+    let records = validation::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;
-    for source in &spec.records_from {
+    let mut desired: Vec<(Source, RRset)> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, set)| (Source::Records(i), set))
+        .collect();
+    let mut texts = Vec::with_capacity(spec.records_from.len());
+    for (index, source) in spec.records_from.iter().enumerate() {
         let r = &source.config_map_ref;
         let text =
             lookup
@@ -176,8 +259,51 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
                 detail: e.to_string(),
             }
         })?;
-        desired.extend(more);
+        desired.extend(
+            more.into_iter()
+                .map(|set| (Source::RecordsFrom(index), set)),
+        );
+        texts.push(text);
     }
+    let desired = merge_checked(desired).map_err(|clashes| {
+        let place = |n: usize, source: Source, key: &RRsetKey| match source {
+            Source::Records(i) => Place::Records(i),
+            Source::RecordsFrom(index) => {
+                let r = &spec.records_from[index].config_map_ref;
+                Place::RecordsFrom {
+                    index,
+                    name: r.name.clone(),
+                    key: r.key.clone(),
+                    line: (n < SHOWN_CONFLICTS)
+                        .then(|| first_line(&origin, default_ttl, &texts[index], key))
+                        .flatten(),
+                }
+            }
+        };
+        let conflicts = clashes
+            .into_iter()
+            .enumerate()
+            .map(|(n, clash)| match clash {
+                Clash::Duplicate { source, key, first } => SourceConflict::Duplicate {
+                    place: place(n, source, &key),
+                    first: place(n, first, &key),
+                    key,
+                },
+                Clash::CnameBesideData {
+                    source,
+                    key,
+                    other,
+                    other_key,
+                } => SourceConflict::CnameBesideData {
+                    place: place(n, source, &key),
+                    other: place(n, other, &other_key),
+                    key,
+                    other_key,
+                },
+            })
+            .collect();
+        ConfigError::ConflictingSources(conflicts)
+    })?;
     let guard = &spec.management.deletion_guard;
     Ok(ZoneConfig {
         origin,
@@ -194,4 +320,389 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         allow_mass_deletion: spec.management.allow_mass_deletion,
         masters: spec.masters.clone(),
     })
+}
+
+/// Which source a desired RRset came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Records(usize),
+    RecordsFrom(usize),
+}
+
+impl Source {
+    /// Whether both are the same list: all of `records`, or one `recordsFrom` entry.
+    fn same_as(self, other: Source) -> bool {
+        match (self, other) {
+            (Source::Records(_), Source::Records(_)) => true,
+            (Source::RecordsFrom(a), Source::RecordsFrom(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A conflict between sources, before it is located for a message.
+enum Clash {
+    Duplicate {
+        source: Source,
+        key: RRsetKey,
+        first: Source,
+    },
+    CnameBesideData {
+        source: Source,
+        key: RRsetKey,
+        other: Source,
+        other_key: RRsetKey,
+    },
+}
+
+/// Each source was checked on its own; this checks them together: one RRset per key, and a
+/// CNAME alone at its name.
+fn merge_checked(sets: Vec<(Source, RRset)>) -> Result<Vec<RRset>, Vec<Clash>> {
+    let mut clashes = Vec::new();
+    let mut first: BTreeMap<RRsetKey, Source> = BTreeMap::new();
+    let mut merged = Vec::with_capacity(sets.len());
+    for (source, set) in sets {
+        let key = set.key();
+        match first.get(&key) {
+            Some(earlier) => clashes.push(Clash::Duplicate {
+                source,
+                key,
+                first: *earlier,
+            }),
+            None => {
+                first.insert(key, source);
+                merged.push(set);
+            }
+        }
+    }
+    // The map is in canonical order, so the RRsets of one name are neighbours.
+    let keys: Vec<(&RRsetKey, &Source)> = first.iter().collect();
+    for group in keys.chunk_by(|a, b| model::name_eq(&a.0.name, &b.0.name)) {
+        let Some((cname, cname_source)) = group.iter().find(|(k, _)| k.rtype == RecordType::CNAME)
+        else {
+            continue;
+        };
+        for (other_key, other) in group.iter().filter(|(k, _)| k.rtype != RecordType::CNAME) {
+            // Within one source the model's own check already refused it.
+            if !cname_source.same_as(**other) {
+                clashes.push(Clash::CnameBesideData {
+                    source: **cname_source,
+                    key: (*cname).clone(),
+                    other: **other,
+                    other_key: (*other_key).clone(),
+                });
+            }
+        }
+    }
+    if clashes.is_empty() {
+        Ok(merged)
+    } else {
+        Err(clashes)
+    }
+}
+
+/// The line of `text` where the RRset `key` is first complete: the shortest prefix of whole
+/// lines that parses and holds it. The zone-text parser does not hand out line numbers, and
+/// this runs only for messages, so it bisects (a prefix cut inside parentheses does not parse;
+/// the next one that does is taken, which keeps the search monotone).
+fn first_line(origin: &Name, default_ttl: u32, text: &str, key: &RRsetKey) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let holds = |n: usize| -> Option<(usize, bool)> {
+        (n..=lines.len()).find_map(|m| {
+            model::parse_zone_text(origin, default_ttl, &lines[..m].join("\n"))
+                .ok()
+                .map(|sets| (m, sets.iter().any(|s| s.key() == *key)))
+        })
+    };
+    let (mut lo, mut hi) = (1, lines.len());
+    let mut found = None;
+    while lo <= hi {
+        let mid = lo + (hi - lo) / 2;
+        match holds(mid)? {
+            (m, true) => {
+                found = Some(m);
+                hi = mid - 1;
+            }
+            (m, false) => lo = m + 1,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+
+    #[derive(Default)]
+    struct Maps {
+        secrets: BTreeMap<String, BTreeMap<String, String>>,
+        config_maps: BTreeMap<(String, String), String>,
+    }
+
+    impl Maps {
+        fn secret(mut self, name: &str, pairs: &[(&str, &str)]) -> Self {
+            let data = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            self.secrets.insert(name.to_string(), data);
+            self
+        }
+
+        fn config_map(mut self, name: &str, key: &str, text: &str) -> Self {
+            self.config_maps
+                .insert((name.to_string(), key.to_string()), text.to_string());
+            self
+        }
+    }
+
+    impl Lookup for Maps {
+        fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
+            let data = self.secrets.get(name)?;
+            Some(data.get(key).map(|v| v.clone().into_bytes()))
+        }
+
+        fn config_map(&self, name: &str, key: &str) -> Option<String> {
+            self.config_maps
+                .get(&(name.to_string(), key.to_string()))
+                .cloned()
+        }
+    }
+
+    fn spec(extra: serde_json::Value) -> DnsZoneSpec {
+        let mut base = serde_json::json!({
+            "zoneName": "example.com.",
+            "type": "Primary",
+            "backend": {"server": "192.0.2.1:53"},
+        });
+        if let (Some(base), serde_json::Value::Object(extra)) = (base.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn key_secret(name: &str) -> Maps {
+        Maps::default().secret(name, &[("name", "k1."), ("secret", SECRET)])
+    }
+
+    #[test]
+    fn secrets_missing_or_unusable_are_named_with_their_reason() {
+        let keyed = spec(serde_json::json!({
+            "backend": {"server": "192.0.2.1:53", "tsigKeySecretRef": {"name": "tsig"}},
+        }));
+        let cases: Vec<(&str, Maps, ConfigReason, &str)> = vec![
+            (
+                "no Secret",
+                Maps::default(),
+                ConfigReason::SecretNotFound,
+                "Secret tsig not found",
+            ),
+            (
+                "no secret key",
+                Maps::default().secret("tsig", &[("name", "k1.")]),
+                ConfigReason::InvalidKey,
+                "Secret tsig does not hold a usable TSIG key: it has no key \"secret\"",
+            ),
+            (
+                "no name key",
+                Maps::default().secret("tsig", &[("secret", SECRET)]),
+                ConfigReason::InvalidKey,
+                "it has no key \"name\"",
+            ),
+            (
+                "unknown algorithm",
+                Maps::default().secret(
+                    "tsig",
+                    &[
+                        ("name", "k1."),
+                        ("secret", SECRET),
+                        ("algorithm", "hmac-md4"),
+                    ],
+                ),
+                ConfigReason::InvalidKey,
+                "hmac-md4",
+            ),
+        ];
+        for (case, lookup, reason, message) in cases {
+            let err = resolve(&keyed, &lookup).unwrap_err();
+            assert_eq!(err.reason(), reason, "{case}: {err}");
+            assert!(err.to_string().contains(message), "{case}: {err}");
+            assert!(err.is_connection_problem(), "{case}");
+        }
+    }
+
+    #[test]
+    fn the_transfer_connection_defaults_to_the_backend_and_inherits_its_key() {
+        let lookup = key_secret("tsig").secret("xfr", &[("name", "k2."), ("secret", SECRET)]);
+        let backend = serde_json::json!({
+            "server": "192.0.2.1:53",
+            "tsigKeySecretRef": {"name": "tsig"},
+            "timeout": "3s",
+        });
+
+        let cfg = resolve(&spec(serde_json::json!({"backend": backend})), &lookup).unwrap();
+        assert_eq!(
+            cfg.transfer, cfg.backend,
+            "no transfer block: the backend itself"
+        );
+        assert_eq!(cfg.backend.key_secret.as_deref(), Some("tsig"));
+        assert_eq!(cfg.backend.timeout, Duration::from_secs(3));
+
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "backend": backend,
+                "transfer": {"server": "192.0.2.2:53"},
+            })),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(cfg.transfer.server, "192.0.2.2:53");
+        assert_eq!(
+            cfg.transfer.key, cfg.backend.key,
+            "the backend's key is inherited"
+        );
+        assert_eq!(cfg.transfer.key_secret.as_deref(), Some("tsig"));
+        assert_eq!(cfg.transfer.timeout, cfg.backend.timeout);
+
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "backend": backend,
+                "transfer": {"tsigKeySecretRef": {"name": "xfr"}},
+            })),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.transfer.server, "192.0.2.1:53",
+            "server defaults to the backend"
+        );
+        assert_eq!(cfg.transfer.key_secret.as_deref(), Some("xfr"));
+        assert_ne!(cfg.transfer.key, cfg.backend.key);
+    }
+
+    #[test]
+    fn records_from_adds_the_configmap_records_to_the_spec_records() {
+        let lookup = Maps::default().config_map(
+            "part1",
+            "zone",
+            "$TTL 60\nmail IN A 192.0.2.25\n     IN AAAA 2001:db8::25\n",
+        );
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "records": [{"name": "www", "type": "A", "data": ["192.0.2.80"]}],
+                "recordsFrom": [{"configMapRef": {"name": "part1", "key": "zone"}}],
+            })),
+            &lookup,
+        )
+        .unwrap();
+        let got: Vec<(String, u32)> = cfg
+            .desired
+            .iter()
+            .map(|s| (s.key().to_string(), s.ttl))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("www.example.com. A".to_string(), 3600),
+                ("mail.example.com. A".to_string(), 60),
+                ("mail.example.com. AAAA".to_string(), 60),
+            ]
+        );
+
+        let missing = resolve(
+            &spec(serde_json::json!({
+                "recordsFrom": [{"configMapRef": {"name": "part2", "key": "zone"}}],
+            })),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(missing.reason(), ConfigReason::ConfigMapNotFound);
+        assert_eq!(missing.to_string(), "ConfigMap part2 has no key zone");
+        assert!(!missing.is_connection_problem());
+    }
+
+    #[test]
+    fn the_same_rrset_from_records_and_records_from_is_refused_naming_both_places() {
+        let text = "; part 1\n$TTL 300\nftp IN A 192.0.2.21\n\n\nwww IN A 192.0.2.80\n";
+        let lookup = Maps::default()
+            .config_map("zone-part1", "zone", text)
+            .config_map("zone-part2", "zone", "ftp 300 IN A 192.0.2.22\n");
+        let err = resolve(
+            &spec(serde_json::json!({
+                "records": [
+                    {"name": "a", "type": "A", "data": ["192.0.2.1"]},
+                    {"name": "b", "type": "A", "data": ["192.0.2.2"]},
+                    {"name": "c", "type": "A", "data": ["192.0.2.3"]},
+                    {"name": "www", "type": "A", "data": ["192.0.2.80"]},
+                ],
+                "recordsFrom": [
+                    {"configMapRef": {"name": "zone-part1", "key": "zone"}},
+                    {"configMapRef": {"name": "zone-part2", "key": "zone"}},
+                ],
+            })),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), ConfigReason::InvalidRecords);
+        assert_eq!(
+            err.to_string(),
+            "2 conflicting RRset(s): \
+             recordsFrom[0] (configmap zone-part1/zone line 6) www.example.com. A duplicates records[3]; \
+             recordsFrom[1] (configmap zone-part2/zone line 1) ftp.example.com. A duplicates \
+             recordsFrom[0] (configmap zone-part1/zone line 3)"
+        );
+    }
+
+    #[test]
+    fn many_conflicts_are_counted_and_the_first_ones_listed() {
+        let text: String = (0..25)
+            .map(|i| format!("h{i} 300 IN A 192.0.2.1\n"))
+            .collect();
+        let records: Vec<serde_json::Value> = (0..25)
+            .map(|i| serde_json::json!({"name": format!("h{i}"), "type": "A", "data": ["192.0.2.1"]}))
+            .collect();
+        let err = resolve(
+            &spec(serde_json::json!({
+                "records": records,
+                "recordsFrom": [{"configMapRef": {"name": "part1", "key": "zone"}}],
+            })),
+            &Maps::default().config_map("part1", "zone", &text),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("25 conflicting RRset(s): "),
+            "{message}"
+        );
+        assert!(message.ends_with("; and 5 more"), "{message}");
+        assert_eq!(message.matches(" duplicates ").count(), SHOWN_CONFLICTS);
+        assert!(message.contains("recordsFrom[0] (configmap part1/zone line 20) h19.example.com. A duplicates records[19]"), "{message}");
+    }
+
+    #[test]
+    fn a_cname_from_one_source_beside_data_from_another_is_refused() {
+        let lookup = Maps::default().config_map(
+            "part1",
+            "zone",
+            "$ORIGIN example.com.\nwww IN CNAME (\n  web.example.com. )\n",
+        );
+        let err = resolve(
+            &spec(serde_json::json!({
+                "records": [{"name": "www", "type": "TXT", "data": ["\"hello\""]}],
+                "recordsFrom": [{"configMapRef": {"name": "part1", "key": "zone"}}],
+            })),
+            &lookup,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 conflicting RRset(s): recordsFrom[0] (configmap part1/zone line 3) \
+             www.example.com. CNAME stands beside records[0] www.example.com. TXT; \
+             a CNAME must stand alone"
+        );
+    }
 }

@@ -5,28 +5,53 @@
 use crate::api::DnsZoneStatus;
 use crate::api::dns_zone::{Drift, DriftPolicy, HistoryEntry, ZonePhase};
 use crate::api::shared::{ChangeStatus, ChangeType};
-use crate::controller::status::{ConditionUpdate, condition, push_history, set_condition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::config::ConfigError;
 use super::pass::{PassError, PassReport};
+use super::reason::{BackendReason, DnsReason, ReadyReason, SyncedReason, TransferReason};
 use super::secondary::SecondaryReport;
+use super::status::{ConditionUpdate, condition, push_history, set_condition};
 
 /// What one reconcile came to.
 #[derive(Debug)]
-pub enum Outcome<'a> {
+pub enum Outcome {
     /// `spec.suspend: true`.
     Suspended,
     /// An older DnsZone manages the same zone on the same server.
     Conflict { winner: String },
     /// The spec or what it references is unusable.
-    Invalid(&'a ConfigError),
+    Invalid(ConfigError),
     /// The backend could not be observed.
-    Failed(&'a PassError),
-    /// A pass ran.
-    Pass(&'a PassReport),
+    Failed(PassError),
+    /// A pass ran; `rejected_connection` says why a changed connection failed its test (the
+    /// last accepted one was used instead).
+    Pass {
+        // Boxed: a report is far bigger than every other outcome.
+        report: Box<PassReport>,
+        rejected_connection: Option<String>,
+    },
     /// A secondary zone was checked against its masters.
-    Secondary(&'a SecondaryReport),
+    Secondary(SecondaryReport),
+}
+
+impl Outcome {
+    /// Whether the zone is left in a state that a retry (with backoff) may fix.
+    pub fn needs_retry(&self) -> bool {
+        match self {
+            Outcome::Invalid(_) | Outcome::Failed(_) => true,
+            Outcome::Pass { report, .. } => !report.in_sync() && report.guard.is_ok(),
+            Outcome::Suspended | Outcome::Conflict { .. } | Outcome::Secondary(_) => false,
+        }
+    }
+
+    /// The primary pass's report, when one ran.
+    pub fn pass_report(&self) -> Option<&PassReport> {
+        match self {
+            Outcome::Pass { report, .. } => Some(report.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// Facts about the object the fold needs.
@@ -39,8 +64,6 @@ pub struct FoldContext<'a> {
     pub user_id: Option<String>,
     pub history_limit: i32,
     pub drift_policy: DriftPolicy,
-    /// A changed connection that failed its test; the last accepted one was used instead.
-    pub rejected_connection: Option<String>,
     pub now: Time,
 }
 
@@ -54,27 +77,23 @@ pub struct ZoneEvent {
 
 const SAMPLE: usize = 10;
 
-fn cond<'a>(
-    type_: &'a str,
+fn cond(
+    type_: &'static str,
     ok: bool,
-    reason: &'a str,
+    reason: impl Into<&'static str>,
     message: impl Into<String>,
-) -> ConditionUpdate<'a> {
+) -> ConditionUpdate<'static> {
     ConditionUpdate {
         type_,
         status: ok,
-        reason,
+        reason: reason.into(),
         message: message.into(),
     }
 }
 
 /// Applies `outcome` to `status`; returns the events to publish. `status` is left equal to its
 /// old value when nothing changed, so the caller can skip the write.
-pub fn fold(
-    status: &mut DnsZoneStatus,
-    outcome: &Outcome<'_>,
-    cx: &FoldContext<'_>,
-) -> Vec<ZoneEvent> {
+pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>) -> Vec<ZoneEvent> {
     let before = status.clone();
     let g = cx.generation;
     let t = &cx.now;
@@ -94,7 +113,7 @@ pub fn fold(
                 cond(
                     condition::READY,
                     false,
-                    "Suspended",
+                    ReadyReason::Suspended,
                     format!(
                         "zone {} is suspended: nothing is applied and syncs are rejected",
                         cx.zone_name
@@ -109,7 +128,7 @@ pub fn fold(
                 cond(
                     condition::READY,
                     false,
-                    "ZoneConflict",
+                    ReadyReason::ZoneConflict,
                     format!(
                         "zone {} on {} is already managed by DnsZone {winner}; this object changes nothing",
                         cx.zone_name, cx.server
@@ -120,30 +139,34 @@ pub fn fold(
         Outcome::Invalid(err) => {
             status.phase = Some(ZonePhase::Error);
             let message = format!("zone {}: {err}", cx.zone_name);
+            let reason = err.reason();
             if err.is_connection_problem() {
                 set(
                     status,
                     cond(
                         condition::BACKEND_REACHABLE,
                         false,
-                        err.reason(),
+                        BackendReason::from(reason),
                         message.clone(),
                     ),
                 );
             }
-            set(status, cond(condition::READY, false, err.reason(), message));
+            set(
+                status,
+                cond(condition::READY, false, ReadyReason::from(reason), message),
+            );
         }
         Outcome::Failed(err) => {
             status.phase = Some(ZonePhase::Error);
             let message = format!("zone {} on {}: {err}", cx.zone_name, cx.server);
             let reason = err.reason();
-            if matches!(reason, "TransferRefused" | "TransferTruncated") {
+            if reason.is_transfer_failure() {
                 set(
                     status,
                     cond(
                         condition::BACKEND_REACHABLE,
                         true,
-                        "Connected",
+                        BackendReason::Connected,
                         format!("SOA query to {} answered", cx.server),
                     ),
                 );
@@ -152,19 +175,37 @@ pub fn fold(
                     cond(
                         condition::TRANSFER_AUTHORIZED,
                         false,
-                        reason,
+                        TransferReason::from(reason),
                         message.clone(),
                     ),
                 );
             } else {
                 set(
                     status,
-                    cond(condition::BACKEND_REACHABLE, false, reason, message.clone()),
+                    cond(
+                        condition::BACKEND_REACHABLE,
+                        false,
+                        BackendReason::from(reason),
+                        message.clone(),
+                    ),
                 );
             }
-            set(status, cond(condition::READY, false, reason, message));
+            set(
+                status,
+                cond(condition::READY, false, ReadyReason::from(reason), message),
+            );
         }
-        Outcome::Pass(report) => fold_pass(status, report, cx, &mut events, &mut set),
+        Outcome::Pass {
+            report,
+            rejected_connection,
+        } => fold_pass(
+            status,
+            report,
+            rejected_connection.as_deref(),
+            cx,
+            &mut events,
+            &mut set,
+        ),
         Outcome::Secondary(report) => {
             let serial = i64::from(report.backend_serial);
             if status.serial.is_some_and(|s| s != serial) {
@@ -177,7 +218,7 @@ pub fn fold(
                 cond(
                     condition::BACKEND_REACHABLE,
                     true,
-                    "Connected",
+                    BackendReason::Connected,
                     format!(
                         "SOA query to {} for {} answered with serial {serial}",
                         cx.server, cx.zone_name
@@ -187,7 +228,7 @@ pub fn fold(
             let (ok, reason, message) = match (report.in_sync(), report.master_serial) {
                 (_, None) => (
                     false,
-                    "MastersUnreachable",
+                    SyncedReason::MastersUnreachable,
                     format!(
                         "zone {}: no master answered: {}",
                         cx.zone_name,
@@ -196,7 +237,7 @@ pub fn fold(
                 ),
                 (true, Some(m)) => (
                     true,
-                    "InSync",
+                    SyncedReason::InSync,
                     format!(
                         "zone {} on {} serves serial {serial}, the masters' serial is {m}",
                         cx.zone_name, cx.server
@@ -204,7 +245,7 @@ pub fn fold(
                 ),
                 (false, Some(m)) => (
                     false,
-                    "Lagging",
+                    SyncedReason::Lagging,
                     format!(
                         "zone {} on {} serves serial {serial} behind the masters' {m}; NOTIFY sent",
                         cx.zone_name, cx.server
@@ -212,7 +253,10 @@ pub fn fold(
                 ),
             };
             set(status, cond(condition::SYNCED, ok, reason, message.clone()));
-            set(status, cond(condition::READY, ok, reason, message));
+            set(
+                status,
+                cond(condition::READY, ok, ReadyReason::from(reason), message),
+            );
         }
     }
     // Events on every transition of Ready (and of its reason), with the condition's words.
@@ -235,18 +279,19 @@ pub fn fold(
 fn fold_pass(
     status: &mut DnsZoneStatus,
     report: &PassReport,
+    rejected_connection: Option<&str>,
     cx: &FoldContext<'_>,
     events: &mut Vec<ZoneEvent>,
     set: &mut impl FnMut(&mut DnsZoneStatus, ConditionUpdate<'_>),
 ) {
     let zone = cx.zone_name;
-    match &cx.rejected_connection {
+    match rejected_connection {
         Some(why) => set(
             status,
             cond(
                 condition::BACKEND_REACHABLE,
                 false,
-                "ConnectionFailed",
+                BackendReason::Dns(DnsReason::ConnectionFailed),
                 format!(
                     "zone {zone}: the new connection failed its test, the last accepted one is kept: {why}"
                 ),
@@ -257,7 +302,7 @@ fn fold_pass(
             cond(
                 condition::BACKEND_REACHABLE,
                 true,
-                "Connected",
+                BackendReason::Connected,
                 format!(
                     "SOA query to {} for {zone} answered with serial {}",
                     cx.server, report.serial_after
@@ -270,7 +315,7 @@ fn fold_pass(
         cond(
             condition::TRANSFER_AUTHORIZED,
             true,
-            "TransferAllowed",
+            TransferReason::TransferAllowed,
             format!("zone {zone} transferred at serial {}", report.serial_after),
         ),
     );
@@ -292,7 +337,7 @@ fn fold_pass(
 
     let mut ready = (
         true,
-        "Applied".to_string(),
+        ReadyReason::Applied,
         format!(
             "zone {zone} on {} matches the spec at serial {}",
             cx.server, report.serial_after
@@ -304,9 +349,14 @@ fn fold_pass(
         );
         set(
             status,
-            cond(condition::SYNCED, false, "DeletionGuard", message.clone()),
+            cond(
+                condition::SYNCED,
+                false,
+                SyncedReason::DeletionGuard,
+                message.clone(),
+            ),
         );
-        ready = (false, "DeletionGuard".into(), message);
+        ready = (false, SyncedReason::DeletionGuard.into(), message);
     } else if let Some(applied) = &report.applied {
         let total = report.plan.changes.len();
         let entry_status = if applied.is_complete() {
@@ -360,9 +410,9 @@ fn fold_pass(
         events.push(ZoneEvent {
             warning: !applied.is_complete(),
             reason: if applied.is_complete() {
-                "Applied".into()
+                ReadyReason::Applied.to_string()
             } else {
-                "ApplyFailed".into()
+                SyncedReason::ApplyFailed.to_string()
             },
             note: format!("zone {zone} on {}: {message}", cx.server),
         });
@@ -372,7 +422,7 @@ fn fold_pass(
                 cond(
                     condition::SYNCED,
                     true,
-                    "InSync",
+                    SyncedReason::InSync,
                     format!("managed RRsets of {zone} match the spec"),
                 ),
             );
@@ -380,14 +430,16 @@ fn fold_pass(
             let reason = applied
                 .failed
                 .as_ref()
-                .map_or("ApplyFailed", |(_, e)| e.reason());
+                .map_or(SyncedReason::ApplyFailed, |(_, e)| {
+                    SyncedReason::Dns(DnsReason::from(e))
+                });
             set(
                 status,
                 cond(condition::SYNCED, false, reason, message.clone()),
             );
             ready = (
                 false,
-                reason.to_string(),
+                reason.into(),
                 format!("zone {zone} on {}: {message}", cx.server),
             );
         }
@@ -398,9 +450,14 @@ fn fold_pass(
         );
         set(
             status,
-            cond(condition::SYNCED, false, "Drifted", message.clone()),
+            cond(
+                condition::SYNCED,
+                false,
+                SyncedReason::Drifted,
+                message.clone(),
+            ),
         );
-        ready = (false, "Drifted".into(), message);
+        ready = (false, SyncedReason::Drifted.into(), message);
     } else {
         if status.created_at.is_none() {
             status.created_at = Some(cx.now.clone());
@@ -410,29 +467,511 @@ fn fold_pass(
             cond(
                 condition::SYNCED,
                 true,
-                "InSync",
+                SyncedReason::InSync,
                 format!("managed RRsets of {zone} match the spec"),
             ),
         );
     }
-    if cx.rejected_connection.is_some() && ready.0 {
+    if rejected_connection.is_some() && ready.0 {
         ready = (
             false,
-            "ConnectionFailed".into(),
+            ReadyReason::ConnectionFailed,
             format!(
                 "zone {zone}: the changed connection failed its test; the last accepted one is in use"
             ),
         );
     }
-    status.phase = Some(if ready.0 || ready.1 == "Drifted" {
-        ZonePhase::Active
-    } else {
-        ZonePhase::Error
-    });
-    set(status, cond(condition::READY, ready.0, &ready.1, ready.2));
+    // Drift under driftPolicy Report is reported, not an error of the zone.
+    status.phase = Some(
+        if ready.0 || ready.1 == ReadyReason::Synced(SyncedReason::Drifted) {
+            ZonePhase::Active
+        } else {
+            ZonePhase::Error
+        },
+    );
+    set(status, cond(condition::READY, ready.0, ready.1, ready.2));
 }
 
 /// A fresh change id.
 pub fn new_change_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::rr::{Name, RecordType};
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+    use crate::dns::diff::{Change, GuardViolation, Plan};
+    use crate::dns::error::{DnsError, DnsErrorKind, Operation};
+    use crate::dns::model::{RRset, parse_rdata};
+    use crate::dns::update::ApplyReport;
+    use crate::reconcile::config::ConfigError;
+    use crate::reconcile::status::condition as find;
+
+    fn at(second: i64) -> Time {
+        Time(Timestamp::from_second(second).unwrap())
+    }
+
+    fn cx(second: i64, drift_policy: DriftPolicy) -> FoldContext<'static> {
+        FoldContext {
+            zone_name: "example.com.",
+            server: "192.0.2.1:53",
+            uid: Some("uid-1"),
+            generation: Some(3),
+            user_id: Some("alice".into()),
+            history_limit: 20,
+            drift_policy,
+            now: at(second),
+        }
+    }
+
+    fn www() -> RRset {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let rdata = parse_rdata(RecordType::A, &origin, "192.0.2.80").unwrap();
+        RRset::new(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::A,
+            300,
+            vec![rdata],
+        )
+    }
+
+    fn report(changes: Vec<Change>, drifted: bool) -> PassReport {
+        PassReport {
+            serial_before: 10,
+            serial_after: 10,
+            plan: Plan {
+                changes,
+                drifted: if drifted { vec![www().key()] } else { vec![] },
+            },
+            guard: Ok(()),
+            applied: None,
+            record_count: 5,
+            transfers: Vec::new(),
+        }
+    }
+
+    fn applied(ok: bool) -> ApplyReport {
+        let dns = DnsError::new(
+            "192.0.2.1:53".parse().unwrap(),
+            "example.com.",
+            Operation::Update,
+            DnsErrorKind::Refused,
+        );
+        ApplyReport {
+            applied: usize::from(ok),
+            batches_ok: usize::from(ok),
+            batches_total: 1,
+            applied_ranges: if ok {
+                std::iter::once(0..1).collect()
+            } else {
+                Vec::new()
+            },
+            failed: (!ok).then_some((0, dns)),
+            unknown: Vec::new(),
+            batches_failed: if ok { vec![] } else { vec![0] },
+            not_sent: 0,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn dns_failure(kind: DnsErrorKind) -> Outcome {
+        Outcome::Failed(PassError::Dns(DnsError::new(
+            "192.0.2.1:53".parse().unwrap(),
+            "example.com.",
+            Operation::Axfr,
+            kind,
+        )))
+    }
+
+    fn pass(report: PassReport) -> Outcome {
+        Outcome::Pass {
+            report: Box::new(report),
+            rejected_connection: None,
+        }
+    }
+
+    /// `(type, status, reason)` of every condition, in the order they were first set.
+    fn conditions(status: &DnsZoneStatus) -> Vec<(String, String, String)> {
+        status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn events(list: &[ZoneEvent]) -> Vec<(bool, &str)> {
+        list.iter()
+            .map(|e| (e.warning, e.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_outcome_folds_into_its_conditions_phase_and_events() {
+        /// `(type, status, reason)` of the conditions expected.
+        type Conds = &'static [(&'static str, &'static str, &'static str)];
+        /// `(warning, reason)` of the events expected.
+        type Events = &'static [(bool, &'static str)];
+        type Case = (&'static str, Outcome, DriftPolicy, ZonePhase, Conds, Events);
+        let drifted_policy = DriftPolicy::Report;
+        let cases: Vec<Case> = vec![
+            (
+                "suspended",
+                Outcome::Suspended,
+                DriftPolicy::Correct,
+                ZonePhase::Suspended,
+                &[("Ready", "False", "Suspended")],
+                &[(true, "Suspended")],
+            ),
+            (
+                "conflict",
+                Outcome::Conflict {
+                    winner: "ns/older".into(),
+                },
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[("Ready", "False", "ZoneConflict")],
+                &[(true, "ZoneConflict")],
+            ),
+            (
+                "missing Secret: the connection is what fails",
+                Outcome::Invalid(ConfigError::SecretNotFound {
+                    name: "tsig".into(),
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "SecretNotFound"),
+                    ("Ready", "False", "SecretNotFound"),
+                ],
+                &[(true, "SecretNotFound")],
+            ),
+            (
+                "missing ConfigMap: the records are what fails",
+                Outcome::Invalid(ConfigError::ConfigMapNotFound {
+                    name: "part".into(),
+                    key: "zone".into(),
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[("Ready", "False", "ConfigMapNotFound")],
+                &[(true, "ConfigMapNotFound")],
+            ),
+            (
+                "timeout",
+                dns_failure(DnsErrorKind::Timeout(Duration::from_secs(5))),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "Timeout"),
+                    ("Ready", "False", "Timeout"),
+                ],
+                &[(true, "Timeout")],
+            ),
+            (
+                "transfer refused: reachable, not authorized",
+                dns_failure(DnsErrorKind::TransferRefused("REFUSED".into())),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "False", "TransferRefused"),
+                    ("Ready", "False", "TransferRefused"),
+                ],
+                &[(true, "TransferRefused")],
+            ),
+            (
+                "unresolvable server",
+                Outcome::Failed(PassError::Resolve {
+                    server: "dns.invalid:53".into(),
+                    detail: "no address".into(),
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "ConnectionFailed"),
+                    ("Ready", "False", "ConnectionFailed"),
+                ],
+                &[(true, "ConnectionFailed")],
+            ),
+            (
+                "nothing to do",
+                pass(report(vec![], false)),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "True", "Applied"),
+                ],
+                &[(false, "Applied")],
+            ),
+            (
+                "applied",
+                pass(PassReport {
+                    applied: Some(applied(true)),
+                    ..report(vec![Change::Add(www())], false)
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "True", "Applied"),
+                ],
+                &[(false, "Applied"), (false, "Applied")],
+            ),
+            (
+                "an UPDATE refused",
+                pass(PassReport {
+                    applied: Some(applied(false)),
+                    ..report(vec![Change::Add(www())], false)
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "False", "Refused"),
+                    ("Ready", "False", "Refused"),
+                ],
+                &[(true, "ApplyFailed"), (true, "Refused")],
+            ),
+            (
+                "deletion guard",
+                pass(PassReport {
+                    guard: Err(GuardViolation {
+                        deletes: 20,
+                        zone_records: 21,
+                        limit: "maxDeletes 5".into(),
+                    }),
+                    ..report(vec![Change::Delete(www())], false)
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "False", "DeletionGuard"),
+                    ("Ready", "False", "DeletionGuard"),
+                ],
+                &[(true, "DeletionGuard")],
+            ),
+            (
+                "drift reported, not corrected: not an error of the zone",
+                pass(report(vec![], true)),
+                drifted_policy,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "False", "Drifted"),
+                    ("Ready", "False", "Drifted"),
+                ],
+                &[(true, "Drifted")],
+            ),
+            (
+                "a changed connection failed its test",
+                Outcome::Pass {
+                    report: Box::new(report(vec![], false)),
+                    rejected_connection: Some("timed out (192.0.2.9:53)".into()),
+                },
+                DriftPolicy::Correct,
+                ZonePhase::Error,
+                &[
+                    ("BackendReachable", "False", "ConnectionFailed"),
+                    ("TransferAuthorized", "True", "TransferAllowed"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "False", "ConnectionFailed"),
+                ],
+                &[(true, "ConnectionFailed")],
+            ),
+            (
+                "secondary in sync",
+                Outcome::Secondary(SecondaryReport {
+                    backend_serial: 7,
+                    master_serial: Some(7),
+                    unreachable: vec![],
+                    notified: false,
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("Synced", "True", "InSync"),
+                    ("Ready", "True", "InSync"),
+                ],
+                &[(false, "InSync")],
+            ),
+            (
+                "secondary lagging",
+                Outcome::Secondary(SecondaryReport {
+                    backend_serial: 7,
+                    master_serial: Some(8),
+                    unreachable: vec![],
+                    notified: true,
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("Synced", "False", "Lagging"),
+                    ("Ready", "False", "Lagging"),
+                ],
+                &[(true, "Lagging")],
+            ),
+            (
+                "secondary without masters",
+                Outcome::Secondary(SecondaryReport {
+                    backend_serial: 7,
+                    master_serial: None,
+                    unreachable: vec!["192.0.2.5:53: timed out".into()],
+                    notified: false,
+                }),
+                DriftPolicy::Correct,
+                ZonePhase::Active,
+                &[
+                    ("BackendReachable", "True", "Connected"),
+                    ("Synced", "False", "MastersUnreachable"),
+                    ("Ready", "False", "MastersUnreachable"),
+                ],
+                &[(true, "MastersUnreachable")],
+            ),
+        ];
+        for (case, outcome, policy, phase, want_conditions, want_events) in cases {
+            let mut status = DnsZoneStatus::default();
+            let got = fold(&mut status, &outcome, &cx(100, policy));
+            assert_eq!(status.phase, Some(phase), "{case}");
+            let want: Vec<(String, String, String)> = want_conditions
+                .iter()
+                .map(|(t, s, r)| (t.to_string(), s.to_string(), r.to_string()))
+                .collect();
+            assert_eq!(conditions(&status), want, "{case}");
+            assert_eq!(events(&got), want_events, "{case}");
+            assert!(
+                status
+                    .conditions
+                    .iter()
+                    .all(|c| c.last_transition_time == at(100) && c.observed_generation == Some(3)),
+                "{case}"
+            );
+            assert_eq!(status.id.as_deref(), Some("uid-1"), "{case}");
+            // The same outcome again changes nothing and says nothing (an apply is a new
+            // change each time: that is the history test's).
+            if !matches!(&outcome, Outcome::Pass { report, .. } if report.applied.is_some()) {
+                let before = status.clone();
+                let again = fold(&mut status, &outcome, &cx(200, policy));
+                assert!(again.is_empty(), "{case}: {again:?}");
+                assert_eq!(status, before, "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_ready_flips() {
+        let mut status = DnsZoneStatus::default();
+        let ok = pass(report(vec![], false));
+        fold(&mut status, &ok, &cx(100, DriftPolicy::Correct));
+        assert_eq!(status.created_at, Some(at(100)));
+
+        let timeout = dns_failure(DnsErrorKind::Timeout(Duration::from_secs(5)));
+        let got = fold(&mut status, &timeout, &cx(200, DriftPolicy::Correct));
+        assert_eq!(events(&got), [(true, "Timeout")]);
+        let ready = find(&status.conditions, condition::READY).unwrap();
+        assert_eq!(ready.last_transition_time, at(200));
+        let transfer = find(&status.conditions, condition::TRANSFER_AUTHORIZED).unwrap();
+        assert_eq!(
+            (transfer.status.as_str(), &transfer.last_transition_time),
+            ("True", &at(100)),
+            "a condition the failure says nothing about is left as it was"
+        );
+
+        // Still failing, for another reason: an event, but no transition.
+        let unresolvable = Outcome::Failed(PassError::Resolve {
+            server: "dns.invalid:53".into(),
+            detail: "no address".into(),
+        });
+        let got = fold(&mut status, &unresolvable, &cx(300, DriftPolicy::Correct));
+        assert_eq!(events(&got), [(true, "ConnectionFailed")]);
+        let ready = find(&status.conditions, condition::READY).unwrap();
+        assert_eq!(ready.reason, "ConnectionFailed");
+        assert_eq!(ready.last_transition_time, at(200));
+
+        let got = fold(&mut status, &ok, &cx(400, DriftPolicy::Correct));
+        assert_eq!(events(&got), [(false, "Applied")]);
+        let ready = find(&status.conditions, condition::READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.last_transition_time.clone()),
+            ("True", at(400))
+        );
+        assert_eq!(status.created_at, Some(at(100)), "created once");
+    }
+
+    #[test]
+    fn an_apply_is_recorded_in_history_with_who_and_what() {
+        let mut status = DnsZoneStatus::default();
+        let first = pass(PassReport {
+            serial_after: 11,
+            applied: Some(applied(true)),
+            ..report(vec![Change::Add(www())], false)
+        });
+        fold(&mut status, &first, &cx(100, DriftPolicy::Correct));
+        fold(&mut status, &first, &cx(200, DriftPolicy::Correct));
+        let failed = pass(PassReport {
+            applied: Some(applied(false)),
+            ..report(vec![Change::Add(www())], false)
+        });
+        fold(&mut status, &failed, &cx(300, DriftPolicy::Correct));
+
+        let summary: Vec<(ChangeType, ChangeStatus, i64, Option<&str>)> = status
+            .history
+            .iter()
+            .map(|h| (h.change_type, h.status, h.added, h.user_id.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (ChangeType::Update, ChangeStatus::Failed, 1, Some("alice")),
+                (ChangeType::Update, ChangeStatus::Complete, 1, Some("alice")),
+                (ChangeType::Create, ChangeStatus::Complete, 1, Some("alice")),
+            ],
+            "newest first; only the very first apply is a Create"
+        );
+        assert_eq!(status.history[2].serial_after, Some(11));
+        assert_eq!(
+            status.history[2].sample,
+            ["+ www.example.com. 300 IN A 192.0.2.80"]
+        );
+        assert_eq!(status.version, 3);
+        assert_eq!(status.created_at, Some(at(100)));
+        assert_eq!(status.updated_at, Some(at(300)));
+    }
+
+    #[test]
+    fn needs_retry_only_for_what_a_retry_can_fix() {
+        assert!(dns_failure(DnsErrorKind::Refused).needs_retry());
+        assert!(Outcome::Invalid(ConfigError::SecretNotFound { name: "s".into() }).needs_retry());
+        assert!(!pass(report(vec![], false)).needs_retry());
+        let refused_update = pass(PassReport {
+            applied: Some(applied(false)),
+            ..report(vec![Change::Add(www())], false)
+        });
+        assert!(refused_update.needs_retry());
+        let guarded = pass(PassReport {
+            guard: Err(GuardViolation {
+                deletes: 20,
+                zone_records: 21,
+                limit: "maxDeletes 5".into(),
+            }),
+            ..report(vec![Change::Delete(www())], false)
+        });
+        assert!(!guarded.needs_retry(), "the guard waits for a spec change");
+        assert!(!Outcome::Suspended.needs_retry());
+    }
 }

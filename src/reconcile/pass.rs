@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use hickory_proto::rr::Name;
 
 use super::config::{Endpoint, ZoneConfig};
+use super::reason::DnsReason;
 use crate::api::dns_zone::DriftPolicy;
 use crate::dns::diff::{self, Change, GuardViolation, Plan, PlanInput};
 use crate::dns::error::DnsError;
@@ -70,18 +71,10 @@ pub enum PassError {
 
 impl PassError {
     /// The condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> DnsReason {
         match self {
-            PassError::Resolve { .. } => "ConnectionFailed",
-            PassError::Dns(e) => e.reason(),
-        }
-    }
-
-    /// Whether retrying later may help without a config change.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            PassError::Resolve { .. } => true,
-            PassError::Dns(e) => e.is_transient(),
+            PassError::Resolve { .. } => DnsReason::ConnectionFailed,
+            PassError::Dns(e) => DnsReason::from(e),
         }
     }
 }
@@ -185,6 +178,52 @@ fn own_matching(owned: &mut Owned, desired: &[RRset], observed: &Zone) {
     }
 }
 
+/// The plan for what the server holds: the changes the spec asks for (drift corrections left
+/// out under driftPolicy Report), and the deletion guard's verdict (waived by
+/// allowMassDeletion).
+pub fn plan_pass(
+    cfg: &ZoneConfig,
+    observed: &Zone,
+    owned: &Owned,
+) -> (Plan, Result<(), GuardViolation>) {
+    let mut plan = diff::plan(&PlanInput {
+        desired: &cfg.desired,
+        observed,
+        owned,
+        prune: cfg.prune,
+    });
+    if cfg.drift_policy == DriftPolicy::Report {
+        plan = plan.without_drift_corrections();
+    }
+    let guard = if cfg.allow_mass_deletion {
+        Ok(())
+    } else {
+        diff::check_guard(&plan, observed.record_count(), &cfg.guard)
+    };
+    (plan, guard)
+}
+
+/// Ownership after a pass that sent nothing: what the server already holds as desired is
+/// owned, and owned RRsets gone from spec and server alike need no deletion any more.
+fn settle_ownership(owned: &mut Owned, desired: &[RRset], observed: &Zone) {
+    own_matching(owned, desired, observed);
+    let wanted: BTreeSet<RRsetKey> = desired.iter().map(RRset::key).collect();
+    owned.retain(|k, _| wanted.contains(k) || observed.get(k).is_some());
+}
+
+/// Which of `len` changes the server confirmed, from the confirmed index ranges.
+fn applied_mask(ranges: &[std::ops::Range<usize>], len: usize) -> Vec<bool> {
+    let mut done = vec![false; len];
+    for range in ranges {
+        for i in range.clone() {
+            if let Some(d) = done.get_mut(i) {
+                *d = true;
+            }
+        }
+    }
+    done
+}
+
 /// Observe, plan, guard, and (in `Mode::Apply`) apply and re-observe. `state` is updated in
 /// place: the snapshot always, ownership only for what the server confirmed.
 pub async fn run(
@@ -230,20 +269,7 @@ async fn plan_and_apply(
 ) -> Result<PassReport, PassError> {
     let empty = Zone::new(cfg.origin.clone());
     let observed = state.snapshot.as_ref().unwrap_or(&empty);
-    let mut plan = diff::plan(&PlanInput {
-        desired: &cfg.desired,
-        observed,
-        owned: &state.owned,
-        prune: cfg.prune,
-    });
-    if cfg.drift_policy == DriftPolicy::Report {
-        plan = plan.without_drift_corrections();
-    }
-    let guard = if cfg.allow_mass_deletion {
-        Ok(())
-    } else {
-        diff::check_guard(&plan, observed.record_count(), &cfg.guard)
-    };
+    let (plan, guard) = plan_pass(cfg, observed, &state.owned);
     let mut report = PassReport {
         serial_before,
         serial_after: serial_before,
@@ -255,13 +281,7 @@ async fn plan_and_apply(
     };
     if mode == Mode::Plan || report.plan.is_empty() || report.guard.is_err() {
         if mode == Mode::Apply {
-            own_matching(&mut state.owned, &cfg.desired, observed);
-            // Owned RRsets gone from spec and server alike need no deletion any more.
-            let desired: BTreeSet<RRsetKey> = cfg.desired.iter().map(RRset::key).collect();
-            let observed_zone = observed;
-            state
-                .owned
-                .retain(|k, _| desired.contains(k) || observed_zone.get(k).is_some());
+            settle_ownership(&mut state.owned, &cfg.desired, observed);
         }
         return Ok(report);
     }
@@ -272,14 +292,7 @@ async fn plan_and_apply(
         ..UpdateOptions::default()
     };
     let applied = update::apply(addr, &cfg.origin, &report.plan.changes, &opts).await;
-    let mut done = vec![false; report.plan.changes.len()];
-    for range in &applied.applied_ranges {
-        for i in range.clone() {
-            if let Some(d) = done.get_mut(i) {
-                *d = true;
-            }
-        }
-    }
+    let done = applied_mask(&applied.applied_ranges, report.plan.changes.len());
     state.owned = owned_after(&state.owned, &report.plan.changes, &done);
     if let Some(observed) = state.snapshot.as_ref() {
         own_matching(&mut state.owned, &cfg.desired, observed);
@@ -300,4 +313,148 @@ async fn plan_and_apply(
     report.record_count = state.snapshot.as_ref().map_or(0, Zone::record_count);
     report.applied = Some(applied);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::rr::{Record, RecordType};
+
+    use super::*;
+    use crate::dns::diff::Guard;
+    use crate::dns::model::parse_rdata;
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    fn a(owner: &str, ip: &str) -> RRset {
+        let rdata = parse_rdata(RecordType::A, &origin(), ip).unwrap();
+        RRset::new(
+            Name::from_ascii(format!("{owner}.example.com.")).unwrap(),
+            RecordType::A,
+            300,
+            vec![rdata],
+        )
+    }
+
+    fn zone(sets: &[RRset]) -> Zone {
+        let mut z = Zone::new(origin());
+        z.insert(Record::from_rdata(
+            origin(),
+            3600,
+            crate::reconcile::sync::tests::soa_rdata(1),
+        ));
+        for set in sets {
+            z.insert_rrset(set.clone());
+        }
+        z
+    }
+
+    fn config(desired: Vec<RRset>) -> ZoneConfig {
+        let endpoint = Endpoint {
+            server: "192.0.2.1:53".into(),
+            key: None,
+            timeout: Duration::from_secs(1),
+            key_secret: None,
+        };
+        ZoneConfig {
+            origin: origin(),
+            zone_type: crate::api::dns_zone::ZoneType::Primary,
+            backend: endpoint.clone(),
+            transfer: endpoint,
+            desired,
+            prune: false,
+            drift_policy: DriftPolicy::Correct,
+            guard: Guard {
+                max_deletes: 1000,
+                max_delete_percent: 100,
+            },
+            allow_mass_deletion: false,
+            masters: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn drift_is_corrected_or_only_reported_as_the_policy_says() {
+        let want = a("www", "192.0.2.80");
+        let observed = zone(&[a("www", "192.0.2.99")]);
+        // We applied exactly `want` before; someone changed it on the server since.
+        let owned = Owned::from([(want.key(), want.fingerprint())]);
+
+        let mut cfg = config(vec![want.clone()]);
+        let (plan, guard) = plan_pass(&cfg, &observed, &owned);
+        assert_eq!(plan.drifted, [want.key()]);
+        assert_eq!(plan.counts(), (0, 1, 0), "Correct: the spec is re-asserted");
+        assert!(guard.is_ok());
+
+        cfg.drift_policy = DriftPolicy::Report;
+        let (plan, _) = plan_pass(&cfg, &observed, &owned);
+        assert_eq!(plan.drifted, [want.key()], "still reported");
+        assert!(plan.is_empty(), "Report: nothing is sent");
+    }
+
+    #[test]
+    fn the_deletion_guard_refuses_a_mass_deletion_unless_allowed() {
+        let extra: Vec<RRset> = (0..20).map(|i| a(&format!("h{i}"), "192.0.2.1")).collect();
+        let observed = zone(&extra);
+        let mut cfg = config(vec![a("www", "192.0.2.80")]);
+        cfg.prune = true;
+        cfg.guard = Guard {
+            max_deletes: 5,
+            max_delete_percent: 100,
+        };
+        let (plan, guard) = plan_pass(&cfg, &observed, &Owned::new());
+        assert_eq!(plan.counts(), (1, 0, 20));
+        let violation = guard.unwrap_err();
+        assert_eq!(violation.deletes, 20);
+        assert_eq!(violation.limit, "maxDeletes 5");
+
+        cfg.allow_mass_deletion = true;
+        let (plan, guard) = plan_pass(&cfg, &observed, &Owned::new());
+        assert_eq!(plan.counts(), (1, 0, 20), "the same plan");
+        assert!(guard.is_ok(), "allowMassDeletion waives the guard");
+    }
+
+    #[test]
+    fn a_pass_that_sends_nothing_owns_what_matches_and_forgets_what_is_gone() {
+        let www = a("www", "192.0.2.80");
+        let left = a("left", "192.0.2.2");
+        let gone = a("gone", "192.0.2.3");
+        let observed = zone(&[www.clone(), left.clone()]);
+        let mut owned = Owned::from([(left.key(), 7), (gone.key(), 9)]);
+        settle_ownership(&mut owned, std::slice::from_ref(&www), &observed);
+        assert_eq!(
+            owned,
+            Owned::from([
+                (www.key(), www.fingerprint()),
+                // Still on the server: prune may yet need to delete it, so it stays owned.
+                (left.key(), 7),
+            ])
+        );
+    }
+
+    #[test]
+    fn only_confirmed_changes_change_ownership() {
+        let added = a("new", "192.0.2.1");
+        let deleted = a("old", "192.0.2.2");
+        let unconfirmed = a("maybe", "192.0.2.3");
+        let changes = vec![
+            Change::Add(added.clone()),
+            Change::Add(unconfirmed.clone()),
+            Change::Delete(deleted.clone()),
+        ];
+        let done = applied_mask(&[0..1, 2..3, 7..9], changes.len());
+        assert_eq!(
+            done,
+            [true, false, true],
+            "out-of-range indexes are ignored"
+        );
+        let owned = Owned::from([(deleted.key(), 1)]);
+        assert_eq!(
+            owned_after(&owned, &changes, &done),
+            Owned::from([(added.key(), added.fingerprint())])
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use hickory_proto::rr::Name;
 
 use super::config::{Endpoint, ZoneConfig};
-use super::pass::{PassError, resolve_server, soa_serial};
+use super::pass::{Mode, PassError, resolve_server, soa_serial};
 use crate::dns::notify::send_notify;
 use crate::dns::query::QueryOptions;
 use crate::dns::wire::serial_gt;
@@ -30,8 +30,8 @@ impl SecondaryReport {
     }
 }
 
-/// Queries the backend and every master, and NOTIFYs a lagging backend.
-pub async fn observe(cfg: &ZoneConfig) -> Result<SecondaryReport, PassError> {
+/// Queries the backend and every master, and (in `Mode::Apply`) NOTIFYs a lagging backend.
+pub async fn observe(cfg: &ZoneConfig, mode: Mode) -> Result<SecondaryReport, PassError> {
     let backend_serial = soa_serial(&cfg.backend, &cfg.origin).await?;
     let mut master_serial: Option<u32> = None;
     let mut unreachable = Vec::new();
@@ -55,7 +55,7 @@ pub async fn observe(cfg: &ZoneConfig) -> Result<SecondaryReport, PassError> {
         unreachable,
         notified: false,
     };
-    if !report.in_sync() {
+    if !report.in_sync() && mode == Mode::Apply {
         notify(&cfg.backend, &cfg.origin, master_serial).await?;
         report.notified = true;
     }

@@ -78,6 +78,31 @@ impl SyncReport {
     }
 }
 
+impl SyncReport {
+    /// The sentence a finished sync is reported with: in the ZoneSync's status, its event and
+    /// the zone's history, and by `zonekeeper sync`.
+    pub fn message(&self, zone_name: &str, server: &str, dry_run: bool) -> String {
+        format!(
+            "zone {zone_name} synced from {server} by {} at serial {}: {} added, {} updated, {} deleted{}",
+            self.transfer.method.query_type(),
+            self.serial_after,
+            self.summary.added,
+            self.summary.updated,
+            self.summary.deleted,
+            if dry_run {
+                " (dry run: nothing stored)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// The sentence a failed sync is reported with.
+pub fn failed_message(zone_name: &str, server: &str, detail: impl std::fmt::Display) -> String {
+    format!("zone {zone_name} on {server}: {detail}; the stored snapshot is unchanged")
+}
+
 /// The change between two snapshots restricted to `keys` (in canonical order, SOA excluded):
 /// what [`diff::zone_diff`] finds when nothing else differs.
 fn touched_diff(old: &Zone, new: &Zone, keys: &BTreeSet<RRsetKey>) -> Vec<Change> {

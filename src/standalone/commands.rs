@@ -9,17 +9,81 @@ use serde::Serialize;
 
 use super::manifests::Manifests;
 use super::progress::Working;
-use super::state::ZoneDir;
+use super::state::{StateError, ZoneDir};
 use crate::api::DnsZone;
 use crate::api::dns_zone::ZoneType;
 use crate::api::shared::ChangeType;
 use crate::api::zone_sync::{SyncMethod, SyncPhase, ZoneSyncStatus};
-use crate::controller::status::now;
 use crate::dns::diff::{Change, change_lines};
-use crate::reconcile::config::{self, Lookup};
+use crate::reconcile::config::{self, Lookup, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, Outcome, fold, new_change_id};
-use crate::reconcile::pass::{self, Mode, PassReport, ZoneState};
+use crate::reconcile::pass::{Mode, PassError, ZoneState};
+use crate::reconcile::reason::SyncReason;
+use crate::reconcile::status::{condition, is_true, now};
 use crate::reconcile::sync;
+use crate::reconcile::zone::{ZoneHost, reconcile_zone};
+
+/// A zone reconciled from manifests, with its state in `--state-dir`. There is no earlier
+/// accepted connection to fall back to, so the connection is taken as configured.
+struct StateDirHost<'a> {
+    manifests: &'a Manifests,
+    namespace: String,
+    dir: ZoneDir,
+    state: Option<ZoneState>,
+}
+
+impl<'a> StateDirHost<'a> {
+    fn new(manifests: &'a Manifests, state_dir: &Path, namespace: &str, name: &str) -> Self {
+        Self {
+            manifests,
+            namespace: namespace.to_string(),
+            dir: ZoneDir::new(state_dir, namespace, name),
+            state: None,
+        }
+    }
+
+    /// Writes back what an apply changed: ownership and the snapshot.
+    async fn save(&self) -> Result<(), StateError> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        self.dir.save_owned(&state.owned)?;
+        if let Some(snapshot) = &state.snapshot {
+            self.dir.save_snapshot(snapshot).await?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> ZoneHost for StateDirHost<'a> {
+    type Error = StateError;
+    type Lookup = ManifestLookup<'a>;
+
+    async fn lookup(&mut self) -> Result<ManifestLookup<'a>, StateError> {
+        Ok(ManifestLookup {
+            manifests: self.manifests,
+            namespace: self.namespace.clone(),
+        })
+    }
+
+    async fn test_connection(
+        &mut self,
+        _cfg: &mut ZoneConfig,
+    ) -> Result<Option<String>, PassError> {
+        Ok(None)
+    }
+
+    async fn state(&mut self, origin: &Name) -> Result<&mut ZoneState, StateError> {
+        let state = match self.state.take() {
+            Some(state) => state,
+            None => ZoneState {
+                owned: self.dir.load_owned()?,
+                snapshot: self.dir.load_snapshot(origin).await?,
+            },
+        };
+        Ok(self.state.insert(state))
+    }
+}
 
 /// Reads a zone's Secrets and ConfigMaps from the loaded manifests.
 struct ManifestLookup<'a> {
@@ -90,13 +154,6 @@ fn filtered<'a>(
     })
 }
 
-async fn load_state(dir: &ZoneDir, origin: &Name) -> Result<ZoneState, String> {
-    Ok(ZoneState {
-        owned: dir.load_owned().map_err(|e| e.to_string())?,
-        snapshot: dir.load_snapshot(origin).await.map_err(|e| e.to_string())?,
-    })
-}
-
 /// The diff lines of a plan: `+` added records, `-` removed ones.
 pub fn plan_lines(changes: &[Change]) -> Vec<String> {
     change_lines(changes)
@@ -133,25 +190,14 @@ pub async fn plan_manifests(
             changes: Vec::new(),
             error: None,
         };
-        if zone.spec.zone_type == ZoneType::Secondary || zone.spec.suspend {
+        // A plan covers what zonekeeper writes: primaries only.
+        if zone.spec.zone_type == ZoneType::Secondary {
             plans.push(p);
             continue;
         }
-        let lookup = ManifestLookup {
-            manifests,
-            namespace: ns.clone(),
-        };
-        let result = async {
-            let cfg = config::resolve(&zone.spec, &lookup).map_err(|e| e.to_string())?;
-            let dir = ZoneDir::new(state_dir, &ns, &name);
-            let mut state = load_state(&dir, &cfg.origin).await?;
-            pass::run(&cfg, &mut state, Mode::Plan)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        match result {
-            Ok(report) => {
+        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name);
+        match reconcile_zone(&mut host, &zone.spec, None, Mode::Plan).await {
+            Ok(Outcome::Pass { report, .. }) => {
                 let (a, u, d) = report.plan.counts();
                 p.serial = Some(report.serial_before);
                 (p.added, p.updated, p.deleted) = (a, u, d);
@@ -164,10 +210,19 @@ pub async fn plan_manifests(
                     code = 2;
                 }
             }
-            Err(e) => {
-                p.error = Some(e);
+            Ok(Outcome::Invalid(e)) => {
+                p.error = Some(e.to_string());
                 code = 1;
             }
+            Ok(Outcome::Failed(e)) => {
+                p.error = Some(e.to_string());
+                code = 1;
+            }
+            Err(e) => {
+                p.error = Some(e.to_string());
+                code = 1;
+            }
+            Ok(Outcome::Suspended | Outcome::Conflict { .. } | Outcome::Secondary(_)) => {}
         }
         plans.push(p);
     }
@@ -234,55 +289,26 @@ pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, S
             user_id: Some(std::env::var("USER").unwrap_or_else(|_| "zonekeeper-apply".into())),
             history_limit: zone.spec.history_limit,
             drift_policy: zone.spec.management.drift_policy,
-            rejected_connection: None,
             now: now(),
         };
-        let lookup = ManifestLookup {
-            manifests,
-            namespace: ns.clone(),
+        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name);
+        let working = Working::start(format!("applying {}", zone.spec.zone_name));
+        let outcome = reconcile_zone(&mut host, &zone.spec, None, Mode::Apply).await;
+        drop(working);
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => return (1, format!("error: {e}\n")),
         };
-        if zone.spec.suspend {
-            fold(&mut status, &Outcome::Suspended, &cx);
-        } else {
-            match config::resolve(&zone.spec, &lookup) {
-                Err(e) => {
-                    fold(&mut status, &Outcome::Invalid(&e), &cx);
-                }
-                Ok(cfg) if cfg.zone_type == ZoneType::Secondary => {
-                    match crate::reconcile::secondary::observe(&cfg).await {
-                        Ok(r) => fold(&mut status, &Outcome::Secondary(&r), &cx),
-                        Err(e) => fold(&mut status, &Outcome::Failed(&e), &cx),
-                    };
-                }
-                Ok(cfg) => {
-                    let mut state = match load_state(&dir, &cfg.origin).await {
-                        Ok(s) => s,
-                        Err(e) => return (1, format!("error: {e}\n")),
-                    };
-                    let working = Working::start(format!("applying {}", cfg.origin));
-                    let result = pass::run(&cfg, &mut state, Mode::Apply).await;
-                    drop(working);
-                    match result {
-                        Ok(report) => {
-                            fold(&mut status, &Outcome::Pass(&report), &cx);
-                            if let Err(e) = save_state(&dir, &state, &report).await {
-                                return (1, format!("error: {e}\n"));
-                            }
-                        }
-                        Err(e) => {
-                            fold(&mut status, &Outcome::Failed(&e), &cx);
-                        }
-                    }
-                }
-            }
+        if matches!(outcome, Outcome::Pass { .. })
+            && let Err(e) = host.save().await
+        {
+            return (1, format!("error: {e}\n"));
         }
+        fold(&mut status, &outcome, &cx);
         if let Err(e) = dir.save_status(&status) {
             return (1, format!("error: {e}\n"));
         }
-        if !crate::controller::status::is_true(
-            &status.conditions,
-            crate::controller::status::condition::READY,
-        ) {
+        if !is_true(&status.conditions, condition::READY) {
             code = 1;
         }
         let doc = serde_json::json!({
@@ -295,16 +321,6 @@ pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, S
         out.push_str(&serde_yaml::to_string(&doc).unwrap_or_default());
     }
     (code, out)
-}
-
-async fn save_state(dir: &ZoneDir, state: &ZoneState, _report: &PassReport) -> Result<(), String> {
-    dir.save_owned(&state.owned).map_err(|e| e.to_string())?;
-    if let Some(snapshot) = &state.snapshot {
-        dir.save_snapshot(snapshot)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// `zonekeeper sync`: a ZoneSync without a cluster; prints its status as YAML.
@@ -349,21 +365,21 @@ pub async fn sync_manifests(
         };
         let result = async {
             let cfg = config::resolve(&zone.spec, &lookup)
-                .map_err(|e| (e.reason().to_string(), e.to_string()))?;
+                .map_err(|e| (SyncReason::from(e.reason()), e.to_string()))?;
             let previous = dir
                 .load_snapshot(&cfg.origin)
                 .await
-                .map_err(|e| ("SnapshotUnreadable".to_string(), e.to_string()))?;
+                .map_err(|e| (SyncReason::SnapshotUnreadable, e.to_string()))?;
             let working = Working::start(format!("syncing {}", cfg.origin));
             let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method).await;
             drop(working);
-            let report = report.map_err(|e| (e.reason().to_string(), e.to_string()))?;
+            let report = report.map_err(|e| (SyncReason::from(e.reason()), e.to_string()))?;
             if !dry_run {
                 dir.save_snapshot(&report.snapshot)
                     .await
-                    .map_err(|e| ("SnapshotWriteFailed".to_string(), e.to_string()))?;
+                    .map_err(|e| (SyncReason::SnapshotWriteFailed, e.to_string()))?;
             }
-            Ok::<_, (String, String)>(report)
+            Ok::<_, (SyncReason, String)>(report)
         }
         .await;
         st.completed_at = Some(now());
@@ -372,22 +388,18 @@ pub async fn sync_manifests(
                 let lines = change_lines(&report.changes);
                 report.fill_status(&mut st, &zone.spec.zone_name, None);
                 st.changes = lines;
-                st.message = Some(format!(
-                    "zone {} synced at serial {}{}",
-                    zone.spec.zone_name,
-                    report.serial_after,
-                    if dry_run {
-                        " (dry run: nothing stored)"
-                    } else {
-                        ""
-                    }
-                ));
+                st.message =
+                    Some(report.message(&zone.spec.zone_name, &zone.spec.backend.server, dry_run));
             }
             Err((reason, message)) => {
                 code = 1;
                 st.phase = Some(SyncPhase::Failed);
-                st.reason = Some(reason);
-                st.message = Some(format!("{message}; the stored snapshot is unchanged"));
+                st.reason = Some(reason.to_string());
+                st.message = Some(sync::failed_message(
+                    &zone.spec.zone_name,
+                    &zone.spec.backend.server,
+                    message,
+                ));
             }
         }
         let doc = serde_json::json!({

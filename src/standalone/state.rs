@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::api::DnsZoneStatus;
-use crate::controller::snapshot::{FileStore, SnapshotError, SnapshotStore};
 use crate::dns::model::{Owned, Zone};
 use crate::reconcile::ownership;
+use crate::reconcile::snapshot::{FileStore, SnapshotError, SnapshotStore};
 use hickory_proto::rr::Name;
 
 /// Why state could not be read or written.
