@@ -96,6 +96,14 @@ pub enum DnsErrorKind {
     /// The transfer stream ended before the closing SOA.
     #[error("zone transfer truncated: {0}")]
     TransferTruncated(String),
+    /// The whole transfer did not end within its deadline (a server that
+    /// streams forever, or trickles).
+    #[error("zone transfer did not finish within {0:?}")]
+    TransferTimeout(Duration),
+    /// The transfer went over a record, byte or message cap: what is read
+    /// is discarded rather than growing memory without end.
+    #[error("zone transfer too large: {0}")]
+    TransferTooLarge(String),
     /// A message could not be decoded, or broke the protocol (wrong id,
     /// missing SOA, serial mismatch...).
     #[error("protocol violation: {0}")]
@@ -163,6 +171,7 @@ impl DnsError {
                 | DnsErrorKind::Timeout(_)
                 | DnsErrorKind::ServFail(_)
                 | DnsErrorKind::TransferTruncated(_)
+                | DnsErrorKind::TransferTimeout(_)
                 | DnsErrorKind::PrerequisiteFailed(_)
         )
     }
@@ -181,6 +190,8 @@ impl DnsError {
             DnsErrorKind::NotImp => "NotImplemented",
             DnsErrorKind::TransferRefused(_) => "TransferRefused",
             DnsErrorKind::TransferTruncated(_) => "TransferTruncated",
+            DnsErrorKind::TransferTimeout(_) => "TransferTimeout",
+            DnsErrorKind::TransferTooLarge(_) => "TransferTooLarge",
             DnsErrorKind::Protocol(_) => "ProtocolError",
             DnsErrorKind::PrerequisiteFailed(_) => "PrerequisiteFailed",
             DnsErrorKind::NotZone => "NotZone",
@@ -204,13 +215,22 @@ pub enum TsigKeyError {
     /// The algorithm is not one we support.
     #[error("unsupported TSIG algorithm {0:?} (supported: hmac-sha256, hmac-sha384, hmac-sha512)")]
     UnsupportedAlgorithm(String),
-    /// The secret is not valid base64.
-    #[error("TSIG secret of key {name} is not valid base64: {detail}")]
+    /// The secret is not valid base64. The decoder's own message is left
+    /// out: it quotes a character of the secret and its offset, and this
+    /// text ends up in conditions and events.
+    #[error("TSIG secret of key {name} is not valid base64")]
     InvalidSecret {
         /// The key name.
         name: String,
-        /// The decoder's message.
-        detail: String,
+    },
+    /// The secret still holds a template placeholder (`<base64 secret>`,
+    /// `REPLACE_ME`...): the most common cause of a non-base64 secret.
+    #[error(
+        "TSIG secret of key {name} still holds a template placeholder: replace it with the key's base64 secret"
+    )]
+    PlaceholderSecret {
+        /// The key name.
+        name: String,
     },
     /// The secret is empty.
     #[error("TSIG secret of key {0} is empty")]
