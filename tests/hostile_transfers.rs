@@ -450,3 +450,42 @@ fn plan_ends_on_endless_records_and_endless_messages() {
         eprintln!("plan vs {behaviour:?}: {took:?}, peak RSS {rss} KiB");
     }
 }
+
+#[tokio::test]
+async fn soa_queries_and_updates_to_a_stalled_server_end_at_their_deadlines() {
+    let server = hostile(Behaviour::Delay(Duration::from_secs(60))).await;
+    let qopts = QueryOptions {
+        tsig: Some(key()),
+        timeout: Duration::from_millis(300),
+        attempts: 2,
+    };
+    let started = Instant::now();
+    let e = query_soa(server.addr, &origin(), &qopts)
+        .await
+        .expect_err("stalled");
+    assert_eq!(e.reason(), "Timeout", "{e}");
+    // 300 ms, then 600 ms: the attempts' deadlines, plus scheduling slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let uopts = UpdateOptions {
+        timeout: Duration::from_secs(1),
+        ..update_opts()
+    };
+    let started = Instant::now();
+    let report = apply_changes(server.addr, &origin(), &[one_change()], &uopts).await;
+    let (_, e) = report.failed.as_ref().expect("stalled");
+    assert_eq!(e.reason(), "Timeout", "{e}");
+    assert_eq!(
+        report.unknown,
+        vec![0],
+        "sent, never answered: outcome unknown"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
