@@ -163,19 +163,6 @@ impl DnsError {
         self
     }
 
-    /// True when retrying later may succeed without a configuration change.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self.kind,
-            DnsErrorKind::Connection(_)
-                | DnsErrorKind::Timeout(_)
-                | DnsErrorKind::ServFail(_)
-                | DnsErrorKind::TransferTruncated(_)
-                | DnsErrorKind::TransferTimeout(_)
-                | DnsErrorKind::PrerequisiteFailed(_)
-        )
-    }
-
     /// A short CamelCase reason, usable as a Kubernetes condition reason or a
     /// metric label.
     pub fn reason(&self) -> &'static str {

@@ -76,14 +76,6 @@ impl PassError {
             PassError::Dns(e) => e.reason(),
         }
     }
-
-    /// Whether retrying later may help without a config change.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            PassError::Resolve { .. } => true,
-            PassError::Dns(e) => e.is_transient(),
-        }
-    }
 }
 
 /// Resolves `host:port`, which may name the host, at the time of use.
