@@ -15,6 +15,7 @@ use support::hostile::{Behaviour, HostileServer};
 use zonekeeper::dns::query::{QueryOptions, query_soa};
 use zonekeeper::dns::transfer::{
     ENV_DEADLINE_SECS, ENV_MAX_MESSAGES, ENV_MAX_RECORDS, TransferOptions, axfr, axfr_zone, ixfr,
+    ixfr_refresh,
 };
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
@@ -488,4 +489,37 @@ async fn soa_queries_and_updates_to_a_stalled_server_end_at_their_deadlines() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_failed_refresh_leaves_the_observed_zone_as_it_was() {
+    let name = Name::from_ascii("www.example.com.").unwrap();
+    let records = vec![Record::from_rdata(
+        name,
+        300,
+        RData::A(A::new(192, 0, 2, 7)),
+    )];
+    let server = hostile(Behaviour::Normal(records)).await;
+    let (mut observed, _) = axfr_zone(server.addr, &origin(), &opts()).await.unwrap();
+    let before = observed.clone();
+    assert_eq!(before.record_count(), 2, "SOA and www");
+    for behaviour in [
+        Behaviour::EndlessRecords,
+        Behaviour::EndlessEmptyMessages,
+        Behaviour::CloseMidTransfer(2),
+        Behaviour::WrongTsig,
+    ] {
+        server.set(behaviour.clone());
+        let e = ixfr_refresh(server.addr, &mut observed, &opts())
+            .await
+            .expect_err("hostile refresh");
+        assert!(
+            matches!(
+                e.reason(),
+                "TransferTooLarge" | "TransferTruncated" | "AuthFailed"
+            ),
+            "{behaviour:?}: {e}"
+        );
+        assert!(observed == before, "{behaviour:?}: the zone changed");
+    }
 }
