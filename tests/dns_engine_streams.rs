@@ -291,7 +291,6 @@ async fn a_server_down_is_a_connection_error() {
     .await
     .unwrap_err();
     assert_eq!(e.reason(), "ConnectionFailed");
-    assert!(e.is_transient());
     assert!(e.to_string().contains(&addr.to_string()));
     assert_eq!(seen, 0);
 }

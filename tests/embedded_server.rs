@@ -737,3 +737,133 @@ async fn sync_follows_the_journal() {
     assert!(third.changes.is_empty());
     server.shutdown().await;
 }
+
+/// A zone with a TXT RRset of 60 records of 200 bytes at `big`: ~13 KB of answer.
+fn zone_with_big_rrset() -> Zone {
+    let mut z = base_zone();
+    for i in 0..60 {
+        z.insert(Record::from_rdata(
+            Name::from_ascii("big.example.com.").unwrap(),
+            300,
+            RData::TXT(hickory_proto::rr::rdata::TXT::new(vec![format!(
+                "{i:03}{}",
+                "x".repeat(197)
+            )])),
+        ));
+    }
+    z
+}
+
+/// The amplification case of issue 13: a 44-byte query claiming an EDNS size of 65535
+/// got 51,936 bytes back. Now the answer stays within 1232 bytes, truncated (TC), and
+/// the whole RRset comes over TCP.
+#[tokio::test]
+async fn a_small_query_claiming_a_huge_edns_size_gets_at_most_1232_bytes_with_tc() {
+    use hickory_proto::op::Edns;
+    let server = start(zone_with_big_rrset()).await;
+    let mut m = Message::new();
+    m.set_id(77)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .add_query(Query::query(
+            Name::from_ascii("big.example.com.").unwrap(),
+            RecordType::TXT,
+        ));
+    let mut edns = Edns::new();
+    edns.set_max_payload(65_535).set_version(0);
+    m.set_edns(edns);
+    let query = m.to_vec().unwrap();
+    assert_eq!(query.len(), 44, "the query of the report");
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&query, server.local_addr()).await.unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert!(n <= 1232, "{n} bytes over UDP");
+    let resp = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(resp.id(), 77);
+    assert!(resp.truncated(), "cut answers carry TC");
+    // The client's retry over TCP gets every record.
+    let tcp = dig(server.local_addr(), &["big.example.com.", "TXT", "+tcp"]).await;
+    assert_eq!(
+        tcp.lines().filter(|l| l.contains("\tTXT\t")).count(),
+        60,
+        "{tcp}"
+    );
+}
+
+/// RFC 8482: ANY is answered with one RRset of the name, not all of them.
+#[test]
+fn any_gets_a_minimal_answer() {
+    let shared = Shared::new(vec![key()], vec![base_zone()], 10);
+    let mut m = Message::new();
+    m.set_id(5)
+        .set_message_type(MessageType::Query)
+        .add_query(Query::query(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::ANY,
+        ));
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let reply = handle(&shared, &m.to_vec().unwrap(), transport).unwrap();
+        let resp = Message::from_vec(&reply.messages[0]).unwrap();
+        assert_eq!(resp.response_code(), ResponseCode::NoError);
+        let types: std::collections::BTreeSet<RecordType> =
+            resp.answers().iter().map(|r| r.record_type()).collect();
+        // www holds A (two records) and AAAA: one RRset of them, whole.
+        assert_eq!(types.len(), 1, "{transport:?}: {:?}", resp.answers());
+        let expected = if types.contains(&RecordType::A) { 2 } else { 1 };
+        assert_eq!(resp.answers().len(), expected, "{transport:?}");
+    }
+}
+
+/// Connections over the cap are closed on accept; a slot freed is usable again.
+#[tokio::test]
+async fn tcp_connections_over_the_cap_are_closed() {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
+    use zonekeeper::dns::server::ServerOptions as EmbeddedOptions;
+    let server = EmbeddedServer::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        EmbeddedOptions {
+            keys: vec![key()],
+            max_tcp_connections: 2,
+            ..EmbeddedOptions::default()
+        },
+        vec![base_zone()],
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let held1 = TcpStream::connect(addr).await.unwrap();
+    let held2 = TcpStream::connect(addr).await.unwrap();
+    // The two held connections are accepted in order; the third finds no slot.
+    let closed_at_once = |mut s: TcpStream| async move {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    };
+    let third = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_at_once(third).await, "a third connection is closed");
+    // The held ones still work.
+    let soa = dig(addr, &[ORIGIN, "SOA", "+tcp"]).await;
+    assert!(
+        !soa.contains("status: NOERROR"),
+        "no slot for dig yet:\n{soa}"
+    );
+    drop(held1);
+    drop(held2);
+    // Slots come back when the connections end; poll with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let soa = dig(addr, &[ORIGIN, "SOA", "+tcp"]).await;
+        if soa.contains("status: NOERROR") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots never freed:\n{soa}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -96,6 +96,14 @@ pub enum DnsErrorKind {
     /// The transfer stream ended before the closing SOA.
     #[error("zone transfer truncated: {0}")]
     TransferTruncated(String),
+    /// The whole transfer did not end within its deadline (a server that
+    /// streams forever, or trickles).
+    #[error("zone transfer did not finish within {0:?}")]
+    TransferTimeout(Duration),
+    /// The transfer went over a record, byte or message cap: what is read
+    /// is discarded rather than growing memory without end.
+    #[error("zone transfer too large: {0}")]
+    TransferTooLarge(String),
     /// A message could not be decoded, or broke the protocol (wrong id,
     /// missing SOA, serial mismatch...).
     #[error("protocol violation: {0}")]
@@ -155,38 +163,106 @@ impl DnsError {
         self
     }
 
-    /// True when retrying later may succeed without a configuration change.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self.kind,
-            DnsErrorKind::Connection(_)
-                | DnsErrorKind::Timeout(_)
-                | DnsErrorKind::ServFail(_)
-                | DnsErrorKind::TransferTruncated(_)
-                | DnsErrorKind::PrerequisiteFailed(_)
-        )
-    }
-
     /// A short CamelCase reason, usable as a Kubernetes condition reason or a
     /// metric label.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> DnsReason {
         match &self.kind {
-            DnsErrorKind::Connection(_) => "ConnectionFailed",
-            DnsErrorKind::Timeout(_) => "Timeout",
-            DnsErrorKind::Refused => "Refused",
-            DnsErrorKind::NotAuth => "NotAuth",
-            DnsErrorKind::AuthFailed(_) => "AuthFailed",
-            DnsErrorKind::ServFail(_) => "ServFail",
-            DnsErrorKind::FormErr => "FormErr",
-            DnsErrorKind::NotImp => "NotImplemented",
-            DnsErrorKind::TransferRefused(_) => "TransferRefused",
-            DnsErrorKind::TransferTruncated(_) => "TransferTruncated",
-            DnsErrorKind::Protocol(_) => "ProtocolError",
-            DnsErrorKind::PrerequisiteFailed(_) => "PrerequisiteFailed",
-            DnsErrorKind::NotZone => "NotZone",
-            DnsErrorKind::Rcode(_) => "UnexpectedRcode",
-            DnsErrorKind::Encode(_) => "EncodeError",
+            DnsErrorKind::Connection(_) => DnsReason::ConnectionFailed,
+            DnsErrorKind::Timeout(_) => DnsReason::Timeout,
+            DnsErrorKind::Refused => DnsReason::Refused,
+            DnsErrorKind::NotAuth => DnsReason::NotAuth,
+            DnsErrorKind::AuthFailed(_) => DnsReason::AuthFailed,
+            DnsErrorKind::ServFail(_) => DnsReason::ServFail,
+            DnsErrorKind::FormErr => DnsReason::FormErr,
+            DnsErrorKind::NotImp => DnsReason::NotImplemented,
+            DnsErrorKind::TransferRefused(_) => DnsReason::TransferRefused,
+            DnsErrorKind::TransferTruncated(_) => DnsReason::TransferTruncated,
+            DnsErrorKind::TransferTimeout(_) => DnsReason::TransferTimeout,
+            DnsErrorKind::TransferTooLarge(_) => DnsReason::TransferTooLarge,
+            DnsErrorKind::Protocol(_) => DnsReason::ProtocolError,
+            DnsErrorKind::PrerequisiteFailed(_) => DnsReason::PrerequisiteFailed,
+            DnsErrorKind::NotZone => DnsReason::NotZone,
+            DnsErrorKind::Rcode(_) => DnsReason::UnexpectedRcode,
+            DnsErrorKind::Encode(_) => DnsReason::EncodeError,
         }
+    }
+}
+
+/// Why talking to a DNS server failed, in the words of condition reasons (CamelCase, what
+/// users and alerts match on): the only place these are spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DnsReason {
+    ConnectionFailed,
+    Timeout,
+    Refused,
+    NotAuth,
+    AuthFailed,
+    ServFail,
+    FormErr,
+    NotImplemented,
+    TransferRefused,
+    TransferTruncated,
+    TransferTimeout,
+    TransferTooLarge,
+    ProtocolError,
+    PrerequisiteFailed,
+    NotZone,
+    UnexpectedRcode,
+    EncodeError,
+}
+
+impl DnsReason {
+    /// The reason as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsReason::ConnectionFailed => "ConnectionFailed",
+            DnsReason::Timeout => "Timeout",
+            DnsReason::Refused => "Refused",
+            DnsReason::NotAuth => "NotAuth",
+            DnsReason::AuthFailed => "AuthFailed",
+            DnsReason::ServFail => "ServFail",
+            DnsReason::FormErr => "FormErr",
+            DnsReason::NotImplemented => "NotImplemented",
+            DnsReason::TransferRefused => "TransferRefused",
+            DnsReason::TransferTruncated => "TransferTruncated",
+            DnsReason::TransferTimeout => "TransferTimeout",
+            DnsReason::TransferTooLarge => "TransferTooLarge",
+            DnsReason::ProtocolError => "ProtocolError",
+            DnsReason::PrerequisiteFailed => "PrerequisiteFailed",
+            DnsReason::NotZone => "NotZone",
+            DnsReason::UnexpectedRcode => "UnexpectedRcode",
+            DnsReason::EncodeError => "EncodeError",
+        }
+    }
+
+    /// The server answered but would not (completely) hand over the zone: the connection
+    /// works, the transfer permission or the stream does not.
+    pub fn is_transfer_failure(self) -> bool {
+        matches!(
+            self,
+            DnsReason::TransferRefused
+                | DnsReason::TransferTruncated
+                | DnsReason::TransferTimeout
+                | DnsReason::TransferTooLarge
+        )
+    }
+}
+
+impl fmt::Display for DnsReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for DnsReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl From<&DnsError> for DnsReason {
+    fn from(e: &DnsError) -> Self {
+        e.reason()
     }
 }
 
@@ -204,13 +280,22 @@ pub enum TsigKeyError {
     /// The algorithm is not one we support.
     #[error("unsupported TSIG algorithm {0:?} (supported: hmac-sha256, hmac-sha384, hmac-sha512)")]
     UnsupportedAlgorithm(String),
-    /// The secret is not valid base64.
-    #[error("TSIG secret of key {name} is not valid base64: {detail}")]
+    /// The secret is not valid base64. The decoder's own message is left
+    /// out: it quotes a character of the secret and its offset, and this
+    /// text ends up in conditions and events.
+    #[error("TSIG secret of key {name} is not valid base64")]
     InvalidSecret {
         /// The key name.
         name: String,
-        /// The decoder's message.
-        detail: String,
+    },
+    /// The secret still holds a template placeholder (`<base64 secret>`,
+    /// `REPLACE_ME`...): the most common cause of a non-base64 secret.
+    #[error(
+        "TSIG secret of key {name} still holds a template placeholder: replace it with the key's base64 secret"
+    )]
+    PlaceholderSecret {
+        /// The key name.
+        name: String,
     },
     /// The secret is empty.
     #[error("TSIG secret of key {0} is empty")]

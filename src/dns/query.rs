@@ -9,7 +9,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
 use super::error::{DnsError, DnsErrorKind, Operation};
-use super::tsig::{ResponseVerifier, TsigKey};
+use super::tsig::{self, ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
 /// How to run a single exchange.
@@ -88,8 +88,9 @@ fn sign(
 }
 
 /// Checks that `resp` answers `req` and, when signed, verifies it. Error
-/// answers (a TSIG error, or BADKEY which comes unsigned) are passed through
-/// for the caller's rcode mapping.
+/// answers are verified when they carry a signature; unsigned ones (a TSIG
+/// error, BADKEY, a plain refusal) are passed through for the caller's rcode
+/// mapping, which never treats them as success.
 fn check_response(
     ctx: &Ctx,
     req: &Message,
@@ -104,7 +105,7 @@ fn check_response(
         return Err(ctx.protocol("answer is for another question"));
     }
     if let Some(v) = verifier
-        && wire::rcode_error(resp).is_none()
+        && (wire::rcode_error(resp).is_none() || tsig::claims_signature(resp))
     {
         v.verify(wire_resp, resp)
             .and_then(|_| v.finish())

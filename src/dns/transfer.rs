@@ -16,10 +16,14 @@ use tokio::net::TcpStream;
 
 use super::error::{DnsError, DnsErrorKind, Operation};
 use super::model::Zone;
-use super::tsig::{ResponseVerifier, TsigKey};
+use super::tsig::{self, ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
 /// How to run a transfer.
+///
+/// Every transfer is bounded: a server that streams records or empty messages
+/// forever, or trickles them, ends with `TransferTimeout`/`TransferTooLarge`
+/// instead of holding memory and the zone's lock without end.
 #[derive(Debug, Clone)]
 pub struct TransferOptions {
     /// Key to sign the request and verify every response message with.
@@ -28,15 +32,72 @@ pub struct TransferOptions {
     pub connect_timeout: Duration,
     /// Deadline for each read: a server silent this long is given up on.
     pub idle_timeout: Duration,
+    /// Deadline for the whole transfer, IXFR-to-AXFR fallback included.
+    pub deadline: Duration,
+    /// Most records accepted (the SOA counted once).
+    pub max_records: u64,
+    /// Most response bytes accepted (without length prefixes).
+    pub max_bytes: u64,
+    /// Most response messages accepted. A message of a real transfer holds at
+    /// least one record, so this only bites a server sending empty messages.
+    pub max_messages: u64,
+}
+
+/// The whole-transfer deadline when nothing is known about the zone's size.
+pub const DEFAULT_TRANSFER_DEADLINE: Duration = Duration::from_secs(600);
+/// Five times the biggest zone the project is tested with (1M records).
+pub const DEFAULT_MAX_RECORDS: u64 = 5_000_000;
+/// 1 GiB: a 5M-record zone of ordinary records is far below.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// Environment variables that override the transfer bounds' defaults, for the
+/// operator, `import` and `plan` alike (until the zone's spec carries them).
+pub const ENV_DEADLINE_SECS: &str = "ZONEKEEPER_TRANSFER_DEADLINE_SECS";
+/// See [`ENV_DEADLINE_SECS`].
+pub const ENV_MAX_RECORDS: &str = "ZONEKEEPER_TRANSFER_MAX_RECORDS";
+/// See [`ENV_DEADLINE_SECS`].
+pub const ENV_MAX_BYTES: &str = "ZONEKEEPER_TRANSFER_MAX_BYTES";
+/// See [`ENV_DEADLINE_SECS`].
+pub const ENV_MAX_MESSAGES: &str = "ZONEKEEPER_TRANSFER_MAX_MESSAGES";
+
+/// A positive number from the environment; anything else keeps the default
+/// (with a warning, since a typo would otherwise silently lift nothing).
+fn env_u64(var: &str) -> Option<u64> {
+    let raw = std::env::var(var).ok()?;
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            tracing::warn!(variable = var, value = %raw, "ignored: not a positive integer");
+            None
+        }
+    }
 }
 
 impl Default for TransferOptions {
     fn default() -> Self {
+        let max_records = env_u64(ENV_MAX_RECORDS).unwrap_or(DEFAULT_MAX_RECORDS);
         Self {
             tsig: None,
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(15),
+            deadline: env_u64(ENV_DEADLINE_SECS)
+                .map_or(DEFAULT_TRANSFER_DEADLINE, Duration::from_secs),
+            max_records,
+            max_bytes: env_u64(ENV_MAX_BYTES).unwrap_or(DEFAULT_MAX_BYTES),
+            max_messages: env_u64(ENV_MAX_MESSAGES).unwrap_or(max_records.saturating_add(1)),
         }
+    }
+}
+
+impl TransferOptions {
+    /// Scales the deadline to a zone expected to hold `records` records: a
+    /// minute more per 100,000 records beyond the first million (a loaded
+    /// 2-core machine reads well over 20,000 records a second, so the default
+    /// 10 minutes covers a million with room to spare).
+    pub fn scaled_for(mut self, records: u64) -> Self {
+        let extra = records.saturating_sub(1_000_000) / 100_000;
+        self.deadline += Duration::from_secs(60 * extra);
+        self
     }
 }
 
@@ -129,6 +190,30 @@ pub async fn axfr(
         zone: zone.to_ascii(),
         op: Operation::Axfr,
     };
+    let deadline = tokio::time::Instant::now() + opts.deadline;
+    within(&ctx, deadline, opts, axfr_until(&ctx, zone, opts, sink)).await
+}
+
+/// Runs a transfer until `deadline`; dropping it there drops the connection
+/// and whatever the caller's sink holds goes with the error.
+async fn within<T>(
+    ctx: &Ctx,
+    deadline: tokio::time::Instant,
+    opts: &TransferOptions,
+    transfer: impl Future<Output = Result<T, DnsError>>,
+) -> Result<T, DnsError> {
+    tokio::time::timeout_at(deadline, transfer)
+        .await
+        .unwrap_or_else(|_| Err(ctx.err(DnsErrorKind::TransferTimeout(opts.deadline))))
+}
+
+async fn axfr_until(
+    ctx: &Ctx,
+    zone: &Name,
+    opts: &TransferOptions,
+    sink: &mut RecordSink<'_>,
+) -> Result<TransferStats, DnsError> {
+    let ctx = ctx.clone();
     let start = Instant::now();
     let mut conn = Conn::open(&ctx, zone, RecordType::AXFR, None, opts).await?;
     let mut stats = TransferStats {
@@ -156,7 +241,7 @@ pub async fn axfr(
                         )));
                     }
                     serial = Some(s);
-                    stats.records += 1;
+                    count_records(&ctx, &mut stats, opts, 1)?;
                     sink(record).map_err(|e| ctx.protocol(format!("record rejected: {e}")))?;
                 }
                 (None, None) => {
@@ -176,7 +261,7 @@ pub async fn axfr(
                     done = true;
                 }
                 (Some(_), None) => {
-                    stats.records += 1;
+                    count_records(&ctx, &mut stats, opts, 1)?;
                     sink(record).map_err(|e| ctx.protocol(format!("record rejected: {e}")))?;
                 }
             }
@@ -186,22 +271,6 @@ pub async fn axfr(
     stats.serial = serial.unwrap_or(0);
     stats.duration = start.elapsed();
     Ok(stats)
-}
-
-/// Transfers `zone` by AXFR into a record list, handed out only when the
-/// transfer is complete and verified: an error never yields a partial zone.
-pub async fn axfr_records(
-    server: SocketAddr,
-    zone: &Name,
-    opts: &TransferOptions,
-) -> Result<(Vec<Record>, TransferStats), DnsError> {
-    let mut records = Vec::new();
-    let stats = axfr(server, zone, opts, &mut |r| {
-        records.push(r);
-        Ok(())
-    })
-    .await?;
-    Ok((records, stats))
 }
 
 /// Transfers `zone` by AXFR into the zone model, records merged into their
@@ -290,6 +359,25 @@ pub async fn ixfr(
         zone: zone.to_ascii(),
         op: Operation::Ixfr,
     };
+    let deadline = tokio::time::Instant::now() + opts.deadline;
+    within(
+        &ctx,
+        deadline,
+        opts,
+        ixfr_until(&ctx, zone, from_serial, opts, full_sink),
+    )
+    .await
+}
+
+async fn ixfr_until(
+    ctx: &Ctx,
+    zone: &Name,
+    from_serial: u32,
+    opts: &TransferOptions,
+    full_sink: &mut RecordSink<'_>,
+) -> Result<(IxfrOutcome, TransferStats), DnsError> {
+    let server = ctx.server;
+    let ctx = ctx.clone();
     let start = Instant::now();
     let mut stats = TransferStats {
         method: TransferMethod::Ixfr,
@@ -312,7 +400,13 @@ pub async fn ixfr(
             ) =>
         {
             drop(conn);
-            let mut s = axfr(server, zone, opts, full_sink).await?;
+            // Same deadline as the IXFR: the caller's `within` still runs.
+            let axfr_ctx = Ctx {
+                server,
+                zone: ctx.zone.clone(),
+                op: Operation::Axfr,
+            };
+            let mut s = axfr_until(&axfr_ctx, zone, opts, full_sink).await?;
             s.method = TransferMethod::AxfrFallback;
             s.messages += stats.messages;
             s.bytes += stats.bytes;
@@ -354,7 +448,7 @@ pub async fn ixfr(
                 IxState::AfterFirst(first_soa) => match serial {
                     Some(s) if s == new_serial => {
                         // AXFR-style answer of a zone holding only its SOA.
-                        stats.records += 1;
+                        count_records(&ctx, &mut stats, opts, 1)?;
                         full_sink(*first_soa).map_err(|e| ctx.protocol(e))?;
                         IxState::Done
                     }
@@ -374,7 +468,7 @@ pub async fn ixfr(
                     }
                     None => {
                         stats.method = TransferMethod::IxfrFullAnswer;
-                        stats.records += 2;
+                        count_records(&ctx, &mut stats, opts, 2)?;
                         full_sink(*first_soa).map_err(|e| ctx.protocol(e))?;
                         full_sink(record).map_err(|e| ctx.protocol(e))?;
                         IxState::Full
@@ -387,7 +481,7 @@ pub async fn ixfr(
                         IxState::Adding(step)
                     }
                     None => {
-                        stats.records += 1;
+                        count_records(&ctx, &mut stats, opts, 1)?;
                         step.deleted.push(record);
                         IxState::Deleting(step)
                     }
@@ -413,7 +507,7 @@ pub async fn ixfr(
                         }
                     }
                     None => {
-                        stats.records += 1;
+                        count_records(&ctx, &mut stats, opts, 1)?;
                         step.added.push(record);
                         IxState::Adding(step)
                     }
@@ -426,7 +520,7 @@ pub async fn ixfr(
                         )));
                     }
                     None => {
-                        stats.records += 1;
+                        count_records(&ctx, &mut stats, opts, 1)?;
                         full_sink(record).map_err(|e| ctx.protocol(e))?;
                         IxState::Full
                     }
@@ -454,6 +548,23 @@ enum IxState {
     Adding(IxfrStep),
     Full,
     Done,
+}
+
+/// Counts `n` more records against the cap, before they reach a sink.
+fn count_records(
+    ctx: &Ctx,
+    stats: &mut TransferStats,
+    opts: &TransferOptions,
+    n: u64,
+) -> Result<(), DnsError> {
+    stats.records += n;
+    if stats.records > opts.max_records {
+        return Err(ctx.err(DnsErrorKind::TransferTooLarge(format!(
+            "more than {} records (the limit; {} messages, {} bytes read)",
+            opts.max_records, stats.messages, stats.bytes
+        ))));
+    }
+    Ok(())
 }
 
 fn soa_serial(record: &Record) -> Option<u32> {
@@ -527,6 +638,18 @@ impl Conn {
         }
         stats.messages += 1;
         stats.bytes += self.buf.len() as u64;
+        if stats.bytes > opts.max_bytes {
+            return Err(ctx.err(DnsErrorKind::TransferTooLarge(format!(
+                "more than {} bytes (the limit; {} messages, {} records read)",
+                opts.max_bytes, stats.messages, stats.records
+            ))));
+        }
+        if stats.messages as u64 > opts.max_messages {
+            return Err(ctx.err(DnsErrorKind::TransferTooLarge(format!(
+                "more than {} messages (the limit; {} records read)",
+                opts.max_messages, stats.records
+            ))));
+        }
         let msg = Message::from_vec(&self.buf).map_err(|e| {
             ctx.protocol(format!("message {} cannot be decoded: {e}", stats.messages))
         })?;
@@ -543,6 +666,18 @@ impl Conn {
                 "message {} is not a query response",
                 stats.messages
             )));
+        }
+        if let Some(v) = self.verifier.as_mut()
+            && (wire::rcode_error(&msg).is_none() || tsig::claims_signature(&msg))
+        {
+            // Verified before the rcode is believed: a forged signed refusal
+            // must not pass for the server's word.
+            v.verify(&self.buf, &msg).map_err(|e| {
+                ctx.err(DnsErrorKind::AuthFailed(format!(
+                    "message {}: {}",
+                    stats.messages, e.0
+                )))
+            })?;
         }
         if let Some(kind) = wire::rcode_error(&msg) {
             // A refusal comes in the first message; later it is a broken stream.
@@ -565,14 +700,6 @@ impl Conn {
                 q.name(),
                 q.query_type()
             )));
-        }
-        if let Some(v) = self.verifier.as_mut() {
-            v.verify(&self.buf, &msg).map_err(|e| {
-                ctx.err(DnsErrorKind::AuthFailed(format!(
-                    "message {}: {}",
-                    stats.messages, e.0
-                )))
-            })?;
         }
         Ok(msg)
     }

@@ -73,9 +73,16 @@ impl TsigKey {
         };
         let secret = base64::engine::general_purpose::STANDARD
             .decode(secret_base64.trim())
-            .map_err(|e| TsigKeyError::InvalidSecret {
-                name: name.to_string(),
-                detail: e.to_string(),
+            .map_err(|_| {
+                if looks_like_placeholder(secret_base64) {
+                    TsigKeyError::PlaceholderSecret {
+                        name: name.to_string(),
+                    }
+                } else {
+                    TsigKeyError::InvalidSecret {
+                        name: name.to_string(),
+                    }
+                }
             })?;
         if secret.is_empty() {
             return Err(TsigKeyError::EmptySecret(name.to_string()));
@@ -145,6 +152,18 @@ impl TsigKey {
             },
         ))
     }
+}
+
+/// Whether a secret that is not base64 is an unfilled template value: angle
+/// brackets never occur in base64, and `REPLACE`/`CHANGE` words are what
+/// templates and docs put there.
+fn looks_like_placeholder(secret: &str) -> bool {
+    let upper = secret.to_ascii_uppercase();
+    secret.contains('<')
+        || secret.contains('>')
+        || ["REPLACE", "CHANGE_ME", "CHANGEME", "YOUR_", "TODO"]
+            .iter()
+            .any(|w| upper.contains(w))
 }
 
 /// A TSIG failure (bad MAC, wrong key, bad time, missing signature).
@@ -455,6 +474,18 @@ pub fn response_tsig_error(message: &Message) -> u16 {
         .unwrap_or(0)
 }
 
+/// Whether a response carries a TSIG that claims to sign it (a MAC and no TSIG
+/// error). Such a response is verified whatever its rcode: an error answer
+/// must not be trusted on the strength of a signature nobody checked. TSIG
+/// error answers (BADKEY, BADSIG) come with an empty MAC and cannot be.
+pub fn claims_signature(message: &Message) -> bool {
+    message
+        .signature()
+        .last()
+        .and_then(|r| tsig_of(r).ok())
+        .is_some_and(|t| tsig_error_field(t) == 0 && !t.mac().is_empty())
+}
+
 /// hickory keeps the TSIG error field private: read it back from the rdata's
 /// wire form (algorithm name, 6 time, 2 fudge, 2+n MAC, 2 original id, 2 error).
 fn tsig_error_field(tsig: &TSIG) -> u16 {
@@ -530,6 +561,24 @@ mod tests {
             Err(TsigKeyError::InvalidName { .. })
         ));
         assert!(!format!("{k:?}").contains("c2Vj"));
+    }
+
+    #[test]
+    fn a_bad_secret_is_named_without_quoting_it() {
+        // The decoder would say "Invalid last symbol 112, offset 42": a secret character.
+        let secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2Vjp";
+        let e = TsigKey::new("k", "hmac-sha256", secret).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(text, "TSIG secret of key k is not valid base64");
+        assert!(!text.contains("112") && !text.contains("42"), "{text}");
+        for placeholder in ["<base64 secret>", "REPLACE_ME"] {
+            let e = TsigKey::new("k", "hmac-sha256", placeholder).unwrap_err();
+            assert!(
+                matches!(e, TsigKeyError::PlaceholderSecret { .. }),
+                "{placeholder}: {e}"
+            );
+            assert!(e.to_string().contains("placeholder"), "{e}");
+        }
     }
 
     /// Signs a response chain as a server would (first message over the

@@ -13,8 +13,8 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, EncodeMode};
 
 use super::diff::Change;
 use super::error::{BatchInfo, DnsError, DnsErrorKind, Operation};
-use super::model::{RRset, Zone};
-use super::tsig::{ResponseVerifier, TsigKey};
+use super::model::RRset;
+use super::tsig::{self, ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
 /// How to apply changes.
@@ -355,6 +355,7 @@ async fn run_batches(
     let mut next = 0usize;
     let mut stop = false;
     let mut buf = Vec::with_capacity(512);
+    let mut answer_deadline = Instant::now() + opts.timeout;
     let fail = |report: &mut ApplyReport, idx: usize, e: DnsError| {
         if report.failed.as_ref().is_none_or(|(i, _)| idx < *i) {
             report.failed = Some((idx, e));
@@ -387,6 +388,9 @@ async fn run_batches(
             };
             match sent {
                 Ok(v) => {
+                    if inflight.is_empty() {
+                        answer_deadline = Instant::now() + opts.timeout;
+                    }
                     inflight.insert(id, (next, v));
                 }
                 Err(e) => {
@@ -401,7 +405,15 @@ async fn run_batches(
         if inflight.is_empty() {
             break;
         }
-        let read = wire::read_framed(ctx, &mut rd, &mut buf, opts.timeout).await;
+        // The round-trip deadline runs from the last answer matched (or the
+        // last send), not per read: a server that keeps sending answers to
+        // ids we never used must not keep us here.
+        let read = tokio::time::timeout_at(
+            answer_deadline.into(),
+            wire::read_framed(ctx, &mut rd, &mut buf, opts.timeout),
+        )
+        .await
+        .unwrap_or_else(|_| Err(ctx.err(DnsErrorKind::Timeout(opts.timeout))));
         let got = match read {
             Ok(true) => Ok(()),
             Ok(false) => Err(ctx.protocol("server closed the connection")),
@@ -439,6 +451,7 @@ async fn run_batches(
         let Some((idx, verifier)) = inflight.remove(&resp.id()) else {
             continue;
         };
+        answer_deadline = Instant::now() + opts.timeout;
         let b = &batches[idx];
         let outcome = check_answer(ctx, &buf, &resp, verifier, b);
         match outcome {
@@ -475,6 +488,17 @@ fn check_answer(
     if resp.message_type() != MessageType::Response || resp.op_code() != OpCode::Update {
         return Err(ctx.protocol("answer is not an UPDATE response"));
     }
+    let mut verifier = verifier;
+    if let Some(v) = verifier.as_mut()
+        && tsig::claims_signature(resp)
+    {
+        // Verified before the rcode is believed: a forged signed error must
+        // not pass for the server's word.
+        v.verify(wire_resp, resp)
+            .and_then(|_| v.finish())
+            .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
+        verifier = None;
+    }
     if let Some(kind) = wire::rcode_error(resp) {
         let kind = match kind {
             DnsErrorKind::ServFail(_) if batch.info.changes == 1 => {
@@ -505,82 +529,6 @@ pub async fn apply(
 ) -> ApplyReport {
     let wire: Vec<RRsetChange> = changes.iter().map(RRsetChange::from).collect();
     apply_changes(server, zone, &wire, opts).await
-}
-
-/// [`apply_with_replan`] with the zone model: `observe` returns the zone as
-/// the server holds it (e.g. [`super::transfer::axfr_zone`]), `plan` turns it
-/// into changes (e.g. [`super::diff::plan`]).
-pub async fn apply_plan_with_replan<O, OF, P>(
-    server: SocketAddr,
-    zone: &Name,
-    opts: &UpdateOptions,
-    observe: O,
-    mut plan: P,
-) -> Result<ReplanReport, DnsError>
-where
-    O: FnMut() -> OF,
-    OF: Future<Output = Result<Zone, DnsError>>,
-    P: FnMut(&Zone) -> Vec<Change>,
-{
-    apply_with_replan(server, zone, opts, observe, |z: &Zone| {
-        plan(z).iter().map(RRsetChange::from).collect()
-    })
-    .await
-}
-
-/// What [`apply_with_replan`] did: the first apply, and the one after
-/// re-observing when the first hit a concurrent writer.
-#[derive(Debug)]
-pub struct ReplanReport {
-    /// The first attempt.
-    pub first: ApplyReport,
-    /// The attempt after re-observing and re-planning, if there was one.
-    pub retry: Option<ApplyReport>,
-}
-
-impl ReplanReport {
-    /// The last attempt made.
-    pub fn last(&self) -> &ApplyReport {
-        self.retry.as_ref().unwrap_or(&self.first)
-    }
-
-    /// Changes confirmed over both attempts.
-    pub fn applied(&self) -> usize {
-        self.first.applied + self.retry.as_ref().map_or(0, |r| r.applied)
-    }
-}
-
-/// Observes the zone, plans, applies; when a prerequisite fails (someone
-/// else wrote to the zone in between), observes and plans once more and
-/// applies that. A second conflict is reported, not retried: a writer that
-/// keeps racing us is a configuration problem to surface.
-pub async fn apply_with_replan<Z, O, OF, P>(
-    server: SocketAddr,
-    zone: &Name,
-    opts: &UpdateOptions,
-    mut observe: O,
-    mut plan: P,
-) -> Result<ReplanReport, DnsError>
-where
-    O: FnMut() -> OF,
-    OF: Future<Output = Result<Z, DnsError>>,
-    P: FnMut(&Z) -> Vec<RRsetChange>,
-{
-    let observed = observe().await?;
-    let changes = plan(&observed);
-    drop(observed);
-    let first = apply_changes(server, zone, &changes, opts).await;
-    if !first.conflict() {
-        return Ok(ReplanReport { first, retry: None });
-    }
-    let observed = observe().await?;
-    let changes = plan(&observed);
-    drop(observed);
-    let retry = apply_changes(server, zone, &changes, opts).await;
-    Ok(ReplanReport {
-        first,
-        retry: Some(retry),
-    })
 }
 
 #[cfg(test)]

@@ -106,6 +106,7 @@ fn transfer_options(endpoint: &Endpoint) -> TransferOptions {
         tsig: endpoint.key.clone(),
         connect_timeout: endpoint.timeout,
         idle_timeout: endpoint.timeout,
+        ..TransferOptions::default()
     }
 }
 

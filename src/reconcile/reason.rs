@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::dns::error::{DnsError, DnsErrorKind};
+pub use crate::dns::error::DnsReason;
 
 macro_rules! reason_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -45,60 +45,6 @@ reason_enum! {
         ConfigMapNotFound => "ConfigMapNotFound",
         InvalidZoneName => "InvalidZoneName",
         InvalidRecords => "InvalidRecords",
-    }
-}
-
-reason_enum! {
-    /// Why talking to a DNS server failed; the same words as `DnsError::reason`.
-    DnsReason {
-        ConnectionFailed => "ConnectionFailed",
-        Timeout => "Timeout",
-        Refused => "Refused",
-        NotAuth => "NotAuth",
-        AuthFailed => "AuthFailed",
-        ServFail => "ServFail",
-        FormErr => "FormErr",
-        NotImplemented => "NotImplemented",
-        TransferRefused => "TransferRefused",
-        TransferTruncated => "TransferTruncated",
-        ProtocolError => "ProtocolError",
-        PrerequisiteFailed => "PrerequisiteFailed",
-        NotZone => "NotZone",
-        UnexpectedRcode => "UnexpectedRcode",
-        EncodeError => "EncodeError",
-    }
-}
-
-impl DnsReason {
-    /// The server answered but would not (completely) hand over the zone: the connection
-    /// works, the transfer permission or the stream does not.
-    pub fn is_transfer_failure(self) -> bool {
-        matches!(
-            self,
-            DnsReason::TransferRefused | DnsReason::TransferTruncated
-        )
-    }
-}
-
-impl From<&DnsError> for DnsReason {
-    fn from(e: &DnsError) -> Self {
-        match &e.kind {
-            DnsErrorKind::Connection(_) => DnsReason::ConnectionFailed,
-            DnsErrorKind::Timeout(_) => DnsReason::Timeout,
-            DnsErrorKind::Refused => DnsReason::Refused,
-            DnsErrorKind::NotAuth => DnsReason::NotAuth,
-            DnsErrorKind::AuthFailed(_) => DnsReason::AuthFailed,
-            DnsErrorKind::ServFail(_) => DnsReason::ServFail,
-            DnsErrorKind::FormErr => DnsReason::FormErr,
-            DnsErrorKind::NotImp => DnsReason::NotImplemented,
-            DnsErrorKind::TransferRefused(_) => DnsReason::TransferRefused,
-            DnsErrorKind::TransferTruncated(_) => DnsReason::TransferTruncated,
-            DnsErrorKind::Protocol(_) => DnsReason::ProtocolError,
-            DnsErrorKind::PrerequisiteFailed(_) => DnsReason::PrerequisiteFailed,
-            DnsErrorKind::NotZone => DnsReason::NotZone,
-            DnsErrorKind::Rcode(_) => DnsReason::UnexpectedRcode,
-            DnsErrorKind::Encode(_) => DnsReason::EncodeError,
-        }
     }
 }
 
@@ -207,40 +153,7 @@ layered_reason! {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::dns::error::Operation;
-
-    #[test]
-    fn dns_reasons_read_exactly_as_the_engine_names_them() {
-        let kinds = vec![
-            DnsErrorKind::Connection(std::io::Error::other("x")),
-            DnsErrorKind::Timeout(Duration::from_secs(1)),
-            DnsErrorKind::Refused,
-            DnsErrorKind::NotAuth,
-            DnsErrorKind::AuthFailed("x".into()),
-            DnsErrorKind::ServFail(String::new()),
-            DnsErrorKind::FormErr,
-            DnsErrorKind::NotImp,
-            DnsErrorKind::TransferRefused("x".into()),
-            DnsErrorKind::TransferTruncated("x".into()),
-            DnsErrorKind::Protocol("x".into()),
-            DnsErrorKind::PrerequisiteFailed("x".into()),
-            DnsErrorKind::NotZone,
-            DnsErrorKind::Rcode("x".into()),
-            DnsErrorKind::Encode("x".into()),
-        ];
-        for kind in kinds {
-            let e = DnsError::new(
-                "192.0.2.1:53".parse().unwrap(),
-                "example.com.",
-                Operation::Axfr,
-                kind,
-            );
-            assert_eq!(DnsReason::from(&e).as_str(), e.reason());
-        }
-    }
 
     #[test]
     fn wrapped_reasons_keep_the_inner_words() {

@@ -179,6 +179,7 @@ pub async fn sync_owned(
         tsig: transfer_endpoint.key.clone(),
         connect_timeout: transfer_endpoint.timeout,
         idle_timeout: transfer_endpoint.timeout,
+        ..TransferOptions::default()
     };
     let serial_before = previous.as_ref().and_then(Zone::soa_serial);
     let report = |changes: Vec<Change>, snapshot: Zone, transfer: TransferStats, incremental| {

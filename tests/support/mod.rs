@@ -2,3 +2,4 @@
 
 pub mod cluster;
 pub mod dns_servers;
+pub mod hostile;

@@ -64,6 +64,10 @@ pub struct Reply {
     pub changed: Option<(Name, u32)>,
 }
 
+/// Largest UDP answer sent, whatever EDNS size the client claims; bigger ones go out
+/// truncated (TC) so the client retries over TCP.
+pub const MAX_UDP_PAYLOAD: usize = 1232;
+
 /// Most bytes packed into one transfer message before starting the next.
 const XFR_MESSAGE_BUDGET: usize = 16_000;
 
@@ -280,7 +284,9 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
         _ => (vec![response_to(&request, ResponseCode::NotImp)], None),
     };
     let limit = match transport {
-        Transport::Udp => usize::from(request.max_payload()),
+        // The client's EDNS size is believed only up to 1232 (the DNS flag day 2020
+        // value): a spoofed source claiming 65535 must not get a 50x amplifier.
+        Transport::Udp => usize::from(request.max_payload()).min(MAX_UDP_PAYLOAD),
         Transport::Tcp => usize::from(u16::MAX),
     };
     let mut out = Vec::with_capacity(messages.len());
@@ -441,10 +447,12 @@ fn lookup(request: &Message, q: &Query, zone: &Zone) -> Message {
         }
     };
     let qtype = q.query_type();
-    let matching: Vec<&RRset> = sets
-        .iter()
-        .filter(|s| qtype == RecordType::ANY || s.rtype == qtype)
-        .collect();
+    // RFC 8482: ANY gets one RRset, not the whole name; it is a favourite of amplifiers.
+    let matching: Vec<&RRset> = if qtype == RecordType::ANY {
+        sets.iter().take(1).collect()
+    } else {
+        sets.iter().filter(|s| s.rtype == qtype).collect()
+    };
     if !matching.is_empty() {
         for set in matching {
             resp.add_answers(owned(set));
@@ -592,7 +600,7 @@ fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
 }
 
 /// RFC 2136 UPDATE: zone check, prerequisites, prescan, then the changes applied to a copy
-/// that replaces the zone only when everything succeeded.
+/// of the RRsets they touch, swapped into the zone only when all of them ran.
 fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u32)>) {
     let reply = |code| vec![response_to(request, code)];
     let [zq] = request.queries() else {
@@ -613,31 +621,52 @@ fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Option<(Name, u3
     if let Err(code) = prescan(&origin, updates) {
         return (reply(code), None);
     }
-    // Prerequisites and prescan passed, so applying cannot fail half-way; under the write
-    // lock nobody sees the zone in between. Only the touched RRsets are remembered, so an
-    // UPDATE costs the same on a big zone as on a small one.
+    // The updates run on a copy of the RRsets they can touch (every RRset at their names,
+    // and the apex SOA); the served zone gets the result only when all of them ran, so a
+    // panic half-way leaves it as it was. Copying only the touched part keeps an UPDATE as
+    // cheap on a big zone as on a small one.
     let from_soa = soa_record(&served.zone);
     let old_serial = served.zone.soa_serial().unwrap_or(0);
+    let mut copy = Zone::new(origin.clone());
     let mut before: BTreeMap<RRsetKey, Option<RRset>> = BTreeMap::new();
+    let soa_key = zone_key(&origin);
+    if let Some(soa) = served.zone.get(&soa_key) {
+        copy.insert_rrset(soa.clone());
+        before.insert(soa_key.clone(), Some(soa));
+    }
     for record in updates {
         for set in served.zone.rrsets_at(record.name()) {
-            before.entry(set.key()).or_insert_with(|| Some(set));
+            if let std::collections::btree_map::Entry::Vacant(e) = before.entry(set.key()) {
+                copy.insert_rrset(set.clone());
+                e.insert(Some(set));
+            }
         }
         before
             .entry(RRsetKey::new(record.name(), record.record_type()))
             .or_insert(None);
-        apply_one(&mut served.zone, record);
     }
-    let changed = before.iter().any(|(key, old)| *old != served.zone.get(key));
+    for record in updates {
+        apply_one(&mut copy, record);
+    }
+    let changed = before.iter().any(|(key, old)| *old != copy.get(key));
     if !changed {
         return (reply(ResponseCode::NoError), None);
     }
     // An UPDATE that set a newer serial itself keeps it; otherwise the serial moves by one.
-    let new_serial = match served.zone.soa_serial() {
+    let new_serial = match copy.soa_serial() {
         Some(s) if crate::dns::wire::serial_gt(s, old_serial) => s,
         _ => next_serial(old_serial),
     };
-    served.zone.set_soa_serial(new_serial);
+    copy.set_soa_serial(new_serial);
+    // The swap: every RRset the copy covers replaces (or removes) the served one.
+    for key in before.keys() {
+        match copy.get(key) {
+            Some(set) => served.zone.insert_rrset(set),
+            None => {
+                served.zone.remove_rrset(key);
+            }
+        }
+    }
     if let (Some(from_soa), Some(to_soa)) = (from_soa, soa_record(&served.zone)) {
         let mut entry = JournalEntry {
             from_soa,

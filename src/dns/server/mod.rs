@@ -13,7 +13,7 @@ use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 pub use handler::{JournalEntry, Reply, Shared, Transport, handle};
@@ -69,6 +69,9 @@ pub struct ServerOptions {
     pub journal_limit: usize,
     /// A TCP connection idle this long is closed.
     pub tcp_idle: Duration,
+    /// TCP connections served at once; more are closed on accept, so a client opening
+    /// connections without end cannot exhaust tasks and file descriptors.
+    pub max_tcp_connections: usize,
 }
 
 impl Default for ServerOptions {
@@ -78,6 +81,7 @@ impl Default for ServerOptions {
             notify: Vec::new(),
             journal_limit: 1000,
             tcp_idle: Duration::from_secs(30),
+            max_tcp_connections: 128,
         }
     }
 }
@@ -142,6 +146,7 @@ impl EmbeddedServer {
                 notify.clone(),
                 stop_rx,
                 opts.tcp_idle,
+                Arc::new(Semaphore::new(opts.max_tcp_connections.max(1))),
             )),
         ];
         Ok(Self {
@@ -269,6 +274,7 @@ async fn tcp_loop(
     notify: Arc<std::sync::RwLock<Vec<SocketAddr>>>,
     mut stop: watch::Receiver<bool>,
     idle: Duration,
+    slots: Arc<Semaphore>,
 ) {
     loop {
         let stream = tokio::select! {
@@ -278,11 +284,18 @@ async fn tcp_loop(
             },
             _ = stop.changed() => return,
         };
+        // Over the cap the connection is dropped at once: the client sees it closed and
+        // retries later, rather than piling up in the backlog.
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let shared = shared.clone();
         let notify = notify.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             let _ = serve_tcp(stream, &shared, &notify, stop, idle).await;
+            drop(permit);
         });
     }
 }
