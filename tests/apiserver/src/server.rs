@@ -16,6 +16,10 @@ use crate::resources::ResourceType;
 use crate::store::{ApiError, ApiResult, LogEvent, Selectors, State, WriteOpts, name_of};
 use crate::table;
 
+/// kube-apiserver's `MaxRequestBodyBytes`: twice etcd's limit, since JSON is larger than the
+/// protobuf that is stored.
+const MAX_REQUEST_BYTES: usize = 3 << 20;
+
 /// Everything the handlers share.
 pub(crate) struct Inner {
     pub state: Mutex<State>,
@@ -127,7 +131,15 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
         return resp;
     }
     let params = Params::parse(&query);
-    let resp = route(&inner, &method, &path, &params, &headers, body).await;
+    let resp = if body.len() > MAX_REQUEST_BYTES {
+        error_response(&ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {MAX_REQUEST_BYTES}"),
+        ))
+    } else {
+        route(&inner, &method, &path, &params, &headers, body).await
+    };
     if inner
         .log_requests
         .load(std::sync::atomic::Ordering::Relaxed)
