@@ -14,6 +14,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod fields;
 mod protobuf;
 mod resources;
@@ -30,6 +31,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use auth::{TokenFileError, TokenUser, parse_token_file};
 use server::Inner;
 use store::WriteOpts;
 
@@ -44,7 +46,9 @@ pub struct RequestRecord {
     pub query: String,
     /// The HTTP status answered (200 for a watch that was opened).
     pub status: u16,
-    /// Who asked: the `Impersonate-User` header (kube's `auth_info.impersonate`), empty when
+    /// Who asked. With authentication on ([`Options::tokens`] or [`Options::rbac`]): the
+    /// user the request acted as (after impersonation; `system:anonymous` without a token).
+    /// Otherwise the `Impersonate-User` header (kube's `auth_info.impersonate`), empty when
     /// absent. Lets a test tell the operator's requests from its own.
     pub user: String,
 }
@@ -65,6 +69,31 @@ pub(crate) struct Fault {
     pub retry_after: Option<u32>,
 }
 
+/// How a server authenticates and authorizes. The default allows every request, as before.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bearer tokens and their users (kube-apiserver's `--token-auth-file`, see
+    /// [`parse_token_file`]). Non-empty turns authentication on: an unknown token is 401.
+    pub tokens: Vec<TokenUser>,
+    /// `--authorization-mode=RBAC`: requests are checked against the stored Roles,
+    /// ClusterRoles and bindings (bootstrapped with `cluster-admin` for `system:masters`,
+    /// discovery and self-reviews for everyone authenticated).
+    pub rbac: bool,
+    /// A request without a token is `system:anonymous` (true, as kube-apiserver's default)
+    /// or 401 (false).
+    pub anonymous: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tokens: Vec::new(),
+            rbac: false,
+            anonymous: true,
+        }
+    }
+}
+
 /// A running test API server. It stops when dropped.
 pub struct TestApiServer {
     addr: SocketAddr,
@@ -82,11 +111,36 @@ impl TestApiServer {
         }
     }
 
+    /// Starts a server on an ephemeral port of `127.0.0.1` that authenticates and authorizes
+    /// as `options` say.
+    pub async fn start_with(options: Options) -> TestApiServer {
+        let addr = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
+        match Self::start_on_with(addr, options).await {
+            Ok(s) => s,
+            Err(e) => panic!("test API server cannot listen on 127.0.0.1: {e}"),
+        }
+    }
+
     /// Starts a server on `addr`.
     pub async fn start_on(addr: SocketAddr) -> io::Result<TestApiServer> {
+        Self::start_on_with(addr, Options::default()).await
+    }
+
+    /// Starts a server on `addr` with `options`.
+    pub async fn start_on_with(addr: SocketAddr, options: Options) -> io::Result<TestApiServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let inner = Inner::new();
+        let auth = auth::AuthConfig {
+            enabled: !options.tokens.is_empty(),
+            tokens: options
+                .tokens
+                .iter()
+                .map(|t| (t.token.clone(), t.clone()))
+                .collect(),
+            anonymous: options.anonymous,
+            rbac: options.rbac,
+        };
+        let inner = Inner::new(auth);
         let shared = inner.clone();
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
             let inner = shared.clone();
@@ -122,9 +176,36 @@ impl TestApiServer {
         }
     }
 
+    /// A `kube::Client` that sends `token` as its bearer token, default namespace `default`.
+    pub async fn client_with_token(&self, token: &str) -> kube::Client {
+        let config = self.config_with_token(token).await;
+        match kube::Client::try_from(config) {
+            Ok(c) => c,
+            Err(e) => panic!("kube client for the test API server: {e}"),
+        }
+    }
+
+    /// The `kube::Config` of [`Self::client_with_token`], to add impersonation and the like.
+    pub async fn config_with_token(&self, token: &str) -> kube::Config {
+        let text = kubeconfig_with_token(&self.url(), token);
+        let kc = match kube::config::Kubeconfig::from_yaml(&text) {
+            Ok(k) => k,
+            Err(e) => panic!("kubeconfig for the test API server: {e}"),
+        };
+        match kube::Config::from_custom_kubeconfig(kc, &Default::default()).await {
+            Ok(c) => c,
+            Err(e) => panic!("kube config for the test API server: {e}"),
+        }
+    }
+
     /// Writes a kubeconfig (context `zk-test`, namespace `default`) for kubectl or zonekeeper.
     pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
         std::fs::write(path, kubeconfig(&self.url()))
+    }
+
+    /// Writes a kubeconfig whose user sends `token` as bearer token.
+    pub fn write_kubeconfig_with_token(&self, path: &Path, token: &str) -> io::Result<()> {
+        std::fs::write(path, kubeconfig_with_token(&self.url(), token))
     }
 
     /// Creates or replaces CRDs, as `kubectl apply -f crds/` does. Their kinds are served at once.
@@ -245,6 +326,14 @@ impl Drop for TestApiServer {
         self.drop_watches();
         self.task.abort();
     }
+}
+
+/// A kubeconfig pointing at `url` whose user sends a bearer token.
+pub fn kubeconfig_with_token(url: &str, token: &str) -> String {
+    kubeconfig(url).replace(
+        "  user: {}\n",
+        &format!("  user:\n    token: {}\n", serde_json::json!(token)),
+    )
 }
 
 /// A kubeconfig pointing at `url` with no credentials.

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::RequestRecord;
+use crate::auth::{self, Attributes, AuthConfig, UserInfo};
 use crate::fields;
 use crate::resources::ResourceType;
 use crate::store::{ApiError, ApiResult, LogEvent, Selectors, State, WriteOpts, name_of};
@@ -29,17 +30,30 @@ pub(crate) struct Inner {
     pub bookmark_interval: Duration,
     /// Print every request to stderr (the standalone binary's `--log-requests`).
     pub log_requests: std::sync::atomic::AtomicBool,
+    pub auth: AuthConfig,
 }
 
 impl Inner {
-    pub fn new() -> Arc<Inner> {
+    pub fn new(auth: AuthConfig) -> Arc<Inner> {
         let (tx, _) = broadcast::channel(4096);
         let (drop_tx, _) = watch::channel(0);
+        let mut state = State::new(tx);
+        if auth.rbac {
+            for (plural, obj) in crate::auth::bootstrap_objects() {
+                if let Some(rt) = state
+                    .find("rbac.authorization.k8s.io", "v1", plural)
+                    .cloned()
+                {
+                    let _ = state.create(&rt, "", obj, &mut WriteOpts::default(), None);
+                }
+            }
+        }
         Arc::new(Inner {
-            state: Mutex::new(State::new(tx)),
+            state: Mutex::new(state),
             drop_watches: drop_tx,
             bookmark_interval: Duration::from_secs(1),
             log_requests: std::sync::atomic::AtomicBool::new(false),
+            auth,
         })
     }
 
@@ -122,11 +136,35 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
         Ok(b) => b.to_vec(),
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),
     };
-    let user = headers
+    let mut user = headers
         .get("impersonate-user")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let mut user_info = None;
+    if inner.auth.enabled || inner.auth.rbac {
+        let who = auth::authenticate(&inner.auth, &headers).and_then(|u| {
+            let state = inner.lock();
+            auth::impersonate(&state, &inner.auth, u, &headers)
+        });
+        match who {
+            Ok(u) => {
+                user = u.name.clone();
+                user_info = Some(u);
+            }
+            Err(e) => {
+                let resp = error_response(&e);
+                inner.lock().requests.push(RequestRecord {
+                    method,
+                    path,
+                    query,
+                    status: e.code,
+                    user,
+                });
+                return resp;
+            }
+        }
+    }
     if let Some(resp) = injected_fault(&inner, &method, &path, &query, &user) {
         return resp;
     }
@@ -138,7 +176,14 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
             format!("Request entity too large: limit is {MAX_REQUEST_BYTES}"),
         ))
     } else {
-        route(&inner, &method, &path, &params, &headers, body).await
+        let req = RequestInfo {
+            method: &method,
+            path: &path,
+            params: &params,
+            headers: &headers,
+            user: user_info.as_ref(),
+        };
+        route(&inner, &req, body).await
     };
     if inner
         .log_requests
@@ -508,6 +553,7 @@ fn write_opts(params: &Params, headers: &HeaderMap) -> WriteOpts {
             v => v.to_string(),
         },
         warnings: Vec::new(),
+        user: None,
     }
 }
 
@@ -593,18 +639,66 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
     resp
 }
 
-async fn route(
-    inner: &Arc<Inner>,
-    method: &str,
-    path: &str,
-    params: &Params,
-    headers: &HeaderMap,
-    body: Vec<u8>,
-) -> Response<Body> {
+/// One request, as routing and authorization see it.
+struct RequestInfo<'a> {
+    method: &'a str,
+    path: &'a str,
+    params: &'a Params,
+    headers: &'a HeaderMap,
+    /// The authenticated user, when authentication or authorization is on.
+    user: Option<&'a UserInfo>,
+}
+
+/// RBAC's verdict on a request; `None` when it may go on.
+fn authorize(inner: &Inner, req: &RequestInfo, target: &Target) -> Option<Response<Body>> {
+    if !inner.auth.rbac {
+        return None;
+    }
+    let attrs = match target {
+        Target::Json(_) => Attributes::NonResource {
+            verb: req.method.to_lowercase(),
+            path: req.path.to_string(),
+        },
+        Target::Resource { rt, ns, name, sub } => {
+            // A namespace is its own namespace, so RoleBindings in it cover it.
+            let ns = if rt.kind == "Namespace" && rt.group.is_empty() {
+                name.clone()
+            } else {
+                ns.clone()
+            };
+            Attributes::Resource {
+                verb: auth::resource_verb(req.method, name, req.params.flag("watch")).into(),
+                group: rt.group.clone(),
+                resource: rt.plural.clone(),
+                sub: sub.clone(),
+                ns,
+                name: name.clone(),
+            }
+        }
+    };
+    let anonymous = UserInfo {
+        name: auth::ANONYMOUS.into(),
+        ..UserInfo::default()
+    };
+    let user = req.user.unwrap_or(&anonymous);
+    if auth::allowed(&inner.lock(), user, &attrs) {
+        None
+    } else {
+        Some(error_response(&attrs.forbidden(&user.name)))
+    }
+}
+
+async fn route(inner: &Arc<Inner>, req: &RequestInfo<'_>, body: Vec<u8>) -> Response<Body> {
+    let (method, path, params, headers) = (req.method, req.path, req.params, req.headers);
     let target = {
         let state = inner.lock();
         resolve(&state, path)
     };
+    if let Ok(t) = &target
+        && let Some(denied) = authorize(inner, req, t)
+    {
+        return denied;
+    }
     let (rt, ns, name, sub) = match target {
         Ok(Target::Json(v)) if method == "GET" => {
             if matches!(path.trim_end_matches('/'), "/api" | "/apis") && wants_aggregated(headers) {
@@ -632,6 +726,38 @@ async fn route(
         return watch_response(inner.clone(), rt, ns, params, render_mode(headers, params));
     }
     let mut opts = write_opts(params, headers);
+    if inner.auth.rbac {
+        opts.user = req.user.cloned();
+    }
+    if rt.group == "authorization.k8s.io" {
+        if method != "POST" {
+            return error_response(&ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "method not allowed",
+            ));
+        }
+        let masters = UserInfo {
+            name: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+        };
+        // Without RBAC everyone may do everything, and a review says so.
+        let user = if inner.auth.rbac {
+            req.user.unwrap_or(&masters)
+        } else {
+            &masters
+        };
+        return match parse_body(&body, headers) {
+            Ok(b) => {
+                let mut out = auth::review(&inner.lock(), &rt.kind, user, &b);
+                out["apiVersion"] = json!(rt.api_version());
+                out["kind"] = json!(rt.kind);
+                json_response(201, &out)
+            }
+            Err(e) => error_response(&e),
+        };
+    }
     let result: ApiResult<(u16, Value)> = match (method, name.as_str()) {
         ("GET", "") => list(&inner.lock(), &rt, &ns, params, headers),
         ("POST", "") => parse_body(&body, headers)

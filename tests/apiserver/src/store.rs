@@ -120,6 +120,8 @@ pub(crate) struct WriteOpts {
     /// `Strict`, `Warn` (the default) or `Ignore`.
     pub field_validation: String,
     pub warnings: Vec<String>,
+    /// Who writes, when RBAC is enforced (owner-reference permission checks).
+    pub user: Option<crate::auth::UserInfo>,
 }
 
 pub(crate) struct State {
@@ -147,6 +149,13 @@ fn meta(o: &mut Value) -> &mut Map<String, Value> {
         Some(m) => m,
         None => unreachable!("metadata was just made an object"),
     }
+}
+
+fn ns_of(o: &Value) -> String {
+    o["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub(crate) fn name_of(o: &Value) -> &str {
@@ -480,7 +489,21 @@ impl State {
                 )],
             ));
         }
-        if let Some(why) = invalid_name(&name, rt.kind == "Namespace") {
+        // RBAC objects are named like `system:discovery`: only path segments are checked.
+        let rbac = rt.group == "rbac.authorization.k8s.io";
+        if rbac && (name == "." || name == ".." || name.contains(['/', '%'])) {
+            return Err(invalid(
+                rt,
+                &name,
+                &[(
+                    "metadata.name".into(),
+                    format!(
+                        "Invalid value: \"{name}\": may not contain '/' or '%', or be '.' or '..'"
+                    ),
+                )],
+            ));
+        }
+        if let Some(why) = invalid_name(&name, rt.kind == "Namespace").filter(|_| !rbac) {
             return Err(invalid(
                 rt,
                 &name,
@@ -632,6 +655,7 @@ impl State {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
         self.admit(rt, &mut obj, None, opts)?;
+        crate::auth::check_owner_references(self, rt, ns, None, &obj, opts)?;
         if rt.kind == "CustomResourceDefinition" {
             obj["status"] = crd_status(&obj);
         }
@@ -802,6 +826,7 @@ impl State {
             new["status"] = old["status"].clone();
         }
         self.admit(rt, &mut new, Some(old), opts)?;
+        crate::auth::check_owner_references(self, rt, &ns_of(old), Some(old), &new, opts)?;
         if rt.kind == "CustomResourceDefinition" {
             new["status"] = crd_status(&new);
         }
