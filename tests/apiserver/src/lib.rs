@@ -21,6 +21,7 @@ mod resources;
 mod server;
 mod store;
 mod table;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -82,6 +83,10 @@ pub struct Options {
     /// A request without a token is `system:anonymous` (true, as kube-apiserver's default)
     /// or 401 (false).
     pub anonymous: bool,
+    /// Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (which the clients and
+    /// kubeconfigs from this server trust). kubectl sends tokens and impersonation headers
+    /// only over TLS. Needs the `openssl` command.
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -90,6 +95,7 @@ impl Default for Options {
             tokens: Vec::new(),
             rbac: false,
             anonymous: true,
+            tls: false,
         }
     }
 }
@@ -97,6 +103,8 @@ impl Default for Options {
 /// A running test API server. It stops when dropped.
 pub struct TestApiServer {
     addr: SocketAddr,
+    /// The certificate served (PEM), when serving HTTPS.
+    ca_pem: Option<Vec<u8>>,
     inner: Arc<Inner>,
     task: JoinHandle<()>,
 }
@@ -146,11 +154,26 @@ impl TestApiServer {
             let inner = shared.clone();
             async move { server::handle(inner, req).await }
         });
-        let task = tokio::spawn(async move {
-            // serve only returns on a listener error, which ends the server.
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(TestApiServer { addr, inner, task })
+        let (task, ca_pem) = if options.tls {
+            let identity = tls::self_signed()?;
+            let listener = tls::TlsListener::new(listener, identity.config)?;
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            (task, Some(identity.ca_pem))
+        } else {
+            let task = tokio::spawn(async move {
+                // serve only returns on a listener error, which ends the server.
+                let _ = axum::serve(listener, app).await;
+            });
+            (task, None)
+        };
+        Ok(TestApiServer {
+            addr,
+            ca_pem,
+            inner,
+            task,
+        })
     }
 
     /// The address it listens on.
@@ -158,18 +181,34 @@ impl TestApiServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` with [`Options::tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// A `kube::Client` for this server, default namespace `default`.
+    /// The CA certificate (PEM) that signed the server's, with [`Options::tls`].
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref()
+    }
+
+    /// A `kube::Client` for this server without credentials, default namespace `default`.
     pub async fn client(&self) -> kube::Client {
-        let uri = match self.url().parse() {
-            Ok(u) => u,
-            Err(e) => panic!("server URL does not parse: {e}"),
+        let config = if self.ca_pem.is_some() {
+            // The kubeconfig carries the certificate to trust.
+            let text = kubeconfig_for(&self.url(), self.ca_pem(), None);
+            config_from(&text).await
+        } else {
+            let uri = match self.url().parse() {
+                Ok(u) => u,
+                Err(e) => panic!("server URL does not parse: {e}"),
+            };
+            kube::Config::new(uri)
         };
-        let config = kube::Config::new(uri);
         match kube::Client::try_from(config) {
             Ok(c) => c,
             Err(e) => panic!("kube client for the test API server: {e}"),
@@ -187,25 +226,20 @@ impl TestApiServer {
 
     /// The `kube::Config` of [`Self::client_with_token`], to add impersonation and the like.
     pub async fn config_with_token(&self, token: &str) -> kube::Config {
-        let text = kubeconfig_with_token(&self.url(), token);
-        let kc = match kube::config::Kubeconfig::from_yaml(&text) {
-            Ok(k) => k,
-            Err(e) => panic!("kubeconfig for the test API server: {e}"),
-        };
-        match kube::Config::from_custom_kubeconfig(kc, &Default::default()).await {
-            Ok(c) => c,
-            Err(e) => panic!("kube config for the test API server: {e}"),
-        }
+        config_from(&kubeconfig_for(&self.url(), self.ca_pem(), Some(token))).await
     }
 
     /// Writes a kubeconfig (context `zk-test`, namespace `default`) for kubectl or zonekeeper.
     pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
-        std::fs::write(path, kubeconfig(&self.url()))
+        std::fs::write(path, kubeconfig_for(&self.url(), self.ca_pem(), None))
     }
 
     /// Writes a kubeconfig whose user sends `token` as bearer token.
     pub fn write_kubeconfig_with_token(&self, path: &Path, token: &str) -> io::Result<()> {
-        std::fs::write(path, kubeconfig_with_token(&self.url(), token))
+        std::fs::write(
+            path,
+            kubeconfig_for(&self.url(), self.ca_pem(), Some(token)),
+        )
     }
 
     /// Creates or replaces CRDs, as `kubectl apply -f crds/` does. Their kinds are served at once.
@@ -328,12 +362,35 @@ impl Drop for TestApiServer {
     }
 }
 
-/// A kubeconfig pointing at `url` whose user sends a bearer token.
-pub fn kubeconfig_with_token(url: &str, token: &str) -> String {
-    kubeconfig(url).replace(
-        "  user: {}\n",
-        &format!("  user:\n    token: {}\n", serde_json::json!(token)),
-    )
+async fn config_from(kubeconfig: &str) -> kube::Config {
+    let kc = match kube::config::Kubeconfig::from_yaml(kubeconfig) {
+        Ok(k) => k,
+        Err(e) => panic!("kubeconfig for the test API server: {e}"),
+    };
+    match kube::Config::from_custom_kubeconfig(kc, &Default::default()).await {
+        Ok(c) => c,
+        Err(e) => panic!("kube config for the test API server: {e}"),
+    }
+}
+
+/// A kubeconfig pointing at `url`, trusting `ca_pem` and sending `token` when given.
+pub fn kubeconfig_for(url: &str, ca_pem: Option<&[u8]>, token: Option<&str>) -> String {
+    use base64::Engine;
+    let mut text = kubeconfig(url);
+    if let Some(ca) = ca_pem {
+        let data = base64::engine::general_purpose::STANDARD.encode(ca);
+        text = text.replace(
+            &format!("    server: {url}\n"),
+            &format!("    server: {url}\n    certificate-authority-data: {data}\n"),
+        );
+    }
+    if let Some(token) = token {
+        text = text.replace(
+            "  user: {}\n",
+            &format!("  user:\n    token: {}\n", serde_json::json!(token)),
+        );
+    }
+    text
 }
 
 /// A kubeconfig pointing at `url` with no credentials.

@@ -45,6 +45,8 @@ async fn main() -> std::io::Result<()> {
         tokens,
         rbac: args.authorization_mode == "RBAC",
         anonymous: args.anonymous_auth,
+        // kubectl sends tokens only over TLS.
+        tls: first_token.is_some(),
     };
     let server = zk_apiserver::TestApiServer::start_on_with(args.listen, options).await?;
     server.log_requests(args.log_requests);

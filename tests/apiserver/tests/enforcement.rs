@@ -165,6 +165,7 @@ async fn rbac_server() -> (TestApiServer, kube::Client) {
             token("sa-token", SA, &[]),
         ],
         rbac: true,
+        tls: true,
         ..Options::default()
     })
     .await;
@@ -590,4 +591,106 @@ async fn self_subject_access_reviews_answer_by_the_rules() {
     assert!(!can_i(&sa, attrs("delete", "team-a")).await);
     assert!(!can_i(&sa, attrs("create", "default")).await);
     assert!(can_i(&admin, attrs("delete", "default")).await);
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let cache = kubeconfig.with_file_name("cache");
+    let out = std::process::Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_as_bob_is_forbidden_and_can_i_answers_by_the_rules() {
+    let (server, admin) = rbac_server().await;
+    apply(
+        &admin,
+        role(
+            "team-a",
+            "syncs",
+            json!([{"apiGroups": ["dns.zonekeeper.io"],
+        "resources": ["zonesyncs"], "verbs": ["create", "list"]}]),
+        ),
+    )
+    .await;
+    apply(
+        &admin,
+        binding(
+            "team-a",
+            "syncs",
+            json!({"kind": "ServiceAccount", "name": "zonekeeper", "namespace": "zonekeeper"}),
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server
+        .write_kubeconfig_with_token(&kc, "admin-token")
+        .unwrap();
+    let run = |args: &'static [&'static str]| {
+        let kc = kc.clone();
+        tokio::task::spawn_blocking(move || kubectl(&kc, args))
+    };
+    let (ok, out, err) = run(&["get", "secrets", "-A"]).await.unwrap();
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = run(&["--as=bob", "--as-group=devs", "get", "secrets", "-A"])
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains("Error from server (Forbidden): secrets is forbidden: User \"bob\" cannot list resource \"secrets\" in API group \"\" at the cluster scope"),
+        "{err}"
+    );
+    let (ok, out, err) = run(&[
+        "auth",
+        "can-i",
+        "create",
+        "zonesyncs",
+        "--as=system:serviceaccount:zonekeeper:zonekeeper",
+        "-n",
+        "team-a",
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "yes");
+    let (ok, out, _) = run(&[
+        "auth",
+        "can-i",
+        "delete",
+        "zonesyncs",
+        "--as=system:serviceaccount:zonekeeper:zonekeeper",
+        "-n",
+        "team-a",
+    ])
+    .await
+    .unwrap();
+    assert!(!ok);
+    assert_eq!(out.trim(), "no");
+    let (ok, out, err) = run(&[
+        "auth",
+        "can-i",
+        "--list",
+        "-n",
+        "team-a",
+        "--as=system:serviceaccount:zonekeeper:zonekeeper",
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("zonesyncs.dns.zonekeeper.io") && l.contains("[create list]")),
+        "{out}"
+    );
 }
