@@ -1324,3 +1324,44 @@ async fn written_kubeconfig_works_for_kube() {
         .unwrap();
     assert!(server.object(GROUP, "dnszones", "default", "kc").is_some());
 }
+
+/// The Controller's store reports ready: the lead's `wait_until_ready` never returned because
+/// kube-runtime 5.0's `DelayedInit` keeps the waker of only the last task that polled it, and
+/// the Controller's own runner waits on the same store, so a waiter that polled before it is
+/// never woken (not a watch or list detail of this server). A waiter that polls again, as
+/// here, sees the ready store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_store_becomes_ready_for_a_waiter_that_polls_again() {
+    let (_server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("a"))
+        .await
+        .unwrap();
+    let controller = Controller::new(zones, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let waiter = tokio::spawn(async move {
+        loop {
+            let poll = tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready());
+            if let Ok(ready) = poll.await {
+                return ready.is_ok();
+            }
+        }
+    });
+    // Polls first, before the controller's runner does.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::spawn(
+        controller
+            .run(
+                |_z, _| async { Ok::<_, kube::Error>(Action::await_change()) },
+                |_z, _e, _| Action::await_change(),
+                Arc::new(()),
+            )
+            .for_each(|_| async {}),
+    );
+    let ready = tokio::time::timeout(Duration::from_secs(15), waiter).await;
+    assert!(
+        matches!(ready, Ok(Ok(true))),
+        "store never ready: {ready:?}"
+    );
+}
