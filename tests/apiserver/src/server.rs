@@ -365,7 +365,8 @@ fn aggregated_discovery(state: &State, core: bool) -> Value {
 }
 
 /// `/openapi/v3`: one document per group/version, so kubectl finds out that the server
-/// validates fields itself (`fieldValidation`) instead of validating client-side.
+/// validates fields itself (`fieldValidation`) instead of validating client-side, and finds
+/// the custom resources' schemas for `kubectl explain`.
 fn openapi_index(state: &State) -> Value {
     let mut paths = serde_json::Map::new();
     let mut gvs: Vec<(String, String)> = state
@@ -388,8 +389,29 @@ fn openapi_index(state: &State) -> Value {
     json!({"paths": paths})
 }
 
+/// `io.zonekeeper.dns.v1alpha1.DnsZone`: the name a real server gives a CRD's schema.
+fn schema_name(rt: &ResourceType) -> String {
+    let mut parts: Vec<&str> = rt.group.split('.').collect();
+    parts.reverse();
+    format!("{}.{}.{}", parts.join("."), rt.version, rt.kind)
+}
+
+/// A custom resource's openAPIV3Schema as kube-apiserver publishes it: with `apiVersion`,
+/// `kind` and `metadata` described, and tagged with its group/version/kind (which is how
+/// `kubectl explain` finds it).
+fn published_schema(rt: &ResourceType, schema: &Value) -> Value {
+    let mut s = schema.clone();
+    s["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"});
+    s["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"});
+    s["properties"]["metadata"] = json!({"type": "object", "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"});
+    s["x-kubernetes-group-version-kind"] =
+        json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}]);
+    s
+}
+
 fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
     let params: Vec<Value> = ["dryRun", "fieldManager", "fieldValidation", "force"]
         .iter()
         .map(|n| json!({"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": true}))
@@ -410,6 +432,9 @@ fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
             format!("{prefix}/{}/{{name}}", t.plural)
         };
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
+        if let Some(schema) = &t.schema {
+            schemas.insert(schema_name(t), published_schema(t, schema));
+        }
         paths.insert(
             path,
             json!({"patch": {
@@ -428,7 +453,7 @@ fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }))
 }
 

@@ -1365,3 +1365,24 @@ async fn controller_store_becomes_ready_for_a_waiter_that_polls_again() {
         "store never ready: {ready:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_prints_the_crd_field_docs() {
+    let (server, _client) = server_with_crds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let cache = dir.path().join("cache");
+    server.write_kubeconfig(&kc).unwrap();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        kubectl(&kc, &cache, &["explain", "dnszone.spec.records.data"])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("KIND:       DnsZone"), "{out}");
+    assert!(out.contains("FIELD: data <[]string>"), "{out}");
+    assert!(
+        out.contains("The records' data in zone-file presentation format, one entry per record."),
+        "{out}"
+    );
+}
