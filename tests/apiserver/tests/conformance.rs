@@ -1386,3 +1386,48 @@ async fn kubectl_explain_prints_the_crd_field_docs() {
         "{out}"
     );
 }
+
+/// Issue 17 point 12: kube-runtime's finalizer helper sends `test /metadata/finalizers null`
+/// + `add` when its cached object has no finalizers. Sent from a stale cache (the finalizer
+/// was just added by the previous reconcile, whose watch event has not arrived), a real
+/// server refuses it with 422 and writes nothing, and so does this one; sent fresh, it passes.
+#[tokio::test]
+async fn finalizer_add_from_a_stale_cache_is_refused_like_a_real_server() {
+    let (server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("a"))
+        .await
+        .unwrap();
+    let add = |name: &str| -> json_patch::Patch {
+        serde_json::from_value(json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [name]},
+        ]))
+        .unwrap()
+    };
+    let pp = PatchParams::default();
+    zones
+        .patch(
+            "a",
+            &pp,
+            &Patch::<()>::Json(add("dns.zonekeeper.io/cleanup")),
+        )
+        .await
+        .unwrap();
+    let rv = server.resource_version();
+    let err = zones
+        .patch(
+            "a",
+            &pp,
+            &Patch::<()>::Json(add("dns.zonekeeper.io/cleanup")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), 422);
+    assert_eq!(server.resource_version(), rv);
+    assert_eq!(
+        zones.get("a").await.unwrap().finalizers(),
+        ["dns.zonekeeper.io/cleanup"]
+    );
+}
