@@ -656,10 +656,17 @@ async fn the_chart_rbac_rules_are_exactly_what_the_operator_uses() {
             }
         }
     }
+    // Two kinds of rule this scenario cannot see used, both enforced with real RBAC in
+    // tests/rbac.rs: `update` on an owner's finalizers is never a request of its own (the
+    // server checks it when a write sets blockOwnerDeletion), and only the scheduled drift
+    // check creates ZoneSyncs.
+    let implied = |p: &(String, String, String)| {
+        p.1.ends_with("/finalizers") || (p.1 == "zonesyncs" && p.2 == "create")
+    };
     let unused: Vec<_> = cluster_rules
         .iter()
         .chain(&lease_rules)
-        .filter(|p| !used.contains(*p))
+        .filter(|p| !used.contains(*p) && !implied(p))
         .collect();
     assert!(
         denied.is_empty() && unused.is_empty(),

@@ -44,7 +44,78 @@ impl Operator {
 /// Test API server + client.
 pub struct Cluster {
     pub api: TestApiServer,
+    /// An administrator's client (`system:masters` when RBAC is enforced).
     pub client: Client,
+    /// With [`Cluster::start_with_chart_rbac`]: the chart ServiceAccount's client, which
+    /// operators started by [`Cluster::operator`] use.
+    pub operator_client: Option<Client>,
+    /// The namespaces operators watch (empty: all).
+    pub watch_namespaces: Vec<String>,
+    /// The administrator's config under RBAC (for impersonating clients).
+    admin_config: Option<kube::Config>,
+}
+
+/// Bearer tokens of a [`Cluster::start_with_chart_rbac`] cluster.
+pub const ADMIN_TOKEN: &str = "admin-token";
+pub const OPERATOR_TOKEN: &str = "operator-token";
+/// User `reader`, bound to nothing by the chart.
+pub const READER_TOKEN: &str = "reader-token";
+
+fn helm_binary() -> std::path::PathBuf {
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/bin/helm");
+    if std::path::Path::new(tools).exists() {
+        tools.into()
+    } else {
+        "helm".into()
+    }
+}
+
+/// `helm template` of the chart with release namespace [`NS`], as the objects it renders.
+pub fn render_chart(extra_args: &[&str]) -> Vec<Value> {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/zonekeeper");
+    let out = std::process::Command::new(helm_binary())
+        .args(["template", "zonekeeper", chart, "--namespace", NS])
+        .args(extra_args)
+        .output()
+        .expect("helm not found: run the suite with `bash tests/run.sh`, which installs it");
+    assert!(
+        out.status.success(),
+        "helm template failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+/// Creates `obj` (any kind the test API server serves) as `client`.
+pub async fn create_object(client: &Client, obj: &Value) {
+    let plural = match obj["kind"].as_str().unwrap() {
+        "ServiceAccount" => "serviceaccounts",
+        "Role" => "roles",
+        "RoleBinding" => "rolebindings",
+        "ClusterRole" => "clusterroles",
+        "ClusterRoleBinding" => "clusterrolebindings",
+        "Namespace" => "namespaces",
+        other => panic!("create_object: no plural for {other}"),
+    };
+    let obj: kube::api::DynamicObject = serde_json::from_value(obj.clone()).unwrap();
+    let types = obj.types.clone().unwrap();
+    let (group, version) = types
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &types.api_version));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+    let api: Api<kube::api::DynamicObject> = match &obj.metadata.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    api.create(&PostParams::default(), &obj)
+        .await
+        .unwrap_or_else(|e| panic!("creating {} {:?}: {e}", types.kind, obj.metadata.name));
 }
 
 pub fn settings() -> Settings {
@@ -60,28 +131,118 @@ impl Cluster {
         let api = TestApiServer::start().await;
         api.install_crds(&zonekeeper::api::crd::crds()).await;
         let client = api.client().await;
-        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let cluster = Cluster {
+            api,
+            client,
+            operator_client: None,
+            watch_namespaces: Vec::new(),
+            admin_config: None,
+        };
+        cluster.namespace(NS).await;
+        cluster
+    }
+
+    /// A cluster that enforces RBAC, with exactly the RBAC objects `helm template` renders for
+    /// the chart (release namespace [`NS`]; `watch_namespaces` empty: cluster-wide mode), and
+    /// operators that run as the chart's ServiceAccount. `client` is an administrator.
+    pub async fn start_with_chart_rbac(watch_namespaces: &[&str]) -> Cluster {
+        zonekeeper::telemetry::init_logging(zonekeeper::telemetry::LogFormat::Text);
+        let mut args = vec![
+            "--set".to_string(),
+            "leaderElection.enabled=true".to_string(),
+        ];
+        if !watch_namespaces.is_empty() {
+            args.push("--set-json".into());
+            args.push(format!("watchNamespaces={}", json!(watch_namespaces)));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let rendered = render_chart(&args);
+        let sa = rendered
+            .iter()
+            .find(|o| o["kind"] == "ServiceAccount")
+            .expect("the chart renders a ServiceAccount");
+        let sa_user = format!(
+            "system:serviceaccount:{}:{}",
+            sa["metadata"]["namespace"].as_str().unwrap_or(NS),
+            sa["metadata"]["name"].as_str().unwrap()
+        );
+        let token = |token: &str, name: &str, groups: &[&str]| zk_apiserver::TokenUser {
+            token: token.into(),
+            name: name.into(),
+            uid: format!("uid-{token}"),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let api = TestApiServer::start_with(zk_apiserver::Options {
+            tokens: vec![
+                token(ADMIN_TOKEN, "admin", &["system:masters"]),
+                token(OPERATOR_TOKEN, &sa_user, &[]),
+                token(READER_TOKEN, "reader", &[]),
+            ],
+            rbac: true,
+            ..Default::default()
+        })
+        .await;
+        api.install_crds(&zonekeeper::api::crd::crds()).await;
+        let admin_config = api.config_with_token(ADMIN_TOKEN).await;
+        let client = Client::try_from(admin_config.clone()).unwrap();
+        let operator_client = api.client_with_token(OPERATOR_TOKEN).await;
+        let cluster = Cluster {
+            api,
+            client,
+            operator_client: Some(operator_client),
+            watch_namespaces: watch_namespaces.iter().map(|n| n.to_string()).collect(),
+            admin_config: Some(admin_config),
+        };
+        cluster.namespace(NS).await;
+        for ns in watch_namespaces {
+            cluster.namespace(ns).await;
+        }
+        for obj in rendered.iter().filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some(
+                    "ServiceAccount"
+                        | "Role"
+                        | "RoleBinding"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                )
+            )
+        }) {
+            create_object(&cluster.client, obj).await;
+        }
+        cluster
+    }
+
+    /// Creates namespace `name` unless it exists.
+    pub async fn namespace(&self, name: &str) {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        if namespaces.get_opt(name).await.unwrap().is_some() {
+            return;
+        }
         let ns = serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
         )
         .unwrap();
         namespaces
             .create(&PostParams::default(), &ns)
             .await
             .unwrap();
-        Cluster { api, client }
     }
 
     /// Starts an operator instance; with `lease` it takes part in leader election.
     pub async fn operator(&self, identity: &str, lease: Option<Duration>) -> Operator {
-        self.operator_with(identity, lease, self.client.clone())
-            .await
+        let client = self.operator_client.as_ref().unwrap_or(&self.client);
+        self.operator_with(identity, lease, client.clone()).await
     }
 
     /// A client whose requests the server records as made by `user` (it sends
-    /// `Impersonate-User`, as `kubectl --as` does).
+    /// `Impersonate-User`, as `kubectl --as` does; as the administrator under RBAC).
     pub fn client_as(&self, user: &str) -> Client {
-        let mut config = kube::Config::new(self.api.url().parse().unwrap());
+        let mut config = match &self.admin_config {
+            Some(c) => c.clone(),
+            None => kube::Config::new(self.api.url().parse().unwrap()),
+        };
         config.auth_info.impersonate = Some(user.into());
         Client::try_from(config).unwrap()
     }
@@ -103,7 +264,7 @@ impl Cluster {
         client: Client,
     ) -> Operator {
         let opts = OperatorOptions {
-            namespaces: vec![],
+            namespaces: self.watch_namespaces.clone(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             concurrency: 16,
             leader: lease.map(|d| LeaderOptions {

@@ -29,24 +29,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The rules the operator needs, shared by the ClusterRole and the per-namespace Roles. */}}
 {{- define "zonekeeper.rules" -}}
+# Why each verb is here (and nothing more): the operator's tests run it as this chart's
+# ServiceAccount under RBAC enforcement, so a missing verb fails a test.
 - apiGroups: ["dns.zonekeeper.io"]
   resources: ["dnszones"]
+  # get/list/watch: the controller's cache; patch: its finalizer (JSON patch).
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["dns.zonekeeper.io"]
   resources: ["dnszones/status", "zonesyncs/status"]
+  # patch: status is written by server-side apply / merge patch.
   verbs: ["patch"]
 - apiGroups: ["dns.zonekeeper.io"]
+  resources: ["dnszones/finalizers", "zonesyncs/finalizers"]
+  # update: the ConfigMaps the operator owns carry ownerReferences with
+  # blockOwnerDeletion: true, which a cluster only lets those who may update the owner's
+  # finalizers set (OwnerReferencesPermissionEnforcement).
+  verbs: ["update"]
+- apiGroups: ["dns.zonekeeper.io"]
   resources: ["zonesyncs"]
+  # list/watch: the ZoneSync controller; create: the scheduled drift check starts syncs;
   # delete: completed and failed syncs beyond the zone's history limits.
-  verbs: ["list", "watch", "delete"]
+  verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
+  # get: TSIG keys, read by name; list/watch: a key's change triggers its zones (the watch
+  # may carry metadata only, but it is still a list/watch of Secrets).
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  # Ownership records and sync snapshots are written by server-side apply (patch).
+  # get/list/watch: recordsFrom sources and their changes; patch: ownership records and sync
+  # snapshots are written by server-side apply; delete: snapshots of pruned syncs.
   verbs: ["get", "list", "watch", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
+  # create/patch: the events kube's Recorder publishes (and counts on repeat).
   verbs: ["create", "patch"]
 {{- end -}}

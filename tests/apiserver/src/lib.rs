@@ -14,12 +14,14 @@
 //! # }
 //! ```
 
+mod auth;
 mod fields;
 mod protobuf;
 mod resources;
 mod server;
 mod store;
 mod table;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use auth::{TokenFileError, TokenUser, parse_token_file};
 use server::Inner;
 use store::WriteOpts;
 
@@ -44,7 +47,9 @@ pub struct RequestRecord {
     pub query: String,
     /// The HTTP status answered (200 for a watch that was opened).
     pub status: u16,
-    /// Who asked: the `Impersonate-User` header (kube's `auth_info.impersonate`), empty when
+    /// Who asked. With authentication on ([`Options::tokens`] or [`Options::rbac`]): the
+    /// user the request acted as (after impersonation; `system:anonymous` without a token).
+    /// Otherwise the `Impersonate-User` header (kube's `auth_info.impersonate`), empty when
     /// absent. Lets a test tell the operator's requests from its own.
     pub user: String,
 }
@@ -65,9 +70,41 @@ pub(crate) struct Fault {
     pub retry_after: Option<u32>,
 }
 
+/// How a server authenticates and authorizes. The default allows every request, as before.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bearer tokens and their users (kube-apiserver's `--token-auth-file`, see
+    /// [`parse_token_file`]). Non-empty turns authentication on: an unknown token is 401.
+    pub tokens: Vec<TokenUser>,
+    /// `--authorization-mode=RBAC`: requests are checked against the stored Roles,
+    /// ClusterRoles and bindings (bootstrapped with `cluster-admin` for `system:masters`,
+    /// discovery and self-reviews for everyone authenticated).
+    pub rbac: bool,
+    /// A request without a token is `system:anonymous` (true, as kube-apiserver's default)
+    /// or 401 (false).
+    pub anonymous: bool,
+    /// Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (which the clients and
+    /// kubeconfigs from this server trust). kubectl sends tokens and impersonation headers
+    /// only over TLS. Needs the `openssl` command.
+    pub tls: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tokens: Vec::new(),
+            rbac: false,
+            anonymous: true,
+            tls: false,
+        }
+    }
+}
+
 /// A running test API server. It stops when dropped.
 pub struct TestApiServer {
     addr: SocketAddr,
+    /// The certificate served (PEM), when serving HTTPS.
+    ca_pem: Option<Vec<u8>>,
     inner: Arc<Inner>,
     task: JoinHandle<()>,
 }
@@ -82,21 +119,61 @@ impl TestApiServer {
         }
     }
 
+    /// Starts a server on an ephemeral port of `127.0.0.1` that authenticates and authorizes
+    /// as `options` say.
+    pub async fn start_with(options: Options) -> TestApiServer {
+        let addr = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
+        match Self::start_on_with(addr, options).await {
+            Ok(s) => s,
+            Err(e) => panic!("test API server cannot listen on 127.0.0.1: {e}"),
+        }
+    }
+
     /// Starts a server on `addr`.
     pub async fn start_on(addr: SocketAddr) -> io::Result<TestApiServer> {
+        Self::start_on_with(addr, Options::default()).await
+    }
+
+    /// Starts a server on `addr` with `options`.
+    pub async fn start_on_with(addr: SocketAddr, options: Options) -> io::Result<TestApiServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let inner = Inner::new();
+        let auth = auth::AuthConfig {
+            enabled: !options.tokens.is_empty(),
+            tokens: options
+                .tokens
+                .iter()
+                .map(|t| (t.token.clone(), t.clone()))
+                .collect(),
+            anonymous: options.anonymous,
+            rbac: options.rbac,
+        };
+        let inner = Inner::new(auth);
         let shared = inner.clone();
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
             let inner = shared.clone();
             async move { server::handle(inner, req).await }
         });
-        let task = tokio::spawn(async move {
-            // serve only returns on a listener error, which ends the server.
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(TestApiServer { addr, inner, task })
+        let (task, ca_pem) = if options.tls {
+            let identity = tls::self_signed()?;
+            let listener = tls::TlsListener::new(listener, identity.config)?;
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            (task, Some(identity.ca_pem))
+        } else {
+            let task = tokio::spawn(async move {
+                // serve only returns on a listener error, which ends the server.
+                let _ = axum::serve(listener, app).await;
+            });
+            (task, None)
+        };
+        Ok(TestApiServer {
+            addr,
+            ca_pem,
+            inner,
+            task,
+        })
     }
 
     /// The address it listens on.
@@ -104,27 +181,65 @@ impl TestApiServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` with [`Options::tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// A `kube::Client` for this server, default namespace `default`.
+    /// The CA certificate (PEM) that signed the server's, with [`Options::tls`].
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref()
+    }
+
+    /// A `kube::Client` for this server without credentials, default namespace `default`.
     pub async fn client(&self) -> kube::Client {
-        let uri = match self.url().parse() {
-            Ok(u) => u,
-            Err(e) => panic!("server URL does not parse: {e}"),
+        let config = if self.ca_pem.is_some() {
+            // The kubeconfig carries the certificate to trust.
+            let text = kubeconfig_for(&self.url(), self.ca_pem(), None);
+            config_from(&text).await
+        } else {
+            let uri = match self.url().parse() {
+                Ok(u) => u,
+                Err(e) => panic!("server URL does not parse: {e}"),
+            };
+            kube::Config::new(uri)
         };
-        let config = kube::Config::new(uri);
         match kube::Client::try_from(config) {
             Ok(c) => c,
             Err(e) => panic!("kube client for the test API server: {e}"),
         }
     }
 
+    /// A `kube::Client` that sends `token` as its bearer token, default namespace `default`.
+    pub async fn client_with_token(&self, token: &str) -> kube::Client {
+        let config = self.config_with_token(token).await;
+        match kube::Client::try_from(config) {
+            Ok(c) => c,
+            Err(e) => panic!("kube client for the test API server: {e}"),
+        }
+    }
+
+    /// The `kube::Config` of [`Self::client_with_token`], to add impersonation and the like.
+    pub async fn config_with_token(&self, token: &str) -> kube::Config {
+        config_from(&kubeconfig_for(&self.url(), self.ca_pem(), Some(token))).await
+    }
+
     /// Writes a kubeconfig (context `zk-test`, namespace `default`) for kubectl or zonekeeper.
     pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
-        std::fs::write(path, kubeconfig(&self.url()))
+        std::fs::write(path, kubeconfig_for(&self.url(), self.ca_pem(), None))
+    }
+
+    /// Writes a kubeconfig whose user sends `token` as bearer token.
+    pub fn write_kubeconfig_with_token(&self, path: &Path, token: &str) -> io::Result<()> {
+        std::fs::write(
+            path,
+            kubeconfig_for(&self.url(), self.ca_pem(), Some(token)),
+        )
     }
 
     /// Creates or replaces CRDs, as `kubectl apply -f crds/` does. Their kinds are served at once.
@@ -245,6 +360,37 @@ impl Drop for TestApiServer {
         self.drop_watches();
         self.task.abort();
     }
+}
+
+async fn config_from(kubeconfig: &str) -> kube::Config {
+    let kc = match kube::config::Kubeconfig::from_yaml(kubeconfig) {
+        Ok(k) => k,
+        Err(e) => panic!("kubeconfig for the test API server: {e}"),
+    };
+    match kube::Config::from_custom_kubeconfig(kc, &Default::default()).await {
+        Ok(c) => c,
+        Err(e) => panic!("kube config for the test API server: {e}"),
+    }
+}
+
+/// A kubeconfig pointing at `url`, trusting `ca_pem` and sending `token` when given.
+pub fn kubeconfig_for(url: &str, ca_pem: Option<&[u8]>, token: Option<&str>) -> String {
+    use base64::Engine;
+    let mut text = kubeconfig(url);
+    if let Some(ca) = ca_pem {
+        let data = base64::engine::general_purpose::STANDARD.encode(ca);
+        text = text.replace(
+            &format!("    server: {url}\n"),
+            &format!("    server: {url}\n    certificate-authority-data: {data}\n"),
+        );
+    }
+    if let Some(token) = token {
+        text = text.replace(
+            "  user: {}\n",
+            &format!("  user:\n    token: {}\n", serde_json::json!(token)),
+        );
+    }
+    text
 }
 
 /// A kubeconfig pointing at `url` with no credentials.

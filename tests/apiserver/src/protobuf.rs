@@ -1,5 +1,6 @@
 //! Just enough of Kubernetes' protobuf encoding to accept what kubectl's imperative commands
-//! send (`kubectl create namespace|configmap|secret`): those bodies are decoded to JSON.
+//! send (`kubectl create namespace|configmap|secret`, `kubectl auth can-i`): those bodies are
+//! decoded to JSON.
 //! Any other kind in protobuf is refused with 415.
 
 use base64::Engine;
@@ -124,6 +125,47 @@ fn object_meta(b: &[u8]) -> Option<Value> {
     Some(Value::Object(m))
 }
 
+/// A message of string fields only, as `(number, JSON name)`.
+fn strings_message(b: &[u8], names: &[(u64, &str)]) -> Option<Value> {
+    let mut o = Map::new();
+    for (n, w) in fields(b)? {
+        if let (Some((_, name)), Wire::Bytes(v)) = (names.iter().find(|(num, _)| *num == n), w) {
+            o.insert((*name).into(), text(v));
+        }
+    }
+    Some(Value::Object(o))
+}
+
+/// `spec` of SelfSubjectAccessReview (attributes) and SelfSubjectRulesReview (namespace).
+fn review_spec(kind: &str, b: &[u8]) -> Option<Value> {
+    if kind == "SelfSubjectRulesReview" {
+        return strings_message(b, &[(1, "namespace")]);
+    }
+    let mut spec = Map::new();
+    for (n, w) in fields(b)? {
+        match (n, w) {
+            (1, Wire::Bytes(v)) => {
+                let names = [
+                    (1, "namespace"),
+                    (2, "verb"),
+                    (3, "group"),
+                    (4, "version"),
+                    (5, "resource"),
+                    (6, "subresource"),
+                    (7, "name"),
+                ];
+                spec.insert("resourceAttributes".into(), strings_message(v, &names)?);
+            }
+            (2, Wire::Bytes(v)) => {
+                let names = [(1, "path"), (2, "verb")];
+                spec.insert("nonResourceAttributes".into(), strings_message(v, &names)?);
+            }
+            _ => {}
+        }
+    }
+    Some(Value::Object(spec))
+}
+
 fn object(kind: &str, raw: &[u8]) -> Option<Value> {
     let mut o = Map::new();
     for (n, w) in fields(raw)? {
@@ -143,6 +185,9 @@ fn object(kind: &str, raw: &[u8]) -> Option<Value> {
             ("Secret", 2) => insert_entry(&mut o, "data", v, true)?,
             ("Secret", 3) => _ = o.insert("type".into(), text(v)),
             ("Secret", 4) => insert_entry(&mut o, "stringData", v, false)?,
+            ("SelfSubjectAccessReview" | "SelfSubjectRulesReview", 2) => {
+                _ = o.insert("spec".into(), review_spec(kind, v)?)
+            }
             _ => {}
         }
     }
@@ -171,9 +216,12 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret") {
+    if !matches!(
+        kind.as_str(),
+        "Namespace" | "ConfigMap" | "Secret" | "SelfSubjectAccessReview" | "SelfSubjectRulesReview"
+    ) {
         return Err(format!(
-            "protobuf is only understood for Namespace, ConfigMap and Secret, not {kind:?}"
+            "protobuf is only understood for Namespace, ConfigMap, Secret and self-reviews, not {kind:?}"
         ));
     }
     let mut obj = object(&kind, raw.unwrap_or_default()).ok_or("malformed protobuf object")?;

@@ -324,6 +324,22 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             group, "v1", plural, kind, namespaced, short, status, generation,
         ));
     }
+    // Reviews are answered, never stored: what `kubectl auth can-i` creates.
+    for (plural, kind) in [
+        ("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+        ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+    ] {
+        out.push(builtin(
+            "authorization.k8s.io",
+            "v1",
+            plural,
+            kind,
+            false,
+            &[],
+            false,
+            false,
+        ));
+    }
     out
 }
 

@@ -11,10 +11,15 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::RequestRecord;
+use crate::auth::{self, Attributes, AuthConfig, UserInfo};
 use crate::fields;
 use crate::resources::ResourceType;
 use crate::store::{ApiError, ApiResult, LogEvent, Selectors, State, WriteOpts, name_of};
 use crate::table;
+
+/// kube-apiserver's `MaxRequestBodyBytes`: twice etcd's limit, since JSON is larger than the
+/// protobuf that is stored.
+const MAX_REQUEST_BYTES: usize = 3 << 20;
 
 /// Everything the handlers share.
 pub(crate) struct Inner {
@@ -25,17 +30,30 @@ pub(crate) struct Inner {
     pub bookmark_interval: Duration,
     /// Print every request to stderr (the standalone binary's `--log-requests`).
     pub log_requests: std::sync::atomic::AtomicBool,
+    pub auth: AuthConfig,
 }
 
 impl Inner {
-    pub fn new() -> Arc<Inner> {
+    pub fn new(auth: AuthConfig) -> Arc<Inner> {
         let (tx, _) = broadcast::channel(4096);
         let (drop_tx, _) = watch::channel(0);
+        let mut state = State::new(tx);
+        if auth.rbac {
+            for (plural, obj) in crate::auth::bootstrap_objects() {
+                if let Some(rt) = state
+                    .find("rbac.authorization.k8s.io", "v1", plural)
+                    .cloned()
+                {
+                    let _ = state.create(&rt, "", obj, &mut WriteOpts::default(), None);
+                }
+            }
+        }
         Arc::new(Inner {
-            state: Mutex::new(State::new(tx)),
+            state: Mutex::new(state),
             drop_watches: drop_tx,
             bookmark_interval: Duration::from_secs(1),
             log_requests: std::sync::atomic::AtomicBool::new(false),
+            auth,
         })
     }
 
@@ -118,16 +136,55 @@ pub(crate) async fn handle(inner: Arc<Inner>, req: Request<Body>) -> Response<Bo
         Ok(b) => b.to_vec(),
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),
     };
-    let user = headers
+    let mut user = headers
         .get("impersonate-user")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let mut user_info = None;
+    if inner.auth.enabled || inner.auth.rbac {
+        let who = auth::authenticate(&inner.auth, &headers).and_then(|u| {
+            let state = inner.lock();
+            auth::impersonate(&state, &inner.auth, u, &headers)
+        });
+        match who {
+            Ok(u) => {
+                user = u.name.clone();
+                user_info = Some(u);
+            }
+            Err(e) => {
+                let resp = error_response(&e);
+                inner.lock().requests.push(RequestRecord {
+                    method,
+                    path,
+                    query,
+                    status: e.code,
+                    user,
+                });
+                return resp;
+            }
+        }
+    }
     if let Some(resp) = injected_fault(&inner, &method, &path, &query, &user) {
         return resp;
     }
     let params = Params::parse(&query);
-    let resp = route(&inner, &method, &path, &params, &headers, body).await;
+    let resp = if body.len() > MAX_REQUEST_BYTES {
+        error_response(&ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {MAX_REQUEST_BYTES}"),
+        ))
+    } else {
+        let req = RequestInfo {
+            method: &method,
+            path: &path,
+            params: &params,
+            headers: &headers,
+            user: user_info.as_ref(),
+        };
+        route(&inner, &req, body).await
+    };
     if inner
         .log_requests
         .load(std::sync::atomic::Ordering::Relaxed)
@@ -308,7 +365,8 @@ fn aggregated_discovery(state: &State, core: bool) -> Value {
 }
 
 /// `/openapi/v3`: one document per group/version, so kubectl finds out that the server
-/// validates fields itself (`fieldValidation`) instead of validating client-side.
+/// validates fields itself (`fieldValidation`) instead of validating client-side, and finds
+/// the custom resources' schemas for `kubectl explain`.
 fn openapi_index(state: &State) -> Value {
     let mut paths = serde_json::Map::new();
     let mut gvs: Vec<(String, String)> = state
@@ -331,8 +389,29 @@ fn openapi_index(state: &State) -> Value {
     json!({"paths": paths})
 }
 
+/// `io.zonekeeper.dns.v1alpha1.DnsZone`: the name a real server gives a CRD's schema.
+fn schema_name(rt: &ResourceType) -> String {
+    let mut parts: Vec<&str> = rt.group.split('.').collect();
+    parts.reverse();
+    format!("{}.{}.{}", parts.join("."), rt.version, rt.kind)
+}
+
+/// A custom resource's openAPIV3Schema as kube-apiserver publishes it: with `apiVersion`,
+/// `kind` and `metadata` described, and tagged with its group/version/kind (which is how
+/// `kubectl explain` finds it).
+fn published_schema(rt: &ResourceType, schema: &Value) -> Value {
+    let mut s = schema.clone();
+    s["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"});
+    s["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"});
+    s["properties"]["metadata"] = json!({"type": "object", "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"});
+    s["x-kubernetes-group-version-kind"] =
+        json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}]);
+    s
+}
+
 fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
     let params: Vec<Value> = ["dryRun", "fieldManager", "fieldValidation", "force"]
         .iter()
         .map(|n| json!({"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": true}))
@@ -353,6 +432,9 @@ fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
             format!("{prefix}/{}/{{name}}", t.plural)
         };
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
+        if let Some(schema) = &t.schema {
+            schemas.insert(schema_name(t), published_schema(t, schema));
+        }
         paths.insert(
             path,
             json!({"patch": {
@@ -371,7 +453,7 @@ fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }))
 }
 
@@ -496,6 +578,7 @@ fn write_opts(params: &Params, headers: &HeaderMap) -> WriteOpts {
             v => v.to_string(),
         },
         warnings: Vec::new(),
+        user: None,
     }
 }
 
@@ -581,18 +664,66 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
     resp
 }
 
-async fn route(
-    inner: &Arc<Inner>,
-    method: &str,
-    path: &str,
-    params: &Params,
-    headers: &HeaderMap,
-    body: Vec<u8>,
-) -> Response<Body> {
+/// One request, as routing and authorization see it.
+struct RequestInfo<'a> {
+    method: &'a str,
+    path: &'a str,
+    params: &'a Params,
+    headers: &'a HeaderMap,
+    /// The authenticated user, when authentication or authorization is on.
+    user: Option<&'a UserInfo>,
+}
+
+/// RBAC's verdict on a request; `None` when it may go on.
+fn authorize(inner: &Inner, req: &RequestInfo, target: &Target) -> Option<Response<Body>> {
+    if !inner.auth.rbac {
+        return None;
+    }
+    let attrs = match target {
+        Target::Json(_) => Attributes::NonResource {
+            verb: req.method.to_lowercase(),
+            path: req.path.to_string(),
+        },
+        Target::Resource { rt, ns, name, sub } => {
+            // A namespace is its own namespace, so RoleBindings in it cover it.
+            let ns = if rt.kind == "Namespace" && rt.group.is_empty() {
+                name.clone()
+            } else {
+                ns.clone()
+            };
+            Attributes::Resource {
+                verb: auth::resource_verb(req.method, name, req.params.flag("watch")).into(),
+                group: rt.group.clone(),
+                resource: rt.plural.clone(),
+                sub: sub.clone(),
+                ns,
+                name: name.clone(),
+            }
+        }
+    };
+    let anonymous = UserInfo {
+        name: auth::ANONYMOUS.into(),
+        ..UserInfo::default()
+    };
+    let user = req.user.unwrap_or(&anonymous);
+    if auth::allowed(&inner.lock(), user, &attrs) {
+        None
+    } else {
+        Some(error_response(&attrs.forbidden(&user.name)))
+    }
+}
+
+async fn route(inner: &Arc<Inner>, req: &RequestInfo<'_>, body: Vec<u8>) -> Response<Body> {
+    let (method, path, params, headers) = (req.method, req.path, req.params, req.headers);
     let target = {
         let state = inner.lock();
         resolve(&state, path)
     };
+    if let Ok(t) = &target
+        && let Some(denied) = authorize(inner, req, t)
+    {
+        return denied;
+    }
     let (rt, ns, name, sub) = match target {
         Ok(Target::Json(v)) if method == "GET" => {
             if matches!(path.trim_end_matches('/'), "/api" | "/apis") && wants_aggregated(headers) {
@@ -620,6 +751,38 @@ async fn route(
         return watch_response(inner.clone(), rt, ns, params, render_mode(headers, params));
     }
     let mut opts = write_opts(params, headers);
+    if inner.auth.rbac {
+        opts.user = req.user.cloned();
+    }
+    if rt.group == "authorization.k8s.io" {
+        if method != "POST" {
+            return error_response(&ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "method not allowed",
+            ));
+        }
+        let masters = UserInfo {
+            name: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+        };
+        // Without RBAC everyone may do everything, and a review says so.
+        let user = if inner.auth.rbac {
+            req.user.unwrap_or(&masters)
+        } else {
+            &masters
+        };
+        return match parse_body(&body, headers) {
+            Ok(b) => {
+                let mut out = auth::review(&inner.lock(), &rt.kind, user, &b);
+                out["apiVersion"] = json!(rt.api_version());
+                out["kind"] = json!(rt.kind);
+                json_response(201, &out)
+            }
+            Err(e) => error_response(&e),
+        };
+    }
     let result: ApiResult<(u16, Value)> = match (method, name.as_str()) {
         ("GET", "") => list(&inner.lock(), &rt, &ns, params, headers),
         ("POST", "") => parse_body(&body, headers)

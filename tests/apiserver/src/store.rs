@@ -14,6 +14,14 @@ use crate::{Fault, RequestRecord};
 /// The finalizer that holds an owner during foreground deletion.
 const FOREGROUND: &str = "foregroundDeletion";
 
+/// ConfigMap and Secret payloads (`core.MaxConfigMapSize`, `core.MaxSecretSize`).
+pub(crate) const MAX_DATA_BYTES: usize = 1 << 20;
+/// All annotations of an object together (`TotalAnnotationSizeLimitB`); kubectl apply's
+/// last-applied-configuration annotation meets it first.
+pub(crate) const MAX_ANNOTATION_BYTES: usize = 256 << 10;
+/// etcd's default `--max-request-bytes`: no stored object may be larger.
+pub(crate) const MAX_STORED_BYTES: usize = 3 << 19;
+
 /// How many events a watch can resume from; older resourceVersions get 410 Gone.
 pub(crate) const EVENT_WINDOW: usize = 2048;
 
@@ -89,9 +97,12 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        // etcd's own errors reach clients without a reason, as a bare 500.
+        if !self.reason.is_empty() {
+            s["reason"] = json!(self.reason);
+        }
         if let Some(d) = &self.details {
             s["details"] = d.clone();
         }
@@ -109,6 +120,8 @@ pub(crate) struct WriteOpts {
     /// `Strict`, `Warn` (the default) or `Ignore`.
     pub field_validation: String,
     pub warnings: Vec<String>,
+    /// Who writes, when RBAC is enforced (owner-reference permission checks).
+    pub user: Option<crate::auth::UserInfo>,
 }
 
 pub(crate) struct State {
@@ -136,6 +149,13 @@ fn meta(o: &mut Value) -> &mut Map<String, Value> {
         Some(m) => m,
         None => unreachable!("metadata was just made an object"),
     }
+}
+
+fn ns_of(o: &Value) -> String {
+    o["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub(crate) fn name_of(o: &Value) -> &str {
@@ -234,6 +254,72 @@ fn invalid_name(name: &str, label: bool) -> Option<&'static str> {
     (name.len() > 253 || !name.split('.').all(part_ok)).then_some(
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
     )
+}
+
+/// The byte length of a ConfigMap/Secret value as the server counts it: `binaryData` and
+/// Secret `data` are base64 on the wire but limited by their decoded size.
+fn payload_len(v: &Value, base64: bool) -> usize {
+    let text = v.as_str().unwrap_or_default();
+    if base64 {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(|b| b.len())
+            .unwrap_or(text.len())
+    } else {
+        text.len()
+    }
+}
+
+/// The size limits validation enforces on every kind (annotations) and on ConfigMap/Secret
+/// payloads, worded as kube-apiserver words them.
+fn size_error(rt: &ResourceType, obj: &Value) -> Option<ApiError> {
+    let name = name_of(obj);
+    let annotations: usize = obj["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum();
+    if annotations > MAX_ANNOTATION_BYTES {
+        return Some(invalid(
+            rt,
+            name,
+            &[(
+                "metadata.annotations".into(),
+                format!("Too long: must have at most {MAX_ANNOTATION_BYTES} bytes"),
+            )],
+        ));
+    }
+    let sum = |field: &str, base64: bool| -> usize {
+        obj[field]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| payload_len(v, base64))
+            .sum()
+    };
+    let (total, path) = match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "ConfigMap") => (sum("data", false) + sum("binaryData", true), "[]"),
+        ("", "Secret") => (sum("data", true) + sum("stringData", false), "data"),
+        _ => return None,
+    };
+    (total > MAX_DATA_BYTES).then(|| {
+        invalid(
+            rt,
+            name,
+            &[(
+                path.into(),
+                format!("Too long: must have at most {MAX_DATA_BYTES} bytes"),
+            )],
+        )
+    })
+}
+
+/// What etcd answers when asked to store an object over its request limit.
+fn too_large_for_etcd(obj: &Value) -> Option<ApiError> {
+    (obj.to_string().len() > MAX_STORED_BYTES)
+        .then(|| ApiError::new(500, "", "etcdserver: request is too large"))
 }
 
 fn cause_reason(message: &str) -> &'static str {
@@ -403,7 +489,21 @@ impl State {
                 )],
             ));
         }
-        if let Some(why) = invalid_name(&name, rt.kind == "Namespace") {
+        // RBAC objects are named like `system:discovery`: only path segments are checked.
+        let rbac = rt.group == "rbac.authorization.k8s.io";
+        if rbac && (name == "." || name == ".." || name.contains(['/', '%'])) {
+            return Err(invalid(
+                rt,
+                &name,
+                &[(
+                    "metadata.name".into(),
+                    format!(
+                        "Invalid value: \"{name}\": may not contain '/' or '%', or be '.' or '..'"
+                    ),
+                )],
+            ));
+        }
+        if let Some(why) = invalid_name(&name, rt.kind == "Namespace").filter(|_| !rbac) {
             return Err(invalid(
                 rt,
                 &name,
@@ -412,6 +512,9 @@ impl State {
                     format!("Invalid value: \"{name}\": {why}"),
                 )],
             ));
+        }
+        if let Some(e) = size_error(rt, obj) {
+            return Err(e);
         }
         let Some(schema) = &rt.schema else {
             return Ok(());
@@ -552,6 +655,7 @@ impl State {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
         self.admit(rt, &mut obj, None, opts)?;
+        crate::auth::check_owner_references(self, rt, ns, None, &obj, opts)?;
         if rt.kind == "CustomResourceDefinition" {
             obj["status"] = crd_status(&obj);
         }
@@ -587,6 +691,9 @@ impl State {
         meta(&mut obj).insert("managedFields".into(), fields::encode(&managers));
         if opts.dry_run {
             return Ok(obj);
+        }
+        if let Some(e) = too_large_for_etcd(&obj) {
+            return Err(e);
         }
         self.rv += 1;
         meta(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
@@ -719,6 +826,7 @@ impl State {
             new["status"] = old["status"].clone();
         }
         self.admit(rt, &mut new, Some(old), opts)?;
+        crate::auth::check_owner_references(self, rt, &ns_of(old), Some(old), &new, opts)?;
         if rt.kind == "CustomResourceDefinition" {
             new["status"] = crd_status(&new);
         }
@@ -755,6 +863,9 @@ impl State {
         }
         if opts.dry_run {
             return Ok(new);
+        }
+        if let Some(e) = too_large_for_etcd(&new) {
+            return Err(e);
         }
         self.rv += 1;
         meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));

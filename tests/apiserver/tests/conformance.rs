@@ -1324,3 +1324,110 @@ async fn written_kubeconfig_works_for_kube() {
         .unwrap();
     assert!(server.object(GROUP, "dnszones", "default", "kc").is_some());
 }
+
+/// The Controller's store reports ready: the lead's `wait_until_ready` never returned because
+/// kube-runtime 5.0's `DelayedInit` keeps the waker of only the last task that polled it, and
+/// the Controller's own runner waits on the same store, so a waiter that polled before it is
+/// never woken (not a watch or list detail of this server). A waiter that polls again, as
+/// here, sees the ready store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_store_becomes_ready_for_a_waiter_that_polls_again() {
+    let (_server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("a"))
+        .await
+        .unwrap();
+    let controller = Controller::new(zones, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let waiter = tokio::spawn(async move {
+        loop {
+            let poll = tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready());
+            if let Ok(ready) = poll.await {
+                return ready.is_ok();
+            }
+        }
+    });
+    // Polls first, before the controller's runner does.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::spawn(
+        controller
+            .run(
+                |_z, _| async { Ok::<_, kube::Error>(Action::await_change()) },
+                |_z, _e, _| Action::await_change(),
+                Arc::new(()),
+            )
+            .for_each(|_| async {}),
+    );
+    let ready = tokio::time::timeout(Duration::from_secs(15), waiter).await;
+    assert!(
+        matches!(ready, Ok(Ok(true))),
+        "store never ready: {ready:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_prints_the_crd_field_docs() {
+    let (server, _client) = server_with_crds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let cache = dir.path().join("cache");
+    server.write_kubeconfig(&kc).unwrap();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        kubectl(&kc, &cache, &["explain", "dnszone.spec.records.data"])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("KIND:       DnsZone"), "{out}");
+    assert!(out.contains("FIELD: data <[]string>"), "{out}");
+    assert!(
+        out.contains("The records' data in zone-file presentation format, one entry per record."),
+        "{out}"
+    );
+}
+
+/// Issue 17 point 12: kube-runtime's finalizer helper sends `test /metadata/finalizers null`
+/// + `add` when its cached object has no finalizers. Sent from a stale cache (the finalizer
+/// was just added by the previous reconcile, whose watch event has not arrived), a real
+/// server refuses it with 422 and writes nothing, and so does this one; sent fresh, it passes.
+#[tokio::test]
+async fn finalizer_add_from_a_stale_cache_is_refused_like_a_real_server() {
+    let (server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("a"))
+        .await
+        .unwrap();
+    let add = |name: &str| -> json_patch::Patch {
+        serde_json::from_value(json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [name]},
+        ]))
+        .unwrap()
+    };
+    let pp = PatchParams::default();
+    zones
+        .patch(
+            "a",
+            &pp,
+            &Patch::<()>::Json(add("dns.zonekeeper.io/cleanup")),
+        )
+        .await
+        .unwrap();
+    let rv = server.resource_version();
+    let err = zones
+        .patch(
+            "a",
+            &pp,
+            &Patch::<()>::Json(add("dns.zonekeeper.io/cleanup")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), 422);
+    assert_eq!(server.resource_version(), rv);
+    assert_eq!(
+        zones.get("a").await.unwrap().finalizers(),
+        ["dns.zonekeeper.io/cleanup"]
+    );
+}
