@@ -10,20 +10,19 @@
 //! `axfr-raw-*` is the transfer alone (records counted and dropped), whose
 //! peak_rss_mb is the growth during the transfer.
 //!
-//! Run: `cargo run --release --bin zonekeeper-bench [-- --max 1000000]`; `-- --zonesync`
+//! Run: `cargo bench --bench zonekeeper-bench [-- --max 1000000]`; `-- --zonesync`
 //! runs only the ZoneSync scenarios (100k-record sync from Knot, then an IXFR sync of 10).
 
 #![allow(clippy::print_stdout)]
 
-#[path = "../../tests/support/dns_servers.rs"]
-mod dns_servers;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dns_servers::{DnsServer as Server, ServerKind as Kind, ServerOptions, ZoneContent};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use zk_fixtures::dns_servers::{
+    DnsServer as Server, ServerKind as Kind, ServerOptions, ZoneContent,
+};
 use zonekeeper::dns::diff::zone_diff;
 use zonekeeper::dns::model::Zone;
 use zonekeeper::dns::query::{QueryOptions, query_soa};
@@ -444,6 +443,20 @@ async fn zonesync_scenario(kind: Kind) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: cargo bench --bench zonekeeper-bench [-- --max N | --zonesync]\n\
+             \x20 --max N     skip scenarios with zones over N records (default 1000000)\n\
+             \x20 --zonesync  only the ZoneSync scenarios (100k-record sync from Knot)"
+        );
+        return Ok(());
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this main with no
+    // argument at all, and should not start a benchmark of several minutes.
+    if args.len() == 1 {
+        println!("zonekeeper-bench: run it with `cargo bench --bench zonekeeper-bench`");
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--zonesync") {
         return zonesync_scenario(Kind::Knot).await;
     }
