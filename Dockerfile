@@ -4,7 +4,12 @@ RUN rustup target add x86_64-unknown-linux-musl && apt-get update && apt-get ins
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY tests/apiserver ./tests/apiserver
+# The other workspace members (tests/apiserver, tests/fixtures) and the benchmark are dev-only
+# and not copied: the image builds from a manifest without them, its lock pruned to match
+# (`cargo update --workspace` drops their entries and changes no registry version).
+RUN sed -i -e 's|^members = .*|members = ["."]|' -e '/^zk-\(apiserver\|fixtures\) = /d' \
+        -e '/^\[\[bench\]\]/,/^harness/d' Cargo.toml \
+    && cargo update --workspace
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin zonekeeper
 
 FROM gcr.io/distroless/static-debian12:nonroot

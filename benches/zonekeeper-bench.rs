@@ -1,0 +1,483 @@
+//! Benchmark of the DNS engine against real servers on loopback.
+//!
+//! Prints one line per scenario:
+//! `bench scenario=<name> ours_s=<x> floor_s=<y> ratio=<x/y> peak_rss_mb=<z>`
+//! where the floor is measured in the same run on the same server (`dig
+//! axfr` / `kdig axfr`, single-record UPDATEs, `dig ixfr`). peak_rss_mb is
+//! this process's peak resident memory during "ours" (reset before each;
+//! the desired zone, built beforehand as the operator would hold it, counts).
+//! `axfr-sync-*` is transfer + zone model + diff against the desired zone;
+//! `axfr-raw-*` is the transfer alone (records counted and dropped), whose
+//! peak_rss_mb is the growth during the transfer.
+//!
+//! Run: `cargo bench --bench zonekeeper-bench [-- --max 1000000]`; `-- --zonesync`
+//! runs only the ZoneSync scenarios (100k-record sync from Knot, then an IXFR sync of 10).
+
+#![allow(clippy::print_stdout)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use zk_fixtures::dns_servers::{
+    DnsServer as Server, ServerKind as Kind, ServerOptions, ZoneContent,
+};
+use zonekeeper::dns::diff::zone_diff;
+use zonekeeper::dns::model::Zone;
+use zonekeeper::dns::query::{QueryOptions, query_soa};
+use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, axfr_zone, ixfr};
+use zonekeeper::dns::tsig::TsigKey;
+use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
+
+const ZONE: &str = "bench.test.";
+
+/// Our key type from the fixture server's.
+fn key(server: &Server) -> anyhow::Result<TsigKey> {
+    let k = &server.key;
+    Ok(TsigKey::new(&k.name, &k.algorithm, &k.secret_b64)?)
+}
+
+/// `n` A records `h<i>` (the fixture adds SOA and NS).
+fn start(kind: Kind, n: usize) -> Server {
+    let lines = (0..n)
+        .map(|i| {
+            let [a, b, c, d] = ip(i);
+            format!("h{i} 300 IN A {a}.{b}.{c}.{d}")
+        })
+        .collect();
+    Server::start(
+        kind,
+        &ZoneContent::new(ZONE, lines),
+        ServerOptions::default(),
+    )
+}
+
+fn zone() -> anyhow::Result<Name> {
+    Ok(Name::from_ascii(ZONE)?)
+}
+
+fn reset_peak() {
+    // Linux: writing 5 resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn line(name: &str, ours: Duration, floor: Duration, peak: f64) {
+    let (o, f) = (ours.as_secs_f64(), floor.as_secs_f64());
+    println!(
+        "bench scenario={name} ours_s={o:.4} floor_s={f:.4} ratio={:.3} peak_rss_mb={peak:.1}",
+        if f > 0.0 { o / f } else { 0.0 }
+    );
+}
+
+fn ip(i: usize) -> [u8; 4] {
+    [
+        10,
+        ((i >> 16) & 255) as u8,
+        ((i >> 8) & 255) as u8,
+        (i & 255) as u8,
+    ]
+}
+
+/// Wall time of an external transfer client writing to /dev/null.
+fn external_axfr(tool: &str, server: &Server, qtype: &str) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let status = Command::new(tool)
+        .arg("-p")
+        .arg(server.addr.port().to_string())
+        .arg("-y")
+        .arg(server.key.dig_arg())
+        .arg(format!("@{}", server.addr.ip()))
+        .arg(ZONE)
+        .arg(qtype)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "{tool} failed");
+    Ok(t.elapsed())
+}
+
+/// AXFR into the zone model, then diff against the desired zone: the sync
+/// path of a reconcile. Returns the number of changes found.
+async fn sync_once(server: &Server, k: &TsigKey, desired: &Zone) -> anyhow::Result<usize> {
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let (observed, _) = axfr_zone(server.addr, &zone()?, &opts).await?;
+    Ok(zone_diff(&observed, desired).len())
+}
+
+/// The transfer alone: records counted and dropped as they arrive.
+async fn raw_once(server: &Server, k: &TsigKey) -> anyhow::Result<u64> {
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let mut n = 0u64;
+    axfr(server.addr, &zone()?, &opts, &mut |_r: Record| {
+        n += 1;
+        Ok(())
+    })
+    .await?;
+    Ok(n)
+}
+
+async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
+    let server = start(kind, n);
+    let k = key(&server)?;
+    let z = zone()?;
+    let mut desired = Zone::new(z.clone());
+    for i in 0..n {
+        let [a, b, c, d] = ip(i);
+        desired.insert(Record::from_rdata(
+            Name::from_ascii(format!("h{i}.{ZONE}"))?,
+            300,
+            RData::A(A::new(a, b, c, d)),
+        ));
+    }
+    desired.insert(Record::from_rdata(
+        z.clone(),
+        3600,
+        RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii(
+            "ns1.invalid.",
+        )?)),
+    ));
+    let tool = if matches!(kind, Kind::Knot) {
+        "kdig"
+    } else {
+        "dig"
+    };
+    let runs = if n >= 1_000_000 { 1 } else { 3 };
+    // Warm the server once, then best of `runs` for each.
+    external_axfr(tool, &server, "AXFR")?;
+    let mut floor = Duration::MAX;
+    let mut ours = Duration::MAX;
+    let mut raw = Duration::MAX;
+    let mut peak: f64 = 0.0;
+    let mut raw_peak: f64 = 0.0;
+    for _ in 0..runs {
+        floor = floor.min(external_axfr(tool, &server, "AXFR")?);
+        reset_peak();
+        let base = peak_mb();
+        let t = Instant::now();
+        let count = raw_once(&server, &k).await?;
+        raw = raw.min(t.elapsed());
+        raw_peak = raw_peak.max(peak_mb() - base);
+        anyhow::ensure!(count as usize == n + 2, "raw transfer counted {count}");
+        reset_peak();
+        let t = Instant::now();
+        let changes = sync_once(&server, &k, &desired).await?;
+        ours = ours.min(t.elapsed());
+        peak = peak.max(peak_mb());
+        anyhow::ensure!(changes == 0, "{changes} differences on an identical zone");
+    }
+    let size = human(n);
+    let kn = kind_name(kind);
+    line(&format!("axfr-sync-{size}-{kn}"), ours, floor, peak);
+    // peak_rss_mb here is the growth over the process's RSS at the start.
+    line(&format!("axfr-raw-{size}-{kn}"), raw, floor, raw_peak);
+    Ok(())
+}
+
+fn human(n: usize) -> String {
+    if n >= 1_000_000 {
+        format!("{}m", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bind => "bind",
+        Kind::Knot => "knot",
+        Kind::Nsd => "nsd",
+    }
+}
+
+fn adds(prefix: &str, n: usize) -> anyhow::Result<Vec<RRsetChange>> {
+    (0..n)
+        .map(|i| {
+            let name = Name::from_ascii(format!("{prefix}{i}.{ZONE}"))?;
+            let [a, b, c, d] = ip(i);
+            Ok(RRsetChange {
+                name: name.clone(),
+                rtype: RecordType::A,
+                old: vec![],
+                new: vec![Record::from_rdata(name, 300, RData::A(A::new(a, b, c, d)))],
+            })
+        })
+        .collect()
+}
+
+async fn update_scenario() -> anyhow::Result<()> {
+    let server = start(Kind::Bind, 10_000);
+    let k = key(&server)?;
+    let z = zone()?;
+    let opts = UpdateOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    // Floor: the same number of changes, one UPDATE each, one at a time.
+    let single = UpdateOptions {
+        max_batch_bytes: 1,
+        in_flight: 1,
+        ..opts.clone()
+    };
+    let floor_changes = adds("s", 10_000)?;
+    let t = Instant::now();
+    let r = apply_single(&server, &z, &floor_changes, &single).await?;
+    let floor = t.elapsed();
+    anyhow::ensure!(r == 10_000, "floor applied {r}");
+    let changes = adds("u", 10_000)?;
+    reset_peak();
+    let t = Instant::now();
+    let report = apply_changes(server.addr, &z, &changes, &opts).await;
+    let ours = t.elapsed();
+    anyhow::ensure!(report.is_complete(), "{report:?}");
+    line("update-10k-bind", ours, floor, peak_mb());
+    Ok(())
+}
+
+/// One UPDATE per change (plan_batches puts an over-budget change alone in a
+/// batch only if it fits 64 KiB, so send them one by one).
+async fn apply_single(
+    server: &Server,
+    z: &Name,
+    changes: &[RRsetChange],
+    opts: &UpdateOptions,
+) -> anyhow::Result<usize> {
+    let opts = UpdateOptions {
+        max_batch_bytes: 60_000,
+        ..opts.clone()
+    };
+    let mut n = 0;
+    for c in changes {
+        let r = apply_changes(server.addr, z, std::slice::from_ref(c), &opts).await;
+        anyhow::ensure!(r.is_complete(), "{r:?}");
+        n += r.applied;
+    }
+    Ok(n)
+}
+
+async fn ixfr_scenario(kind: Kind) -> anyhow::Result<()> {
+    let server = start(kind, 100_000);
+    let k = key(&server)?;
+    let z = zone()?;
+    let qo = QueryOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let from = query_soa(server.addr, &z, &qo).await?;
+    let changes = adds("x", 10)?;
+    let report = apply_changes(
+        server.addr,
+        &z,
+        &changes,
+        &UpdateOptions {
+            tsig: Some(k.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    anyhow::ensure!(report.is_complete(), "{report:?}");
+    let opts = TransferOptions {
+        tsig: Some(k.clone()),
+        ..Default::default()
+    };
+    let tool = if matches!(kind, Kind::Knot) {
+        "kdig"
+    } else {
+        "dig"
+    };
+    let mut floor = Duration::MAX;
+    let mut ours = Duration::MAX;
+    reset_peak();
+    for _ in 0..5 {
+        floor = floor.min(external_axfr(tool, &server, &format!("IXFR={from}"))?);
+        let t = Instant::now();
+        let (outcome, _) = ixfr(server.addr, &z, from, &opts, &mut |_| Ok(())).await?;
+        ours = ours.min(t.elapsed());
+        match outcome {
+            IxfrOutcome::Incremental(steps) => {
+                let n: usize = steps.iter().map(|s| s.added.len() + s.deleted.len()).sum();
+                anyhow::ensure!(n == 10, "IXFR carried {n} records");
+            }
+            o => anyhow::bail!("expected incremental, got {o:?}"),
+        }
+    }
+    line(
+        &format!("ixfr-10-on-100k-{}", kind_name(kind)),
+        ours,
+        floor,
+        peak_mb(),
+    );
+    Ok(())
+}
+
+/// A ZoneSync's work without the API server: AXFR (or IXFR) + diff against the previous
+/// snapshot + change lines + snapshot encode (gzip wire records), on 100k records from Knot.
+async fn zonesync_scenario(kind: Kind) -> anyhow::Result<()> {
+    use zonekeeper::api::zone_sync::SyncMethod;
+    use zonekeeper::reconcile::config::Endpoint;
+    let server = start(kind, 100_000);
+    let k = key(&server)?;
+    let z = zone()?;
+    let endpoint = Endpoint {
+        server: server.addr.to_string(),
+        key: Some(k.clone()),
+        timeout: Duration::from_secs(10),
+        key_secret: None,
+    };
+    let tool = if matches!(kind, Kind::Knot) {
+        "kdig"
+    } else {
+        "dig"
+    };
+    external_axfr(tool, &server, "AXFR")?;
+    let run = |previous: Option<zonekeeper::dns::model::Zone>| {
+        let endpoint = endpoint.clone();
+        let z = z.clone();
+        async move {
+            let t = Instant::now();
+            // By value, as the controller does: an IXFR changes the snapshot in place.
+            let report =
+                zonekeeper::reconcile::sync::sync_owned(&endpoint, &z, previous, SyncMethod::Auto)
+                    .await
+                    .map_err(|(e, _)| e)?;
+            let synced = t.elapsed();
+            let lines = zonekeeper::dns::diff::change_lines(&report.changes);
+            let bytes = zonekeeper::reconcile::snapshot::encode(&report.snapshot)
+                .map_err(anyhow::Error::msg)?;
+            let took = t.elapsed();
+            println!(
+                "bench-detail transfer_s={:.4} transfer_and_diff_s={:.4} encode_s={:.4} snapshot_bytes={}",
+                report.transfer.duration.as_secs_f64(),
+                synced.as_secs_f64(),
+                (took - synced).as_secs_f64(),
+                bytes.len()
+            );
+            anyhow::ensure!(!bytes.is_empty());
+            anyhow::Ok((took, report, lines.len()))
+        }
+    };
+    let mut floor = Duration::MAX;
+    let mut ours = Duration::MAX;
+    let mut peak: f64 = 0.0;
+    let mut snapshot = None;
+    for _ in 0..3 {
+        floor = floor.min(external_axfr(tool, &server, "AXFR")?);
+        reset_peak();
+        let (took, report, lines) = run(None).await?;
+        ours = ours.min(took);
+        peak = peak.max(peak_mb());
+        anyhow::ensure!(
+            lines > 100_000,
+            "{lines} change lines from an empty snapshot"
+        );
+        snapshot = Some(report.snapshot);
+    }
+    line(
+        &format!("zonesync-axfr-100k-{}", kind_name(kind)),
+        ours,
+        floor,
+        peak,
+    );
+
+    let from = query_soa(
+        server.addr,
+        &z,
+        &QueryOptions {
+            tsig: Some(k.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let report = apply_changes(
+        server.addr,
+        &z,
+        &adds("s", 10)?,
+        &UpdateOptions {
+            tsig: Some(k.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    anyhow::ensure!(report.is_complete(), "{report:?}");
+    let mut floor = Duration::MAX;
+    let mut ours = Duration::MAX;
+    reset_peak();
+    for _ in 0..5 {
+        floor = floor.min(external_axfr(tool, &server, &format!("IXFR={from}"))?);
+        let (took, report, lines) = run(snapshot.clone()).await?;
+        ours = ours.min(took);
+        anyhow::ensure!(
+            report.transfer.method == zonekeeper::dns::transfer::TransferMethod::Ixfr,
+            "{:?}",
+            report.transfer.method
+        );
+        anyhow::ensure!(lines == 10, "{lines} change lines for 10 adds");
+    }
+    line(
+        &format!("zonesync-ixfr-10-on-100k-{}", kind_name(kind)),
+        ours,
+        floor,
+        peak_mb(),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: cargo bench --bench zonekeeper-bench [-- --max N | --zonesync]\n\
+             \x20 --max N     skip scenarios with zones over N records (default 1000000)\n\
+             \x20 --zonesync  only the ZoneSync scenarios (100k-record sync from Knot)"
+        );
+        return Ok(());
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this main with no
+    // argument at all, and should not start a benchmark of several minutes.
+    if args.len() == 1 {
+        println!("zonekeeper-bench: run it with `cargo bench --bench zonekeeper-bench`");
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--zonesync") {
+        return zonesync_scenario(Kind::Knot).await;
+    }
+    let max = args
+        .iter()
+        .position(|a| a == "--max")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1_000_000);
+    // Small scenarios first: RSS freed by a big one is not always returned
+    // to the OS, and the peak of a later scenario can only start there.
+    update_scenario().await?;
+    ixfr_scenario(Kind::Bind).await?;
+    ixfr_scenario(Kind::Knot).await?;
+    for n in [10_000, 100_000, 1_000_000] {
+        if n > max {
+            continue;
+        }
+        for kind in [Kind::Knot, Kind::Bind] {
+            axfr_scenario(kind, n).await?;
+        }
+    }
+    Ok(())
+}
