@@ -354,7 +354,9 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     } else {
         interval.0
     };
-    if ctx.locks.is_syncing(&key) {
+    // The claim covers a sync from its start, the object until its final status is in the
+    // store, so the pass after a sync always sees that sync recorded first.
+    if ctx.locks.is_syncing(&key) || zone_syncs::is_running(&ctx.syncs, &zone) {
         hold_for_sync(&zone, &mut status);
         if status != current {
             write_status(ctx, &zone, &status, &mut rt).await?;

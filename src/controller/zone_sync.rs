@@ -326,6 +326,9 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     // Seed 409: a spec change not yet applied goes first; the sync waits, visibly.
     if zone_status.observed_generation != zone.meta().generation {
         if st.reason.as_deref() != Some("PendingUpdate") {
+            // Pending, not Syncing (a sync resumed after a restart may have been): a Syncing
+            // sync holds the zone, and the zone must apply the update this sync waits for.
+            st.phase = Some(SyncPhase::Pending);
             st.reason = Some("PendingUpdate".into());
             st.message = Some(format!(
                 "waiting for the pending update of zone {zone_name} to be applied"

@@ -44,6 +44,14 @@ pub fn has_unfinished(store: &Store<ZoneSync>, zone: &DnsZone) -> bool {
         .any(|s| !is_finished(s.status.as_ref().and_then(|st| st.phase)))
 }
 
+/// Whether a sync of the zone is transferring (its object says Syncing): the zone is
+/// read-only until that sync's final status arrives.
+pub fn is_running(store: &Store<ZoneSync>, zone: &DnsZone) -> bool {
+    syncs_of(store, zone)
+        .iter()
+        .any(|s| s.status.as_ref().and_then(|st| st.phase) == Some(SyncPhase::Syncing))
+}
+
 /// Records every complete, stored (not dry-run) sync of the zone the status does not hold
 /// yet, oldest first. A sync is recorded once: its id is in the history, or it ended before
 /// the newest recorded sync (then it was recorded and has since dropped out of the capped
@@ -173,4 +181,96 @@ async fn create_scheduled(client: &kube::Client, zone: &DnsZone) -> Result<Strin
     .map_err(kube::Error::SerdeError)?;
     let created = api.create(&PostParams::default(), &obj).await?;
     Ok(created.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+    use kube::runtime::reflector;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+
+    fn zone(history_limit: i32) -> DnsZone {
+        let mut z: DnsZone = serde_json::from_value(serde_json::json!({
+            "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "DnsZone",
+            "metadata": {"name": "z", "namespace": "ns"},
+            "spec": {"zoneName": "example.com.", "type": "Primary", "backend": {"server": "127.0.0.1:53"}},
+        }))
+        .unwrap();
+        z.spec.history_limit = history_limit;
+        z
+    }
+
+    fn sync(name: &str, zone: &str, id: &str, second: i64, phase: &str, dry_run: bool) -> ZoneSync {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "ZoneSync",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"zoneRef": {"name": zone}, "dryRun": dry_run},
+            "status": {
+                "id": id, "type": "Sync", "phase": phase, "userId": "alice",
+                "completedAt": Time(Timestamp::from_second(second).unwrap()),
+                "zone": {"name": "example.com.", "serialBefore": second, "serialAfter": second + 1},
+                "summary": {"added": 2, "updated": 0, "deleted": 1, "unchanged": 0, "total": 3},
+                "changes": ["+ a.example.com. 300 IN A 192.0.2.1"],
+            },
+        }))
+        .unwrap()
+    }
+
+    fn store_of(syncs: Vec<ZoneSync>) -> Store<ZoneSync> {
+        let (store, mut writer) = reflector::store();
+        for s in syncs {
+            writer.apply_watcher_event(&Event::Apply(s));
+        }
+        store
+    }
+
+    #[test]
+    fn complete_stored_syncs_of_the_zone_are_recorded_once_oldest_first() {
+        let store = store_of(vec![
+            sync("s2", "z", "id2", 200, "Complete", false),
+            sync("s1", "z", "id1", 100, "Complete", false),
+            sync("dry", "z", "id3", 300, "Complete", true),
+            sync("failed", "z", "id4", 300, "Failed", false),
+            sync("other", "y", "id5", 300, "Complete", false),
+        ]);
+        let mut status = DnsZoneStatus::default();
+        assert!(record_finished(&store, &zone(20), &mut status));
+        let ids: Vec<_> = status.history.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["id2", "id1"],
+            "newest first, only complete stored syncs of z"
+        );
+        let newest = &status.history[0];
+        assert_eq!(newest.change_type, ChangeType::Sync);
+        assert_eq!(newest.zone_sync_ref.as_deref(), Some("s2"));
+        assert_eq!((newest.added, newest.deleted), (2, 1));
+        assert_eq!(newest.user_id.as_deref(), Some("alice"));
+        assert_eq!(status.serial, Some(201));
+        assert_eq!(
+            status.latest_sync.as_ref().map(|t| t.0.as_second()),
+            Some(200)
+        );
+
+        // Again, as after a restart: nothing new.
+        assert!(!record_finished(&store, &zone(20), &mut status));
+        assert_eq!(status.history.len(), 2);
+    }
+
+    #[test]
+    fn a_sync_that_left_the_capped_history_is_not_recorded_again() {
+        let store = store_of(vec![
+            sync("s1", "z", "id1", 100, "Complete", false),
+            sync("s2", "z", "id2", 200, "Complete", false),
+        ]);
+        let mut status = DnsZoneStatus::default();
+        assert!(record_finished(&store, &zone(1), &mut status));
+        assert_eq!(status.history.len(), 1);
+        assert_eq!(status.history[0].id, "id2");
+        assert!(!record_finished(&store, &zone(1), &mut status));
+        assert_eq!(status.history[0].id, "id2");
+    }
 }
