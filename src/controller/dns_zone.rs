@@ -374,6 +374,9 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         .then(|| rt.state.snapshot.clone())
         .flatten();
     let mut observed_serial = None;
+    // After a failed pass the serial may have moved by zonekeeper's own UPDATEs that landed
+    // unrecorded; a sync then would report them as out-of-band. The serial is taken as it is.
+    let after_failure = rt.failures > 0;
     let mut cx = FoldContext {
         zone_name: &zone.spec.zone_name,
         server: &zone.spec.backend.server,
@@ -450,7 +453,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     }
     let ready = super::status::is_true(&status.conditions, condition::READY);
     ctx.metrics.zone_readiness(&zone_labels(&zone), ready);
-    if let Some(observed) = observed_serial.filter(|_| drift_checked && !failed) {
+    if let Some(observed) = observed_serial.filter(|_| drift_checked && !failed && !after_failure) {
         zone_syncs::drift_check(
             &ctx.client,
             &ctx.syncs,
