@@ -365,8 +365,17 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         return Ok(Action::requeue(healthy_requeue));
     }
     let _zone_lock = ctx.locks.lock(&key).await;
-    let drift_checked =
-        zone.spec.zone_type == ZoneType::Primary && !interval.is_zero() && !zone.spec.suspend;
+    // Once an interval has passed since the last sync (or, never synced, since the zone was
+    // created), as the API promises; passes in between take the serial as they find it.
+    let since = status
+        .latest_sync
+        .as_ref()
+        .or(zone.meta().creation_timestamp.as_ref())
+        .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
+    let drift_checked = zone.spec.zone_type == ZoneType::Primary
+        && !interval.is_zero()
+        && !zone.spec.suspend
+        && since.is_none_or(|d| d.as_secs_f64() >= interval.0.as_secs_f64());
     // The serial zonekeeper knows, and for a zone never synced the zone as last seen: what
     // the drift check compares with after the pass.
     let recorded_serial = status.serial;
