@@ -30,6 +30,16 @@ pub struct ZoneRuntime {
     /// The status last written, with the resourceVersion of the object it was computed
     /// from: while the watched object is still that version, the write is not in it yet.
     pub written: Option<(Option<String>, DnsZoneStatus)>,
+    /// What the scheduled drift check compares the backend's serial with.
+    pub drift_base: Option<DriftBase>,
+}
+
+/// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
+/// for: its own changes and recorded syncs move it, an out-of-band change does not.
+#[derive(Debug)]
+pub struct DriftBase {
+    pub serial: i64,
+    pub zone: Option<crate::dns::model::Zone>,
 }
 
 impl ZoneRuntime {

@@ -15,7 +15,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
-use super::context::Context;
+use super::context::{Context, DriftBase};
 use super::owner::controller_ref;
 use super::references::{config_map_names, fetch_lookup, secret_names, zones_naming};
 use super::status::{ConditionUpdate, FIELD_MANAGER, condition, requested_by, set_condition};
@@ -347,7 +347,10 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     let mut rt = runtime.lock().await;
     let current = rt.status_of(&zone);
     let mut status = current.clone();
-    zone_syncs::record_finished(&ctx.syncs, &zone, &mut status);
+    if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
+        // A recorded sync accounts for the backend up to its serial.
+        rt.drift_base = status.serial.map(|serial| DriftBase { serial, zone: None });
+    }
     let interval = zone.spec.sync.interval;
     let healthy_requeue = if interval.is_zero() {
         ctx.settings.idle_requeue
@@ -365,23 +368,21 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         return Ok(Action::requeue(healthy_requeue));
     }
     let _zone_lock = ctx.locks.lock(&key).await;
-    // Once an interval has passed since the last sync (or, never synced, since the zone was
-    // created), as the API promises; passes in between take the serial as they find it.
+    // The check is due once an interval has passed since the last sync (or, never synced,
+    // since the zone was created), as the API promises. A move seen by a pass before that
+    // stays unaccounted (the base is kept) until the check runs.
     let since = status
         .latest_sync
         .as_ref()
         .or(zone.meta().creation_timestamp.as_ref())
         .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
-    let drift_checked = zone.spec.zone_type == ZoneType::Primary
-        && !interval.is_zero()
-        && !zone.spec.suspend
-        && since.is_none_or(|d| d.as_secs_f64() >= interval.0.as_secs_f64());
-    // The serial zonekeeper knows, and for a zone never synced the zone as last seen: what
-    // the drift check compares with after the pass.
-    let recorded_serial = status.serial;
-    let baseline = (drift_checked && status.latest_sync.is_none())
-        .then(|| rt.state.snapshot.clone())
-        .flatten();
+    let drift_on =
+        zone.spec.zone_type == ZoneType::Primary && !interval.is_zero() && !zone.spec.suspend;
+    let drift_due = drift_on && since.is_none_or(|d| d.as_secs_f64() >= interval.0.as_secs_f64());
+    if drift_on && rt.drift_base.is_none() {
+        // After a restart: the serial the status recorded; the zone itself is not known.
+        rt.drift_base = status.serial.map(|serial| DriftBase { serial, zone: None });
+    }
     let mut observed_serial = None;
     // After a failed pass the serial may have moved by zonekeeper's own UPDATEs that landed
     // unrecorded; a sync then would report them as out-of-band. The serial is taken as it is.
@@ -462,16 +463,42 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     }
     let ready = super::status::is_true(&status.conditions, condition::READY);
     ctx.metrics.zone_readiness(&zone_labels(&zone), ready);
-    if let Some(observed) = observed_serial.filter(|_| drift_checked && !failed && !after_failure) {
-        zone_syncs::drift_check(
-            &ctx.client,
-            &ctx.syncs,
-            &zone,
-            recorded_serial,
-            observed,
-            baseline,
-        )
-        .await;
+    if let Some(observed) = observed_serial.filter(|_| drift_on && !failed) {
+        let base = rt.drift_base.take();
+        let moved = base
+            .as_ref()
+            .is_some_and(|b| b.serial != i64::from(observed));
+        if moved && !after_failure && !drift_due {
+            rt.drift_base = base;
+        } else {
+            let base = match base {
+                Some(b) if moved && !after_failure => {
+                    zone_syncs::drift_check(
+                        &ctx.client,
+                        &ctx.syncs,
+                        &zone,
+                        Some(b.serial),
+                        observed,
+                        b.zone,
+                    )
+                    .await;
+                    None
+                }
+                other => other,
+            };
+            // The new base: the serial after this pass, and while the zone was never synced
+            // the zone itself, which a first sync will start from.
+            let reuse = base
+                .filter(|b| Some(b.serial) == status.serial)
+                .and_then(|b| b.zone);
+            let never_synced = status.latest_sync.is_none();
+            rt.drift_base = status.serial.map(|serial| DriftBase {
+                serial,
+                zone: never_synced
+                    .then(|| reuse.or_else(|| rt.state.snapshot.clone()))
+                    .flatten(),
+            });
+        }
     }
     if failed {
         rt.failures = rt.failures.saturating_add(1);
