@@ -69,6 +69,12 @@ pub struct ZoneLabels {
     pub zone: String,
 }
 
+/// Labels naming a namespace.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    pub namespace: String,
+}
+
 /// Every metric the operator exports.
 pub struct Metrics {
     registry: Registry,
@@ -81,6 +87,11 @@ pub struct Metrics {
     pub zone_records: Family<ZoneLabels, Gauge>,
     pub drift_rrsets: Family<ZoneLabels, Gauge>,
     pub leader: Gauge,
+    /// DnsZones whose Ready condition is not True, per namespace.
+    pub zones_not_ready: Family<NamespaceLabels, Gauge>,
+    /// Whether each zone (`namespace`, `name`) was Ready at its last reconcile: the source of
+    /// `zones_not_ready`.
+    zone_ready: std::sync::Mutex<std::collections::BTreeMap<(String, String), bool>>,
     ready: AtomicBool,
 }
 
@@ -103,6 +114,12 @@ impl Default for Metrics {
         let zone_records = Family::<ZoneLabels, Gauge>::default();
         let drift_rrsets = Family::<ZoneLabels, Gauge>::default();
         let leader = Gauge::default();
+        let zones_not_ready = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "zones_not_ready",
+            "DnsZones whose Ready condition is not True, by namespace",
+            zones_not_ready.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles by kind, result and condition reason",
@@ -159,6 +176,8 @@ impl Default for Metrics {
             zone_records,
             drift_rrsets,
             leader,
+            zones_not_ready,
+            zone_ready: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
         }
     }
@@ -182,6 +201,38 @@ impl Metrics {
     }
 
     /// Marks the caches as synced: `/readyz` answers 200 from now on.
+    /// Notes whether a zone is Ready after its reconcile.
+    pub fn zone_readiness(&self, labels: &ZoneLabels, ready: bool) {
+        let mut zones = self.zone_ready.lock().unwrap_or_else(|p| p.into_inner());
+        zones.insert((labels.namespace.clone(), labels.name.clone()), ready);
+        self.count_not_ready(&zones, &labels.namespace);
+    }
+
+    /// Drops every per-zone series of a deleted zone.
+    pub fn zone_deleted(&self, labels: &ZoneLabels) {
+        self.zone_records.remove(labels);
+        self.drift_rrsets.remove(labels);
+        let mut zones = self.zone_ready.lock().unwrap_or_else(|p| p.into_inner());
+        zones.remove(&(labels.namespace.clone(), labels.name.clone()));
+        self.count_not_ready(&zones, &labels.namespace);
+    }
+
+    fn count_not_ready(
+        &self,
+        zones: &std::collections::BTreeMap<(String, String), bool>,
+        namespace: &str,
+    ) {
+        let n = zones
+            .iter()
+            .filter(|((ns, _), ready)| ns == namespace && !**ready)
+            .count();
+        self.zones_not_ready
+            .get_or_create(&NamespaceLabels {
+                namespace: namespace.to_string(),
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }

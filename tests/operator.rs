@@ -868,3 +868,92 @@ async fn a_server_that_goes_away_and_comes_back_recovers_without_a_restart() {
     ));
     op.stop().await;
 }
+
+/// Polls `/metrics` until `check` holds on the whole text.
+async fn metrics_until(addr: std::net::SocketAddr, what: &str, check: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = http_get(addr, "/metrics").await;
+        if check(&body) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}; /metrics:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_dns_failures_as_errors_track_readiness_and_forget_deleted_zones() {
+    let server = primary(ServerKind::Bind).await;
+    let (cluster, op) = Cluster::with_operator("metered", &server).await;
+    let mut manifest = zone_manifest("metered", &server, www());
+    manifest["spec"]["backend"]["timeout"] = json!("500ms");
+    cluster.apply_zone(manifest).await;
+    cluster.wait_zone("metered", WAIT, is_ready).await;
+    let not_ready = format!(
+        "zonekeeper_zones_not_ready{{namespace=\"{}\"}} ",
+        support::cluster::NS
+    );
+    let series = |body: &str, prefix: &str| -> Option<f64> {
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let of_zone = |body: &str| {
+        body.lines()
+            .any(|l| l.starts_with("zonekeeper_zone_records{") && l.contains("name=\"metered\""))
+    };
+    metrics_until(op.metrics_addr, "a Ready zone counts as Ready", |b| {
+        series(b, &not_ready) == Some(0.0) && of_zone(b)
+    })
+    .await;
+
+    // The backend stops answering: the pass fails on the DNS side, which is an error with the
+    // condition's reason, not a successful reconcile.
+    server.pause(true);
+    cluster
+        .patch_spec(
+            "metered",
+            json!({"records": [{"name": "www", "type": "A", "data": ["192.0.2.88"]}]}),
+        )
+        .await;
+    let zone = cluster
+        .wait_zone("metered", WAIT, |z| {
+            has_reason(z, "BackendReachable", "Timeout")
+        })
+        .await;
+    let reason = condition(&zone, "Ready").unwrap().1;
+    let failed = format!(
+        "zonekeeper_reconciles_total{{kind=\"DnsZone\",result=\"error\",reason=\"{reason}\"}} "
+    );
+    metrics_until(
+        op.metrics_addr,
+        "the failed pass is counted as an error with its reason and the zone as not Ready",
+        |b| series(b, &failed).is_some_and(|n| n >= 1.0) && series(b, &not_ready) == Some(1.0),
+    )
+    .await;
+
+    server.pause(false);
+    cluster
+        .wait_zone("metered", Duration::from_secs(60), is_ready)
+        .await;
+    metrics_until(op.metrics_addr, "the recovered zone is Ready again", |b| {
+        series(b, &not_ready) == Some(0.0)
+    })
+    .await;
+
+    // Deleted: its per-zone series go with it.
+    cluster
+        .zones()
+        .delete("metered", &Default::default())
+        .await
+        .unwrap();
+    metrics_until(op.metrics_addr, "the deleted zone's series are gone", |b| {
+        !of_zone(b) && series(b, &not_ready) == Some(0.0)
+    })
+    .await;
+    op.stop().await;
+}

@@ -1,7 +1,7 @@
-//! State shared by the reconcilers: the client, the event recorder, metrics, and what the
-//! operator remembers per zone between passes.
+//! State of the DnsZone controller: the client, the event recorder, metrics, the stores it
+//! reads other objects from, and what the operator remembers per zone between passes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use tokio::sync::Mutex;
 
-use crate::api::DnsZone;
+use super::zone_lock::ZoneLocks;
+use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::reconcile::config::Endpoint;
 use crate::reconcile::pass::ZoneState;
 use crate::telemetry::Metrics;
@@ -22,18 +23,35 @@ pub struct ZoneRuntime {
     pub state: ZoneState,
     /// Whether `state.owned` was read from its ConfigMap since the operator started.
     pub owned_loaded: bool,
-    /// The last connection that passed its test (seed 002: a failing new one is not taken).
+    /// The last connection that passed its test: a failing new one is not taken.
     pub accepted_backend: Option<Endpoint>,
     /// Consecutive failed reconciles, for the backoff.
     pub failures: u32,
-    /// Set by a ZoneSync after it wrote the zone's status: the next DnsZone pass reads the
-    /// status afresh instead of trusting the (older) object it was handed.
-    pub status_stale: bool,
-    /// The last snapshot a ZoneSync stored, with the id of its pointer: a cache of the store,
-    /// valid only while the stored pointer still names that id.
-    pub synced: Option<(String, crate::dns::model::Zone)>,
-    /// When the scheduled drift check last looked at this zone.
-    pub drift_checked: Option<std::time::Instant>,
+    /// The status last written, with the resourceVersion of the object it was computed
+    /// from: while the watched object is still that version, the write is not in it yet.
+    pub written: Option<(Option<String>, DnsZoneStatus)>,
+    /// What the scheduled drift check compares the backend's serial with.
+    pub drift_base: Option<DriftBase>,
+}
+
+/// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
+/// for: its own changes and recorded syncs move it, an out-of-band change does not.
+#[derive(Debug)]
+pub struct DriftBase {
+    pub serial: i64,
+    pub zone: Option<crate::dns::model::Zone>,
+}
+
+impl ZoneRuntime {
+    /// The status a pass starts from: the object's, unless this operator's own last write is
+    /// newer than the object it was handed (a reconcile woken by a ZoneSync can run before the
+    /// watch delivered that write), so a recorded change is never written away again.
+    pub fn status_of(&self, zone: &DnsZone) -> DnsZoneStatus {
+        match &self.written {
+            Some((from, status)) if *from == zone.metadata.resource_version => status.clone(),
+            _ => zone.status.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// Tunables of the operator.
@@ -54,7 +72,7 @@ impl Default for Settings {
     }
 }
 
-/// Shared by every reconcile.
+/// Shared by every DnsZone reconcile.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
@@ -62,9 +80,20 @@ pub struct Context {
     pub settings: Settings,
     /// Every DnsZone the controller sees, for conflict detection and reference mapping.
     pub zones: Store<DnsZone>,
+    /// Every ZoneSync: the zone's sync history and whether a sync holds it are read here.
+    pub syncs: Store<ZoneSync>,
+    /// Shared with the ZoneSync controller.
+    pub locks: Arc<ZoneLocks>,
     runtime: Mutex<HashMap<String, Arc<Mutex<ZoneRuntime>>>>,
-    /// Zones (`namespace/name`) a ZoneSync is running for; at most one sync per zone.
-    syncing: std::sync::Mutex<HashSet<String>>,
+}
+
+/// The event recorder every controller of this instance reports as.
+pub fn recorder(client: &Client, instance: String) -> Recorder {
+    let reporter = Reporter {
+        controller: "zonekeeper".into(),
+        instance: Some(instance),
+    };
+    Recorder::new(client.clone(), reporter)
 }
 
 impl Context {
@@ -72,45 +101,25 @@ impl Context {
         client: Client,
         metrics: Arc<Metrics>,
         settings: Settings,
-        zones: Store<DnsZone>,
+        stores: (Store<DnsZone>, Store<ZoneSync>),
+        locks: Arc<ZoneLocks>,
         instance: String,
     ) -> Self {
-        let reporter = Reporter {
-            controller: "zonekeeper".into(),
-            instance: Some(instance),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: recorder(&client, instance),
             client,
             metrics,
             settings,
-            zones,
+            zones: stores.0,
+            syncs: stores.1,
+            locks,
             runtime: Mutex::default(),
-            syncing: std::sync::Mutex::default(),
         }
     }
 
-    /// Marks a sync of the zone as running; `None` when one already is. The claim ends when
-    /// the returned guard drops (also when the sync's future is dropped mid-way).
-    pub fn claim_sync(&self, key: &str) -> Option<SyncClaim<'_>> {
-        let mut set = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
-        set.insert(key.to_string()).then(|| SyncClaim {
-            ctx: self,
-            key: key.to_string(),
-        })
-    }
-
-    /// Whether a ZoneSync of the zone is running, which makes the zone read-only.
-    pub fn is_syncing(&self, key: &str) -> bool {
-        self.syncing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(key)
-    }
-
     /// The runtime state of one zone (`namespace/name`). kube-runtime never runs two
-    /// reconciles of one object at once, so the per-zone lock is uncontended; it exists so
-    /// the map lock is never held across an await.
+    /// reconciles of one object at once, so this lock is uncontended; it exists so the map
+    /// lock is never held across an await.
     pub async fn runtime(&self, key: &str) -> Arc<Mutex<ZoneRuntime>> {
         self.runtime
             .lock()
@@ -123,21 +132,6 @@ impl Context {
     /// Forgets a deleted zone.
     pub async fn forget(&self, key: &str) {
         self.runtime.lock().await.remove(key);
-    }
-}
-
-/// A running sync of one zone; dropping it ends the claim.
-pub struct SyncClaim<'a> {
-    ctx: &'a Context,
-    key: String,
-}
-
-impl Drop for SyncClaim<'_> {
-    fn drop(&mut self) {
-        self.ctx
-            .syncing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
+        self.locks.forget(key);
     }
 }

@@ -1,32 +1,35 @@
 //! The DnsZone reconciler: resolve references, test a changed connection, run the pass, write
 //! status (only when it changed) and events, and clean up on deletion.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
-use super::context::Context;
+use super::context::{Context, DriftBase};
+use super::owner::controller_ref;
+use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
 use super::status::FIELD_MANAGER;
-use crate::api::dns_zone::{DeletionPolicy, ZoneType};
-use crate::api::{DnsZone, DnsZoneStatus};
+use super::zone_syncs;
+use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
+use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::diff::GuardViolation;
 use crate::dns::model::Owned;
-use crate::reconcile::config::{self, ConfigError, Lookup, ZoneConfig};
+use crate::reconcile::config::{self, ConfigError, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
-use crate::reconcile::status::{self as zone_status, requested_by};
+use crate::reconcile::reason::ReadyReason;
+use crate::reconcile::status::{self as zone_status, ConditionUpdate, condition, requested_by, set_condition};
 use crate::reconcile::zone::{ZoneHost, reconcile_zone};
 
 /// Keeps a DnsZone until its cleanup ran (or gave up).
@@ -59,38 +62,46 @@ fn key_of(zone: &DnsZone) -> String {
     )
 }
 
+/// The stores the controller reads: DnsZones (its own) and ZoneSyncs.
+pub type Stores = (Store<DnsZone>, Store<ZoneSync>);
+
 /// Runs the controller until `shutdown` resolves. `namespace` `None` watches every namespace.
 pub async fn run(
-    ctx_builder: impl FnOnce(kube::runtime::reflector::Store<DnsZone>) -> Arc<Context>,
+    ctx_builder: impl FnOnce(Stores) -> Arc<Context>,
     client: kube::Client,
     namespace: Option<String>,
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    let zones: Api<DnsZone> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let secrets: Api<Secret> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let config_maps: Api<ConfigMap> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let zones_api = zones.clone();
+    fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let zones: Api<DnsZone> = api(&client, &namespace);
     let controller = Controller::new(zones, watcher::Config::default().any_semantic())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
-    let ctx = ctx_builder(store.clone());
-    let secret_store = store.clone();
-    let cm_store = store.clone();
+    // The ZoneSync store is updated before the event that wakes a zone is handed on, so the
+    // reconcile it starts sees the sync as it is now.
+    let (sync_store, sync_writer) = reflector::store::<ZoneSync>();
+    let sync_events = watcher(
+        api::<ZoneSync>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(sync_writer)
+    .touched_objects();
+    let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
     // Ready once DnsZones can be listed. The Controller's own store did not report ready here
     // (`wait_until_ready` never returned while reconciles ran; cause not found), so readiness
     // is checked against the API directly, retried until it answers.
-    let ready_api = zones_api.clone();
+    let ready_api: Api<DnsZone> = api(&client, &namespace);
     tokio::spawn(async move {
         let params = kube::api::ListParams::default().limit(1);
         let mut wait = Duration::from_millis(200);
@@ -108,74 +119,64 @@ pub async fn run(
             }
         }
     });
-    let syncs = super::zone_sync::run(
-        ctx.clone(),
-        namespace.clone(),
-        concurrency,
-        shutdown.clone(),
-    );
-    let zones = controller
-        .watches(
-            secrets,
-            watcher::Config::default(),
-            move |secret: Secret| {
-                referencing(&secret_store, &secret.metadata, |z, name| {
-                    z.spec
-                        .backend
-                        .tsig_key_secret_ref
-                        .as_ref()
-                        .is_some_and(|r| r.name == name)
-                        || z.spec
-                            .transfer
-                            .as_ref()
-                            .and_then(|t| t.tsig_key_secret_ref.as_ref())
-                            .is_some_and(|r| r.name == name)
-                })
-            },
-        )
-        .watches(
-            config_maps,
-            watcher::Config::default(),
-            move |cm: ConfigMap| {
-                referencing(&cm_store, &cm.metadata, |z, name| {
-                    z.spec
-                        .records_from
-                        .iter()
-                        .any(|s| s.config_map_ref.name == name)
-                })
-            },
-        )
+    // Secrets and ConfigMaps only map names to zones: their metadata is all that is watched.
+    let secret_events = watcher(
+        api::<PartialObjectMeta<Secret>>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let cm_events = watcher(
+        api::<PartialObjectMeta<ConfigMap>>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (secret_zones, cm_zones) = (store.clone(), store);
+    controller
+        .watches_stream(sync_events, |sync: ZoneSync| {
+            let ns = sync.namespace().unwrap_or_default();
+            Some(ObjectRef::<DnsZone>::new(&sync.spec.zone_ref.name).within(&ns))
+        })
+        .watches_stream(secret_events, move |secret| {
+            zones_naming(&secret_zones, &secret, secret_names)
+        })
+        .watches_stream(cm_events, move |cm| {
+            zones_naming(&cm_zones, &cm, config_map_names)
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile ended with an error");
             }
-        });
-    futures::join!(zones, syncs);
+        })
+        .await;
 }
 
-fn referencing(
-    store: &kube::runtime::reflector::Store<DnsZone>,
-    meta: &ObjectMeta,
-    refers: impl Fn(&DnsZone, &str) -> bool,
-) -> Vec<ObjectRef<DnsZone>> {
-    let (Some(name), ns) = (meta.name.as_deref(), meta.namespace.as_deref()) else {
-        return Vec::new();
-    };
-    store
-        .state()
-        .iter()
-        .filter(|z| z.namespace().as_deref() == ns && refers(z, name))
-        .map(|z| ObjectRef::from_obj(z.as_ref()))
-        .collect()
+impl Error {
+    /// The metric label: what kind of failure this was.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(e) => super::api_error::kind(e),
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.reason(),
+                kube::runtime::finalizer::Error::AddFinalizer(e)
+                | kube::runtime::finalizer::Error::RemoveFinalizer(e) => super::api_error::kind(e),
+                _ => "Finalizer",
+            },
+            Error::Cleanup { .. } => "CleanupFailed",
+            Error::Ownership { .. } => "OwnershipUnreadable",
+        }
+    }
 }
 
-/// Kubernetes API errors: retry with a growing delay.
+/// Failed reconciles: retry with a delay.
 pub fn error_policy(zone: Arc<DnsZone>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(zone = %zone.spec.zone_name, object = %key_of(&zone), error = %error, "reconcile failed");
     ctx.metrics
-        .reconciled("DnsZone", "error", "KubernetesApi", 0.0);
+        .reconciled("DnsZone", "error", error.reason(), 0.0);
     Action::requeue(Duration::from_secs(5))
 }
 
@@ -185,89 +186,26 @@ pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
+    let failure = Failure::default();
     let result = finalizer(&api, FINALIZER, zone, |event| async {
         match event {
-            Finalize::Apply(zone) => apply(zone, &ctx).await,
+            Finalize::Apply(zone) => apply(zone, &ctx, &failure).await,
             Finalize::Cleanup(zone) => cleanup(zone, &ctx).await,
         }
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
     if result.is_ok() {
+        // A pass that ran but left the zone not Ready (DNS side) is an error with its reason;
+        // Kubernetes failures are counted by `error_policy`.
+        let (outcome, reason) = match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(reason) => ("error", reason),
+            None => ("ok", String::new()),
+        };
         ctx.metrics
-            .reconciled("DnsZone", "ok", "", started.elapsed().as_secs_f64());
+            .reconciled("DnsZone", outcome, &reason, started.elapsed().as_secs_f64());
     }
     result
-}
-
-/// Secrets and ConfigMaps of the zone's namespace, read once per reconcile.
-pub struct Fetched {
-    secrets: BTreeMap<String, Option<BTreeMap<String, Vec<u8>>>>,
-    config_maps: BTreeMap<String, Option<BTreeMap<String, String>>>,
-}
-
-impl Lookup for Fetched {
-    fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
-        let data = self.secrets.get(name)?.as_ref()?;
-        Some(data.get(key).cloned())
-    }
-
-    fn config_map(&self, name: &str, key: &str) -> Option<String> {
-        self.config_maps.get(name)?.as_ref()?.get(key).cloned()
-    }
-}
-
-/// Reads the Secrets and ConfigMaps a DnsZone names.
-pub async fn fetch_lookup(
-    client: &kube::Client,
-    ns: &str,
-    zone: &DnsZone,
-) -> Result<Fetched, kube::Error> {
-    let secrets_api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let cms_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let mut secret_names = BTreeSet::new();
-    if let Some(r) = &zone.spec.backend.tsig_key_secret_ref {
-        secret_names.insert(r.name.clone());
-    }
-    if let Some(r) = zone
-        .spec
-        .transfer
-        .as_ref()
-        .and_then(|t| t.tsig_key_secret_ref.as_ref())
-    {
-        secret_names.insert(r.name.clone());
-    }
-    let mut secrets = BTreeMap::new();
-    for name in secret_names {
-        let data = secrets_api.get_opt(&name).await?.map(|s| {
-            let mut out: BTreeMap<String, Vec<u8>> = s
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            for (k, v) in s.string_data.unwrap_or_default() {
-                out.insert(k, v.into_bytes());
-            }
-            out
-        });
-        secrets.insert(name, data);
-    }
-    let mut config_maps = BTreeMap::new();
-    for source in &zone.spec.records_from {
-        let name = &source.config_map_ref.name;
-        if !config_maps.contains_key(name) {
-            let data = cms_api
-                .get_opt(name)
-                .await?
-                .map(|c| c.data.unwrap_or_default());
-            config_maps.insert(name.clone(), data);
-        }
-    }
-    Ok(Fetched {
-        secrets,
-        config_maps,
-    })
 }
 
 /// The older DnsZone managing the same zone on the same server, if any.
@@ -320,14 +258,7 @@ async fn load_owned(ctx: &Context, zone: &DnsZone) -> Result<Owned, Error> {
 async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let owner = OwnerReference {
-        api_version: "dns.zonekeeper.io/v1alpha1".into(),
-        kind: "DnsZone".into(),
-        name: zone.name_any(),
-        uid: zone.uid().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    };
+    let owner = controller_ref(zone);
     let cm = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -368,10 +299,17 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
     }
 }
 
-async fn write_status(ctx: &Context, zone: &DnsZone, status: &DnsZoneStatus) -> Result<(), Error> {
+async fn write_status(
+    ctx: &Context,
+    zone: &DnsZone,
+    status: &DnsZoneStatus,
+    rt: &mut super::context::ZoneRuntime,
+) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-    Ok(super::status::apply_status(&api, &zone.name_any(), status).await?)
+    super::status::apply_status(&api, &zone.name_any(), status).await?;
+    rt.written = Some((zone.resource_version(), status.clone()));
+    Ok(())
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -379,16 +317,86 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs(secs.min(300))
 }
 
-async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
+/// While a ZoneSync runs the zone is read-only: its phase says Syncing, and a spec edit made
+/// meanwhile shows as `Ready=False reason=Syncing` until it is applied after the sync.
+fn hold_for_sync(zone: &DnsZone, status: &mut DnsZoneStatus) {
+    status.phase = Some(ZonePhase::Syncing);
+    if status.observed_generation != zone.meta().generation {
+        set_condition(
+            &mut status.conditions,
+            ConditionUpdate {
+                type_: condition::READY,
+                status: false,
+                reason: ReadyReason::Syncing.as_str(),
+                message: format!(
+                    "zone {} is read-only while a ZoneSync runs; the spec change (generation {}) is applied after it",
+                    zone.spec.zone_name,
+                    zone.meta().generation.unwrap_or_default()
+                ),
+            },
+            status.observed_generation,
+            &zone_status::now(),
+        );
+    }
+}
+
+fn zone_labels(zone: &DnsZone) -> crate::telemetry::ZoneLabels {
+    crate::telemetry::ZoneLabels {
+        namespace: zone.namespace().unwrap_or_default(),
+        name: zone.name_any(),
+        zone: zone.spec.zone_name.clone(),
+    }
+}
+
+/// The reason of a pass that ended without the zone Ready, for the reconcile metric.
+type Failure = std::sync::Mutex<Option<String>>;
+
+async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<Action, Error> {
     let key = key_of(&zone);
     let ns = zone.namespace().unwrap_or_default();
-    if let Some(action) = super::zone_sync::hold_for_sync(&zone, ctx).await? {
-        return Ok(action);
-    }
     let runtime = ctx.runtime(&key).await;
     let mut rt = runtime.lock().await;
-    let current = super::zone_sync::current_status(&zone, ctx, &mut rt).await?;
+    let current = rt.status_of(&zone);
     let mut status = current.clone();
+    if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
+        // A recorded sync accounts for the backend up to its serial.
+        rt.drift_base = status.serial.map(|serial| DriftBase { serial, zone: None });
+    }
+    let interval = zone.spec.sync.interval;
+    let healthy_requeue = if interval.is_zero() {
+        ctx.settings.idle_requeue
+    } else {
+        interval.0
+    };
+    // The claim covers a sync from its start, the object until its final status is in the
+    // store, so the pass after a sync always sees that sync recorded first.
+    if ctx.locks.is_syncing(&key) || zone_syncs::is_running(&ctx.syncs, &zone) {
+        hold_for_sync(&zone, &mut status);
+        if status != current {
+            write_status(ctx, &zone, &status, &mut rt).await?;
+        }
+        // The sync's final status wakes this zone again; the requeue is only a safety net.
+        return Ok(Action::requeue(healthy_requeue));
+    }
+    let _zone_lock = ctx.locks.lock(&key).await;
+    // The check is due once an interval has passed since the last sync (or, never synced,
+    // since the zone was created), as the API promises. A move seen by a pass before that
+    // stays unaccounted (the base is kept) until the check runs.
+    let since = status
+        .latest_sync
+        .as_ref()
+        .or(zone.meta().creation_timestamp.as_ref())
+        .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
+    let drift_on =
+        zone.spec.zone_type == ZoneType::Primary && !interval.is_zero() && !zone.spec.suspend;
+    let drift_due = drift_on && since.is_none_or(|d| d.as_secs_f64() >= interval.0.as_secs_f64());
+    if drift_on && rt.drift_base.is_none() {
+        // After a restart: the serial the status recorded; the zone itself is not known.
+        rt.drift_base = status.serial.map(|serial| DriftBase { serial, zone: None });
+    }
+    // After a failed pass the serial may have moved by zonekeeper's own UPDATEs that landed
+    // unrecorded; a sync then would report them as out-of-band. The serial is taken as it is.
+    let after_failure = rt.failures > 0;
     let cx = FoldContext {
         zone_name: &zone.spec.zone_name,
         server: &zone.spec.backend.server,
@@ -398,12 +406,6 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
         history_limit: zone.spec.history_limit,
         drift_policy: zone.spec.management.drift_policy,
         now: zone_status::now(),
-    };
-    let interval = zone.spec.sync.interval;
-    let healthy_requeue = if interval.is_zero() {
-        ctx.settings.idle_requeue
-    } else {
-        interval.0
     };
 
     let mut host = OperatorHost {
@@ -425,28 +427,63 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     {
         save_owned(ctx, &zone, &rt.state.owned).await?;
     }
-    if let Some(report) = outcome.pass_report() {
+    let observed_serial = outcome.pass_report().map(|report| {
         record_metrics(ctx, &zone, report);
-    }
+        report.serial_before
+    });
     let failed = outcome.needs_retry();
     let events = fold(&mut status, &outcome, &cx);
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
     if status != current {
-        write_status(ctx, &zone, &status).await?;
+        write_status(ctx, &zone, &status, &mut rt).await?;
     }
-    if !failed && zone.spec.zone_type == ZoneType::Primary {
-        super::zone_sync::scheduled_check(&zone, ctx, &status, &mut rt).await;
+    let ready = zone_status::is_true(&status.conditions, condition::READY);
+    ctx.metrics.zone_readiness(&zone_labels(&zone), ready);
+    if let Some(observed) = observed_serial.filter(|_| drift_on && !failed) {
+        let base = rt.drift_base.take();
+        let moved = base
+            .as_ref()
+            .is_some_and(|b| b.serial != i64::from(observed));
+        if moved && !after_failure && !drift_due {
+            rt.drift_base = base;
+        } else {
+            let base = match base {
+                Some(b) if moved && !after_failure => {
+                    zone_syncs::drift_check(
+                        &ctx.client,
+                        &ctx.syncs,
+                        &zone,
+                        Some(b.serial),
+                        observed,
+                        b.zone,
+                    )
+                    .await;
+                    None
+                }
+                other => other,
+            };
+            // The new base: the serial after this pass, and while the zone was never synced
+            // the zone itself, which a first sync will start from.
+            let reuse = base
+                .filter(|b| Some(b.serial) == status.serial)
+                .and_then(|b| b.zone);
+            let never_synced = status.latest_sync.is_none();
+            rt.drift_base = status.serial.map(|serial| DriftBase {
+                serial,
+                zone: never_synced
+                    .then(|| reuse.or_else(|| rt.state.snapshot.clone()))
+                    .flatten(),
+            });
+        }
     }
     if failed {
         rt.failures = rt.failures.saturating_add(1);
-        let reason = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == zone_status::condition::READY)
+        let reason = zone_status::condition(&status.conditions, condition::READY)
             .map(|c| c.reason.clone())
             .unwrap_or_default();
         tracing::warn!(reason = %reason, failures = rt.failures, "zone not ready");
+        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
         Ok(Action::requeue(
             backoff(rt.failures - 1).min(healthy_requeue),
         ))
@@ -519,11 +556,7 @@ async fn test_connection(
 }
 
 fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
-    let labels = crate::telemetry::ZoneLabels {
-        namespace: zone.namespace().unwrap_or_default(),
-        name: zone.name_any(),
-        zone: zone.spec.zone_name.clone(),
-    };
+    let labels = zone_labels(zone);
     ctx.metrics
         .zone_records
         .get_or_create(&labels)
@@ -554,8 +587,13 @@ fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
     }
 }
 
+/// Drops what the operator kept for a deleted zone, its metric series included.
+async fn forget(ctx: &Context, zone: &DnsZone) {
+    ctx.forget(&key_of(zone)).await;
+    ctx.metrics.zone_deleted(&zone_labels(zone));
+}
+
 async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
-    let key = key_of(&zone);
     let name = zone.spec.zone_name.clone();
     if zone.spec.deletion_policy == DeletionPolicy::Retain
         || zone.spec.zone_type == ZoneType::Secondary
@@ -574,7 +612,7 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
             "Delete",
         )
         .await;
-        ctx.forget(&key).await;
+        forget(ctx, &zone).await;
         return Ok(Action::await_change());
     }
     let result = delete_records(&zone, ctx).await;
@@ -591,7 +629,7 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
                 "Delete",
             )
             .await;
-            ctx.forget(&key).await;
+            forget(ctx, &zone).await;
             Ok(Action::await_change())
         }
         Err(detail) => {
@@ -622,7 +660,7 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
                     "Delete",
                 )
                 .await;
-                ctx.forget(&key).await;
+                forget(ctx, &zone).await;
                 Ok(Action::await_change())
             } else {
                 publish(
@@ -668,6 +706,8 @@ async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, Cleanup
     cfg.prune = false;
     let runtime = ctx.runtime(&key_of(zone)).await;
     let mut rt = runtime.lock().await;
+    // A running sync ends before the records go.
+    let _zone_lock = ctx.locks.lock(&key_of(zone)).await;
     if !rt.owned_loaded {
         rt.state.owned = load_owned(ctx, zone)
             .await

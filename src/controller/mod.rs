@@ -1,8 +1,13 @@
 //! The Kubernetes side: reconcilers, status bookkeeping, snapshots, leader election.
+pub mod api_error;
 pub mod context;
 pub mod dns_zone;
 pub mod leader;
 pub mod operator;
+pub mod owner;
+pub mod references;
 pub mod snapshot;
 pub mod status;
+pub mod zone_lock;
 pub mod zone_sync;
+pub mod zone_syncs;

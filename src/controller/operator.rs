@@ -10,9 +10,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use tokio::sync::watch;
 
-use super::context::{Context, Settings};
+use super::context::{self, Context, Settings};
 use super::dns_zone;
 use super::leader::{LeaderConfig, LeaderElector};
+use super::zone_lock::ZoneLocks;
+use super::zone_sync::{self, SyncContext};
 use crate::telemetry::{self, Metrics};
 
 /// How the operator runs.
@@ -156,29 +158,49 @@ pub async fn run(
     } else {
         opts.namespaces.iter().cloned().map(Some).collect()
     };
+    // Both controllers of every namespace share one lock table: a sync and a pass of the
+    // same zone never overlap.
+    let locks = Arc::new(ZoneLocks::default());
     let controllers = namespaces.into_iter().map(|ns| {
         let client = client.clone();
         let metrics = metrics.clone();
         let settings = opts.settings.clone();
         let identity = opts.identity.clone();
         let stop = stop.clone();
+        let locks = locks.clone();
         async move {
-            dns_zone::run(
-                |store| {
+            let zones = dns_zone::run(
+                |stores| {
                     Arc::new(Context::new(
                         client.clone(),
-                        metrics,
+                        metrics.clone(),
                         settings,
+                        stores,
+                        locks.clone(),
+                        identity.clone(),
+                    ))
+                },
+                client.clone(),
+                ns.clone(),
+                opts.concurrency,
+                stop.clone(),
+            );
+            let syncs = zone_sync::run(
+                |store| {
+                    Arc::new(SyncContext::new(
+                        client.clone(),
+                        context::recorder(&client, identity.clone()),
+                        metrics.clone(),
+                        locks.clone(),
                         store,
-                        identity,
                     ))
                 },
                 client.clone(),
                 ns,
                 opts.concurrency,
                 stop,
-            )
-            .await;
+            );
+            futures::join!(zones, syncs);
         }
     });
     join_all(controllers).await;

@@ -2,7 +2,7 @@
 //! While it runs the zone is read-only: the sync holds the zone's runtime lock, so the
 //! DnsZone reconciler's spec changes wait and are applied after it.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,37 +10,37 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::context::Context;
-use super::dns_zone::fetch_lookup;
+use super::owner::controller_ref;
+use super::references::fetch_lookup;
 use super::snapshot::ConfigMapStore;
 use super::status::{FIELD_MANAGER, apply_status};
-use crate::api::dns_zone::{HistoryEntry, ZonePhase};
-use crate::api::shared::{ChangeStatus, ChangeType};
+use super::zone_lock::ZoneLocks;
+use crate::api::dns_zone::ZonePhase;
+use crate::api::shared::ChangeType;
 use crate::api::zone_sync::{SyncPhase, ZoneSyncStatus};
-use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
+use crate::api::{DnsZone, ZoneSync};
 use crate::dns::diff::change_lines;
 use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
-use crate::reconcile::reason::{ReadyReason, SyncReason};
+use crate::reconcile::reason::SyncReason;
 use crate::reconcile::snapshot::SnapshotStore;
 use crate::reconcile::status::{
-    self, ConditionUpdate, condition, push_history, requested_by, set_condition,
+    self, ConditionUpdate, condition, requested_by, set_condition,
 };
 use crate::reconcile::sync::{self, SyncReport};
+use crate::telemetry::Metrics;
 
 /// Changes listed in `status.changes`; the complete list goes to a ConfigMap.
 pub const STATUS_CHANGES: usize = 100;
-/// The userId of syncs the operator's scheduled drift check creates.
-pub const SCHEDULED_USER: &str = "zonekeeper";
-
 /// Errors that make kube-runtime retry.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -48,7 +48,66 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
-fn is_finished(phase: Option<SyncPhase>) -> bool {
+impl Error {
+    /// The metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(e) => super::api_error::kind(e),
+        }
+    }
+}
+
+/// Shared by every ZoneSync reconcile.
+pub struct SyncContext {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Shared with the DnsZone controller: a running sync holds its zone.
+    pub locks: Arc<ZoneLocks>,
+    /// Every ZoneSync, to find the zone's last sync without a list.
+    pub syncs: Store<ZoneSync>,
+    /// Per zone (`namespace/name`), the last snapshot a sync stored with the id of its
+    /// pointer: a cache of the store, valid only while the stored pointer still names that id.
+    synced: std::sync::Mutex<HashMap<String, (String, Zone)>>,
+}
+
+impl SyncContext {
+    pub fn new(
+        client: kube::Client,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        locks: Arc<ZoneLocks>,
+        syncs: Store<ZoneSync>,
+    ) -> Self {
+        Self {
+            client,
+            recorder,
+            metrics,
+            locks,
+            syncs,
+            synced: std::sync::Mutex::default(),
+        }
+    }
+
+    fn take_cached(&self, key: &str) -> Option<(String, Zone)> {
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+    }
+
+    fn put_cached(&self, key: &str, cached: Option<(String, Zone)>) {
+        if let Some(c) = cached {
+            self.synced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.to_string(), c);
+        }
+    }
+}
+
+/// Whether the sync has ended one way or another; it never runs again.
+pub fn is_finished(phase: Option<SyncPhase>) -> bool {
     matches!(
         phase,
         Some(SyncPhase::Complete | SyncPhase::Failed | SyncPhase::Rejected)
@@ -57,18 +116,29 @@ fn is_finished(phase: Option<SyncPhase>) -> bool {
 
 /// Runs the ZoneSync controller until `shutdown` resolves.
 pub async fn run(
-    ctx: Arc<Context>,
+    ctx_builder: impl FnOnce(Store<ZoneSync>) -> Arc<SyncContext>,
+    client: kube::Client,
     namespace: Option<String>,
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    let syncs: Api<ZoneSync> = match &namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+    let (syncs, zones): (Api<ZoneSync>, Api<DnsZone>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
     };
-    Controller::new(syncs, watcher::Config::default())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+    let controller = Controller::new(syncs, watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let store = controller.store();
+    let ctx = ctx_builder(store.clone());
+    controller
+        // A sync waiting for its zone's pending update goes on when the zone's status says
+        // the update is applied.
+        .watches(zones, watcher::Config::default(), move |zone: DnsZone| {
+            waiting_syncs(&store, &zone)
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -79,10 +149,36 @@ pub async fn run(
         .await;
 }
 
-fn error_policy(_sync: Arc<ZoneSync>, error: &Error, ctx: Arc<Context>) -> Action {
+/// The unfinished syncs of a zone.
+fn waiting_syncs(store: &Store<ZoneSync>, zone: &DnsZone) -> Vec<ObjectRef<ZoneSync>> {
+    let ns = zone.namespace();
+    let name = zone.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|s| s.namespace() == ns && s.spec.zone_ref.name == name)
+        .filter(|s| !is_finished(s.status.as_ref().and_then(|st| st.phase)))
+        .map(|s| ObjectRef::from_obj(s.as_ref()))
+        .collect()
+}
+
+/// When the newest complete (stored) sync of the zone other than `except` ended.
+fn last_synced(ctx: &SyncContext, ns: &str, zone: &str, except: &str) -> Option<Time> {
+    ctx.syncs
+        .state()
+        .iter()
+        .filter(|s| s.namespace().as_deref() == Some(ns) && s.spec.zone_ref.name == zone)
+        .filter(|s| s.name_any() != except && !s.spec.dry_run)
+        .filter_map(|s| s.status.as_ref())
+        .filter(|st| st.phase == Some(SyncPhase::Complete))
+        .filter_map(|st| st.completed_at.clone())
+        .max_by_key(|t| t.0)
+}
+
+fn error_policy(_sync: Arc<ZoneSync>, error: &Error, ctx: Arc<SyncContext>) -> Action {
     tracing::warn!(error = %error, "ZoneSync reconcile failed");
     ctx.metrics
-        .reconciled("ZoneSync", "error", "KubernetesApi", 0.0);
+        .reconciled("ZoneSync", "error", error.reason(), 0.0);
     Action::requeue(Duration::from_secs(5))
 }
 
@@ -94,16 +190,8 @@ async fn write_sync_status(
     Ok(apply_status(api, name, status).await?)
 }
 
-async fn write_zone_status(
-    api: &Api<DnsZone>,
-    name: &str,
-    status: &DnsZoneStatus,
-) -> Result<(), Error> {
-    Ok(apply_status(api, name, status).await?)
-}
-
 async fn event<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
+    ctx: &SyncContext,
     obj: &K,
     warning: bool,
     reason: &str,
@@ -148,7 +236,7 @@ fn set_sync_condition(
 
 /// One reconcile of one ZoneSync.
 #[tracing::instrument(skip_all, fields(object = %format!("{}/{}", sync.namespace().unwrap_or_default(), sync.name_any()), zone_ref = %sync.spec.zone_ref.name))]
-pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Action, Error> {
     let started = Instant::now();
     let ns = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
@@ -210,10 +298,19 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                 zone.spec.backend.server
             ),
         ))
-    } else if let Some(latest) = zone_status.latest_sync.as_ref().filter(|l| {
-        let age = k8s_openapi::jiff::Timestamp::now().duration_since(l.0);
-        age.as_secs_f64() < zone.spec.sync.min_interval.0.as_secs_f64()
-    }) {
+    } else if let Some(latest) = zone_status
+        .latest_sync
+        .clone()
+        .into_iter()
+        // The zone records a finished sync a moment after it ended; the sync's own object
+        // knows at once.
+        .chain(last_synced(&ctx, &ns, &zone.name_any(), &name))
+        .max_by_key(|t| t.0)
+        .filter(|l| {
+            let age = k8s_openapi::jiff::Timestamp::now().duration_since(l.0);
+            age.as_secs_f64() < zone.spec.sync.min_interval.0.as_secs_f64()
+        })
+    {
         Some((
             "SyncedRecently",
             format!(
@@ -228,24 +325,28 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         let st = reject(st, reason, message.clone());
         event(&ctx, sync.as_ref(), true, reason, message).await;
         write_sync_status(&api, &name, &st).await?;
-        prune(&ctx, &ns, &zone).await;
+        prune(&ctx, &ns, &zone.name_any()).await;
         return Ok(Action::await_change());
     }
     // Seed 409: a spec change not yet applied goes first; the sync waits, visibly.
     if zone_status.observed_generation != zone.meta().generation {
         if st.reason.as_deref() != Some(SyncReason::PendingUpdate.as_str()) {
+            // Pending, not Syncing (a sync resumed after a restart may have been): a Syncing
+            // sync holds the zone, and the zone must apply the update this sync waits for.
+            st.phase = Some(SyncPhase::Pending);
             st.reason = Some(SyncReason::PendingUpdate.to_string());
             st.message = Some(format!(
                 "waiting for the pending update of zone {zone_name} to be applied"
             ));
             write_sync_status(&api, &name, &st).await?;
         }
-        return Ok(Action::requeue(Duration::from_millis(500)));
+        // The zone's status write that applies the update wakes this sync (see `run`).
+        return Ok(Action::requeue(Duration::from_secs(60)));
     }
 
     let key = format!("{ns}/{}", zone.name_any());
     // Another sync of this zone is running: this one is refused, not queued (seed 400).
-    let Some(claim) = ctx.claim_sync(&key) else {
+    let Some(claim) = ctx.locks.claim_sync(&key) else {
         let st = reject(
             st,
             "InvalidSyncState",
@@ -262,47 +363,35 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
         write_sync_status(&api, &name, &st).await?;
         return Ok(Action::await_change());
     };
-    // From here the DnsZone reconciler holds off (read-only); a pass already in flight ends
+    // From here the DnsZone controller holds off (read-only); a pass already in flight ends
     // first, as the lock is only granted after it.
-    let runtime = ctx.runtime(&key).await;
-    let mut rt = runtime.lock().await;
+    let lock = ctx.locks.lock(&key).await;
 
     st.phase = Some(SyncPhase::Syncing);
     st.reason = None;
     st.message = Some(format!("transferring zone {zone_name}"));
     st.started_at = Some(status::now());
     write_sync_status(&api, &name, &st).await?;
-    // Read afresh: a pass may have written status while this sync waited for the lock.
-    let mut zs = zones
-        .get(&zone.name_any())
-        .await?
-        .status
-        .unwrap_or_default();
-    let phase_before = zs.phase;
-    zs.phase = Some(ZonePhase::Syncing);
-    write_zone_status(&zones, &zone.name_any(), &zs).await?;
 
     let store = ConfigMapStore {
         api: Api::namespaced(ctx.client.clone(), &ns),
         zone_object: zone.name_any(),
-        owner: owner_of(&zone),
+        owner: controller_ref(&zone),
     };
-    let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut rt.synced).await;
+    let mut cached = ctx.take_cached(&key);
+    let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut cached).await;
+    ctx.put_cached(&key, cached);
+    // The backend work is done: the zone is free again before the final status is written,
+    // so the DnsZone reconcile that status wakes finds the zone unclaimed.
+    drop(lock);
+    drop(claim);
 
     let done = status::now();
-    let mut zs = zones
-        .get(&zone.name_any())
-        .await?
-        .status
-        .unwrap_or_default();
-    zs.phase = phase_before
-        .filter(|p| *p != ZonePhase::Syncing)
-        .or(Some(ZonePhase::Active));
     match result {
-        Ok((report, records)) => {
-            let summary = &report.summary;
+        Ok(report) => {
             let lines = change_lines(&report.changes);
-            report.fill_status(&mut st, &zone_name, Some(ZonePhase::Syncing));
+            // The sync is over: the zone is writable again, as the DnsZone will say.
+            report.fill_status(&mut st, &zone_name, Some(ZonePhase::Active));
             st.completed_at = Some(done.clone());
             st.changes = lines.iter().take(STATUS_CHANGES).cloned().collect();
             if lines.len() > STATUS_CHANGES {
@@ -311,40 +400,13 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             let message = report.message(&zone_name, &zone.spec.backend.server, sync.spec.dry_run);
             st.message = Some(message.clone());
             set_sync_condition(&mut st, true, "Synced", &message, &done);
-            if !sync.spec.dry_run {
-                zs.latest_sync = Some(done.clone());
-                zs.serial = Some(i64::from(report.serial_after));
-                zs.record_count = i64::try_from(records).ok();
-                push_history(
-                    &mut zs.history,
-                    HistoryEntry {
-                        id: st.id.clone().unwrap_or_default(),
-                        change_type: ChangeType::Sync,
-                        status: ChangeStatus::Complete,
-                        user_id: st.user_id.clone(),
-                        created: done.clone(),
-                        serial_before: report.serial_before.map(i64::from),
-                        serial_after: Some(i64::from(report.serial_after)),
-                        added: summary.added as i64,
-                        updated: summary.updated as i64,
-                        deleted: summary.deleted as i64,
-                        sample: lines.iter().take(10).cloned().collect(),
-                        zone_sync_ref: Some(name.clone()),
-                        message: Some(message.clone()),
-                    },
-                    zone.spec.history_limit,
-                );
-            }
             // Events first: whoever sees the final status also finds them.
             event(&ctx, sync.as_ref(), false, "Synced", message.clone()).await;
             if !sync.spec.dry_run {
                 event(&ctx, &zone, false, "Synced", message).await;
             }
+            // The DnsZone controller records it in the zone's history from this status.
             write_sync_status(&api, &name, &st).await?;
-            write_zone_status(&zones, &zone.name_any(), &zs).await?;
-            rt.status_stale = true;
-            drop(rt);
-            drop(claim);
             ctx.metrics
                 .reconciled("ZoneSync", "ok", "", started.elapsed().as_secs_f64());
         }
@@ -358,11 +420,8 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             set_sync_condition(&mut st, false, &failure.reason, &message, &done);
             event(&ctx, sync.as_ref(), true, &failure.reason, message.clone()).await;
             event(&ctx, &zone, true, &failure.reason, message).await;
+            // The DnsZone controller records it in the zone's history from this status.
             write_sync_status(&api, &name, &st).await?;
-            write_zone_status(&zones, &zone.name_any(), &zs).await?;
-            rt.status_stale = true;
-            drop(rt);
-            drop(claim);
             ctx.metrics.reconciled(
                 "ZoneSync",
                 "failed",
@@ -371,7 +430,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             );
         }
     }
-    prune(&ctx, &ns, &zone).await;
+    prune(&ctx, &ns, &zone.name_any()).await;
     Ok(Action::await_change())
 }
 
@@ -383,13 +442,13 @@ struct Failure {
 }
 
 async fn run_sync(
-    ctx: &Context,
+    ctx: &SyncContext,
     ns: &str,
     zone: &DnsZone,
     sync: &ZoneSync,
     store: &ConfigMapStore,
     cached: &mut Option<(String, Zone)>,
-) -> Result<(SyncReport, usize), Failure> {
+) -> Result<SyncReport, Failure> {
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
         .map_err(|e| Failure {
@@ -429,9 +488,7 @@ async fn run_sync(
         if let (Some(id), Some(zone)) = (pointer_id, previous) {
             *cached = Some((id, zone));
         }
-        let report = report.map_err(failure)?;
-        let records = report.snapshot.record_count();
-        return Ok((report, records));
+        return report.map_err(failure);
     }
     // By value: an IXFR changes the big snapshot in place rather than copying it.
     let mut report = match sync::sync_owned(&cfg.transfer, &cfg.origin, previous, method).await {
@@ -447,25 +504,13 @@ async fn run_sync(
         reason: "SnapshotWriteFailed".into(),
         message: e.to_string(),
     })?;
-    let records = report.snapshot.record_count();
     let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(cfg.origin.clone()));
     *cached = Some((id, snapshot));
-    Ok((report, records))
-}
-
-fn owner_of<K: Resource<DynamicType = ()>>(obj: &K) -> OwnerReference {
-    OwnerReference {
-        api_version: K::api_version(&()).into_owned(),
-        kind: K::kind(&()).into_owned(),
-        name: obj.meta().name.clone().unwrap_or_default(),
-        uid: obj.meta().uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
+    Ok(report)
 }
 
 async fn store_full_changes(
-    ctx: &Context,
+    ctx: &SyncContext,
     ns: &str,
     sync: &ZoneSync,
     lines: &[String],
@@ -480,7 +525,7 @@ async fn store_full_changes(
     let cm = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "ownerReferences": [owner_of(sync)]},
+        "metadata": {"name": name, "ownerReferences": [controller_ref(sync)]},
         "data": {"count": lines.len().to_string(), "format": "gzip, one change per line"},
         "binaryData": {"changes.gz": ByteString(bytes)},
     });
@@ -495,17 +540,39 @@ async fn store_full_changes(
 }
 
 /// Keeps the newest finished ZoneSyncs of a zone, by count, like a CronJob's history limits.
-async fn prune(ctx: &Context, ns: &str, zone: &DnsZone) {
+/// A complete sync the zone has not recorded in its history yet is kept whatever the limit:
+/// its object is where the record comes from.
+async fn prune(ctx: &SyncContext, ns: &str, zone_object: &str) {
     let api: Api<ZoneSync> = Api::namespaced(ctx.client.clone(), ns);
+    let zones: Api<DnsZone> = Api::namespaced(ctx.client.clone(), ns);
+    let Ok(Some(zone)) = zones.get_opt(zone_object).await else {
+        return;
+    };
     let Ok(list) = api.list(&ListParams::default()).await else {
         return;
+    };
+    let zone_status = zone.status.clone().unwrap_or_default();
+    let recorded = |s: &ZoneSync| {
+        let Some(st) = s.status.as_ref() else {
+            return false;
+        };
+        s.spec.dry_run
+            || zone_status
+                .history
+                .iter()
+                .any(|h| Some(&h.id) == st.id.as_ref())
+            || st
+                .completed_at
+                .as_ref()
+                .zip(zone_status.latest_sync.as_ref())
+                .is_some_and(|(done, latest)| done.0 < latest.0)
     };
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for s in list
         .items
         .into_iter()
-        .filter(|s| s.spec.zone_ref.name == zone.name_any())
+        .filter(|s| s.spec.zone_ref.name == zone_object)
     {
         // Timestamps have one-second resolution; the resourceVersion of the last write breaks
         // ties so "newest" is exact.
@@ -520,7 +587,9 @@ async fn prune(ctx: &Context, ns: &str, zone: &DnsZone) {
                 .and_then(|v| v.parse::<u64>().ok()),
         );
         match s.status.as_ref().and_then(|st| st.phase) {
-            Some(SyncPhase::Complete) => ok.push((finished_at, s.name_any())),
+            Some(SyncPhase::Complete) if recorded(&s) => ok.push((finished_at, s.name_any())),
+            // Counted, never deleted: the newest ones are kept first anyway.
+            Some(SyncPhase::Complete) => ok.push((finished_at, String::new())),
             Some(SyncPhase::Failed | SyncPhase::Rejected) => bad.push((finished_at, s.name_any())),
             _ => {}
         }
@@ -534,167 +603,10 @@ async fn prune(ctx: &Context, ns: &str, zone: &DnsZone) {
         let keep = usize::try_from(keep).unwrap_or(0);
         let excess = list.len().saturating_sub(keep);
         for (_, name) in list.into_iter().take(excess) {
+            if name.is_empty() {
+                continue;
+            }
             let _ = api.delete(&name, &DeleteParams::background()).await;
         }
-    }
-}
-
-/// Creates a ZoneSync for the scheduled drift check, attributed to zonekeeper.
-pub async fn create_scheduled(
-    client: &kube::Client,
-    zone: &DnsZone,
-) -> Result<String, kube::Error> {
-    let ns = zone.namespace().unwrap_or_default();
-    let api: Api<ZoneSync> = Api::namespaced(client.clone(), &ns);
-    let mut annotations = BTreeMap::new();
-    annotations.insert(
-        status::REQUESTED_BY_ANNOTATION.to_string(),
-        SCHEDULED_USER.to_string(),
-    );
-    let obj: ZoneSync = serde_json::from_value(serde_json::json!({
-        "apiVersion": "dns.zonekeeper.io/v1alpha1",
-        "kind": "ZoneSync",
-        "metadata": {
-            "generateName": format!("{}-sync-", zone.name_any()),
-            "namespace": ns,
-            "annotations": annotations,
-        },
-        "spec": {"zoneRef": {"name": zone.name_any()}, "method": "Auto"},
-    }))
-    .map_err(kube::Error::SerdeError)?;
-    let created = api.create(&kube::api::PostParams::default(), &obj).await?;
-    Ok(created.name_any())
-}
-
-/// Called by the DnsZone reconciler before it takes the zone's lock: while a sync of the zone
-/// runs the zone is read-only, so the pass waits (`Some(requeue)`). A spec edit made meanwhile
-/// is shown as `Ready=False reason=Syncing` and applied after the sync ends.
-pub async fn hold_for_sync(zone: &DnsZone, ctx: &Context) -> Result<Option<Action>, kube::Error> {
-    let ns = zone.namespace().unwrap_or_default();
-    if !ctx.is_syncing(&format!("{ns}/{}", zone.name_any())) {
-        return Ok(None);
-    }
-    let current = zone.status.clone().unwrap_or_default();
-    let pending = current.observed_generation != zone.meta().generation;
-    let shown = status::condition(&current.conditions, condition::READY)
-        .is_some_and(|c| c.status == "False" && c.reason == ReadyReason::Syncing.as_str());
-    if pending && !shown {
-        let mut conditions = current.conditions.clone();
-        set_condition(
-            &mut conditions,
-            ConditionUpdate {
-                type_: condition::READY,
-                status: false,
-                reason: ReadyReason::Syncing.as_str(),
-                message: format!(
-                    "zone {} is read-only while a ZoneSync runs; the spec change (generation {}) is applied after it",
-                    zone.spec.zone_name,
-                    zone.meta().generation.unwrap_or_default()
-                ),
-            },
-            current.observed_generation,
-            &status::now(),
-        );
-        // Only the conditions: the sync owns the rest of the status while it runs.
-        let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-        api.patch_status(
-            &zone.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"status": {"conditions": conditions}})),
-        )
-        .await?;
-    }
-    Ok(Some(Action::requeue(Duration::from_millis(500))))
-}
-
-/// The status a DnsZone pass starts from: the object's, unless a sync wrote a newer one since
-/// the object was read (then it is read afresh, so the sync's history is never overwritten).
-pub async fn current_status(
-    zone: &DnsZone,
-    ctx: &Context,
-    rt: &mut super::context::ZoneRuntime,
-) -> Result<DnsZoneStatus, kube::Error> {
-    if !std::mem::take(&mut rt.status_stale) {
-        return Ok(zone.status.clone().unwrap_or_default());
-    }
-    let api: Api<DnsZone> =
-        Api::namespaced(ctx.client.clone(), &zone.namespace().unwrap_or_default());
-    Ok(api
-        .get_opt(&zone.name_any())
-        .await?
-        .and_then(|z| z.status)
-        .unwrap_or_default())
-}
-
-/// The scheduled drift check: once `spec.sync.interval` has passed since the last sync (or,
-/// never synced, since the zone was created) and the backend's serial is not the stored
-/// snapshot's, a ZoneSync is created (userId `zonekeeper`) so the sync is recorded like any
-/// other. Failures are logged and retried at the next check; they never fail the pass.
-pub async fn scheduled_check(
-    zone: &DnsZone,
-    ctx: &Context,
-    status: &DnsZoneStatus,
-    rt: &mut super::context::ZoneRuntime,
-) {
-    let interval = zone.spec.sync.interval.0;
-    if interval.is_zero() || zone.spec.suspend {
-        return;
-    }
-    if rt.drift_checked.is_some_and(|t| t.elapsed() < interval) {
-        return;
-    }
-    let since = status
-        .latest_sync
-        .as_ref()
-        .or(zone.meta().creation_timestamp.as_ref())
-        .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
-    if since.is_some_and(|d| d.as_secs_f64() < interval.as_secs_f64()) {
-        return;
-    }
-    let Some(backend_serial) = status.serial else {
-        return;
-    };
-    rt.drift_checked = Some(Instant::now());
-    let ns = zone.namespace().unwrap_or_default();
-    let store = ConfigMapStore {
-        api: Api::namespaced(ctx.client.clone(), &ns),
-        zone_object: zone.name_any(),
-        owner: owner_of(zone),
-    };
-    let stored = match store.pointer().await {
-        Ok(p) => p.and_then(|(_, serial)| serial),
-        Err(e) => {
-            tracing::warn!(error = %e, "drift check: snapshot pointer unreadable");
-            None
-        }
-    };
-    if stored.map(i64::from) == Some(backend_serial) {
-        return;
-    }
-    // One request at a time: an unfinished ZoneSync of this zone will do.
-    let api: Api<ZoneSync> = Api::namespaced(ctx.client.clone(), &ns);
-    match api.list(&ListParams::default()).await {
-        Ok(list)
-            if list.items.iter().any(|s| {
-                s.spec.zone_ref.name == zone.name_any()
-                    && !is_finished(s.status.as_ref().and_then(|st| st.phase))
-            }) =>
-        {
-            return;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "drift check: listing ZoneSyncs failed");
-            return;
-        }
-    }
-    match create_scheduled(&ctx.client, zone).await {
-        Ok(name) => tracing::info!(
-            zone_sync = %name,
-            backend_serial,
-            stored_serial = ?stored,
-            "drift check: backend serial differs from the stored snapshot; sync requested"
-        ),
-        Err(e) => tracing::warn!(error = %e, "drift check: creating a ZoneSync failed"),
     }
 }

@@ -1,0 +1,110 @@
+//! Which Secrets and ConfigMaps a DnsZone references, and reading them for one reconcile.
+//! Both controllers resolve a zone's config through here; the DnsZone controller also maps a
+//! changed Secret or ConfigMap back to the zones that name it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::Api;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+
+use crate::api::DnsZone;
+use crate::reconcile::config::Lookup;
+
+/// The Secrets a zone names: the backend's TSIG key and the transfer's, if separate.
+pub fn secret_names(zone: &DnsZone) -> BTreeSet<String> {
+    let backend = zone.spec.backend.tsig_key_secret_ref.as_ref();
+    let transfer = zone
+        .spec
+        .transfer
+        .as_ref()
+        .and_then(|t| t.tsig_key_secret_ref.as_ref());
+    backend
+        .into_iter()
+        .chain(transfer)
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The ConfigMaps a zone takes records from.
+pub fn config_map_names(zone: &DnsZone) -> BTreeSet<String> {
+    zone.spec
+        .records_from
+        .iter()
+        .map(|s| s.config_map_ref.name.clone())
+        .collect()
+}
+
+/// The zones of `store` in the object's namespace whose `names` include the object's name.
+pub fn zones_naming<K: Resource>(
+    store: &Store<DnsZone>,
+    object: &K,
+    names: impl Fn(&DnsZone) -> BTreeSet<String>,
+) -> Vec<ObjectRef<DnsZone>> {
+    let meta = object.meta();
+    let (Some(name), ns) = (meta.name.as_deref(), meta.namespace.as_deref()) else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter(|z| z.namespace().as_deref() == ns && names(z).contains(name))
+        .map(|z| ObjectRef::from_obj(z.as_ref()))
+        .collect()
+}
+
+/// Secrets and ConfigMaps of the zone's namespace, read once per reconcile.
+pub struct Fetched {
+    secrets: BTreeMap<String, Option<BTreeMap<String, Vec<u8>>>>,
+    config_maps: BTreeMap<String, Option<BTreeMap<String, String>>>,
+}
+
+impl Lookup for Fetched {
+    fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
+        let data = self.secrets.get(name)?.as_ref()?;
+        Some(data.get(key).cloned())
+    }
+
+    fn config_map(&self, name: &str, key: &str) -> Option<String> {
+        self.config_maps.get(name)?.as_ref()?.get(key).cloned()
+    }
+}
+
+/// Reads the Secrets and ConfigMaps a DnsZone names.
+pub async fn fetch_lookup(
+    client: &kube::Client,
+    ns: &str,
+    zone: &DnsZone,
+) -> Result<Fetched, kube::Error> {
+    let secrets_api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let cms_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut secrets = BTreeMap::new();
+    for name in secret_names(zone) {
+        let data = secrets_api.get_opt(&name).await?.map(|s| {
+            let mut out: BTreeMap<String, Vec<u8>> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            for (k, v) in s.string_data.unwrap_or_default() {
+                out.insert(k, v.into_bytes());
+            }
+            out
+        });
+        secrets.insert(name, data);
+    }
+    let mut config_maps = BTreeMap::new();
+    for name in config_map_names(zone) {
+        let data = cms_api
+            .get_opt(&name)
+            .await?
+            .map(|c| c.data.unwrap_or_default());
+        config_maps.insert(name, data);
+    }
+    Ok(Fetched {
+        secrets,
+        config_maps,
+    })
+}

@@ -1,0 +1,102 @@
+//! The one piece of in-process state both controllers share: a per-zone lock (a DnsZone pass
+//! and a ZoneSync never touch the same zone's backend at once) and the claim a running sync
+//! holds on its zone (at most one sync per zone; the DnsZone controller leaves a claimed zone
+//! alone instead of queueing behind the lock).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// Locks and sync claims, keyed by `namespace/name` of the DnsZone.
+#[derive(Default)]
+pub struct ZoneLocks {
+    locks: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
+    syncing: Arc<StdMutex<HashSet<String>>>,
+}
+
+impl ZoneLocks {
+    /// Waits for the zone's lock; a pass in flight ends first.
+    pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Marks a sync of the zone as running; `None` when one already is. The claim ends when
+    /// the returned guard drops (also when the sync's future is dropped mid-way).
+    pub fn claim_sync(&self, key: &str) -> Option<SyncClaim> {
+        let mut set = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(key.to_string()).then(|| SyncClaim {
+            syncing: self.syncing.clone(),
+            key: key.to_string(),
+        })
+    }
+
+    /// Whether a sync of the zone runs in this process, which makes the zone read-only.
+    pub fn is_syncing(&self, key: &str) -> bool {
+        self.syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    /// Forgets a deleted zone's lock.
+    pub fn forget(&self, key: &str) {
+        self.locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// A running sync of one zone; dropping it ends the claim.
+pub struct SyncClaim {
+    syncing: Arc<StdMutex<HashSet<String>>>,
+    key: String,
+}
+
+impl Drop for SyncClaim {
+    fn drop(&mut self) {
+        self.syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_claim_per_zone_until_it_drops() {
+        let locks = ZoneLocks::default();
+        let claim = locks.claim_sync("ns/a");
+        assert!(claim.is_some());
+        assert!(locks.is_syncing("ns/a"));
+        assert!(locks.claim_sync("ns/a").is_none());
+        assert!(locks.claim_sync("ns/b").is_some());
+        drop(claim);
+        assert!(!locks.is_syncing("ns/a"));
+        assert!(locks.claim_sync("ns/a").is_some());
+    }
+
+    #[tokio::test]
+    async fn the_lock_is_exclusive_per_zone() {
+        let locks = ZoneLocks::default();
+        let held = locks.lock("ns/a").await;
+        let other = locks.lock("ns/b").await;
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(50), locks.lock("ns/a"));
+        assert!(waiting.await.is_err(), "a second holder got the lock");
+        drop((held, other));
+        let again = tokio::time::timeout(std::time::Duration::from_secs(5), locks.lock("ns/a"));
+        assert!(again.await.is_ok());
+    }
+}
