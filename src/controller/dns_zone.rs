@@ -29,7 +29,9 @@ use crate::reconcile::config::{self, ConfigError, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
 use crate::reconcile::reason::ReadyReason;
-use crate::reconcile::status::{self as zone_status, ConditionUpdate, condition, requested_by, set_condition};
+use crate::reconcile::status::{
+    self as zone_status, ConditionUpdate, condition, requested_by, set_condition,
+};
 use crate::reconcile::zone::{ZoneHost, reconcile_zone};
 
 /// Keeps a DnsZone until its cleanup ran (or gave up).
@@ -98,26 +100,17 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
-    // Ready once DnsZones can be listed. The Controller's own store did not report ready here
-    // (`wait_until_ready` never returned while reconciles ran; cause not found), so readiness
-    // is checked against the API directly, retried until it answers.
-    let ready_api: Api<DnsZone> = api(&client, &namespace);
+    // Ready once the controller's store holds the first full list of DnsZones. kube-runtime
+    // 5.0's `DelayedInit` keeps only the last poller's waker and the Controller's own runner
+    // waits on the same store, so a waiter that polled first may never be woken: the wait is
+    // re-polled in short rounds instead of awaited once.
+    let ready_store = store.clone();
     tokio::spawn(async move {
-        let params = kube::api::ListParams::default().limit(1);
-        let mut wait = Duration::from_millis(200);
-        loop {
-            match ready_api.list_metadata(&params).await {
-                Ok(_) => {
-                    metrics.set_ready();
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list DnsZones yet; not ready");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+        while tokio::time::timeout(Duration::from_millis(100), ready_store.wait_until_ready())
+            .await
+            .is_err()
+        {}
+        metrics.set_ready();
     });
     // Secrets and ConfigMaps only map names to zones: their metadata is all that is watched.
     let secret_events = watcher(
@@ -174,10 +167,31 @@ impl Error {
 
 /// Failed reconciles: retry with a delay.
 pub fn error_policy(zone: Arc<DnsZone>, error: &Error, ctx: Arc<Context>) -> Action {
+    if stale_finalizer_patch(error) {
+        // The finalizer was added from a cache that had not yet seen our own last write: the
+        // server rightly refused the patch's `test` op. The watch event is on its way; retry
+        // soon, without alarming anyone.
+        tracing::debug!(zone = %zone.spec.zone_name, object = %key_of(&zone), error = %error, "finalizer patch raced the cache; retrying");
+        return Action::requeue(Duration::from_millis(200));
+    }
     tracing::warn!(zone = %zone.spec.zone_name, object = %key_of(&zone), error = %error, "reconcile failed");
     ctx.metrics
         .reconciled("DnsZone", "error", error.reason(), 0.0);
     Action::requeue(Duration::from_secs(5))
+}
+
+/// kube-runtime's finalizer helper adds the finalizer with a JSON patch whose `test` op is
+/// built from the cached object; a cache a write behind gets 422 (or 409) for it.
+fn stale_finalizer_patch(error: &Error) -> bool {
+    use kube::runtime::finalizer::Error as F;
+    matches!(
+        error,
+        Error::Finalizer(e) if matches!(
+            e.as_ref(),
+            F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s))
+                if s.code == 422 || s.code == 409
+        )
+    )
 }
 
 /// One reconcile of one DnsZone.

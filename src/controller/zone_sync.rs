@@ -33,9 +33,7 @@ use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
 use crate::reconcile::reason::SyncReason;
 use crate::reconcile::snapshot::SnapshotStore;
-use crate::reconcile::status::{
-    self, ConditionUpdate, condition, requested_by, set_condition,
-};
+use crate::reconcile::status::{self, ConditionUpdate, condition, requested_by, set_condition};
 use crate::reconcile::sync::{self, SyncReport};
 use crate::telemetry::Metrics;
 

@@ -13,14 +13,14 @@ use kube::{Resource, ResourceExt};
 
 use super::owner::controller_ref;
 use super::snapshot::ConfigMapStore;
-use crate::reconcile::snapshot::SnapshotStore;
-use crate::reconcile::status::{self, push_history};
 use super::zone_sync::is_finished;
 use crate::api::dns_zone::HistoryEntry;
 use crate::api::shared::{ChangeStatus, ChangeType};
 use crate::api::zone_sync::SyncPhase;
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::model::Zone;
+use crate::reconcile::snapshot::SnapshotStore;
+use crate::reconcile::status::{self, push_history};
 
 /// The userId of syncs the operator's scheduled drift check creates.
 pub const SCHEDULED_USER: &str = "zonekeeper";
