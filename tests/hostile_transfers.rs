@@ -415,7 +415,7 @@ fn plan_manifests(dir: &Path, server: &HostileServer) -> String {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/primary-zone.yaml"),
     )
     .unwrap();
-    let zone = example.replace("127.0.0.1:5353", &server.addr.to_string());
+    let zone = example.replace("127.0.0.1:10053", &server.addr.to_string());
     assert_ne!(zone, example);
     std::fs::write(m.join("zone.yaml"), zone).unwrap();
     m.to_str().unwrap().to_string()

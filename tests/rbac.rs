@@ -64,6 +64,8 @@ async fn the_scheduled_drift_check_works_as_the_charts_service_account() {
         .await;
     cluster.apply_zone(manifest("sched", &server, NS)).await;
     cluster.wait_zone("sched", WAIT, is_ready).await;
+    // A change behind zonekeeper's back moves the serial: the drift check notices it.
+    server.nsupdate("update add oob.example.com. 300 IN A 192.0.2.99\n");
 
     // The drift check creates ZoneSyncs as the operator (user id zonekeeper).
     let deadline = Instant::now() + WAIT;
