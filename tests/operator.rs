@@ -753,7 +753,7 @@ async fn a_failing_new_connection_is_not_taken() {
         .apply_zone(zone_manifest("conn", &server, www()))
         .await;
     cluster.wait_zone("conn", WAIT, is_ready).await;
-    // Seed 002 "400 connection failed": the new server is tested first and refused; the
+    // VinylDNS Update Zone "400 connection failed": the new server is tested first and refused; the
     // zone keeps working through the last accepted connection.
     let dead = format!("127.0.0.1:{}", support::dns_servers::free_port());
     cluster

@@ -369,7 +369,7 @@ pub struct Peer {
     pub tsig_key_secret_ref: Option<SecretRef>,
 }
 
-/// VinylDNS ACL rules (seed 002).
+/// VinylDNS ACL rules (VinylDNS Update Zone).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Acl {
@@ -463,7 +463,7 @@ pub struct DnsZoneStatus {
     pub history: Vec<HistoryEntry>,
 }
 
-/// Where the zone is in its life (seed `status`).
+/// Where the zone is in its life (VinylDNS zone `status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ZonePhase {
     Pending,
@@ -484,7 +484,7 @@ pub struct Drift {
     pub sample: Vec<String>,
 }
 
-/// Outgoing transfer state (seed 003).
+/// Outgoing transfer state (Cloudflare secondary DNS, outgoing).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutgoingStatus {
@@ -535,7 +535,7 @@ pub enum PeerState {
     Unreachable,
 }
 
-/// One recorded change to the zone (seed 000/002 change).
+/// One recorded change to the zone (VinylDNS change).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {

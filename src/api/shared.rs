@@ -246,7 +246,7 @@ pub struct ConfigMapKeyRef {
     pub key: String,
 }
 
-/// What a recorded change was (seed 000/002 `changeType`).
+/// What a recorded change was (VinylDNS `changeType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ChangeType {
     Create,
@@ -255,7 +255,7 @@ pub enum ChangeType {
     Delete,
 }
 
-/// The state of one recorded change (seed 000/002 `status`).
+/// The state of one recorded change (VinylDNS change `status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ChangeStatus {
     Pending,

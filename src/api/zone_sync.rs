@@ -1,4 +1,4 @@
-//! The `ZoneSync` custom resource: one request to sync a zone from its backend (seed 000).
+//! The `ZoneSync` custom resource: one request to sync a zone from its backend (VinylDNS Sync Zone).
 
 // kube-derive takes one `printcolumn(...)` per column, which this lint mistakes for repeats.
 #![allow(clippy::duplicated_attributes)]

@@ -540,7 +540,7 @@ impl ZoneHost for OperatorHost<'_> {
     }
 }
 
-/// Seed 002's "connection failed": a changed backend is tested with a TSIG-signed SOA query
+/// VinylDNS Update Zone's "400 connection failed": a changed backend is tested with a TSIG-signed SOA query
 /// before it is accepted; when it fails and an earlier one was accepted, the earlier one is
 /// used and the failure is reported. Returns the rejection message, if any.
 async fn test_connection(

@@ -1,4 +1,4 @@
-//! The ZoneSync reconciler (seed 000): one object is one sync request, run once, like a Job.
+//! The ZoneSync reconciler (VinylDNS Sync Zone): one object is one sync request, run once, like a Job.
 //! While it runs the zone is read-only: the sync holds the zone's runtime lock, so the
 //! DnsZone reconciler's spec changes wait and are applied after it.
 
@@ -326,7 +326,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
         prune(&ctx, &ns, &zone.name_any()).await;
         return Ok(Action::await_change());
     }
-    // Seed 409: a spec change not yet applied goes first; the sync waits, visibly.
+    // VinylDNS Sync Zone 409 (pending update): a spec change not yet applied goes first; the sync waits, visibly.
     if zone_status.observed_generation != zone.meta().generation {
         if st.reason.as_deref() != Some(SyncReason::PendingUpdate.as_str()) {
             // Pending, not Syncing (a sync resumed after a restart may have been): a Syncing
@@ -343,7 +343,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     }
 
     let key = format!("{ns}/{}", zone.name_any());
-    // Another sync of this zone is running: this one is refused, not queued (seed 400).
+    // Another sync of this zone is running: this one is refused, not queued (VinylDNS Sync Zone: 400 InvalidSyncState).
     let Some(claim) = ctx.locks.claim_sync(&key) else {
         let st = reject(
             st,

@@ -1,4 +1,4 @@
-//! One sync (seed 000): transfer the zone from its backend — IXFR from the stored snapshot's
+//! One sync (VinylDNS Sync Zone): transfer the zone from its backend — IXFR from the stored snapshot's
 //! serial when there is one, AXFR otherwise — and compute the change against that snapshot.
 //! The backend is the source of truth: the new snapshot is exactly what it served.
 
