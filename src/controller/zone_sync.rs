@@ -25,7 +25,7 @@ use crate::api::dns_zone::{HistoryEntry, ZonePhase};
 use crate::api::shared::{ChangeStatus, ChangeType};
 use crate::api::zone_sync::{SyncPhase, ZoneSyncStatus};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
-use crate::dns::diff::change_lines;
+use crate::dns::diff::{change_lines, status_lines};
 use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
@@ -304,7 +304,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
             let lines = change_lines(&report.changes);
             report.fill_status(&mut st, &zone_name, Some(ZonePhase::Syncing));
             st.completed_at = Some(done.clone());
-            st.changes = lines.iter().take(STATUS_CHANGES).cloned().collect();
+            st.changes = status_lines(&lines, STATUS_CHANGES);
             if lines.len() > STATUS_CHANGES {
                 st.full_changes_ref = Some(store_full_changes(&ctx, &ns, &sync, &lines).await?);
             }
@@ -328,7 +328,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<Context>) -> Result<Action,
                         added: summary.added as i64,
                         updated: summary.updated as i64,
                         deleted: summary.deleted as i64,
-                        sample: lines.iter().take(10).cloned().collect(),
+                        sample: status_lines(&lines, 10),
                         zone_sync_ref: Some(name.clone()),
                         message: Some(message.clone()),
                     },
@@ -434,13 +434,21 @@ async fn run_sync(
         return Ok((report, records));
     }
     // By value: an IXFR changes the big snapshot in place rather than copying it.
-    let mut report = match sync::sync_owned(&cfg.transfer, &cfg.origin, previous, method).await {
+    let guard = sync::SyncGuard {
+        guard: cfg.guard.clone(),
+        allow_mass_deletion: cfg.allow_mass_deletion,
+    };
+    let synced = sync::sync_guarded(&cfg.transfer, &cfg.origin, previous, method, &guard).await;
+    let mut report = match synced {
         Ok(r) => r,
         Err((e, previous)) => {
             if let (Some(id), Some(zone)) = (pointer_id, previous) {
                 *cached = Some((id, zone));
             }
-            return Err(failure(e));
+            return Err(Failure {
+                reason: e.reason().to_string(),
+                message: e.to_string(),
+            });
         }
     };
     let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
