@@ -1120,4 +1120,114 @@ mod tests {
         assert!(!guarded.needs_retry(), "the guard waits for a spec change");
         assert!(!Outcome::Suspended.needs_retry());
     }
+
+    fn txt_10k(i: usize) -> RRset {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        // 40 strings of 250 bytes: 10 KB of TXT data, as a DKIM-heavy zone holds.
+        let data: String = (0..40)
+            .map(|j| format!("\"{}\" ", format!("{i:04}{j:02}").repeat(42)))
+            .collect();
+        let rdata = parse_rdata(RecordType::TXT, &origin, &data).unwrap();
+        RRset::new(
+            Name::from_ascii(format!("t{i}.example.com.")).unwrap(),
+            RecordType::TXT,
+            300,
+            vec![rdata],
+        )
+    }
+
+    #[test]
+    fn status_stays_under_256_kib_with_10_kb_txt_records_and_a_long_history() {
+        let mut status = DnsZoneStatus::default();
+        let mut cx = cx(100, DriftPolicy::Correct);
+        cx.history_limit = 1000;
+        for round in 0..200 {
+            let changes: Vec<Change> = (0..20)
+                .map(|i| Change::Add(txt_10k(round * 20 + i)))
+                .collect();
+            let n = changes.len();
+            let done = PassReport {
+                applied: Some(ApplyReport {
+                    applied: n,
+                    batches_ok: 1,
+                    batches_total: 1,
+                    applied_ranges: vec![0..n],
+                    ..applied(true)
+                }),
+                ..report(changes, false)
+            };
+            fold(&mut status, &pass(done), &cx);
+        }
+        let bytes = serde_json::to_vec(&status).unwrap().len();
+        assert!(bytes < 256 * 1024, "status is {bytes} bytes");
+        assert!(
+            status.history.len() > 10,
+            "{} entries kept",
+            status.history.len()
+        );
+        for entry in &status.history {
+            assert_eq!(entry.sample.len(), SAMPLE);
+            for line in &entry.sample {
+                assert!(
+                    line.chars().count() <= 256,
+                    "{} characters",
+                    line.chars().count()
+                );
+                assert!(line.contains("…(+"), "the cut is marked: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_re_planned_pass_keeps_what_its_first_attempt_landed() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let other = RRset::new(
+            Name::from_ascii("api.example.com.").unwrap(),
+            RecordType::A,
+            300,
+            vec![parse_rdata(RecordType::A, &origin, "192.0.2.81").unwrap()],
+        );
+        let conflict = DnsError::new(
+            "192.0.2.1:53".parse().unwrap(),
+            "example.com.",
+            Operation::Update,
+            DnsErrorKind::PrerequisiteFailed("www.example.com. A changed".into()),
+        );
+        let first = PassReport {
+            applied: Some(ApplyReport {
+                applied: 1,
+                batches_ok: 1,
+                batches_total: 2,
+                applied_ranges: vec![0..1],
+                failed: Some((1, conflict)),
+                batches_failed: vec![1],
+                ..applied(true)
+            }),
+            ..report(vec![Change::Add(other.clone()), Change::Add(www())], false)
+        };
+        let second = PassReport {
+            applied: Some(applied(true)),
+            earlier: Some(Box::new(first)),
+            ..report(vec![Change::Add(www())], false)
+        };
+        let mut status = DnsZoneStatus::default();
+        fold(&mut status, &pass(second), &cx(100, DriftPolicy::Correct));
+        let entry = &status.history[0];
+        assert_eq!(entry.added, 2, "both attempts' landed changes are counted");
+        assert_eq!(
+            entry.sample,
+            [
+                "+ api.example.com. 300 IN A 192.0.2.81",
+                "+ www.example.com. 300 IN A 192.0.2.80"
+            ]
+        );
+        assert!(
+            entry
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("first attempt (applied 1 of 2")),
+            "{:?}",
+            entry.message
+        );
+    }
 }
