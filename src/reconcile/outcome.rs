@@ -1151,7 +1151,7 @@ mod tests {
                     applied: n,
                     batches_ok: 1,
                     batches_total: 1,
-                    applied_ranges: vec![0..n],
+                    applied_ranges: std::iter::once(0..n).collect(),
                     ..applied(true)
                 }),
                 ..report(changes, false)
@@ -1198,7 +1198,7 @@ mod tests {
                 applied: 1,
                 batches_ok: 1,
                 batches_total: 2,
-                applied_ranges: vec![0..1],
+                applied_ranges: std::iter::once(0..1).collect(),
                 failed: Some((1, conflict)),
                 batches_failed: vec![1],
                 ..applied(true)
