@@ -224,8 +224,7 @@ async fn a_sync_that_sees_fifty_records_go_to_none_stores_nothing() {
         &sync_guard,
     )
     .await
-    .err()
-    .expect("50 records to 0 is suspect");
+    .expect_err("50 records to 0 is suspect");
     assert_eq!(e.reason().as_str(), "SuspectTransfer", "{e}");
     assert!(matches!(e, SyncError::Suspect(Suspect::Emptied { .. })));
     assert!(
@@ -243,8 +242,7 @@ async fn a_sync_that_sees_fifty_records_go_to_none_stores_nothing() {
         &sync_guard,
     )
     .await
-    .err()
-    .expect("45 of 50 deleted is over the guard");
+    .expect_err("45 of 50 deleted is over the guard");
     assert!(
         matches!(e, SyncError::Suspect(Suspect::Guard(ref v)) if v.deletes == 45),
         "{e}"
