@@ -331,6 +331,67 @@ async fn out_of_band_changes_are_reported_exactly_knot() {
     out_of_band_changes(ServerKind::Knot).await;
 }
 
+/// The deletion guard applies to what a sync observes: a zone that lost more records than
+/// one pass may delete is suspect, the sync fails with `SuspectTransfer` and the stored
+/// snapshot stays, until `allowMassDeletion` accepts the observation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_deletion_seen_by_a_sync_is_suspect_until_allowed() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("sus", &server).await;
+    let mut m = manifest(
+        "sus",
+        &server,
+        json!({"interval": "1h", "minInterval": "0"}),
+    );
+    m["spec"]["management"] = json!({"deletionGuard": {"maxDeletes": 50, "maxDeletePercent": 100}});
+    cluster.apply_zone(m).await;
+    cluster.wait_zone("sus", WAIT, is_ready).await;
+    let first = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
+    assert_complete(&first);
+    let before = stored(&cluster, "sus").await.expect("a snapshot");
+
+    let script: String = (0..60)
+        .map(|i| format!("update delete pad{i}.example.com. A\n"))
+        .collect();
+    server.nsupdate(&script);
+    let suspect = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
+    assert_eq!(
+        phase(&suspect),
+        Some(SyncPhase::Failed),
+        "{}",
+        serde_yaml::to_string(&suspect).unwrap()
+    );
+    assert_eq!(reason(&suspect).as_deref(), Some("SuspectTransfer"));
+    let name = suspect.metadata.name.clone().unwrap();
+    assert!(
+        cluster
+            .events_for(&name)
+            .iter()
+            .any(|e| e.starts_with("SuspectTransfer")),
+        "{:?}",
+        cluster.events_for(&name)
+    );
+    let kept = stored(&cluster, "sus").await.expect("a snapshot");
+    assert_eq!(
+        kept.soa_serial(),
+        before.soa_serial(),
+        "the snapshot is not replaced"
+    );
+    assert_eq!(kept.record_count(), before.record_count());
+
+    cluster
+        .patch_spec(
+            "sus",
+            json!({"management": {"deletionGuard": {"maxDeletes": 50, "maxDeletePercent": 100}, "allowMassDeletion": true}}),
+        )
+        .await;
+    let allowed = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
+    assert_complete(&allowed);
+    let summary = allowed.status.clone().unwrap().summary.unwrap();
+    assert_eq!(summary.deleted, 60, "{summary:?}");
+    op.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_synced_recently_zone_not_found_zone_inactive_and_pruning() {
     let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
