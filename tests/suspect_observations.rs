@@ -131,6 +131,10 @@ async fn an_emptied_transfer_deletes_and_forgets_nothing_and_says_so() {
     );
     assert!(report.applied.is_none(), "nothing is sent");
     assert_eq!(state.owned, owned, "nothing is forgotten");
+    assert!(
+        state.snapshot.as_ref().is_none_or(|z| z.record_count() > 1),
+        "the emptied observation does not become the snapshot"
+    );
     // SOA query and transfer only: no UPDATE went out.
     assert!(server.queries() - updates_before <= 3);
     let mut status = DnsZoneStatus::default();

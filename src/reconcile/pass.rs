@@ -374,7 +374,10 @@ async fn plan_and_apply(
         recheck_error: None,
     };
     if report.suspect.is_some() {
-        // Nothing sent and nothing forgotten: ownership stays as it was.
+        // Nothing sent and nothing forgotten: ownership stays as it was, and the emptied
+        // observation does not become the zone's snapshot (a state directory keeps the
+        // stored one; the next pass transfers afresh).
+        state.snapshot = None;
         return Ok(report);
     }
     if mode == Mode::Plan || report.plan.is_empty() || report.guard.is_err() {
