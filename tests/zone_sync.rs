@@ -331,6 +331,131 @@ async fn out_of_band_changes_are_reported_exactly_knot() {
     out_of_band_changes(ServerKind::Knot).await;
 }
 
+/// 10 KB TXT records: every change line a ZoneSync or DnsZone status holds is at most 256
+/// characters and says what was cut; the full lines stay in the change-list ConfigMap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_kb_txt_records_keep_status_lines_short_and_the_full_list_whole() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("bigtxt", &server).await;
+    cluster
+        .apply_zone(manifest(
+            "bigtxt",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("bigtxt", WAIT, is_ready).await;
+    assert_complete(&sync_to_end(&cluster, "bigtxt", json!({}), WAIT).await);
+
+    let count = 120;
+    let data = |i: usize| -> String {
+        (0..40)
+            .map(|j| format!("\"{}\"", format!("{i:04}{j:02}").repeat(41)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Four per UPDATE: one DNS message holds at most 64 KiB.
+    for chunk in (0..count).collect::<Vec<_>>().chunks(4) {
+        let script: String = chunk
+            .iter()
+            .map(|i| format!("update add t{i}.example.com. 300 IN TXT {}\n", data(*i)))
+            .collect();
+        server.nsupdate(&script);
+    }
+    let done = sync_to_end(&cluster, "bigtxt", json!({}), WAIT).await;
+    assert_complete(&done);
+    let st = done.status.clone().unwrap();
+    assert_eq!(st.summary.as_ref().unwrap().added, count as i64);
+    assert_eq!(st.changes.len(), 100);
+    for line in &st.changes {
+        assert!(
+            line.chars().count() <= 256,
+            "{} characters",
+            line.chars().count()
+        );
+        assert!(line.contains("…(+"), "{line}");
+    }
+    let bytes = serde_json::to_vec(&st).unwrap().len();
+    assert!(bytes < 256 * 1024, "ZoneSync status is {bytes} bytes");
+    let full_ref = st.full_changes_ref.clone().expect("full change list");
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let full = cms.get(&full_ref).await.unwrap();
+    let gz = full.binary_data.unwrap()["changes.gz"].0.clone();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    let whole = text.lines().filter(|l| l.len() > 9_900).count();
+    assert_eq!(whole, count, "the full lines stay whole");
+    let zone = cluster.wait_zone("bigtxt", WAIT, is_ready).await;
+    let zst = zone.status.unwrap();
+    let zbytes = serde_json::to_vec(&zst).unwrap().len();
+    assert!(zbytes < 256 * 1024, "DnsZone status is {zbytes} bytes");
+    for line in zst.history.iter().flat_map(|h| &h.sample) {
+        assert!(line.chars().count() <= 256, "{line}");
+    }
+    op.stop().await;
+}
+
+/// The deletion guard applies to what a sync observes: a zone that lost more records than
+/// one pass may delete is suspect, the sync fails with `SuspectTransfer` and the stored
+/// snapshot stays, until `allowMassDeletion` accepts the observation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_deletion_seen_by_a_sync_is_suspect_until_allowed() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("sus", &server).await;
+    let mut m = manifest(
+        "sus",
+        &server,
+        json!({"interval": "1h", "minInterval": "0"}),
+    );
+    m["spec"]["management"] = json!({"deletionGuard": {"maxDeletes": 50, "maxDeletePercent": 100}});
+    cluster.apply_zone(m).await;
+    cluster.wait_zone("sus", WAIT, is_ready).await;
+    let first = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
+    assert_complete(&first);
+    let before = stored(&cluster, "sus").await.expect("a snapshot");
+
+    let script: String = (0..60)
+        .map(|i| format!("update delete pad{i}.example.com. A\n"))
+        .collect();
+    server.nsupdate(&script);
+    let suspect = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
+    assert_eq!(
+        phase(&suspect),
+        Some(SyncPhase::Failed),
+        "{}",
+        serde_yaml::to_string(&suspect).unwrap()
+    );
+    assert_eq!(reason(&suspect).as_deref(), Some("SuspectTransfer"));
+    let name = suspect.metadata.name.clone().unwrap();
+    assert!(
+        cluster
+            .events_for(&name)
+            .iter()
+            .any(|e| e.starts_with("SuspectTransfer")),
+        "{:?}",
+        cluster.events_for(&name)
+    );
+    let kept = stored(&cluster, "sus").await.expect("a snapshot");
+    assert_eq!(
+        kept.soa_serial(),
+        before.soa_serial(),
+        "the snapshot is not replaced"
+    );
+    assert_eq!(kept.record_count(), before.record_count());
+
+    cluster
+        .patch_spec(
+            "sus",
+            json!({"management": {"deletionGuard": {"maxDeletes": 50, "maxDeletePercent": 100}, "allowMassDeletion": true}}),
+        )
+        .await;
+    let allowed = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
+    assert_complete(&allowed);
+    let summary = allowed.status.clone().unwrap().summary.unwrap();
+    assert_eq!(summary.deleted, 60, "{summary:?}");
+    op.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_synced_recently_zone_not_found_zone_inactive_and_pruning() {
     let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;

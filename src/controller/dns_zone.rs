@@ -707,6 +707,8 @@ pub enum CleanupError {
     Pass(#[from] PassError),
     #[error("{0}; set spec.management.allowMassDeletion: true to delete them")]
     Guard(#[source] GuardViolation),
+    #[error("nothing deleted: {0}")]
+    Suspect(pass::Suspect),
     #[error("deleted {applied} of {total} RRsets")]
     Incomplete { applied: usize, total: usize },
 }
@@ -729,6 +731,9 @@ async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, Cleanup
         rt.owned_loaded = true;
     }
     let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;
+    if let Some(s) = report.suspect {
+        return Err(CleanupError::Suspect(s));
+    }
     if let Err(v) = report.guard {
         return Err(CleanupError::Guard(v));
     }

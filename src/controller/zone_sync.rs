@@ -27,7 +27,7 @@ use crate::api::dns_zone::ZonePhase;
 use crate::api::shared::ChangeType;
 use crate::api::zone_sync::{SyncPhase, ZoneSyncStatus};
 use crate::api::{DnsZone, ZoneSync};
-use crate::dns::diff::change_lines;
+use crate::dns::diff::{change_lines, status_lines};
 use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
@@ -391,7 +391,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
             // The sync is over: the zone is writable again, as the DnsZone will say.
             report.fill_status(&mut st, &zone_name, Some(ZonePhase::Active));
             st.completed_at = Some(done.clone());
-            st.changes = lines.iter().take(STATUS_CHANGES).cloned().collect();
+            st.changes = status_lines(&lines, STATUS_CHANGES);
             if lines.len() > STATUS_CHANGES {
                 st.full_changes_ref = Some(store_full_changes(&ctx, &ns, &sync, &lines).await?);
             }
@@ -489,13 +489,21 @@ async fn run_sync(
         return report.map_err(failure);
     }
     // By value: an IXFR changes the big snapshot in place rather than copying it.
-    let mut report = match sync::sync_owned(&cfg.transfer, &cfg.origin, previous, method).await {
+    let guard = sync::SyncGuard {
+        guard: cfg.guard.clone(),
+        allow_mass_deletion: cfg.allow_mass_deletion,
+    };
+    let synced = sync::sync_guarded(&cfg.transfer, &cfg.origin, previous, method, &guard).await;
+    let mut report = match synced {
         Ok(r) => r,
         Err((e, previous)) => {
             if let (Some(id), Some(zone)) = (pointer_id, previous) {
                 *cached = Some((id, zone));
             }
-            return Err(failure(e));
+            return Err(Failure {
+                reason: e.reason().to_string(),
+                message: e.to_string(),
+            });
         }
     };
     let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {

@@ -67,6 +67,34 @@ pub fn change_lines(changes: &[Change]) -> Vec<String> {
     changes.iter().flat_map(Change::lines).collect()
 }
 
+/// The longest change line a status holds: one 10 KB TXT record would otherwise make a
+/// 28 KB line, and a few dozen of them an object etcd refuses.
+pub const STATUS_LINE_MAX: usize = 256;
+
+/// `line` cut to at most `max` bytes (so also `max` characters), ending in a marker that
+/// says how much was left out. The full line lives in the change-list ConfigMaps.
+pub fn cap_line(line: &str, max: usize) -> String {
+    if line.len() <= max {
+        return line.to_string();
+    }
+    // The marker is longest when the cut-off part is the whole line.
+    let marker_max = format!("…(+{} bytes)", line.len()).len();
+    let mut cut = max.saturating_sub(marker_max);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…(+{} bytes)", &line[..cut], line.len() - cut)
+}
+
+/// The first `n` of `lines` as a status lists them: each cut to [`STATUS_LINE_MAX`].
+pub fn status_lines(lines: &[String], n: usize) -> Vec<String> {
+    lines
+        .iter()
+        .take(n)
+        .map(|l| cap_line(l, STATUS_LINE_MAX))
+        .collect()
+}
+
 /// What a plan is computed from.
 pub struct PlanInput<'a> {
     /// The RRsets the spec wants.
@@ -106,12 +134,13 @@ impl Plan {
         self.changes.iter().map(Change::deleted_records).sum()
     }
 
-    /// The first `n` diff lines.
+    /// The first `n` diff lines, each cut to [`STATUS_LINE_MAX`] bytes.
     pub fn sample_lines(&self, n: usize) -> Vec<String> {
         self.changes
             .iter()
             .flat_map(Change::lines)
             .take(n)
+            .map(|l| cap_line(&l, STATUS_LINE_MAX))
             .collect()
     }
 
@@ -239,7 +268,15 @@ impl fmt::Display for GuardViolation {
 
 /// Checks a plan against the deletion guard.
 pub fn check_guard(plan: &Plan, zone_records: usize, guard: &Guard) -> Result<(), GuardViolation> {
-    let deletes = plan.deleted_rr_count();
+    check_deletions(plan.deleted_rr_count(), zone_records, guard)
+}
+
+/// Checks `deletes` records deleted from a zone of `zone_records` against the guard.
+pub fn check_deletions(
+    deletes: usize,
+    zone_records: usize,
+    guard: &Guard,
+) -> Result<(), GuardViolation> {
     let violation = |limit: String| GuardViolation {
         deletes,
         zone_records,
@@ -328,6 +365,40 @@ mod tests {
             .map(|d| parse_rdata(rtype, &origin(), d).unwrap())
             .collect();
         RRset::new(name, rtype, ttl, rdatas)
+    }
+
+    #[test]
+    fn a_10_kb_txt_record_is_one_short_status_line_that_says_what_was_cut() {
+        let long = format!("\"{}\"", "é".repeat(5000));
+        let txt = rrset("big", RecordType::TXT, 300, &[long.as_str()]);
+        let full = Change::Add(txt).lines();
+        assert!(full[0].len() > 10_000, "the full line stays whole");
+        let plan = Plan {
+            changes: vec![Change::Add(rrset(
+                "big",
+                RecordType::TXT,
+                300,
+                &[long.as_str()],
+            ))],
+            drifted: Vec::new(),
+        };
+        let sample = plan.sample_lines(10);
+        assert_eq!(sample.len(), 1);
+        let line = &sample[0];
+        assert!(line.len() <= STATUS_LINE_MAX, "{} bytes", line.len());
+        assert!(line.starts_with("+ big.example.com. 300 IN TXT"), "{line}");
+        let cut: usize = line
+            .rsplit_once("…(+")
+            .and_then(|(_, rest)| rest.strip_suffix(" bytes)"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no marker in {line}"));
+        let kept = line.len() - format!("…(+{cut} bytes)").len();
+        assert_eq!(
+            kept + cut,
+            full[0].len(),
+            "the marker counts what was left out"
+        );
+        assert_eq!(cap_line("short", STATUS_LINE_MAX), "short");
     }
 
     fn soa(serial: u32) -> hickory_proto::rr::RData {

@@ -8,10 +8,12 @@ use crate::api::shared::{ChangeStatus, ChangeType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::config::ConfigError;
-use super::pass::{PassError, PassReport};
+use super::pass::{PassError, PassReport, Suspect};
 use super::reason::{BackendReason, DnsReason, ReadyReason, SyncedReason, TransferReason};
 use super::secondary::SecondaryReport;
 use super::status::{ConditionUpdate, condition, push_history, set_condition};
+use crate::dns::diff::{Change, Plan, STATUS_LINE_MAX, cap_line};
+use crate::dns::update::ApplyReport;
 
 /// What one reconcile came to.
 #[derive(Debug)]
@@ -343,7 +345,9 @@ fn fold_pass(
             cx.server, report.serial_after
         ),
     );
-    if let Err(violation) = &report.guard {
+    if let Some(suspect) = &report.suspect {
+        ready = fold_suspect(status, suspect, cx, set);
+    } else if let Err(violation) = &report.guard {
         let message = format!(
             "zone {zone}: {violation}; nothing was applied (set spec.management.allowMassDeletion: true to let this pass through)"
         );
@@ -358,29 +362,8 @@ fn fold_pass(
         );
         ready = (false, SyncedReason::DeletionGuard.into(), message);
     } else if let Some(applied) = &report.applied {
-        let total = report.plan.changes.len();
-        let entry_status = if applied.is_complete() {
-            ChangeStatus::Complete
-        } else {
-            ChangeStatus::Failed
-        };
-        let message = match &applied.failed {
-            None if applied.is_complete() => format!(
-                "applied {total} RRset change(s) in {} UPDATE message(s)",
-                applied.batches_total
-            ),
-            None => format!(
-                "applied {} of {total} RRset change(s); the answer to {} batch(es) never came",
-                applied.applied,
-                applied.unknown.len()
-            ),
-            Some((batch, err)) => format!(
-                "applied {} of {total} RRset change(s); batch {} of {} failed: {err}",
-                applied.applied,
-                batch + 1,
-                applied.batches_total
-            ),
-        };
+        let record = landed_record(report, applied);
+        let message = record.message.clone();
         let first_apply = status.history.is_empty() && status.created_at.is_none();
         let entry = HistoryEntry {
             id: new_change_id(),
@@ -389,15 +372,15 @@ fn fold_pass(
             } else {
                 ChangeType::Update
             },
-            status: entry_status,
+            status: record.status,
             user_id: cx.user_id.clone(),
             created: cx.now.clone(),
             serial_before: Some(i64::from(report.serial_before)),
             serial_after: Some(i64::from(report.serial_after)),
-            added: added as i64,
-            updated: updated as i64,
-            deleted: deleted as i64,
-            sample: report.plan.sample_lines(SAMPLE),
+            added: added as i64 + record.earlier_counts.0,
+            updated: updated as i64 + record.earlier_counts.1,
+            deleted: deleted as i64 + record.earlier_counts.2,
+            sample: record.sample,
             zone_sync_ref: None,
             message: Some(message.clone()),
         };
@@ -407,16 +390,17 @@ fn fold_pass(
         if first_apply {
             status.created_at = Some(cx.now.clone());
         }
+        let complete = record.status == ChangeStatus::Complete;
         events.push(ZoneEvent {
-            warning: !applied.is_complete(),
-            reason: if applied.is_complete() {
+            warning: !complete,
+            reason: if complete {
                 ReadyReason::Applied.to_string()
             } else {
                 SyncedReason::ApplyFailed.to_string()
             },
             note: format!("zone {zone} on {}: {message}", cx.server),
         });
-        if applied.is_complete() {
+        if complete {
             set(
                 status,
                 cond(
@@ -427,12 +411,11 @@ fn fold_pass(
                 ),
             );
         } else {
-            let reason = applied
-                .failed
-                .as_ref()
-                .map_or(SyncedReason::ApplyFailed, |(_, e)| {
-                    SyncedReason::Dns(DnsReason::from(e))
-                });
+            let reason = match (&applied.failed, &report.recheck_error) {
+                (Some((_, e)), _) => SyncedReason::Dns(DnsReason::from(e)),
+                (None, Some(e)) => SyncedReason::Dns(e.reason()),
+                (None, None) => SyncedReason::ApplyFailed,
+            };
             set(
                 status,
                 cond(condition::SYNCED, false, reason, message.clone()),
@@ -490,6 +473,166 @@ fn fold_pass(
         },
     );
     set(status, cond(condition::READY, ready.0, ready.1, ready.2));
+}
+
+/// The longest message a history entry or condition holds; errors can quote a server.
+const MESSAGE_MAX: usize = 1024;
+
+/// What a history entry says about an apply: its status, its sentence, the sample of lines
+/// (what landed first, then what did not), and the first attempt's landed counts when the
+/// pass had to re-plan.
+struct LandedRecord {
+    status: ChangeStatus,
+    message: String,
+    sample: Vec<String>,
+    earlier_counts: (i64, i64, i64),
+}
+
+/// The change lines of `plan` that `applied` confirmed, and those it did not.
+fn landed_lines(plan: &Plan, applied: &ApplyReport) -> (Vec<String>, Vec<String>) {
+    let mut done = vec![false; plan.changes.len()];
+    for range in &applied.applied_ranges {
+        for i in range.clone() {
+            if let Some(d) = done.get_mut(i) {
+                *d = true;
+            }
+        }
+    }
+    let mut landed = Vec::new();
+    let mut missing = Vec::new();
+    for (change, ok) in plan.changes.iter().zip(done) {
+        let into = if ok { &mut landed } else { &mut missing };
+        // Only the sample is kept: more lines than that are never rendered.
+        if into.len() < SAMPLE {
+            into.extend(change.lines().into_iter().take(SAMPLE));
+        }
+    }
+    (landed, missing)
+}
+
+fn apply_sentence(total: usize, applied: &ApplyReport) -> String {
+    match &applied.failed {
+        None if applied.is_complete() => format!(
+            "applied {total} RRset change(s) in {} UPDATE message(s)",
+            applied.batches_total
+        ),
+        None => format!(
+            "applied {} of {total} RRset change(s); the answer to {} batch(es) never came",
+            applied.applied,
+            applied.unknown.len()
+        ),
+        Some((batch, err)) => format!(
+            "applied {} of {total} RRset change(s); batch {} of {} failed: {err}",
+            applied.applied,
+            batch + 1,
+            applied.batches_total
+        ),
+    }
+}
+
+fn landed_record(report: &PassReport, applied: &ApplyReport) -> LandedRecord {
+    let mut message = apply_sentence(report.plan.changes.len(), applied);
+    let mut complete = applied.is_complete();
+    let mut landed = Vec::new();
+    let mut missing = Vec::new();
+    let mut earlier_counts = (0, 0, 0);
+    if let Some(first) = &report.earlier
+        && let Some(first_applied) = &first.applied
+    {
+        let (l, _) = landed_lines(&first.plan, first_applied);
+        landed.extend(l);
+        earlier_counts = landed_counts(&first.plan, first_applied);
+        message = format!(
+            "a concurrent change stopped the first attempt ({}); re-planned: {message}",
+            apply_sentence(first.plan.changes.len(), first_applied)
+        );
+    }
+    let (l, m) = landed_lines(&report.plan, applied);
+    landed.extend(l);
+    missing.extend(m);
+    if let Some(e) = &report.recheck_error {
+        complete = false;
+        message = format!("{message}; reading the zone back afterwards failed: {e}");
+    }
+    let sample = if complete && report.earlier.is_none() {
+        report.plan.sample_lines(SAMPLE)
+    } else {
+        landed
+            .into_iter()
+            .chain(missing.into_iter().map(|l| format!("not applied: {l}")))
+            .take(SAMPLE)
+            .map(|l| cap_line(&l, STATUS_LINE_MAX))
+            .collect()
+    };
+    LandedRecord {
+        status: if complete {
+            ChangeStatus::Complete
+        } else {
+            ChangeStatus::Failed
+        },
+        message: cap_line(&message, MESSAGE_MAX),
+        sample,
+        earlier_counts,
+    }
+}
+
+/// Counts `(added, updated, deleted)` of the changes in `plan` that `applied` confirmed.
+fn landed_counts(plan: &Plan, applied: &ApplyReport) -> (i64, i64, i64) {
+    let mut counts = (0, 0, 0);
+    for range in &applied.applied_ranges {
+        for change in plan.changes.get(range.clone()).into_iter().flatten() {
+            match change {
+                Change::Add(_) => counts.0 += 1,
+                Change::Replace { .. } => counts.1 += 1,
+                Change::Delete(_) => counts.2 += 1,
+            }
+        }
+    }
+    counts
+}
+
+/// A suspect observation: nothing was sent, `Synced` and `Ready` say why, and the history
+/// records it once, when the zone becomes suspect.
+fn fold_suspect(
+    status: &mut DnsZoneStatus,
+    suspect: &Suspect,
+    cx: &FoldContext<'_>,
+    set: &mut impl FnMut(&mut DnsZoneStatus, ConditionUpdate<'_>),
+) -> (bool, ReadyReason, String) {
+    let message = cap_line(
+        &format!("zone {} on {}: {suspect}", cx.zone_name, cx.server),
+        MESSAGE_MAX,
+    );
+    let already = condition(&status.conditions, condition::SYNCED)
+        .is_some_and(|c| c.reason == SyncedReason::SuspectTransfer.as_str());
+    if !already {
+        let entry = HistoryEntry {
+            id: new_change_id(),
+            change_type: ChangeType::Update,
+            status: ChangeStatus::Failed,
+            user_id: cx.user_id.clone(),
+            created: cx.now.clone(),
+            serial_before: status.serial,
+            serial_after: status.serial,
+            added: 0,
+            updated: 0,
+            deleted: 0,
+            sample: Vec::new(),
+            zone_sync_ref: None,
+            message: Some(message.clone()),
+        };
+        push_history(&mut status.history, entry, cx.history_limit);
+    }
+    set(
+        status,
+        cond(
+            condition::SYNCED,
+            false,
+            SyncedReason::SuspectTransfer,
+            message.clone(),
+        ),
+    );
+    (false, SyncedReason::SuspectTransfer.into(), message)
 }
 
 /// A fresh change id.
@@ -552,6 +695,9 @@ mod tests {
             applied: None,
             record_count: 5,
             transfers: Vec::new(),
+            suspect: None,
+            earlier: None,
+            recheck_error: None,
         }
     }
 
@@ -973,5 +1119,115 @@ mod tests {
         });
         assert!(!guarded.needs_retry(), "the guard waits for a spec change");
         assert!(!Outcome::Suspended.needs_retry());
+    }
+
+    fn txt_10k(i: usize) -> RRset {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        // 40 strings of 250 bytes: 10 KB of TXT data, as a DKIM-heavy zone holds.
+        let data: String = (0..40)
+            .map(|j| format!("\"{}\" ", format!("{i:04}{j:02}").repeat(42)))
+            .collect();
+        let rdata = parse_rdata(RecordType::TXT, &origin, &data).unwrap();
+        RRset::new(
+            Name::from_ascii(format!("t{i}.example.com.")).unwrap(),
+            RecordType::TXT,
+            300,
+            vec![rdata],
+        )
+    }
+
+    #[test]
+    fn status_stays_under_256_kib_with_10_kb_txt_records_and_a_long_history() {
+        let mut status = DnsZoneStatus::default();
+        let mut cx = cx(100, DriftPolicy::Correct);
+        cx.history_limit = 1000;
+        for round in 0..200 {
+            let changes: Vec<Change> = (0..20)
+                .map(|i| Change::Add(txt_10k(round * 20 + i)))
+                .collect();
+            let n = changes.len();
+            let done = PassReport {
+                applied: Some(ApplyReport {
+                    applied: n,
+                    batches_ok: 1,
+                    batches_total: 1,
+                    applied_ranges: std::iter::once(0..n).collect(),
+                    ..applied(true)
+                }),
+                ..report(changes, false)
+            };
+            fold(&mut status, &pass(done), &cx);
+        }
+        let bytes = serde_json::to_vec(&status).unwrap().len();
+        assert!(bytes < 256 * 1024, "status is {bytes} bytes");
+        assert!(
+            status.history.len() > 10,
+            "{} entries kept",
+            status.history.len()
+        );
+        for entry in &status.history {
+            assert_eq!(entry.sample.len(), SAMPLE);
+            for line in &entry.sample {
+                assert!(
+                    line.chars().count() <= 256,
+                    "{} characters",
+                    line.chars().count()
+                );
+                assert!(line.contains("…(+"), "the cut is marked: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_re_planned_pass_keeps_what_its_first_attempt_landed() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let other = RRset::new(
+            Name::from_ascii("api.example.com.").unwrap(),
+            RecordType::A,
+            300,
+            vec![parse_rdata(RecordType::A, &origin, "192.0.2.81").unwrap()],
+        );
+        let conflict = DnsError::new(
+            "192.0.2.1:53".parse().unwrap(),
+            "example.com.",
+            Operation::Update,
+            DnsErrorKind::PrerequisiteFailed("www.example.com. A changed".into()),
+        );
+        let first = PassReport {
+            applied: Some(ApplyReport {
+                applied: 1,
+                batches_ok: 1,
+                batches_total: 2,
+                applied_ranges: std::iter::once(0..1).collect(),
+                failed: Some((1, conflict)),
+                batches_failed: vec![1],
+                ..applied(true)
+            }),
+            ..report(vec![Change::Add(other.clone()), Change::Add(www())], false)
+        };
+        let second = PassReport {
+            applied: Some(applied(true)),
+            earlier: Some(Box::new(first)),
+            ..report(vec![Change::Add(www())], false)
+        };
+        let mut status = DnsZoneStatus::default();
+        fold(&mut status, &pass(second), &cx(100, DriftPolicy::Correct));
+        let entry = &status.history[0];
+        assert_eq!(entry.added, 2, "both attempts' landed changes are counted");
+        assert_eq!(
+            entry.sample,
+            [
+                "+ api.example.com. 300 IN A 192.0.2.81",
+                "+ www.example.com. 300 IN A 192.0.2.80"
+            ]
+        );
+        assert!(
+            entry
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("first attempt (applied 1 of 2")),
+            "{:?}",
+            entry.message
+        );
     }
 }

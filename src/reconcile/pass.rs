@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 
 use super::config::{Endpoint, ZoneConfig};
 use super::reason::DnsReason;
@@ -51,13 +51,69 @@ pub struct PassReport {
     pub record_count: usize,
     /// The transfers this pass needed.
     pub transfers: Vec<TransferStats>,
+    /// Why the observation was not acted on; `None` when it was trusted.
+    pub suspect: Option<Suspect>,
+    /// The first attempt, when a concurrent writer made the pass re-plan: what it landed
+    /// stays on record.
+    pub earlier: Option<Box<PassReport>>,
+    /// Reading the zone back after the apply failed: what landed is in `applied`, the
+    /// serial and record count are those from before the apply.
+    pub recheck_error: Option<PassError>,
 }
 
 impl PassReport {
     /// Whether the backend now matches the spec for every managed RRset.
     pub fn in_sync(&self) -> bool {
+        if self.suspect.is_some() || self.recheck_error.is_some() {
+            return false;
+        }
         self.plan.is_empty() || self.applied.as_ref().is_some_and(ApplyReport::is_complete)
     }
+}
+
+/// An observation not trusted enough to act on: one transfer must not delete or forget.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Suspect {
+    #[error(
+        "the transfer at serial {serial} holds only the zone's SOA/NS where {expected} other RRset(s) were known; nothing is changed or forgotten until the records are back (set allowMassDeletion: true if the zone was emptied on purpose)"
+    )]
+    Emptied { serial: u32, expected: usize },
+    #[error(
+        "{0}; nothing is changed or forgotten until a later transfer agrees (set allowMassDeletion: true to accept it)"
+    )]
+    Guard(GuardViolation),
+}
+
+fn is_apex_infrastructure(origin: &Name, name: &Name, rtype: RecordType) -> bool {
+    name == origin && matches!(rtype, RecordType::SOA | RecordType::NS)
+}
+
+/// RRsets of `zone` other than its apex SOA and NS.
+pub fn content_rrsets(zone: &Zone) -> usize {
+    let origin = zone.origin();
+    let apex = [RecordType::SOA, RecordType::NS]
+        .into_iter()
+        .filter(|t| zone.contains(origin, *t))
+        .count();
+    zone.rrset_count().saturating_sub(apex)
+}
+
+/// Whether `observed` is a zone emptied to its SOA/NS while more was known: owned RRsets,
+/// or content in the previous observation (`known_before`).
+pub fn emptied(observed: &Zone, owned: &Owned, known_before: usize) -> Option<Suspect> {
+    if content_rrsets(observed) > 0 {
+        return None;
+    }
+    let origin = observed.origin();
+    let owned_content = owned
+        .keys()
+        .filter(|k| !is_apex_infrastructure(origin, &k.name, k.rtype))
+        .count();
+    let expected = owned_content.max(known_before);
+    (expected > 0).then(|| Suspect::Emptied {
+        serial: observed.soa_serial().unwrap_or(0),
+        expected,
+    })
 }
 
 /// Why a pass could not run at all.
@@ -233,6 +289,7 @@ pub async fn run(
     mode: Mode,
 ) -> Result<PassReport, PassError> {
     let serial_before = soa_serial(&cfg.backend, &cfg.origin).await?;
+    let known_before = state.snapshot.as_ref().map_or(0, content_rrsets);
     let mut transfers = Vec::new();
     if let Some(t) = refresh_snapshot(
         &cfg.transfer,
@@ -244,18 +301,45 @@ pub async fn run(
     {
         transfers.push(t);
     }
-    let mut report = plan_and_apply(cfg, state, mode, serial_before, &mut transfers).await?;
-    // A concurrent writer tripped a prerequisite: observe again and re-plan once.
-    if report.applied.as_ref().is_some_and(ApplyReport::conflict) {
-        let serial = soa_serial(&cfg.backend, &cfg.origin).await?;
-        if let Some(t) =
-            refresh_snapshot(&cfg.transfer, &cfg.origin, serial, &mut state.snapshot).await?
-        {
-            transfers.push(t);
-        }
-        let first = report;
-        report = plan_and_apply(cfg, state, mode, serial, &mut transfers).await?;
-        report.serial_before = first.serial_before;
+    let mut report = plan_and_apply(
+        cfg,
+        state,
+        mode,
+        serial_before,
+        known_before,
+        &mut transfers,
+    )
+    .await?;
+    // A concurrent writer tripped a prerequisite: observe again and re-plan once. What the
+    // first attempt landed travels along, also when the second attempt cannot run.
+    let conflict = report.applied.as_ref().is_some_and(ApplyReport::conflict);
+    if conflict && report.recheck_error.is_none() {
+        let mut first = report;
+        let second = match soa_serial(&cfg.backend, &cfg.origin).await {
+            Ok(serial) => {
+                match refresh_snapshot(&cfg.transfer, &cfg.origin, serial, &mut state.snapshot)
+                    .await
+                {
+                    Ok(t) => {
+                        transfers.extend(t);
+                        plan_and_apply(cfg, state, mode, serial, known_before, &mut transfers).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        report = match second {
+            Ok(mut second) => {
+                second.serial_before = first.serial_before;
+                second.earlier = Some(Box::new(first));
+                second
+            }
+            Err(e) => {
+                first.recheck_error = Some(e);
+                first
+            }
+        };
     }
     report.transfers = transfers;
     Ok(report)
@@ -266,11 +350,17 @@ async fn plan_and_apply(
     state: &mut ZoneState,
     mode: Mode,
     serial_before: u32,
+    known_before: usize,
     transfers: &mut Vec<TransferStats>,
 ) -> Result<PassReport, PassError> {
     let empty = Zone::new(cfg.origin.clone());
     let observed = state.snapshot.as_ref().unwrap_or(&empty);
     let (plan, guard) = plan_pass(cfg, observed, &state.owned);
+    let suspect = if cfg.allow_mass_deletion {
+        None
+    } else {
+        emptied(observed, &state.owned, known_before)
+    };
     let mut report = PassReport {
         serial_before,
         serial_after: serial_before,
@@ -279,7 +369,17 @@ async fn plan_and_apply(
         guard,
         applied: None,
         transfers: Vec::new(),
+        suspect,
+        earlier: None,
+        recheck_error: None,
     };
+    if report.suspect.is_some() {
+        // Nothing sent and nothing forgotten: ownership stays as it was, and the emptied
+        // observation does not become the zone's snapshot (a state directory keeps the
+        // stored one; the next pass transfers afresh).
+        state.snapshot = None;
+        return Ok(report);
+    }
     if mode == Mode::Plan || report.plan.is_empty() || report.guard.is_err() {
         if mode == Mode::Apply {
             settle_ownership(&mut state.owned, &cfg.desired, observed);
@@ -298,22 +398,28 @@ async fn plan_and_apply(
     if let Some(observed) = state.snapshot.as_ref() {
         own_matching(&mut state.owned, &cfg.desired, observed);
     }
-    // Read back what the server holds now, so status reports the truth.
-    let serial_after = soa_serial(&cfg.backend, &cfg.origin).await?;
-    if let Some(t) = refresh_snapshot(
-        &cfg.transfer,
-        &cfg.origin,
-        serial_after,
-        &mut state.snapshot,
-    )
-    .await?
-    {
-        transfers.push(t);
-    }
-    report.serial_after = serial_after;
-    report.record_count = state.snapshot.as_ref().map_or(0, Zone::record_count);
+    // From here on something may have landed: the report is returned whatever happens.
     report.applied = Some(applied);
+    // Read back what the server holds now, so status reports the truth.
+    match reobserve(cfg, &mut state.snapshot, transfers).await {
+        Ok(serial_after) => {
+            report.serial_after = serial_after;
+            report.record_count = state.snapshot.as_ref().map_or(0, Zone::record_count);
+        }
+        Err(e) => report.recheck_error = Some(e),
+    }
     Ok(report)
+}
+
+/// The backend's serial after an apply, with the snapshot brought to it.
+async fn reobserve(
+    cfg: &ZoneConfig,
+    snapshot: &mut Option<Zone>,
+    transfers: &mut Vec<TransferStats>,
+) -> Result<u32, PassError> {
+    let serial = soa_serial(&cfg.backend, &cfg.origin).await?;
+    transfers.extend(refresh_snapshot(&cfg.transfer, &cfg.origin, serial, snapshot).await?);
+    Ok(serial)
 }
 
 #[cfg(test)]

@@ -114,6 +114,7 @@ layered_reason! {
             DeletionGuard => "DeletionGuard",
             Drifted => "Drifted",
             ApplyFailed => "ApplyFailed",
+            SuspectTransfer => "SuspectTransfer",
         }
         from { Dns(DnsReason) }
     }
@@ -146,6 +147,7 @@ layered_reason! {
             KubernetesApi => "KubernetesApi",
             SnapshotUnreadable => "SnapshotUnreadable",
             SnapshotWriteFailed => "SnapshotWriteFailed",
+            SuspectTransfer => "SuspectTransfer",
         }
         from { Config(ConfigReason), Dns(DnsReason) }
     }

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::dns_zone::HistoryEntry;
+use crate::dns::diff::cap_line;
 
 /// The field manager zonekeeper writes under. Defined here, not beside the write, because
 /// [`requested_by`] must skip zonekeeper's own `managedFields` entries.
@@ -46,6 +47,8 @@ pub fn set_condition(
     generation: Option<i64>,
     now: &Time,
 ) -> bool {
+    let mut update = update;
+    update.message = cap_line(&update.message, CONDITION_MESSAGE_MAX);
     let status = if update.status { "True" } else { "False" }.to_string();
     match conditions.iter_mut().find(|c| c.type_ == update.type_) {
         Some(existing) => {
@@ -93,11 +96,39 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     condition(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
-/// Puts `entry` first and drops the oldest entries beyond `limit` (at least one is kept).
+/// The longest condition message: errors quote servers and names.
+pub const CONDITION_MESSAGE_MAX: usize = 1024;
+
+/// The bytes the history may take in a status, whatever `historyLimit` says: the whole
+/// status must stay under 256 KiB.
+pub const HISTORY_BYTES_MAX: usize = 160 * 1024;
+
+/// An upper estimate of an entry's bytes in JSON (fields other than the strings are small).
+fn entry_bytes(entry: &HistoryEntry) -> usize {
+    const FIXED: usize = 512;
+    let quoted = |s: &str| s.len() + 8;
+    FIXED
+        + entry.sample.iter().map(|l| quoted(l)).sum::<usize>()
+        + entry.message.as_deref().map_or(0, quoted)
+        + entry.user_id.as_deref().map_or(0, quoted)
+        + entry.zone_sync_ref.as_deref().map_or(0, quoted)
+}
+
+/// Puts `entry` first and drops the oldest entries beyond `limit` or beyond
+/// [`HISTORY_BYTES_MAX`] (at least one is kept).
 pub fn push_history(history: &mut Vec<HistoryEntry>, entry: HistoryEntry, limit: i32) {
     history.insert(0, entry);
     let limit = usize::try_from(limit.max(1)).unwrap_or(1);
     history.truncate(limit);
+    let mut bytes = 0;
+    let keep = history
+        .iter()
+        .take_while(|e| {
+            bytes += entry_bytes(e);
+            bytes <= HISTORY_BYTES_MAX
+        })
+        .count();
+    history.truncate(keep.max(1));
 }
 
 /// Who made the last change to an object: the webhook's annotation when present, otherwise

@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::config::Endpoint;
-use super::pass::{PassError, axfr_zone, resolve_server};
+use super::pass::{PassError, Suspect, axfr_zone, content_rrsets, resolve_server};
+use super::reason::SyncReason;
 use crate::api::dns_zone::ZonePhase;
 use crate::api::zone_sync::{
     SyncMethod, SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus,
 };
-use crate::dns::diff::{self, Change};
+use crate::dns::diff::{self, Change, Guard};
 use crate::dns::model::{RRsetKey, Zone};
 use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferOptions, TransferStats};
 
@@ -244,6 +245,74 @@ pub async fn sync_owned(
             Ok(report(changes, zone, stats, false))
         }
     }
+}
+
+/// Why a sync stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    #[error(transparent)]
+    Suspect(Suspect),
+}
+
+impl SyncError {
+    /// The ZoneSync's reason.
+    pub fn reason(&self) -> SyncReason {
+        match self {
+            SyncError::Pass(e) => SyncReason::Dns(e.reason()),
+            SyncError::Suspect(_) => SyncReason::SuspectTransfer,
+        }
+    }
+}
+
+/// The zone's deletion guard, as it applies to a sync's observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncGuard {
+    pub guard: Guard,
+    pub allow_mass_deletion: bool,
+}
+
+/// Whether a sync's observation is suspect: the zone emptied to its SOA/NS, or more records
+/// gone than the deletion guard lets one pass delete. `content_before` and `records_before`
+/// describe the previous snapshot.
+pub fn check_sync(
+    report: &SyncReport,
+    content_before: usize,
+    records_before: usize,
+    guard: &SyncGuard,
+) -> Result<(), Suspect> {
+    if guard.allow_mass_deletion {
+        return Ok(());
+    }
+    if content_before > 0 && content_rrsets(&report.snapshot) == 0 {
+        return Err(Suspect::Emptied {
+            serial: report.serial_after,
+            expected: content_before,
+        });
+    }
+    let deletes = report.changes.iter().map(Change::deleted_records).sum();
+    diff::check_deletions(deletes, records_before, &guard.guard).map_err(Suspect::Guard)
+}
+
+/// [`sync_owned`] with the zone's deletion guard: a suspect observation is an error, and the
+/// previous snapshot is not handed back then (an IXFR may have changed it in place), so the
+/// caller reloads the stored one, which nothing replaced.
+pub async fn sync_guarded(
+    transfer_endpoint: &Endpoint,
+    origin: &Name,
+    previous: Option<Zone>,
+    method: SyncMethod,
+    guard: &SyncGuard,
+) -> Result<SyncReport, (SyncError, Option<Zone>)> {
+    let content_before = previous.as_ref().map_or(0, content_rrsets);
+    let records_before = previous.as_ref().map_or(0, Zone::record_count);
+    let report = sync_owned(transfer_endpoint, origin, previous, method)
+        .await
+        .map_err(|(e, z)| (SyncError::Pass(e), z))?;
+    check_sync(&report, content_before, records_before, guard)
+        .map_err(|s| (SyncError::Suspect(s), None))?;
+    Ok(report)
 }
 
 #[cfg(test)]

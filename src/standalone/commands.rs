@@ -371,9 +371,14 @@ pub async fn sync_manifests(
                 .await
                 .map_err(|e| (SyncReason::SnapshotUnreadable, e.to_string()))?;
             let working = Working::start(format!("syncing {}", cfg.origin));
-            let report = sync::sync(&cfg.transfer, &cfg.origin, previous.as_ref(), method).await;
+            let guard = sync::SyncGuard {
+                guard: cfg.guard.clone(),
+                allow_mass_deletion: cfg.allow_mass_deletion,
+            };
+            let report =
+                sync::sync_guarded(&cfg.transfer, &cfg.origin, previous, method, &guard).await;
             drop(working);
-            let report = report.map_err(|e| (SyncReason::from(e.reason()), e.to_string()))?;
+            let report = report.map_err(|(e, _)| (e.reason(), e.to_string()))?;
             if !dry_run {
                 dir.save_snapshot(&report.snapshot)
                     .await

@@ -232,6 +232,11 @@ fn simple_answer(state: &State, request: &Message) -> Message {
         return response(request, code, true);
     }
     let mut resp = response(request, ResponseCode::NoError, true);
+    if request.op_code() == OpCode::Update {
+        // Accepted (the zone's content stays as the behaviour says), and the serial moves as
+        // a real server's does, so a client re-observes after its apply.
+        state.serial.fetch_add(1, Ordering::SeqCst);
+    }
     let asks_soa = request
         .queries()
         .first()
