@@ -2,14 +2,18 @@
 //!
 //! One step either creates the lease, renews it (a replace checked by resourceVersion, so two
 //! candidates can never both win), or takes it over once it expired. The holder renews every
-//! third of the lease duration and steps down as soon as a renewal fails, before the lease can
-//! expire for the others, so at most one instance writes at any time.
+//! third of the lease duration, each renewal bounded by that third, and steps down as soon as
+//! a renewal fails or runs late, before the lease can expire for the others, so at most one
+//! instance writes at any time. Expiry is judged as client-go does: by how long the lease has
+//! gone unchanged on this candidate's own clock, never by comparing the holder's `renewTime`
+//! with it (two machines' clocks may disagree by more than a lease).
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 
@@ -39,6 +43,39 @@ pub struct LeaderConfig {
 pub struct LeaderElector {
     api: Api<Lease>,
     config: LeaderConfig,
+    observed: Mutex<LeaseObservation>,
+}
+
+/// The lease as this candidate last saw it, and when by its own clock.
+#[derive(Debug, Default)]
+pub struct LeaseObservation {
+    seen: Option<(Option<String>, Option<Timestamp>, Option<i32>)>,
+    since: Option<Instant>,
+}
+
+impl LeaseObservation {
+    /// Whether the holder has let the lease lapse: it has not changed here for its duration.
+    /// The first sight of a lease starts the count, so a new candidate waits a full duration
+    /// before it takes over a lease it never saw renewed.
+    pub fn expired(&mut self, spec: &LeaseSpec, now: Instant) -> bool {
+        let key = (
+            spec.holder_identity.clone(),
+            spec.renew_time.as_ref().map(|t| t.0),
+            spec.lease_duration_seconds,
+        );
+        let since = match self.since {
+            Some(since) if self.seen.as_ref() == Some(&key) => since,
+            _ => {
+                self.seen = Some(key);
+                self.since = Some(now);
+                now
+            }
+        };
+        let duration = Duration::from_secs(
+            u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0),
+        );
+        now.saturating_duration_since(since) > duration
+    }
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
@@ -51,7 +88,11 @@ fn is_not_found(e: &kube::Error) -> bool {
 
 impl LeaderElector {
     pub fn new(api: Api<Lease>, config: LeaderConfig) -> Self {
-        Self { api, config }
+        Self {
+            api,
+            config,
+            observed: Mutex::new(LeaseObservation::default()),
+        }
     }
 
     fn err(&self, source: kube::Error) -> LeaderError {
@@ -99,7 +140,12 @@ impl LeaderElector {
         let spec = current.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.as_deref().unwrap_or("");
         let mine = holder == self.config.identity;
-        let expired = holder.is_empty() || lease_expired(&spec, Timestamp::now());
+        let expired = holder.is_empty()
+            || self
+                .observed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .expired(&spec, Instant::now());
         if !mine && !expired {
             return Ok(false);
         }
@@ -146,10 +192,16 @@ impl LeaderElector {
     pub async fn run(self, leader: watch::Sender<bool>, mut shutdown: watch::Receiver<bool>) {
         let retry = (self.config.lease_duration / 3).max(Duration::from_millis(100));
         loop {
-            let held = match self.try_acquire_or_renew().await {
-                Ok(held) => held,
-                Err(e) => {
+            // A renewal that takes longer than a third of the lease may land after the others
+            // saw it expire: it counts as failed.
+            let held = match tokio::time::timeout(retry, self.try_acquire_or_renew()).await {
+                Ok(Ok(held)) => held,
+                Ok(Err(e)) => {
                     tracing::warn!(lease = %self.config.lease_name, error = %e, "leader election step failed");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!(lease = %self.config.lease_name, deadline = ?retry, "leader election step timed out");
                     false
                 }
             };
@@ -173,41 +225,28 @@ impl LeaderElector {
     }
 }
 
-/// Whether a lease's holder has let it lapse at `now`.
-pub fn lease_expired(spec: &LeaseSpec, now: Timestamp) -> bool {
-    let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
-        return true;
-    };
-    let duration = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(0)));
-    renewed
-        .0
-        .checked_add(duration)
-        .map(|deadline| deadline < now)
-        .unwrap_or(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_expires_after_its_duration() {
-        let renewed = Timestamp::from_second(1_000).unwrap();
-        let spec = LeaseSpec {
+    fn a_lease_expires_after_its_duration_unchanged_on_our_clock() {
+        // The holder's clock runs an hour behind ours: its renewTime says nothing about expiry.
+        let behind = Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1);
+        let mut spec = LeaseSpec {
             holder_identity: Some("a".into()),
             lease_duration_seconds: Some(15),
-            renew_time: Some(MicroTime(renewed)),
+            renew_time: Some(MicroTime(behind)),
             ..Default::default()
         };
-        assert!(!lease_expired(
-            &spec,
-            Timestamp::from_second(1_010).unwrap()
-        ));
-        assert!(!lease_expired(
-            &spec,
-            Timestamp::from_second(1_015).unwrap()
-        ));
-        assert!(lease_expired(&spec, Timestamp::from_second(1_016).unwrap()));
-        assert!(lease_expired(&LeaseSpec::default(), renewed));
+        let mut seen = LeaseObservation::default();
+        let t0 = Instant::now();
+        assert!(!seen.expired(&spec, t0), "first sight starts the count");
+        assert!(!seen.expired(&spec, t0 + Duration::from_secs(15)));
+        assert!(seen.expired(&spec, t0 + Duration::from_secs(16)));
+        // A renewal (a new renewTime, whatever its value) starts the count again.
+        spec.renew_time = Some(MicroTime(behind + k8s_openapi::jiff::SignedDuration::from_secs(5)));
+        assert!(!seen.expired(&spec, t0 + Duration::from_secs(20)));
+        assert!(seen.expired(&spec, t0 + Duration::from_secs(36)));
     }
 }

@@ -203,7 +203,23 @@ pub async fn run(
             futures::join!(zones, syncs);
         }
     });
-    join_all(controllers).await;
+    // Shutdown drains: the controllers finish what they started. A lost lease does not: the
+    // standby may already write, so every reconcile in flight is dropped (cancelled at its
+    // next await, before any further write) instead of being allowed to finish.
+    let lost_lease = {
+        let mut leader = leader_rx.clone();
+        async move {
+            if leader.wait_for(|l| !*l).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = join_all(controllers) => {}
+        _ = lost_lease => {
+            tracing::warn!(identity = %opts.identity, "leadership lost: reconciles in flight cancelled");
+        }
+    }
     drop(leader_tx);
     metrics.leader.set(0);
     let lost = !*leader_rx.borrow() && !*shutdown.borrow();

@@ -387,7 +387,9 @@ fn fold_pass(
         push_history(&mut status.history, entry, cx.history_limit);
         status.version += 1;
         status.updated_at = Some(cx.now.clone());
-        if first_apply {
+        // Set by whichever pass first sees the zone work, so the next, unchanged pass finds
+        // nothing to add (an unchanged pass writes no status).
+        if status.created_at.is_none() {
             status.created_at = Some(cx.now.clone());
         }
         let complete = record.status == ChangeStatus::Complete;
