@@ -427,3 +427,60 @@ fn import_of_a_big_zone_uses_config_maps() {
     assert_eq!(want.len(), 12_001);
     assert_eq!(without_soa(&target.axfr_lines()), want);
 }
+
+/// The most common first mistake: a zone name the server does not hold. `plan` and `apply`
+/// say so and name what to check, and `plan` fails (a CI gate on it must not pass).
+#[test]
+fn a_zone_the_server_does_not_hold_is_reported_as_not_served() {
+    let server = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        ServerOptions::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&server.key)).unwrap();
+    let zone =
+        example_zone(&server).replace("zoneName: example.com.", "zoneName: missing.example.com.");
+    std::fs::write(manifests.join("zone.yaml"), zone).unwrap();
+    let m = manifests.to_str().unwrap();
+    let state = dir.path().join("state");
+    let s = state.to_str().unwrap();
+    let expected = format!(
+        "at {}: server does not serve the zone (SOA query answered NXDOMAIN): check spec.zoneName and that the server is configured as primary for it",
+        server.addr
+    );
+
+    let plan = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    let plan_text = text(&plan);
+    assert!(plan_text.contains(&expected), "{}", text(&plan));
+    assert!(
+        plan_text.contains("missing.example.com."),
+        "{}",
+        text(&plan)
+    );
+    assert!(!plan_text.contains("no changes"), "{}", text(&plan));
+    assert!(!plan_text.contains("changed since"), "{}", text(&plan));
+
+    let apply = zonekeeper(&["apply", "-f", m, "--state-dir", s]);
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
+    // A failed apply prints the status on stderr.
+    let status: serde_yaml::Value = serde_yaml::Deserializer::from_slice(&apply.stderr)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .find(|v: &serde_yaml::Value| !v.is_null())
+        .unwrap();
+    let conditions = status["status"]["conditions"].as_sequence().unwrap();
+    let backend = conditions
+        .iter()
+        .find(|c| c["type"] == "BackendReachable")
+        .unwrap();
+    assert_eq!(backend["status"], "False", "{}", text(&apply));
+    assert_eq!(backend["reason"], "ZoneNotServed", "{}", text(&apply));
+    assert!(
+        backend["message"].as_str().unwrap().contains(&expected),
+        "{}",
+        text(&apply)
+    );
+}
