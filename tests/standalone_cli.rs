@@ -591,4 +591,11 @@ fn import_adopts_so_a_removed_record_is_planned_for_deletion() {
         text(&plan)
     );
     assert!(!plan_text.contains("www.example.com."), "{}", text(&plan));
+    assert!(
+        plan_text.contains(
+            "0 RRsets to add, 0 RRsets to change, 1 RRset to delete; 1 record removed; deletion guard: ok"
+        ),
+        "{}",
+        text(&plan)
+    );
 }

@@ -115,7 +115,7 @@ layered_reason! {
             Drifted => "Drifted",
             ApplyFailed => "ApplyFailed",
         }
-        from { Dns(DnsReason) }
+        from { Config(ConfigReason), Dns(DnsReason) }
     }
 }
 
