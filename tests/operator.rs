@@ -419,6 +419,21 @@ async fn drift_is_corrected_or_reported_after_the_interval() {
         "A",
         "203.0.113.66"
     ));
+    // The correction is zonekeeper's own, not the last spec author's.
+    let zone = cluster
+        .wait_zone("drift", WAIT, |z| {
+            z.status.as_ref().is_some_and(|s| s.history.len() == 2)
+        })
+        .await;
+    let entry = &zone.status.as_ref().unwrap().history[0];
+    assert_eq!(entry.user_id.as_deref(), Some("zonekeeper"), "{entry:?}");
+    assert!(
+        entry
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("undid drift")),
+        "{entry:?}"
+    );
 
     // Report: the drift is shown, not corrected.
     cluster
