@@ -209,6 +209,30 @@ mod tests {
     }
 
     #[test]
+    fn nxdomain_is_a_prerequisite_failure_only_for_an_update() {
+        let mut msg = Message::new();
+        msg.set_response_code(ResponseCode::NXDomain);
+        assert!(matches!(
+            rcode_error(&msg, Operation::Update),
+            Some(DnsErrorKind::PrerequisiteFailed(_))
+        ));
+        for op in [Operation::Soa, Operation::Axfr, Operation::Ixfr] {
+            assert!(
+                matches!(
+                    rcode_error(&msg, op),
+                    Some(DnsErrorKind::ZoneNotServed(NotServed::NxDomain))
+                ),
+                "{op}"
+            );
+        }
+        msg.set_response_code(ResponseCode::YXRRSet);
+        assert!(matches!(
+            rcode_error(&msg, Operation::Soa),
+            Some(DnsErrorKind::Rcode(_))
+        ));
+    }
+
+    #[test]
     fn ids_vary() {
         let ids: std::collections::HashSet<u16> = (0..100).map(|_| random_id()).collect();
         assert!(ids.len() > 90);
