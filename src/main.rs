@@ -80,6 +80,10 @@ enum Command {
         /// Keep the apex NS records in the manifest.
         #[arg(long)]
         include_apex_ns: bool,
+        /// Where `plan`/`apply` keep their state: the imported RRsets are recorded there as
+        /// managed, so a record later removed from the manifest is planned for deletion.
+        #[arg(long, env = "ZONEKEEPER_STATE_DIR", default_value = ".zonekeeper")]
+        state_dir: PathBuf,
     },
     /// Sync zones from their servers (a ZoneSync without a cluster); prints the sync status.
     Sync {
@@ -251,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
             namespace,
             out_dir,
             include_apex_ns,
+            state_dir,
         } => {
             use zonekeeper::standalone::import;
             let result = async {
@@ -266,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
                     namespace,
                     out_dir,
                     include_apex_ns,
+                    state_dir: Some(state_dir),
                 };
                 import::import(&opts).await
             }

@@ -419,6 +419,28 @@ async fn drift_is_corrected_or_reported_after_the_interval() {
         "A",
         "203.0.113.66"
     ));
+    // The correction is zonekeeper's own, not the last spec author's.
+    // Scheduled syncs add their own entries: look for the apply.
+    let correction = |z: &zonekeeper::api::DnsZone| {
+        z.status.as_ref().and_then(|s| {
+            s.history
+                .iter()
+                .find(|h| h.change_type == zonekeeper::api::shared::ChangeType::Update)
+                .cloned()
+        })
+    };
+    let zone = cluster
+        .wait_zone("drift", WAIT, |z| correction(z).is_some())
+        .await;
+    let entry = correction(&zone).unwrap();
+    assert_eq!(entry.user_id.as_deref(), Some("zonekeeper"), "{entry:?}");
+    assert!(
+        entry
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("undid drift")),
+        "{entry:?}"
+    );
 
     // Report: the drift is shown, not corrected.
     cluster

@@ -257,6 +257,8 @@ fn import_then_apply_reproduces_the_zone() {
         ORIGIN,
         "--tsig-key-file",
         key_file.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("import-state").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let manifest = String::from_utf8_lossy(&out.stdout).to_string();
@@ -397,6 +399,8 @@ fn import_of_a_big_zone_uses_config_maps() {
         key_file.to_str().unwrap(),
         "--out-dir",
         manifests.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let manifest = String::from_utf8_lossy(&out.stdout).to_string();
@@ -426,4 +430,172 @@ fn import_of_a_big_zone_uses_config_maps() {
     let want = without_soa(&source.axfr_lines());
     assert_eq!(want.len(), 12_001);
     assert_eq!(without_soa(&target.axfr_lines()), want);
+}
+
+/// The most common first mistake: a zone name the server does not hold. `plan` and `apply`
+/// say so and name what to check, and `plan` fails (a CI gate on it must not pass).
+#[test]
+fn a_zone_the_server_does_not_hold_is_reported_as_not_served() {
+    let server = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        ServerOptions::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&server.key)).unwrap();
+    let zone =
+        example_zone(&server).replace("zoneName: example.com.", "zoneName: missing.example.com.");
+    std::fs::write(manifests.join("zone.yaml"), zone).unwrap();
+    let m = manifests.to_str().unwrap();
+    let state = dir.path().join("state");
+    let s = state.to_str().unwrap();
+    let expected = format!(
+        "at {}: server does not serve the zone (SOA query answered NXDOMAIN): check spec.zoneName and that the server is configured as primary for it",
+        server.addr
+    );
+
+    let plan = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    let plan_text = text(&plan);
+    assert!(plan_text.contains(&expected), "{}", text(&plan));
+    assert!(
+        plan_text.contains("missing.example.com."),
+        "{}",
+        text(&plan)
+    );
+    assert!(!plan_text.contains("no changes"), "{}", text(&plan));
+    assert!(!plan_text.contains("changed since"), "{}", text(&plan));
+
+    let apply = zonekeeper(&["apply", "-f", m, "--state-dir", s]);
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
+    // A failed apply prints the status on stderr.
+    let status: serde_yaml::Value = serde_yaml::Deserializer::from_slice(&apply.stderr)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .find(|v: &serde_yaml::Value| !v.is_null())
+        .unwrap();
+    let conditions = status["status"]["conditions"].as_sequence().unwrap();
+    let backend = conditions
+        .iter()
+        .find(|c| c["type"] == "BackendReachable")
+        .unwrap();
+    assert_eq!(backend["status"], "False", "{}", text(&apply));
+    assert_eq!(backend["reason"], "ZoneNotServed", "{}", text(&apply));
+    assert!(
+        backend["message"].as_str().unwrap().contains(&expected),
+        "{}",
+        text(&apply)
+    );
+}
+
+fn write_key_file(path: &Path, key: &TsigKey) {
+    std::fs::write(
+        path,
+        format!(
+            "key \"{}\" {{\n\talgorithm {};\n\tsecret \"{}\";\n}};\n",
+            key.name, key.algorithm, key.secret_b64
+        ),
+    )
+    .unwrap();
+}
+
+/// `import` adopts: the RRsets it wrote into the manifest are recorded as managed in the state
+/// dir, so removing one from the manifest shows its deletion in `plan` before any apply ran.
+#[test]
+fn import_adopts_so_a_removed_record_is_planned_for_deletion() {
+    let key = TsigKey::generate("import-key", "hmac-sha256");
+    let server = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(
+            ORIGIN,
+            vec![
+                "www 600 IN A 192.0.2.10".to_string(),
+                "mail 600 IN A 192.0.2.20".to_string(),
+            ],
+        ),
+        ServerOptions {
+            key: Some(key.clone()),
+            ..ServerOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("import.key");
+    write_key_file(&key_file, &key);
+    let state = dir.path().join("state");
+    let s = state.to_str().unwrap();
+    let addr = server.addr.to_string();
+
+    // Without the key the transfer is refused; the error says how to pass one.
+    let refused = zonekeeper(&[
+        "import",
+        "--server",
+        &addr,
+        "--zone",
+        ORIGIN,
+        "--state-dir",
+        s,
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--tsig-key-file"),
+        "{}",
+        text(&refused)
+    );
+
+    let out = zonekeeper(&[
+        "import",
+        "--server",
+        &addr,
+        "--zone",
+        ORIGIN,
+        "--tsig-key-file",
+        key_file.to_str().unwrap(),
+        "--state-dir",
+        s,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let manifest = String::from_utf8_lossy(&out.stdout).to_string();
+    let zone_doc = manifest
+        .split("\n---\n")
+        .find(|d| d.contains("kind: DnsZone"))
+        .unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("zone.yaml"), zone_doc).unwrap();
+    std::fs::write(manifests.join("secret.yaml"), secret_yaml(&key)).unwrap();
+    let m = manifests.to_str().unwrap();
+
+    let plan = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("no changes"));
+
+    // Remove the mail record from the manifest, as a user editing it would.
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(zone_doc).unwrap();
+    let records = doc["spec"]["records"].as_sequence_mut().unwrap();
+    let before = records.len();
+    records.retain(|r| r["name"] != "mail");
+    assert_eq!(records.len(), before - 1, "{zone_doc}");
+    std::fs::write(
+        manifests.join("zone.yaml"),
+        serde_yaml::to_string(&doc).unwrap(),
+    )
+    .unwrap();
+
+    let plan = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan_text.contains("- mail.example.com. 600 IN A 192.0.2.20"),
+        "{}",
+        text(&plan)
+    );
+    assert!(!plan_text.contains("www.example.com."), "{}", text(&plan));
+    assert!(
+        plan_text.contains(
+            "0 RRsets to add, 0 RRsets to change, 1 RRset to delete; 1 record removed; deletion guard: ok"
+        ),
+        "{}",
+        text(&plan)
+    );
 }

@@ -111,10 +111,12 @@ pub struct ZoneSyncStatus {
     /// Figures of the transfer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferFigures>,
-    /// Counts of the change.
+    /// Counts of the change, in RRsets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SyncSummary>,
-    /// The first 100 changes as zone-file lines with `+`/`-` in front.
+    /// The first 100 changed resource records as zone-file lines with `+`/`-` in front: one
+    /// line per record, so these count records while `summary` counts RRsets (a replaced
+    /// RRset is its removed and its added records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
     /// When there are more than 100 changes: the object holding the complete list.

@@ -245,7 +245,9 @@ mod tests {
         assert!(!seen.expired(&spec, t0 + Duration::from_secs(15)));
         assert!(seen.expired(&spec, t0 + Duration::from_secs(16)));
         // A renewal (a new renewTime, whatever its value) starts the count again.
-        spec.renew_time = Some(MicroTime(behind + k8s_openapi::jiff::SignedDuration::from_secs(5)));
+        spec.renew_time = Some(MicroTime(
+            behind + k8s_openapi::jiff::SignedDuration::from_secs(5),
+        ));
         assert!(!seen.expired(&spec, t0 + Duration::from_secs(20)));
         assert!(seen.expired(&spec, t0 + Duration::from_secs(36)));
     }

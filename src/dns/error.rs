@@ -112,6 +112,13 @@ pub enum DnsErrorKind {
     /// the zone since it was observed.
     #[error("prerequisite failed ({0}): the zone changed since it was observed")]
     PrerequisiteFailed(String),
+    /// The server answered a query for the zone's SOA as one that does not hold the
+    /// zone: the most common first mistake (a typo in the zone name, or a server not
+    /// configured as primary for it), so the message names what to check.
+    #[error(
+        "server does not serve the zone ({0}): check spec.zoneName and that the server is configured as primary for it"
+    )]
+    ZoneNotServed(NotServed),
     /// NOTZONE: a name in the UPDATE is outside the zone.
     #[error("name outside the zone (NOTZONE)")]
     NotZone,
@@ -121,6 +128,32 @@ pub enum DnsErrorKind {
     /// A change cannot be encoded into an UPDATE (e.g. one RRset over 64 KiB).
     #[error("cannot encode: {0}")]
     Encode(String),
+}
+
+/// How a server showed that it does not hold a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotServed {
+    /// NXDOMAIN: the name does not exist in a zone the server does hold (a parent).
+    NxDomain,
+    /// REFUSED: the server holds no such zone, or its ACL refuses us the zone.
+    Refused,
+    /// An answer without the AA bit: the server is not authoritative for the zone.
+    NotAuthoritative,
+    /// NOERROR without the zone's SOA: the name exists inside another zone.
+    NoSoa,
+}
+
+impl fmt::Display for NotServed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NxDomain => "SOA query answered NXDOMAIN",
+            Self::Refused => {
+                "SOA query answered REFUSED, as it does to a client its allow-query refuses"
+            }
+            Self::NotAuthoritative => "SOA answer not authoritative",
+            Self::NoSoa => "answer holds no SOA for the zone",
+        })
+    }
 }
 
 /// An error of the DNS engine, naming server, zone and operation.
@@ -181,6 +214,9 @@ impl DnsError {
             DnsErrorKind::TransferTooLarge(_) => DnsReason::TransferTooLarge,
             DnsErrorKind::Protocol(_) => DnsReason::ProtocolError,
             DnsErrorKind::PrerequisiteFailed(_) => DnsReason::PrerequisiteFailed,
+            // A refusal may equally be an ACL, and alerts already match this word.
+            DnsErrorKind::ZoneNotServed(NotServed::Refused) => DnsReason::Refused,
+            DnsErrorKind::ZoneNotServed(_) => DnsReason::ZoneNotServed,
             DnsErrorKind::NotZone => DnsReason::NotZone,
             DnsErrorKind::Rcode(_) => DnsReason::UnexpectedRcode,
             DnsErrorKind::Encode(_) => DnsReason::EncodeError,
@@ -206,6 +242,7 @@ pub enum DnsReason {
     TransferTooLarge,
     ProtocolError,
     PrerequisiteFailed,
+    ZoneNotServed,
     NotZone,
     UnexpectedRcode,
     EncodeError,
@@ -229,6 +266,7 @@ impl DnsReason {
             DnsReason::TransferTooLarge => "TransferTooLarge",
             DnsReason::ProtocolError => "ProtocolError",
             DnsReason::PrerequisiteFailed => "PrerequisiteFailed",
+            DnsReason::ZoneNotServed => "ZoneNotServed",
             DnsReason::NotZone => "NotZone",
             DnsReason::UnexpectedRcode => "UnexpectedRcode",
             DnsReason::EncodeError => "EncodeError",

@@ -34,7 +34,7 @@ pub async fn send_notify(
     if resp.op_code() != OpCode::Notify {
         return Err(ctx.protocol("NOTIFY answered with another opcode"));
     }
-    match wire::rcode_error(&resp) {
+    match wire::rcode_error(&resp, ctx.op) {
         Some(kind) => Err(ctx.err(kind)),
         None => Ok(()),
     }

@@ -8,7 +8,7 @@ use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
-use super::error::{DnsError, DnsErrorKind, Operation};
+use super::error::{DnsError, DnsErrorKind, NotServed, Operation};
 use super::tsig::{self, ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
@@ -52,11 +52,16 @@ pub async fn query_soa(
     if resp.truncated() {
         resp = exchange_tcp(&ctx, build(), opts).await?;
     }
-    if let Some(kind) = wire::rcode_error(&resp) {
+    if let Some(kind) = wire::rcode_error(&resp, ctx.op) {
+        // NOTAUTH stays itself: servers answer it to a key they do not accept as well.
+        let kind = match kind {
+            DnsErrorKind::Refused => DnsErrorKind::ZoneNotServed(NotServed::Refused),
+            k => k,
+        };
         return Err(ctx.err(kind));
     }
     if !resp.authoritative() {
-        return Err(ctx.err(DnsErrorKind::NotAuth));
+        return Err(ctx.err(DnsErrorKind::ZoneNotServed(NotServed::NotAuthoritative)));
     }
     resp.answers()
         .iter()
@@ -64,7 +69,7 @@ pub async fn query_soa(
             RData::SOA(soa) if r.name() == zone => Some(soa.serial()),
             _ => None,
         })
-        .ok_or_else(|| ctx.protocol("answer holds no SOA for the zone"))
+        .ok_or_else(|| ctx.err(DnsErrorKind::ZoneNotServed(NotServed::NoSoa)))
 }
 
 fn sign(
@@ -105,7 +110,7 @@ fn check_response(
         return Err(ctx.protocol("answer is for another question"));
     }
     if let Some(v) = verifier
-        && (wire::rcode_error(resp).is_none() || tsig::claims_signature(resp))
+        && (wire::rcode_error(resp, ctx.op).is_none() || tsig::claims_signature(resp))
     {
         v.verify(wire_resp, resp)
             .and_then(|_| v.finish())

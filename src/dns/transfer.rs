@@ -668,7 +668,7 @@ impl Conn {
             )));
         }
         if let Some(v) = self.verifier.as_mut()
-            && (wire::rcode_error(&msg).is_none() || tsig::claims_signature(&msg))
+            && (wire::rcode_error(&msg, ctx.op).is_none() || tsig::claims_signature(&msg))
         {
             // Verified before the rcode is believed: a forged signed refusal
             // must not pass for the server's word.
@@ -679,7 +679,7 @@ impl Conn {
                 )))
             })?;
         }
-        if let Some(kind) = wire::rcode_error(&msg) {
+        if let Some(kind) = wire::rcode_error(&msg, ctx.op) {
             // A refusal comes in the first message; later it is a broken stream.
             let kind = match kind {
                 DnsErrorKind::Refused => DnsErrorKind::TransferRefused("REFUSED".into()),

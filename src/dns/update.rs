@@ -463,7 +463,7 @@ async fn run_batches(
             Err(e) => {
                 // A NOERROR answer whose signature does not verify may still
                 // mean the server applied the batch: its outcome is unknown.
-                if wire::rcode_error(&resp).is_none() {
+                if wire::rcode_error(&resp, ctx.op).is_none() {
                     report.unknown.push(idx);
                 } else {
                     report.batches_failed.push(idx);
@@ -499,7 +499,7 @@ fn check_answer(
             .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
         verifier = None;
     }
-    if let Some(kind) = wire::rcode_error(resp) {
+    if let Some(kind) = wire::rcode_error(resp, ctx.op) {
         let kind = match kind {
             DnsErrorKind::ServFail(_) if batch.info.changes == 1 => {
                 DnsErrorKind::ServFail(format!(

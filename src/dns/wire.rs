@@ -13,7 +13,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::error::{DnsError, DnsErrorKind, Operation};
+use super::error::{DnsError, DnsErrorKind, NotServed, Operation};
 use super::tsig;
 
 /// A message id that an off-path attacker cannot guess; std's RandomState
@@ -148,7 +148,11 @@ pub async fn read_framed<R: AsyncReadExt + Unpin>(
 }
 
 /// Maps a response's code (and TSIG error) to an error, `None` for NOERROR.
-pub fn rcode_error(msg: &Message) -> Option<DnsErrorKind> {
+///
+/// YXRRSET/NXRRSET/YXDOMAIN/NXDOMAIN are prerequisite failures only in answer to an
+/// UPDATE; to a query or transfer of the zone, NXDOMAIN means the server has no such
+/// zone, and reading it as "the zone changed" sent users the wrong way.
+pub fn rcode_error(msg: &Message, op: Operation) -> Option<DnsErrorKind> {
     let tsig_err = tsig::response_tsig_error(msg);
     if tsig_err != 0 {
         let hint = match tsig_err {
@@ -170,10 +174,19 @@ pub fn rcode_error(msg: &Message) -> Option<DnsErrorKind> {
         ResponseCode::FormErr => DnsErrorKind::FormErr,
         ResponseCode::NotImp => DnsErrorKind::NotImp,
         ResponseCode::NotZone => DnsErrorKind::NotZone,
-        ResponseCode::YXRRSet => DnsErrorKind::PrerequisiteFailed("YXRRSET".into()),
-        ResponseCode::NXRRSet => DnsErrorKind::PrerequisiteFailed("NXRRSET".into()),
-        ResponseCode::YXDomain => DnsErrorKind::PrerequisiteFailed("YXDOMAIN".into()),
-        ResponseCode::NXDomain => DnsErrorKind::PrerequisiteFailed("NXDOMAIN".into()),
+        ResponseCode::YXRRSet if op == Operation::Update => {
+            DnsErrorKind::PrerequisiteFailed("YXRRSET".into())
+        }
+        ResponseCode::NXRRSet if op == Operation::Update => {
+            DnsErrorKind::PrerequisiteFailed("NXRRSET".into())
+        }
+        ResponseCode::YXDomain if op == Operation::Update => {
+            DnsErrorKind::PrerequisiteFailed("YXDOMAIN".into())
+        }
+        ResponseCode::NXDomain if op == Operation::Update => {
+            DnsErrorKind::PrerequisiteFailed("NXDOMAIN".into())
+        }
+        ResponseCode::NXDomain => DnsErrorKind::ZoneNotServed(NotServed::NxDomain),
         ResponseCode::BADSIG | ResponseCode::BADKEY | ResponseCode::BADTIME => {
             DnsErrorKind::AuthFailed(msg.response_code().to_str().to_string())
         }
@@ -193,6 +206,30 @@ mod tests {
         assert!(!serial_gt(5, 5));
         assert!(serial_gt(1, u32::MAX));
         assert!(!serial_gt(u32::MAX, 1));
+    }
+
+    #[test]
+    fn nxdomain_is_a_prerequisite_failure_only_for_an_update() {
+        let mut msg = Message::new();
+        msg.set_response_code(ResponseCode::NXDomain);
+        assert!(matches!(
+            rcode_error(&msg, Operation::Update),
+            Some(DnsErrorKind::PrerequisiteFailed(_))
+        ));
+        for op in [Operation::Soa, Operation::Axfr, Operation::Ixfr] {
+            assert!(
+                matches!(
+                    rcode_error(&msg, op),
+                    Some(DnsErrorKind::ZoneNotServed(NotServed::NxDomain))
+                ),
+                "{op}"
+            );
+        }
+        msg.set_response_code(ResponseCode::YXRRSet);
+        assert!(matches!(
+            rcode_error(&msg, Operation::Soa),
+            Some(DnsErrorKind::Rcode(_))
+        ));
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>)
     if status.id.is_none() {
         status.id = cx.uid.map(str::to_string);
     }
+    let spec_unchanged = status.observed_generation == g;
     status.observed_generation = g;
     match outcome {
         Outcome::Suspended => {
@@ -153,6 +154,7 @@ pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>)
                     ),
                 );
             }
+            withdraw_synced(status, SyncedReason::from(reason), &message, &mut set);
             set(
                 status,
                 cond(condition::READY, false, ReadyReason::from(reason), message),
@@ -192,6 +194,7 @@ pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>)
                     ),
                 );
             }
+            withdraw_synced(status, SyncedReason::from(reason), &message, &mut set);
             set(
                 status,
                 cond(condition::READY, false, ReadyReason::from(reason), message),
@@ -205,6 +208,7 @@ pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>)
             report,
             rejected_connection.as_deref(),
             cx,
+            spec_unchanged,
             &mut events,
             &mut set,
         ),
@@ -278,11 +282,38 @@ pub fn fold(status: &mut DnsZoneStatus, outcome: &Outcome, cx: &FoldContext<'_>)
     events
 }
 
+/// Nothing was compared with the server: a `Synced=True` left from an earlier pass would
+/// claim a match next to a failing Ready, so it turns False with the same reason. A zone
+/// never compared gets no Synced condition (absent reads as unknown).
+fn withdraw_synced(
+    status: &mut DnsZoneStatus,
+    reason: SyncedReason,
+    message: &str,
+    set: &mut impl FnMut(&mut DnsZoneStatus, ConditionUpdate<'_>),
+) {
+    if condition(&status.conditions, condition::SYNCED).is_some() {
+        set(
+            status,
+            cond(
+                condition::SYNCED,
+                false,
+                reason,
+                format!("not compared with the server: {message}"),
+            ),
+        );
+    }
+}
+
+/// Who a history entry credits for an apply: zonekeeper itself when every change undoes
+/// drift and the spec did not change since the last pass, the requester otherwise.
+pub const DRIFT_CORRECTOR: &str = "zonekeeper";
+
 fn fold_pass(
     status: &mut DnsZoneStatus,
     report: &PassReport,
     rejected_connection: Option<&str>,
     cx: &FoldContext<'_>,
+    spec_unchanged: bool,
     events: &mut Vec<ZoneEvent>,
     set: &mut impl FnMut(&mut DnsZoneStatus, ConditionUpdate<'_>),
 ) {
@@ -362,7 +393,20 @@ fn fold_pass(
         );
         ready = (false, SyncedReason::DeletionGuard.into(), message);
     } else if let Some(applied) = &report.applied {
-        let record = landed_record(report, applied);
+        let drift_correction = spec_unchanged
+            && report
+                .plan
+                .changes
+                .iter()
+                .all(|c| report.plan.drifted.contains(&c.key()));
+        let mut record = landed_record(report, applied);
+        if drift_correction && record.status == ChangeStatus::Complete {
+            record.message = format!(
+                "undid drift: restored {} managed RRset(s) changed on the server outside zonekeeper, in {} UPDATE message(s)",
+                report.plan.changes.len(),
+                applied.batches_total
+            );
+        }
         let message = record.message.clone();
         let first_apply = status.history.is_empty() && status.created_at.is_none();
         let entry = HistoryEntry {
@@ -373,7 +417,11 @@ fn fold_pass(
                 ChangeType::Update
             },
             status: record.status,
-            user_id: cx.user_id.clone(),
+            user_id: if drift_correction {
+                Some(DRIFT_CORRECTOR.to_string())
+            } else {
+                cx.user_id.clone()
+            },
             created: cx.now.clone(),
             serial_before: Some(i64::from(report.serial_before)),
             serial_after: Some(i64::from(report.serial_after)),
@@ -680,6 +728,17 @@ mod tests {
         RRset::new(
             Name::from_ascii("www.example.com.").unwrap(),
             RecordType::A,
+            300,
+            vec![rdata],
+        )
+    }
+
+    fn www_aaaa() -> RRset {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let rdata = parse_rdata(RecordType::AAAA, &origin, "2001:db8::80").unwrap();
+        RRset::new(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::AAAA,
             300,
             vec![rdata],
         )
@@ -1099,6 +1158,78 @@ mod tests {
         assert_eq!(status.version, 3);
         assert_eq!(status.created_at, Some(at(100)));
         assert_eq!(status.updated_at, Some(at(300)));
+    }
+
+    #[test]
+    fn a_correction_of_drift_alone_is_credited_to_zonekeeper() {
+        let correction = || {
+            pass(PassReport {
+                applied: Some(applied(true)),
+                ..report(vec![Change::Add(www())], true)
+            })
+        };
+        // The first pass of a generation may carry a spec change: the requester's.
+        let mut status = DnsZoneStatus::default();
+        fold(&mut status, &correction(), &cx(100, DriftPolicy::Correct));
+        assert_eq!(status.history[0].user_id.as_deref(), Some("alice"));
+        // The same generation again: only drift is undone, by zonekeeper, and said so.
+        fold(&mut status, &correction(), &cx(200, DriftPolicy::Correct));
+        let entry = &status.history[0];
+        assert_eq!(entry.user_id.as_deref(), Some(DRIFT_CORRECTOR));
+        let message = entry.message.as_deref().unwrap_or_default();
+        assert!(message.contains("undid drift"), "{message}");
+        // A change that is not a drift correction stays the requester's.
+        let mixed = pass(PassReport {
+            applied: Some(applied(true)),
+            ..report(vec![Change::Add(www()), Change::Delete(www_aaaa())], true)
+        });
+        fold(&mut status, &mixed, &cx(300, DriftPolicy::Correct));
+        assert_eq!(status.history[0].user_id.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn synced_does_not_claim_a_match_when_nothing_was_compared() {
+        let mut status = DnsZoneStatus::default();
+        fold(
+            &mut status,
+            &pass(report(vec![], false)),
+            &cx(100, DriftPolicy::Correct),
+        );
+        let synced = find(&status.conditions, "Synced").unwrap();
+        assert_eq!(synced.status, "True");
+        let invalid = Outcome::Invalid(ConfigError::InvalidRecords(Vec::new()));
+        fold(&mut status, &invalid, &cx(200, DriftPolicy::Correct));
+        let synced = find(&status.conditions, "Synced").unwrap();
+        let ready = find(&status.conditions, "Ready").unwrap();
+        assert_eq!(
+            (synced.status.as_str(), synced.reason.as_str()),
+            ("False", "InvalidRecords")
+        );
+        assert!(
+            synced.message.contains("not compared"),
+            "{}",
+            synced.message
+        );
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidRecords")
+        );
+        // The same for a backend that cannot be observed.
+        fold(
+            &mut status,
+            &pass(report(vec![], false)),
+            &cx(300, DriftPolicy::Correct),
+        );
+        fold(
+            &mut status,
+            &dns_failure(DnsErrorKind::Timeout(Duration::from_secs(5))),
+            &cx(400, DriftPolicy::Correct),
+        );
+        let synced = find(&status.conditions, "Synced").unwrap();
+        assert_eq!(
+            (synced.status.as_str(), synced.reason.as_str()),
+            ("False", "Timeout")
+        );
     }
 
     #[test]

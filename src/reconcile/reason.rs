@@ -116,7 +116,7 @@ layered_reason! {
             ApplyFailed => "ApplyFailed",
             SuspectTransfer => "SuspectTransfer",
         }
-        from { Dns(DnsReason) }
+        from { Config(ConfigReason), Dns(DnsReason) }
     }
 }
 

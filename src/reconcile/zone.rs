@@ -11,7 +11,7 @@ use crate::api::dns_zone::ZoneType;
 
 use super::config::{self, Lookup, ZoneConfig};
 use super::outcome::Outcome;
-use super::pass::{self, Mode, PassError, ZoneState};
+use super::pass::{self, Mode, PassError, PassReport, ZoneState};
 use super::secondary;
 
 /// What a reconcile needs from where it runs.
@@ -68,11 +68,135 @@ pub async fn reconcile_zone<H: ZoneHost>(
             Err(e) => Outcome::Failed(e),
         },
         ZoneType::Primary => match pass::run(&cfg, state, mode).await {
-            Ok(report) => Outcome::Pass {
-                report: Box::new(report),
-                rejected_connection,
-            },
+            Ok(report) => {
+                log_applied(&cfg.origin, &cfg.backend.server, &report);
+                Outcome::Pass {
+                    report: Box::new(report),
+                    rejected_connection,
+                }
+            }
             Err(e) => Outcome::Failed(e),
         },
     })
+}
+
+/// One info line per change set sent: a successful apply is otherwise silent at the default
+/// level, and the operator's log is where "what did it just do to my server" is looked up.
+fn log_applied(origin: &Name, server: &str, report: &PassReport) {
+    let Some(applied) = &report.applied else {
+        return;
+    };
+    let (added, updated, deleted) = report.plan.counts();
+    if applied.is_complete() {
+        tracing::info!(
+            zone = %origin,
+            server,
+            added,
+            updated,
+            deleted,
+            serial = report.serial_after,
+            batches = applied.batches_total,
+            "applied RRset changes"
+        );
+    } else {
+        tracing::warn!(
+            zone = %origin,
+            server,
+            planned = report.plan.changes.len(),
+            applied = applied.applied,
+            serial = report.serial_after,
+            "applied part of the RRset changes"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use hickory_proto::rr::RecordType;
+
+    use super::*;
+    use crate::dns::diff::{Change, Plan};
+    use crate::dns::model::{RRset, parse_rdata};
+    use crate::dns::update::ApplyReport;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_applied_change_set_is_logged_at_info_with_zone_server_and_counts() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let rdata = parse_rdata(RecordType::A, &origin, "192.0.2.80").unwrap();
+        let www = RRset::new(
+            Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::A,
+            300,
+            vec![rdata],
+        );
+        let report = |applied: Option<ApplyReport>| PassReport {
+            serial_before: 10,
+            serial_after: 11,
+            plan: Plan {
+                changes: vec![Change::Add(www.clone())],
+                drifted: Vec::new(),
+            },
+            guard: Ok(()),
+            applied,
+            record_count: 3,
+            transfers: Vec::new(),
+            suspect: None,
+            earlier: None,
+            recheck_error: None,
+        };
+        let done = ApplyReport {
+            applied: 1,
+            batches_ok: 1,
+            batches_total: 1,
+            applied_ranges: std::iter::once(0..1).collect(),
+            failed: None,
+            unknown: Vec::new(),
+            batches_failed: Vec::new(),
+            not_sent: 0,
+            duration: Duration::ZERO,
+        };
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            log_applied(&origin, "127.0.0.1:10053", &report(None));
+            log_applied(&origin, "127.0.0.1:10053", &report(Some(done)));
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "nothing sent, nothing logged:\n{text}");
+        for part in [
+            "INFO",
+            "applied RRset changes",
+            "zone=example.com.",
+            "server=\"127.0.0.1:10053\"",
+            "added=1",
+            "updated=0",
+            "deleted=0",
+            "serial=11",
+        ] {
+            assert!(lines[0].contains(part), "{part} missing: {text}");
+        }
+    }
 }

@@ -122,9 +122,14 @@ pub struct ZonePlan {
     pub zone: String,
     pub server: String,
     pub serial: Option<u32>,
+    /// RRsets to add.
     pub added: usize,
+    /// RRsets to replace.
     pub updated: usize,
+    /// RRsets to delete whole.
     pub deleted: usize,
+    /// Resource records removed, by deleted and by replaced RRsets: what the deletion guard
+    /// counts.
     pub deleted_records: usize,
     pub guard: String,
     pub changes: Vec<String>,
@@ -233,6 +238,15 @@ pub async fn plan_manifests(
     (code, text)
 }
 
+/// `1 RRset`, `2 RRsets`.
+fn counted(n: usize, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
 fn render_plans(plans: &[ZonePlan]) -> String {
     let mut out = String::new();
     for p in plans {
@@ -251,10 +265,16 @@ fn render_plans(plans: &[ZonePlan]) -> String {
         if p.changes.is_empty() {
             out.push_str("  no changes\n");
         } else {
+            // RRsets and records are both counted: the counts are RRsets, the removed
+            // records are what the deletion guard weighs (a replaced RRset removes some).
             let _ = writeln!(
                 out,
-                "  {} to add, {} to change, {} to delete ({} records deleted); deletion guard: {}",
-                p.added, p.updated, p.deleted, p.deleted_records, p.guard
+                "  {} to add, {} to change, {} to delete; {} removed; deletion guard: {}",
+                counted(p.added, "RRset"),
+                counted(p.updated, "RRset"),
+                counted(p.deleted, "RRset"),
+                counted(p.deleted_records, "record"),
+                p.guard
             );
         }
     }

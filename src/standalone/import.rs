@@ -10,7 +10,9 @@ use hickory_proto::rr::{Name, RecordType};
 use serde_json::{Value, json};
 
 use super::progress::Progress;
+use super::state::{StateError, ZoneDir};
 use crate::api::shared;
+use crate::dns::error::DnsReason;
 use crate::dns::model::{RRset, Zone, name_eq, name_to_text, rdata_to_text};
 use crate::dns::transfer::{TransferOptions, axfr};
 use crate::dns::tsig::TsigKey;
@@ -31,6 +33,13 @@ pub enum ImportError {
     KeyFile { path: String, detail: String },
     #[error("{0}")]
     Transfer(String),
+    /// The server refused the transfer and no key was given: the usual cause.
+    #[error(
+        "{0}\nhint: the server may require a TSIG key for transfers: pass it with --tsig-key-file"
+    )]
+    TransferRefusedWithoutKey(String),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error(
         "the zone's records need {bytes} bytes, more than fit one object: give --out-dir for the recordsFrom ConfigMaps"
     )]
@@ -60,6 +69,9 @@ pub struct ImportOptions {
     pub out_dir: Option<PathBuf>,
     /// Keep the apex NS RRset in the records (left to the server's operator otherwise).
     pub include_apex_ns: bool,
+    /// Where `plan`/`apply` keep their state: the imported RRsets are recorded there as
+    /// owned, so removing one from the manifest plans its deletion before any apply ran.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Reads a BIND key file: `key "name" { algorithm hmac-sha256; secret "base64"; };`.
@@ -196,21 +208,52 @@ pub async fn import(opts: &ImportOptions) -> Result<(String, Vec<String>), Impor
         Ok(())
     })
     .await
-    .map_err(|e| ImportError::Transfer(e.to_string()))?;
+    .map_err(|e| {
+        let refused = matches!(
+            e.reason(),
+            DnsReason::TransferRefused | DnsReason::NotAuth | DnsReason::Refused
+        );
+        if refused && opts.key.is_none() {
+            ImportError::TransferRefusedWithoutKey(e.to_string())
+        } else {
+            ImportError::Transfer(e.to_string())
+        }
+    })?;
     progress.finish();
-    render(&zone, opts)
+    let rendered = render(&zone, opts)?;
+    if let Some(root) = &opts.state_dir {
+        adopt(root, opts, &zone)?;
+    }
+    Ok(rendered)
+}
+
+/// The DnsZone object name: `--name`, or the zone name with dots as dashes.
+fn object_name(opts: &ImportOptions, zone_text: &str) -> String {
+    opts.name.clone().unwrap_or_else(|| {
+        zone_text
+            .trim_end_matches('.')
+            .replace('.', "-")
+            .to_ascii_lowercase()
+    })
+}
+
+/// Records the RRsets the manifest manages as owned, with the fingerprint the server holds:
+/// what an apply of the unchanged manifest would have recorded.
+pub fn adopt(root: &Path, opts: &ImportOptions, zone: &Zone) -> Result<(), ImportError> {
+    let object = object_name(opts, &name_to_text(zone.origin()));
+    let dir = ZoneDir::new(root, &opts.namespace, &object);
+    let mut owned = dir.load_owned()?;
+    let (sets, _) = managed_rrsets(zone, opts.include_apex_ns);
+    owned.extend(sets.iter().map(|set| (set.key(), set.fingerprint())));
+    dir.save_owned(&owned)?;
+    Ok(())
 }
 
 /// Builds the manifests for an already transferred zone.
 pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>), ImportError> {
     let origin = zone.origin();
     let zone_text = name_to_text(origin);
-    let object = opts.name.clone().unwrap_or_else(|| {
-        zone_text
-            .trim_end_matches('.')
-            .replace('.', "-")
-            .to_ascii_lowercase()
-    });
+    let object = object_name(opts, &zone_text);
     let secret_name = format!("{object}-tsig");
     let (sets, mut notes) = managed_rrsets(zone, opts.include_apex_ns);
     let default_ttl = zone
@@ -397,6 +440,7 @@ mod tests {
             namespace: "default".into(),
             out_dir: None,
             include_apex_ns: false,
+            state_dir: None,
         };
         assert!(matches!(
             render(&zone, &opts),
