@@ -113,7 +113,7 @@ impl ApiError {
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Per-request options that change how a write is done.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct WriteOpts {
     pub manager: String,
     pub dry_run: bool,
@@ -122,6 +122,9 @@ pub(crate) struct WriteOpts {
     pub warnings: Vec<String>,
     /// Who writes, when RBAC is enforced (owner-reference permission checks).
     pub user: Option<crate::auth::UserInfo>,
+    /// Only compute the object that mutating admission webhooks are shown (patched, pruned,
+    /// defaulted; not validated, not stored): their verdict comes before validation.
+    pub prepare: bool,
 }
 
 pub(crate) struct State {
@@ -513,7 +516,9 @@ impl State {
                 )],
             ));
         }
-        if let Some(e) = size_error(rt, obj) {
+        if !opts.prepare
+            && let Some(e) = size_error(rt, obj)
+        {
             return Err(e);
         }
         let Some(schema) = &rt.schema else {
@@ -545,6 +550,9 @@ impl State {
         let mut defaulted = zonekeeper::api::schema::apply_defaults(schema, obj);
         defaulted["metadata"] = metadata;
         *obj = defaulted;
+        if opts.prepare {
+            return Ok(());
+        }
         if let Err(errors) = zonekeeper::api::schema::validate(schema, obj, old) {
             let errs: Vec<(String, String)> =
                 errors.into_iter().map(|e| (e.path, e.message)).collect();
@@ -655,7 +663,9 @@ impl State {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
         self.admit(rt, &mut obj, None, opts)?;
-        crate::auth::check_owner_references(self, rt, ns, None, &obj, opts)?;
+        if !opts.prepare {
+            crate::auth::check_owner_references(self, rt, ns, None, &obj, opts)?;
+        }
         if rt.kind == "CustomResourceDefinition" {
             obj["status"] = crd_status(&obj);
         }
@@ -826,7 +836,9 @@ impl State {
             new["status"] = old["status"].clone();
         }
         self.admit(rt, &mut new, Some(old), opts)?;
-        crate::auth::check_owner_references(self, rt, &ns_of(old), Some(old), &new, opts)?;
+        if !opts.prepare {
+            crate::auth::check_owner_references(self, rt, &ns_of(old), Some(old), &new, opts)?;
+        }
         if rt.kind == "CustomResourceDefinition" {
             new["status"] = crd_status(&new);
         }
