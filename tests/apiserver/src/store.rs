@@ -161,6 +161,17 @@ fn ns_of(o: &Value) -> String {
         .to_string()
 }
 
+/// kube-apiserver labels every namespace with its name, which is what webhooks'
+/// `namespaceSelector`s and network policies select namespaces by.
+fn name_label(ns: &mut Value) {
+    let name = json!(name_of(ns));
+    let m = meta(ns);
+    let labels = m.entry("labels").or_insert_with(|| json!({}));
+    if let Some(l) = labels.as_object_mut() {
+        l.insert("kubernetes.io/metadata.name".into(), name);
+    }
+}
+
 pub(crate) fn name_of(o: &Value) -> &str {
     o["metadata"]["name"].as_str().unwrap_or_default()
 }
@@ -659,6 +670,7 @@ impl State {
             obj["type"] = json!("Opaque");
         }
         if rt.kind == "Namespace" {
+            name_label(&mut obj);
             obj["status"] = json!({"phase": "Active"});
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
@@ -831,6 +843,9 @@ impl State {
                     )],
                 ));
             }
+        }
+        if rt.kind == "Namespace" {
+            name_label(&mut new);
         }
         if rt.kind == "Namespace" && sub != "status" {
             new["status"] = old["status"].clone();

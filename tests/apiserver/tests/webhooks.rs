@@ -5,6 +5,7 @@
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use zk_apiserver::testing::{Answer, TestWebhook};
@@ -121,6 +122,8 @@ async fn the_webhook_sees_operation_user_and_old_object_of_each_write() {
         json!({}),
     );
     cm_hook["rules"][0]["apiGroups"] = json!([""]);
+    let team_a = TestWebhook::start(|_| Answer::Allow).await;
+    let labelled = TestWebhook::start(|_| Answer::Allow).await;
     validating(
         &admin,
         "audit",
@@ -138,9 +141,34 @@ async fn the_webhook_sees_operation_user_and_old_object_of_each_write() {
                 json!({}),
             ),
             cm_hook,
+            hook(
+                "team-a.zonekeeper.io",
+                team_a.client_config("/team-a"),
+                &["dnszones"],
+                json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team-a"}}}),
+            ),
+            hook(
+                "labelled.zonekeeper.io",
+                labelled.client_config("/labelled"),
+                &["dnszones"],
+                json!({"objectSelector": {"matchExpressions": [
+                    {"key": "audit", "operator": "In", "values": ["yes"]}]}}),
+            ),
         ],
     )
     .await;
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let mut b = zone("team-a", "b", 300);
+    b.metadata.labels = Some([("audit".to_string(), "yes".to_string())].into());
+    Api::<DnsZone>::namespaced(admin.clone(), "team-a")
+        .create(&PostParams::default(), &b)
+        .await
+        .unwrap();
 
     let api: Api<DnsZone> = Api::namespaced(admin.clone(), "default");
     api.create(&PostParams::default(), &zone("default", "a", 300))
@@ -166,7 +194,11 @@ async fn the_webhook_sees_operation_user_and_old_object_of_each_write() {
     .unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
 
-    let reviews = zones.reviews();
+    let reviews: Vec<Value> = zones
+        .reviews()
+        .into_iter()
+        .filter(|r| r["name"] == "a")
+        .collect();
     let ops: Vec<&str> = reviews
         .iter()
         .map(|r| r["operation"].as_str().unwrap())
@@ -213,6 +245,27 @@ async fn the_webhook_sees_operation_user_and_old_object_of_each_write() {
     assert_eq!(status[0]["subResource"], "status");
     assert_eq!(status[0]["object"]["status"]["phase"], "Active");
     assert!(config_maps.reviews().is_empty());
+    // Selected by namespace labels, and by object labels: only zone b.
+    for selective in [&team_a, &labelled] {
+        let names: Vec<Value> = selective
+            .reviews()
+            .iter()
+            .map(|r| r["name"].clone())
+            .collect();
+        assert_eq!(names, [json!("b")]);
+    }
+}
+
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("/usr/bin/kubectl");
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_file_name("cache"))
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,17 +320,30 @@ async fn mutating_patches_come_before_validation_and_denials_reach_kubectl() {
         )],
     )
     .await;
-    validating(
-        &client,
-        "policy",
-        vec![hook(
-            "ttl.zonekeeper.io",
-            policy.client_config("/validate"),
-            &["dnszones"],
-            json!({}),
-        )],
-    )
-    .await;
+    // Configured with kubectl, as a cluster admin would.
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    server
+        .write_kubeconfig_with_token(&kc, "admin-token")
+        .unwrap();
+    let config = dir.path().join("policy.json");
+    let policy_config = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "policy"},
+        "webhooks": [hook("ttl.zonekeeper.io", policy.client_config("/validate"),
+                          &["dnszones"], json!({}))],
+    });
+    std::fs::write(&config, policy_config.to_string()).unwrap();
+    let out = kubectl(&kc, &["apply", "-f", config.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = kubectl(&kc, &["get", "validatingwebhookconfigurations"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("policy ")),
+        "{out:?}"
+    );
 
     let api: Api<DnsZone> = Api::default_namespaced(client.clone());
     api.create(&PostParams::default(), &zone("default", "ok", 300))
@@ -322,30 +388,13 @@ async fn mutating_patches_come_before_validation_and_denials_reach_kubectl() {
     assert!(message.contains("spec.ttl"), "{message}");
     assert_eq!(policy.reviews().len(), asked);
 
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    server
-        .write_kubeconfig_with_token(&kc, "admin-token")
-        .unwrap();
     let manifest = dir.path().join("zone.json");
     std::fs::write(
         &manifest,
         serde_json::to_string(&zone("default", "long", 100000)).unwrap(),
     )
     .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("/usr/bin/kubectl")
-            .arg("--kubeconfig")
-            .arg(&kc)
-            .arg("--cache-dir")
-            .arg(kc.with_file_name("cache"))
-            .args(["apply", "-f"])
-            .arg(&manifest)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = kubectl(&kc, &["apply", "-f", manifest.to_str().unwrap()]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
