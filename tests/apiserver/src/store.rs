@@ -532,6 +532,12 @@ impl State {
         {
             return Err(e);
         }
+        if rt.group == crate::webhooks::GROUP {
+            let errors = crate::webhooks::validate_configuration(obj);
+            if !errors.is_empty() {
+                return Err(invalid(rt, &name, &errors));
+            }
+        }
         let Some(schema) = &rt.schema else {
             return Ok(());
         };

@@ -70,13 +70,6 @@ impl Hook {
             .clamp(1, 30);
         Duration::from_secs(secs)
     }
-
-    fn dry_run_safe(&self) -> bool {
-        matches!(
-            self.spec["sideEffects"].as_str(),
-            Some("None" | "NoneOnDryRun")
-        )
-    }
 }
 
 /// Whether any webhook is configured at all (the common case is not, and costs nothing).
@@ -215,6 +208,91 @@ pub(crate) fn matching(
         }
     }
     out
+}
+
+/// admissionregistration/v1's validation of a Mutating/ValidatingWebhookConfiguration, as
+/// (field path, message) pairs. v1 has no webhooks with side effects: `Some` and `Unknown`
+/// were v1beta1's.
+pub(crate) fn validate_configuration(config: &Value) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for (i, hook) in config["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = |field: &str| format!("webhooks[{i}].{field}");
+        let name = hook["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            errors.push((at("name"), "Required value".into()));
+        } else if name.split('.').filter(|s| !s.is_empty()).count() < 3 {
+            errors.push((
+                at("name"),
+                format!(
+                    "Invalid value: \"{name}\": should be a domain with at least three segments separated by dots"
+                ),
+            ));
+        } else if names.contains(&name) {
+            errors.push((at("name"), format!("Duplicate value: \"{name}\"")));
+        }
+        names.push(name);
+        match hook["sideEffects"].as_str() {
+            Some("None" | "NoneOnDryRun") => {}
+            None => errors.push((
+                at("sideEffects"),
+                "Required value: must specify one of None, NoneOnDryRun".into(),
+            )),
+            Some(other) => errors.push((
+                at("sideEffects"),
+                format!(
+                    "Unsupported value: \"{other}\": supported values: \"None\", \"NoneOnDryRun\""
+                ),
+            )),
+        }
+        let versions = hook["admissionReviewVersions"].as_array();
+        if versions.is_none_or(|v| v.is_empty()) {
+            errors.push((
+                at("admissionReviewVersions"),
+                "Required value: must specify one of v1, v1beta1".into(),
+            ));
+        } else if !list_matches(&hook["admissionReviewVersions"], "v1") {
+            // Only v1 reviews are sent: a webhook that cannot read them would fail anyway.
+            errors.push((
+                at("admissionReviewVersions"),
+                "Invalid value: must include at least one of v1".into(),
+            ));
+        }
+        if let Some(p) = hook["failurePolicy"].as_str()
+            && !matches!(p, "Fail" | "Ignore")
+        {
+            errors.push((
+                at("failurePolicy"),
+                format!("Unsupported value: \"{p}\": supported values: \"Fail\", \"Ignore\""),
+            ));
+        }
+        if let Some(t) = hook["timeoutSeconds"].as_i64()
+            && !(1..=30).contains(&t)
+        {
+            errors.push((
+                at("timeoutSeconds"),
+                format!("Invalid value: {t}: the timeout value must be between 1 and 30 seconds"),
+            ));
+        }
+        let cc = &hook["clientConfig"];
+        match (cc["url"].as_str(), cc["service"].is_object()) {
+            (Some(_), true) | (None, false) => errors.push((
+                at("clientConfig"),
+                "Required value: exactly one of url or service is required".into(),
+            )),
+            (Some(url), false) if !url.starts_with("https://") => errors.push((
+                at("clientConfig.url"),
+                format!("Invalid value: \"{url}\": 'https' is the only allowed URL scheme"),
+            )),
+            _ => {}
+        }
+    }
+    errors
 }
 
 /// Test-only routing of `clientConfig.service` to local addresses.
@@ -534,13 +612,8 @@ fn failed(name: &str, e: &CallError) -> ApiError {
     .details(json!({"causes": [{"message": format!("failed calling webhook \"{name}\": {e}")}]}))
 }
 
-fn dry_run_refused(name: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "admission webhook \"{name}\" does not support dry run"
-    ))
-}
-
-/// Runs `hooks` of one phase in order. Mutating webhooks' JSON patches are applied to
+/// Runs `hooks` of one phase in order. Dry runs call them all: v1 only admits webhooks
+/// without side effects (`None`, `NoneOnDryRun`), so none has to be refused. Mutating webhooks' JSON patches are applied to
 /// `object` (and the next webhook sees the result); a denial or a failure under
 /// `failurePolicy: Fail` ends admission with kube-apiserver's error.
 pub(crate) async fn admit(
@@ -551,11 +624,6 @@ pub(crate) async fn admit(
     old: Option<&Value>,
     warnings: &mut Vec<String>,
 ) -> Result<(), ApiError> {
-    if a.dry_run
-        && let Some(h) = hooks.iter().find(|h| !h.dry_run_safe())
-    {
-        return Err(dry_run_refused(&h.name));
-    }
     for hook in hooks {
         let result = call(hook, services, a, object.as_ref(), old, warnings).await;
         let result = result.and_then(|v| match v {
@@ -575,9 +643,8 @@ pub(crate) async fn admit(
         match result {
             Ok(Verdict::Allowed { .. }) => {}
             Ok(Verdict::Denied(e)) => return Err(e),
-            Err(e) if hook.failure_ignored() => {
-                warnings.push(format!("failed calling webhook \"{}\": {e}", hook.name));
-            }
+            // As kube-apiserver: logged there, invisible to the client.
+            Err(_) if hook.failure_ignored() => {}
             Err(e) => return Err(failed(&hook.name, &e)),
         }
     }
@@ -617,6 +684,29 @@ mod tests {
         assert!(selector_matches(&expr("Exists", json!([])), &labels));
         assert!(!selector_matches(&expr("DoesNotExist", json!([])), &labels));
         assert!(selector_matches(&expr("NotIn", json!(["a"])), &json!({})));
+    }
+
+    #[test]
+    fn configurations_are_validated_as_v1() {
+        let hook = json!({"name": "a.b.c", "clientConfig": {"url": "https://127.0.0.1:1/"},
+                          "sideEffects": "None", "admissionReviewVersions": ["v1"]});
+        assert!(validate_configuration(&json!({"webhooks": [hook.clone()]})).is_empty());
+        let mut bad = hook.clone();
+        bad["name"] = json!("short.name");
+        bad["clientConfig"] = json!({"url": "http://127.0.0.1:1/"});
+        bad["timeoutSeconds"] = json!(31);
+        let fields: Vec<String> = validate_configuration(&json!({"webhooks": [hook, bad]}))
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "webhooks[1].name",
+                "webhooks[1].timeoutSeconds",
+                "webhooks[1].clientConfig.url"
+            ]
+        );
     }
 
     #[test]

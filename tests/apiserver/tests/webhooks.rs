@@ -469,7 +469,7 @@ async fn failure_policy_decides_when_the_webhook_is_down() {
 }
 
 #[tokio::test]
-async fn dry_run_reaches_only_webhooks_without_side_effects_and_stores_nothing() {
+async fn dry_run_reaches_webhooks_through_a_service_and_stores_nothing() {
     let (server, client) = plain_server().await;
     let pure = TestWebhook::start_for_service("webhooks", "pure", |_| Answer::Allow).await;
     server.map_service("webhooks", "pure", pure.addr());
@@ -503,35 +503,27 @@ async fn dry_run_reaches_only_webhooks_without_side_effects_and_stores_nothing()
             .is_none()
     );
 
-    let effects = TestWebhook::start(|_| Answer::Allow).await;
-    validating(
-        &client,
-        "effects",
-        vec![hook(
-            "effects.zonekeeper.io",
-            effects.client_config("/validate"),
-            &["dnszones"],
-            json!({"sideEffects": "Some"}),
-        )],
-    )
-    .await;
-    let err = api
-        .create(&dry, &zone("default", "dry", 300))
+    // v1 knows no webhooks with side effects (v1beta1's `Some`/`Unknown`): refused.
+    let effects: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": "effects"},
+        "webhooks": [hook("effects.zonekeeper.io", pure.client_config("/validate"),
+                          &["dnszones"], json!({"sideEffects": "Some"}))],
+    }))
+    .unwrap();
+    let err = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &effects)
         .await
         .unwrap_err();
     assert_eq!(
         api_status(err),
         (
-            400,
-            "admission webhook \"effects.zonekeeper.io\" does not support dry run".into()
+            422,
+            "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"effects\" is invalid: webhooks[0].sideEffects: Unsupported value: \"Some\": supported values: \"None\", \"NoneOnDryRun\"".into()
         )
     );
-    assert!(effects.reviews().is_empty());
-    // A real write calls both.
     api.create(&PostParams::default(), &zone("default", "real", 300))
         .await
         .unwrap();
-    assert_eq!(effects.reviews().len(), 1);
     assert_eq!(pure.reviews().len(), 2);
     assert_eq!(pure.reviews()[1]["dryRun"], false);
 }
