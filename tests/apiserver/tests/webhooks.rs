@@ -362,6 +362,30 @@ async fn mutating_patches_come_before_validation_and_denials_reach_kubectl() {
         "yes"
     );
 
+    // Server-side apply creating an object is a CREATE, patched as well.
+    api.patch(
+        "applied",
+        &PatchParams::apply("zk-test"),
+        &Patch::Apply(zone("default", "applied", 300)),
+    )
+    .await
+    .unwrap();
+    let applied = server
+        .object("dns.zonekeeper.io", "dnszones", "default", "applied")
+        .unwrap();
+    assert_eq!(
+        applied["metadata"]["annotations"]["zonekeeper.io/reviewed"],
+        "yes"
+    );
+    assert!(
+        applied["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["manager"] == "zk-test" && m["operation"] == "Apply")
+    );
+    assert_eq!(marker.reviews().last().unwrap()["operation"], "CREATE");
+
     let err = api
         .create(&PostParams::default(), &zone("default", "seven", 7))
         .await
