@@ -490,6 +490,43 @@ async fn failure_policy_decides_when_the_webhook_is_down() {
             .is_none()
     );
     assert!(down.reviews().is_empty());
+
+    // A webhook that never answers is given up after its timeoutSeconds.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut hung = down.client_config("/hung");
+    hung["url"] = json!(format!("https://{}/hung", silent.local_addr().unwrap()));
+    validating(
+        &client,
+        "slow",
+        vec![hook(
+            "slow.zonekeeper.io",
+            hung,
+            &["dnszones"],
+            json!({"timeoutSeconds": 1}),
+        )],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    // Configurations are called in name order: "slow" before "strict".
+    let err = api
+        .create(&PostParams::default(), &zone("default", "late", 300))
+        .await
+        .unwrap_err();
+    let (code, message) = api_status(err);
+    assert_eq!(code, 500);
+    assert!(
+        message.contains("failed calling webhook \"slow.zonekeeper.io\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("?timeout=1s\": context deadline exceeded"),
+        "{message}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(1) && waited < std::time::Duration::from_secs(5),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
