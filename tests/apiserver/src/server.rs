@@ -991,6 +991,7 @@ async fn admitted_write(
         for phase in [Phase::Mutating, Phase::Validating] {
             let hooks = webhooks::matching(&inner.lock(), phase, &a, None, Some(&old));
             webhooks::admit(
+                phase,
                 &hooks,
                 &services,
                 &a,
@@ -1050,6 +1051,7 @@ async fn admitted_write(
     );
     let mut object = Some(candidate);
     webhooks::admit(
+        Phase::Mutating,
         &hooks,
         &services,
         &a,
@@ -1068,9 +1070,9 @@ async fn admitted_write(
         let hooks = webhooks::matching(&state, Phase::Validating, &a, Some(&checked), old.as_ref());
         (checked, hooks)
     };
-    // Validating webhooks cannot change the object: whatever they patch is dropped.
     let mut shown = Some(checked);
     webhooks::admit(
+        Phase::Validating,
         &hooks,
         &services,
         &a,

@@ -617,6 +617,7 @@ fn failed(name: &str, e: &CallError) -> ApiError {
 /// `object` (and the next webhook sees the result); a denial or a failure under
 /// `failurePolicy: Fail` ends admission with kube-apiserver's error.
 pub(crate) async fn admit(
+    phase: Phase,
     hooks: &[Hook],
     services: &ServiceMap,
     a: &Attributes<'_>,
@@ -627,6 +628,10 @@ pub(crate) async fn admit(
     for hook in hooks {
         let result = call(hook, services, a, object.as_ref(), old, warnings).await;
         let result = result.and_then(|v| match v {
+            // Validating webhooks cannot change the object: kube-apiserver ignores a patch.
+            Verdict::Allowed { patch: Some(_) } if phase == Phase::Validating => {
+                Ok(Verdict::Allowed { patch: None })
+            }
             Verdict::Allowed { patch: Some(p) } => {
                 let Some(obj) = object.as_mut() else {
                     // DELETE has no object to patch; as kube-apiserver, the patch is ignored.

@@ -301,6 +301,7 @@ async fn mutating_patches_come_before_validation_and_denials_reach_kubectl() {
         }
         match req["object"]["spec"]["ttl"].as_i64() {
             Some(ttl) if ttl > 86400 => Answer::deny("ttl above one day is not allowed here"),
+            Some(42) => Answer::Patch(json!([{"op": "replace", "path": "/spec/ttl", "value": 43}])),
             Some(7) => Answer::Deny {
                 message: "seven is taken".into(),
                 code: Some(409),
@@ -361,6 +362,15 @@ async fn mutating_patches_come_before_validation_and_denials_reach_kubectl() {
         policy.reviews()[0]["object"]["metadata"]["annotations"]["zonekeeper.io/reviewed"],
         "yes"
     );
+
+    // A validating webhook's patch is ignored, as by kube-apiserver.
+    api.create(&PostParams::default(), &zone("default", "answer", 42))
+        .await
+        .unwrap();
+    let answer = server
+        .object("dns.zonekeeper.io", "dnszones", "default", "answer")
+        .unwrap();
+    assert_eq!(answer["spec"]["ttl"], 42);
 
     // Server-side apply creating an object is a CREATE, patched as well.
     api.patch(
