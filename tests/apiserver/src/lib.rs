@@ -21,7 +21,9 @@ mod resources;
 mod server;
 mod store;
 mod table;
+pub mod testing;
 mod tls;
+mod webhooks;
 
 use std::io;
 use std::net::SocketAddr;
@@ -275,6 +277,17 @@ impl TestApiServer {
                 panic!("installing CRD {name}: {}", e.message);
             }
         }
+    }
+
+    /// Routes webhooks whose `clientConfig.service` is `namespace/name` to `addr` (a
+    /// [`testing::TestWebhook`]), as a cluster's Service would; the TLS name checked is
+    /// still `<name>.<namespace>.svc`.
+    pub fn map_service(&self, namespace: &str, name: &str, addr: SocketAddr) {
+        self.inner
+            .services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((namespace.to_string(), name.to_string()), addr);
     }
 
     /// Every request answered so far, oldest first.

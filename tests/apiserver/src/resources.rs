@@ -294,6 +294,20 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             true,
             "pdb",
         ),
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            "MutatingWebhookConfiguration",
+            false,
+            "",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+            "",
+        ),
         ("rbac.authorization.k8s.io", "roles", "Role", true, ""),
         (
             "rbac.authorization.k8s.io",

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     /// Print every request to stderr (the standalone binary's `--log-requests`).
     pub log_requests: std::sync::atomic::AtomicBool,
     pub auth: AuthConfig,
+    /// `clientConfig.service` of webhooks → where the test runs that service.
+    pub services: Mutex<crate::webhooks::ServiceMap>,
 }
 
 impl Inner {
@@ -54,6 +56,7 @@ impl Inner {
             bookmark_interval: Duration::from_secs(1),
             log_requests: std::sync::atomic::AtomicBool::new(false),
             auth,
+            services: Mutex::new(Default::default()),
         })
     }
 
@@ -579,6 +582,7 @@ fn write_opts(params: &Params, headers: &HeaderMap) -> WriteOpts {
         },
         warnings: Vec::new(),
         user: None,
+        prepare: false,
     }
 }
 
@@ -783,7 +787,20 @@ async fn route(inner: &Arc<Inner>, req: &RequestInfo<'_>, body: Vec<u8>) -> Resp
             Err(e) => error_response(&e),
         };
     }
+    let hooked = matches!(
+        (method, name.is_empty()),
+        ("POST", true) | ("PUT" | "PATCH" | "DELETE", false)
+    ) && crate::webhooks::any_configured(&inner.lock());
     let result: ApiResult<(u16, Value)> = match (method, name.as_str()) {
+        _ if hooked => {
+            let target = WriteTarget {
+                rt: &rt,
+                ns: &ns,
+                name: &name,
+                sub: &sub,
+            };
+            admitted_write(inner, req, &target, &body, &mut opts).await
+        }
         ("GET", "") => list(&inner.lock(), &rt, &ns, params, headers),
         ("POST", "") => parse_body(&body, headers)
             .and_then(|b| inner.lock().create(&rt, &ns, b, &mut opts, None))
@@ -816,22 +833,10 @@ async fn route(inner: &Arc<Inner>, req: &RequestInfo<'_>, body: Vec<u8>) -> Resp
             params,
             &mut opts,
         ),
-        ("DELETE", name) => {
-            let options = if body.is_empty() {
-                json!({})
-            } else {
-                serde_json::from_slice(&body).unwrap_or(json!({}))
-            };
-            let mut state = inner.lock();
-            let policy = params.get("propagationPolicy");
-            let mut options = options;
-            if !policy.is_empty() {
-                options["propagationPolicy"] = json!(policy);
-            }
-            state
-                .delete(&rt, &ns, name, &options, opts.dry_run)
-                .map(|o| (200, o))
-        }
+        ("DELETE", name) => inner
+            .lock()
+            .delete(&rt, &ns, name, &delete_options(&body, params), opts.dry_run)
+            .map(|o| (200, o)),
         _ => Err(ApiError::new(405, "MethodNotAllowed", "method not allowed")),
     };
     match result {
@@ -848,6 +853,236 @@ async fn route(inner: &Arc<Inner>, req: &RequestInfo<'_>, body: Vec<u8>) -> Resp
         }
         Err(e) => error_response(&e),
     }
+}
+
+fn delete_options(body: &[u8], params: &Params) -> Value {
+    let mut options = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body).unwrap_or(json!({}))
+    };
+    let policy = params.get("propagationPolicy");
+    if !policy.is_empty() {
+        options["propagationPolicy"] = json!(policy);
+    }
+    options
+}
+
+/// The object a write addresses.
+struct WriteTarget<'a> {
+    rt: &'a ResourceType,
+    ns: &'a str,
+    name: &'a str,
+    sub: &'a str,
+}
+
+/// POST, PUT or PATCH of one object, as the request alone makes it.
+fn write(
+    state: &mut State,
+    t: &WriteTarget,
+    req: &RequestInfo,
+    body: &[u8],
+    opts: &mut WriteOpts,
+) -> ApiResult<(u16, Value)> {
+    match req.method {
+        "POST" => parse_body(body, req.headers)
+            .and_then(|b| state.create(t.rt, t.ns, b, opts, None))
+            .map(|o| (201, o)),
+        "PUT" => parse_body(body, req.headers)
+            .and_then(|b| state.update(t.rt, t.ns, t.name, b, t.sub, opts))
+            .map(|o| (200, o)),
+        _ => patch(
+            state,
+            t.rt,
+            t.ns,
+            t.name,
+            t.sub,
+            body,
+            req.headers,
+            req.params,
+            opts,
+        ),
+    }
+}
+
+/// Writes `obj` (already made from the request) as a create (no `old`) or as an update of
+/// `old`, which must not have changed since the webhooks saw it.
+fn commit(
+    state: &mut State,
+    t: &WriteTarget,
+    old: Option<&Value>,
+    obj: Value,
+    opts: &mut WriteOpts,
+) -> ApiResult<Value> {
+    // The entries the request's own write made (server-side apply's `Apply` among them).
+    let managers = Some(fields::decode(&obj));
+    match old {
+        None => state.create(t.rt, t.ns, obj, opts, managers),
+        Some(old) => {
+            let name = name_of(old);
+            let current = state.get(t.rt, t.ns, name)?;
+            if current["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"] {
+                return Err(ApiError::conflict(t.rt, name));
+            }
+            state.finish_update(t.rt, t.ns, &current, obj, t.sub, opts, managers)
+        }
+    }
+}
+
+/// The user webhooks are told about; without authentication, whoever the request claims.
+fn webhook_user(inner: &Inner, req: &RequestInfo) -> UserInfo {
+    if let Some(u) = req.user {
+        return u.clone();
+    }
+    let claimed = req
+        .headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if claimed.is_empty() || inner.auth.enabled {
+        UserInfo {
+            name: auth::ANONYMOUS.into(),
+            uid: String::new(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    } else {
+        UserInfo {
+            name: claimed.into(),
+            uid: String::new(),
+            groups: vec!["system:authenticated".into()],
+        }
+    }
+}
+
+/// A write with admission webhooks, in kube-apiserver's order: mutating webhooks (their
+/// JSON patches applied) → pruning, defaulting, schema and CEL validation → validating
+/// webhooks → storage. The state is not locked while a webhook is asked (it may call
+/// back); an object changed meanwhile makes the write a 409 Conflict.
+async fn admitted_write(
+    inner: &Arc<Inner>,
+    req: &RequestInfo<'_>,
+    t: &WriteTarget<'_>,
+    body: &[u8],
+    opts: &mut WriteOpts,
+) -> ApiResult<(u16, Value)> {
+    use crate::webhooks::{self, Attributes, Phase};
+    let user = webhook_user(inner, req);
+    let services = inner
+        .services
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if req.method == "DELETE" {
+        let options = delete_options(body, req.params);
+        let old = inner.lock().get(t.rt, t.ns, t.name)?;
+        let mut shown = options.clone();
+        shown["kind"] = json!("DeleteOptions");
+        shown["apiVersion"] = json!("meta.k8s.io/v1");
+        let a = Attributes {
+            rt: t.rt,
+            sub: t.sub,
+            ns: t.ns,
+            name: t.name,
+            operation: "DELETE",
+            user: &user,
+            dry_run: opts.dry_run,
+            options: shown,
+        };
+        for phase in [Phase::Mutating, Phase::Validating] {
+            let hooks = webhooks::matching(&inner.lock(), phase, &a, None, Some(&old));
+            webhooks::admit(
+                phase,
+                &hooks,
+                &services,
+                &a,
+                &mut None,
+                Some(&old),
+                &mut opts.warnings,
+            )
+            .await?;
+        }
+        return inner
+            .lock()
+            .delete(t.rt, t.ns, t.name, &options, opts.dry_run)
+            .map(|o| (200, o));
+    }
+    let mut prepare = opts.clone();
+    prepare.prepare = true;
+    prepare.dry_run = true;
+    let (old, code, candidate) = {
+        let mut state = inner.lock();
+        let old = match req.method {
+            "POST" => None,
+            _ => state.get(t.rt, t.ns, t.name).ok(),
+        };
+        let (code, candidate) = write(&mut state, t, req, body, &mut prepare)?;
+        (old, code, candidate)
+    };
+    // Unknown fields were pruned here, once: their warnings are this request's.
+    opts.warnings.append(&mut prepare.warnings);
+    let name = name_of(&candidate).to_string();
+    let (operation, options_kind) = match old {
+        Some(_) => ("UPDATE", "UpdateOptions"),
+        None => ("CREATE", "CreateOptions"),
+    };
+    let mut options = json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1"});
+    if opts.dry_run {
+        options["dryRun"] = json!(["All"]);
+    }
+    if !req.params.get("fieldManager").is_empty() {
+        options["fieldManager"] = json!(req.params.get("fieldManager"));
+    }
+    let a = Attributes {
+        rt: t.rt,
+        sub: t.sub,
+        ns: t.ns,
+        name: &name,
+        operation,
+        user: &user,
+        dry_run: opts.dry_run,
+        options,
+    };
+    let hooks = webhooks::matching(
+        &inner.lock(),
+        Phase::Mutating,
+        &a,
+        Some(&candidate),
+        old.as_ref(),
+    );
+    let mut object = Some(candidate);
+    webhooks::admit(
+        Phase::Mutating,
+        &hooks,
+        &services,
+        &a,
+        &mut object,
+        old.as_ref(),
+        &mut opts.warnings,
+    )
+    .await?;
+    let mutated = object.unwrap_or_default();
+    let mut check = opts.clone();
+    check.dry_run = true;
+    check.warnings.clear();
+    let (checked, hooks) = {
+        let mut state = inner.lock();
+        let checked = commit(&mut state, t, old.as_ref(), mutated.clone(), &mut check)?;
+        let hooks = webhooks::matching(&state, Phase::Validating, &a, Some(&checked), old.as_ref());
+        (checked, hooks)
+    };
+    let mut shown = Some(checked);
+    webhooks::admit(
+        Phase::Validating,
+        &hooks,
+        &services,
+        &a,
+        &mut shown,
+        old.as_ref(),
+        &mut opts.warnings,
+    )
+    .await?;
+    let stored = commit(&mut inner.lock(), t, old.as_ref(), mutated, opts)?;
+    Ok((code, stored))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -113,7 +113,7 @@ impl ApiError {
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Per-request options that change how a write is done.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct WriteOpts {
     pub manager: String,
     pub dry_run: bool,
@@ -122,6 +122,9 @@ pub(crate) struct WriteOpts {
     pub warnings: Vec<String>,
     /// Who writes, when RBAC is enforced (owner-reference permission checks).
     pub user: Option<crate::auth::UserInfo>,
+    /// Only compute the object that mutating admission webhooks are shown (patched, pruned,
+    /// defaulted; not validated, not stored): their verdict comes before validation.
+    pub prepare: bool,
 }
 
 pub(crate) struct State {
@@ -156,6 +159,17 @@ fn ns_of(o: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// kube-apiserver labels every namespace with its name, which is what webhooks'
+/// `namespaceSelector`s and network policies select namespaces by.
+fn name_label(ns: &mut Value) {
+    let name = json!(name_of(ns));
+    let m = meta(ns);
+    let labels = m.entry("labels").or_insert_with(|| json!({}));
+    if let Some(l) = labels.as_object_mut() {
+        l.insert("kubernetes.io/metadata.name".into(), name);
+    }
 }
 
 pub(crate) fn name_of(o: &Value) -> &str {
@@ -513,8 +527,16 @@ impl State {
                 )],
             ));
         }
-        if let Some(e) = size_error(rt, obj) {
+        if !opts.prepare
+            && let Some(e) = size_error(rt, obj)
+        {
             return Err(e);
+        }
+        if rt.group == crate::webhooks::GROUP {
+            let errors = crate::webhooks::validate_configuration(obj);
+            if !errors.is_empty() {
+                return Err(invalid(rt, &name, &errors));
+            }
         }
         let Some(schema) = &rt.schema else {
             return Ok(());
@@ -545,6 +567,9 @@ impl State {
         let mut defaulted = zonekeeper::api::schema::apply_defaults(schema, obj);
         defaulted["metadata"] = metadata;
         *obj = defaulted;
+        if opts.prepare {
+            return Ok(());
+        }
         if let Err(errors) = zonekeeper::api::schema::validate(schema, obj, old) {
             let errs: Vec<(String, String)> =
                 errors.into_iter().map(|e| (e.path, e.message)).collect();
@@ -651,11 +676,14 @@ impl State {
             obj["type"] = json!("Opaque");
         }
         if rt.kind == "Namespace" {
+            name_label(&mut obj);
             obj["status"] = json!({"phase": "Active"});
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
         self.admit(rt, &mut obj, None, opts)?;
-        crate::auth::check_owner_references(self, rt, ns, None, &obj, opts)?;
+        if !opts.prepare {
+            crate::auth::check_owner_references(self, rt, ns, None, &obj, opts)?;
+        }
         if rt.kind == "CustomResourceDefinition" {
             obj["status"] = crd_status(&obj);
         }
@@ -822,11 +850,16 @@ impl State {
                 ));
             }
         }
+        if rt.kind == "Namespace" {
+            name_label(&mut new);
+        }
         if rt.kind == "Namespace" && sub != "status" {
             new["status"] = old["status"].clone();
         }
         self.admit(rt, &mut new, Some(old), opts)?;
-        crate::auth::check_owner_references(self, rt, &ns_of(old), Some(old), &new, opts)?;
+        if !opts.prepare {
+            crate::auth::check_owner_references(self, rt, &ns_of(old), Some(old), &new, opts)?;
+        }
         if rt.kind == "CustomResourceDefinition" {
             new["status"] = crd_status(&new);
         }

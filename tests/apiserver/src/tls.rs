@@ -29,7 +29,7 @@ basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign
 subjectKeyIdentifier = hash
 [leaf]
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost{extra}
 basicConstraints = critical,CA:FALSE
 extendedKeyUsage = serverAuth
 keyUsage = critical,digitalSignature
@@ -55,13 +55,23 @@ fn openssl(dir: &std::path::Path, args: &[&str]) -> io::Result<()> {
 /// (clients refuse a CA certificate as a server's own), made by the `openssl` command: no
 /// certificate-generation crate is available to the build.
 pub(crate) fn self_signed() -> io::Result<Identity> {
+    self_signed_for(&[])
+}
+
+/// As [`self_signed`], with more DNS names in the certificate (a webhook's
+/// `<service>.<namespace>.svc`).
+pub(crate) fn self_signed_for(dns_names: &[String]) -> io::Result<Identity> {
     let dir = std::env::temp_dir().join(format!(
         "zk-apiserver-tls-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
     ));
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("openssl.cnf"), OPENSSL_CONFIG)?;
+    let extra: String = dns_names.iter().map(|n| format!(",DNS:{n}")).collect();
+    std::fs::write(
+        dir.join("openssl.cnf"),
+        OPENSSL_CONFIG.replace("{extra}", &extra),
+    )?;
     let common = [
         "-config",
         "openssl.cnf",
