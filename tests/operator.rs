@@ -136,6 +136,21 @@ async fn create_update_and_serve(kind: ServerKind) {
         (1, 2, 1),
         "{entry:?}"
     );
+    // Each apply is its own event with its own message, not a count on the first one.
+    let applied: Vec<String> = cluster
+        .events_for("example")
+        .into_iter()
+        .filter(|e| e.starts_with("Applied"))
+        .collect();
+    assert!(
+        applied
+            .iter()
+            .any(|e| e.contains("applied 20 RRset change(s)"))
+            && applied
+                .iter()
+                .any(|e| e.contains("applied 4 RRset change(s)")),
+        "{applied:?}"
+    );
     let lines = server.axfr_lines();
     assert!(has(&lines, "new.example.com.", "A", "192.0.2.99"));
     assert!(has(&lines, "sip.example.com.", "A", "192.0.2.51"));

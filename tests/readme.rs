@@ -240,6 +240,8 @@ fn operator_walkthrough_runs_as_written() {
         !log.contains('\u{1b}'),
         "colour codes in a log that is not a terminal:\n{log}"
     );
+    // A plain first apply is quiet: no failed reconcile on the way to Ready.
+    assert!(!log.contains("reconcile failed"), "{log}");
     drop(operator);
     drop(api);
     drop(dns);

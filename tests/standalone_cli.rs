@@ -399,8 +399,10 @@ fn import_of_a_big_zone_uses_config_maps() {
         key_file.to_str().unwrap(),
         "--out-dir",
         manifests.to_str().unwrap(),
+        // The import adopts the zone on the source; the copy below goes to another server
+        // with a state of its own (the same state would find the target suspiciously empty).
         "--state-dir",
-        dir.path().join("state").to_str().unwrap(),
+        dir.path().join("source-state").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let manifest = String::from_utf8_lossy(&out.stdout).to_string();

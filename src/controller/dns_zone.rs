@@ -304,7 +304,7 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
             },
             reason: e.reason.clone(),
             note: Some(e.note.clone()),
-            action: action.to_string(),
+            action: super::events::action_for(action, &e.note),
             secondary: None,
         };
         if let Err(err) = ctx.recorder.publish(&event, &reference).await {

@@ -2,6 +2,7 @@
 pub mod api_error;
 pub mod context;
 pub mod dns_zone;
+pub mod events;
 pub mod leader;
 pub mod operator;
 pub mod owner;

@@ -202,8 +202,8 @@ async fn event<K: Resource<DynamicType = ()>>(
             EventType::Normal
         },
         reason: reason.to_string(),
+        action: super::events::action_for("Sync", &note),
         note: Some(note),
-        action: "Sync".into(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
@@ -270,14 +270,14 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     let Some(zone) = zones.get_opt(&sync.spec.zone_ref.name).await? else {
         let st = reject(
             st,
-            "ZoneNotFound",
+            SyncReason::ZoneNotFound.as_str(),
             format!("DnsZone {ns}/{} does not exist", sync.spec.zone_ref.name),
         );
         event(
             &ctx,
             sync.as_ref(),
             true,
-            "ZoneNotFound",
+            SyncReason::ZoneNotFound.as_str(),
             st.message.clone().unwrap_or_default(),
         )
         .await;
@@ -287,10 +287,13 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     let zone_status = zone.status.clone().unwrap_or_default();
     let zone_name = zone.spec.zone_name.clone();
     let rejection = if zone.spec.suspend {
-        Some(("ZoneInactive", format!("zone {zone_name} is suspended")))
+        Some((
+            SyncReason::ZoneInactive.as_str(),
+            format!("zone {zone_name} is suspended"),
+        ))
     } else if !status::is_true(&zone_status.conditions, condition::BACKEND_REACHABLE) {
         Some((
-            "ZoneInactive",
+            SyncReason::ZoneInactive.as_str(),
             format!(
                 "zone {zone_name} has no working connection to {}",
                 zone.spec.backend.server
@@ -310,7 +313,7 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
         })
     {
         Some((
-            "SyncedRecently",
+            SyncReason::SyncedRecently.as_str(),
             format!(
                 "zone {zone_name} was synced at {}, less than {} ago",
                 latest.0, zone.spec.sync.min_interval
@@ -347,14 +350,14 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     let Some(claim) = ctx.locks.claim_sync(&key) else {
         let st = reject(
             st,
-            "InvalidSyncState",
+            SyncReason::InvalidSyncState.as_str(),
             format!("another sync of zone {zone_name} is running"),
         );
         event(
             &ctx,
             sync.as_ref(),
             true,
-            "InvalidSyncState",
+            SyncReason::InvalidSyncState.as_str(),
             st.message.clone().unwrap_or_default(),
         )
         .await;
@@ -397,11 +400,18 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
             }
             let message = report.message(&zone_name, &zone.spec.backend.server, sync.spec.dry_run);
             st.message = Some(message.clone());
-            set_sync_condition(&mut st, true, "Synced", &message, &done);
+            set_sync_condition(&mut st, true, SyncReason::Synced.as_str(), &message, &done);
             // Events first: whoever sees the final status also finds them.
-            event(&ctx, sync.as_ref(), false, "Synced", message.clone()).await;
+            event(
+                &ctx,
+                sync.as_ref(),
+                false,
+                SyncReason::Synced.as_str(),
+                message.clone(),
+            )
+            .await;
             if !sync.spec.dry_run {
-                event(&ctx, &zone, false, "Synced", message).await;
+                event(&ctx, &zone, false, SyncReason::Synced.as_str(), message).await;
             }
             // The DnsZone controller records it in the zone's history from this status.
             write_sync_status(&api, &name, &st).await?;
@@ -450,7 +460,7 @@ async fn run_sync(
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
         .map_err(|e| Failure {
-            reason: "KubernetesApi".into(),
+            reason: SyncReason::KubernetesApi.to_string(),
             message: e.to_string(),
         })?;
     let cfg = config::resolve(&zone.spec, &lookup).map_err(|e| Failure {
@@ -507,7 +517,7 @@ async fn run_sync(
         }
     };
     let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
-        reason: "SnapshotWriteFailed".into(),
+        reason: SyncReason::SnapshotWriteFailed.to_string(),
         message: e.to_string(),
     })?;
     let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(cfg.origin.clone()));
