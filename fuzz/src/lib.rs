@@ -33,25 +33,8 @@ pub const KEY_SECRET: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 /// The key's name.
 pub const KEY_NAME: &str = "fuzz-key";
 
-/// The record types zonekeeper manages (`api::shared::RecordType::ALL`), indexed by the
-/// first byte of an rdata input.
-pub const RDATA_TYPES: [RecordType; 15] = [
-    RecordType::A,
-    RecordType::AAAA,
-    RecordType::CNAME,
-    RecordType::MX,
-    RecordType::TXT,
-    RecordType::SRV,
-    RecordType::CAA,
-    RecordType::NS,
-    RecordType::PTR,
-    RecordType::DS,
-    RecordType::TLSA,
-    RecordType::SSHFP,
-    RecordType::SVCB,
-    RecordType::HTTPS,
-    RecordType::NAPTR,
-];
+/// The record types zonekeeper manages, indexed by the first byte of an rdata input.
+pub use zonekeeper::dns::model::SUPPORTED_TYPES as RDATA_TYPES;
 
 fn origin() -> Name {
     Name::from_ascii(ORIGIN).unwrap()
