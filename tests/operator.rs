@@ -151,6 +151,15 @@ async fn create_update_and_serve(kind: ServerKind) {
                 .any(|e| e.contains("applied 4 RRset change(s)")),
         "{applied:?}"
     );
+    // One UPDATE pass, one event: published once, not a series of two.
+    let repeated: Vec<_> = cluster
+        .api
+        .objects("events.k8s.io", "events")
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == "example" && e["reason"] == "Applied")
+        .filter(|e| e["series"]["count"].as_i64().unwrap_or(1) > 1)
+        .collect();
+    assert!(repeated.is_empty(), "{repeated:?}");
     let lines = server.axfr_lines();
     assert!(has(&lines, "new.example.com.", "A", "192.0.2.99"));
     assert!(has(&lines, "sip.example.com.", "A", "192.0.2.51"));
