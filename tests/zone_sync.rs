@@ -76,11 +76,25 @@ fn lines_of(zone: &Zone) -> Vec<String> {
 
 /// The snapshot agrees with `dig axfr` record for record (owner, TTL, type) and in count,
 /// and equals a fresh AXFR exactly.
-async fn assert_snapshot_is_backend(cluster: &Cluster, zone_object: &str, server: &DnsServer) {
-    let snap = stored(cluster, zone_object)
-        .await
-        .expect("a stored snapshot");
+/// The stored snapshot once it equals a fresh AXFR (or the deadline passed): a sync's status
+/// says Complete a moment before its snapshot pointer moves.
+async fn settled(cluster: &Cluster, zone_object: &str, server: &DnsServer) -> (Zone, Zone) {
     let fresh = fresh_axfr(server).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = stored(cluster, zone_object).await;
+        if let Some(snap) = snap.as_ref().filter(|s| **s == fresh) {
+            return (snap.clone(), fresh);
+        }
+        if Instant::now() > deadline {
+            return (snap.expect("a stored snapshot"), fresh);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn assert_snapshot_is_backend(cluster: &Cluster, zone_object: &str, server: &DnsServer) {
+    let (snap, fresh) = settled(cluster, zone_object, server).await;
     assert!(
         snap == fresh,
         "stored snapshot (serial {:?}, {} records) differs from a fresh AXFR (serial {:?}, {} records)",
@@ -549,7 +563,7 @@ async fn a_mass_deletion_seen_by_a_sync_is_suspect_until_allowed() {
     cluster.wait_zone("sus", WAIT, is_ready).await;
     let first = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
     assert_complete(&first);
-    let before = stored(&cluster, "sus").await.expect("a snapshot");
+    let before = settled(&cluster, "sus", &server).await.0;
 
     let script: String = (0..60)
         .map(|i| format!("update delete pad{i}.example.com. A\n"))
@@ -932,7 +946,7 @@ async fn refused_or_truncated_transfer_fails_and_keeps_the_old_snapshot() {
         .await;
     cluster.wait_zone("bad", WAIT, is_ready).await;
     assert_complete(&sync_to_end(&cluster, "bad", json!({}), WAIT).await);
-    let old = stored(&cluster, "bad").await.unwrap();
+    let old = settled(&cluster, "bad", &server).await.0;
     server.nsupdate("update add lost.example.com. 300 IN A 192.0.2.88\n");
 
     for (transfer_server, want) in [

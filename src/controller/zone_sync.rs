@@ -379,9 +379,10 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     let mut cached = ctx.take_cached(&key);
     let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut cached).await;
     ctx.put_cached(&key, cached);
-    // The backend work is done: the zone is free again before the final status is written,
-    // so the DnsZone reconcile that status wakes finds the zone unclaimed.
-    drop(lock);
+    // The backend work is done: the claim goes before the final status is written, so the
+    // DnsZone reconcile that status wakes finds the zone unclaimed. The lock stays until the
+    // snapshot pointer has moved: that reconcile and the next sync of the zone wait the one
+    // write rather than read the old snapshot.
     drop(claim);
 
     let done = status::now();
@@ -414,10 +415,12 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
                     ctx.put_cached(&key, Some((id, snapshot)));
                 }
             }
+            drop(lock);
             ctx.metrics
                 .reconciled("ZoneSync", "ok", "", started.elapsed().as_secs_f64());
         }
         Err(failure) => {
+            drop(lock);
             let message =
                 sync::failed_message(&zone_name, &zone.spec.backend.server, &failure.message);
             st.phase = Some(SyncPhase::Failed);
