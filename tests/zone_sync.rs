@@ -76,11 +76,25 @@ fn lines_of(zone: &Zone) -> Vec<String> {
 
 /// The snapshot agrees with `dig axfr` record for record (owner, TTL, type) and in count,
 /// and equals a fresh AXFR exactly.
-async fn assert_snapshot_is_backend(cluster: &Cluster, zone_object: &str, server: &DnsServer) {
-    let snap = stored(cluster, zone_object)
-        .await
-        .expect("a stored snapshot");
+/// The stored snapshot once it equals a fresh AXFR (or the deadline passed): a sync's status
+/// says Complete a moment before its snapshot pointer moves.
+async fn settled(cluster: &Cluster, zone_object: &str, server: &DnsServer) -> (Zone, Zone) {
     let fresh = fresh_axfr(server).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = stored(cluster, zone_object).await;
+        if let Some(snap) = snap.as_ref().filter(|s| **s == fresh) {
+            return (snap.clone(), fresh);
+        }
+        if Instant::now() > deadline {
+            return (snap.expect("a stored snapshot"), fresh);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn assert_snapshot_is_backend(cluster: &Cluster, zone_object: &str, server: &DnsServer) {
+    let (snap, fresh) = settled(cluster, zone_object, server).await;
     assert!(
         snap == fresh,
         "stored snapshot (serial {:?}, {} records) differs from a fresh AXFR (serial {:?}, {} records)",
@@ -395,6 +409,143 @@ async fn ten_kb_txt_records_keep_status_lines_short_and_the_full_list_whole() {
     op.stop().await;
 }
 
+/// splitmix64: text that gzip cannot shrink much, without a random-number dependency.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A full change list read back as a user would: the pieces named by the first ConfigMap,
+/// in order, as one gzip stream. Also returns each ConfigMap's stored size.
+async fn read_full_changes(cluster: &Cluster, name: &str) -> (Vec<String>, Vec<usize>) {
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let first = cms.get(name).await.unwrap();
+    let chunks: usize = first.data.as_ref().unwrap()["chunks"].parse().unwrap();
+    let mut gz = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..chunks {
+        let cm = if i == 0 {
+            first.clone()
+        } else {
+            cms.get(&format!("{name}-{i}")).await.unwrap()
+        };
+        let data: usize = cm
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        let piece = cm.binary_data.as_ref().unwrap()["changes.gz"].0.clone();
+        sizes.push(data + piece.len());
+        gz.extend_from_slice(&piece);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    (text.lines().map(str::to_string).collect(), sizes)
+}
+
+/// A change list bigger than one ConfigMap is stored in pieces that each fit, and reads back
+/// whole; when the final status write fails once, the retry reports the same changes (the
+/// snapshot pointer had not moved), and the pointer moves only after the status is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_list_bigger_than_a_config_map_survives_a_failed_status_write() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("huge", &server).await;
+    cluster
+        .apply_zone(manifest(
+            "huge",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("huge", WAIT, is_ready).await;
+    assert_complete(&sync_to_end(&cluster, "huge", json!({}), WAIT).await);
+
+    let count: u64 = 60_000;
+    let mut script = String::new();
+    for i in 0..count {
+        let text = format!(
+            "{:016x}{:016x}{:016x}",
+            mix(i),
+            mix(i + (1 << 40)),
+            mix(i + (2 << 40))
+        );
+        script.push_str(&format!(
+            "update add r{i}.example.com. 300 IN TXT \"{text}\"\n"
+        ));
+        if i % 500 == 499 {
+            script.push_str("send\n");
+        }
+    }
+    script.push_str("send\n");
+    tokio::task::block_in_place(|| server.nsupdate(&script));
+
+    let name = cluster.create_sync("huge", json!({})).await;
+    cluster
+        .wait_sync(&name, WAIT, |s| phase(s) == Some(SyncPhase::Syncing))
+        .await;
+    // The Syncing write is done: the next write of this status is the final one.
+    let status_path =
+        format!("/apis/dns.zonekeeper.io/v1alpha1/namespaces/{NS}/zonesyncs/{name}/status");
+    cluster.api.fail_next(&status_path, 1, 500, None);
+    let done = cluster.wait_sync(&name, WAIT, finished).await;
+    assert_complete(&done);
+    let failed_writes = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path == status_path && r.status == 500)
+        .count();
+    assert_eq!(failed_writes, 1, "the final status write failed once");
+    let st = done.status.clone().unwrap();
+    let summary = st.summary.clone().unwrap();
+    assert_eq!(
+        summary.added, count as i64,
+        "the retry reports the same changes"
+    );
+    assert_eq!(summary.deleted, 0);
+
+    let full_ref = st.full_changes_ref.clone().expect("full change list");
+    let (lines, sizes) = read_full_changes(&cluster, &full_ref).await;
+    assert!(
+        sizes.len() > 1,
+        "{} bytes fit one ConfigMap",
+        sizes.iter().sum::<usize>()
+    );
+    for size in &sizes {
+        assert!(
+            *size < 1024 * 1024,
+            "a change-list ConfigMap holds {size} bytes"
+        );
+    }
+    assert_eq!(lines.len(), count as usize);
+    let mut owners: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with('r'))
+                .map(str::to_string)
+        })
+        .collect();
+    owners.sort();
+    owners.dedup();
+    assert_eq!(
+        owners.len(),
+        count as usize,
+        "every added record is listed once"
+    );
+    assert_snapshot_is_backend(&cluster, "huge", &server).await;
+
+    // The pointer moved: the next sync finds nothing new.
+    let again = sync_to_end(&cluster, "huge", json!({}), WAIT).await;
+    assert_complete(&again);
+    let again = again.status.unwrap().summary.unwrap();
+    assert_eq!((again.added, again.deleted), (0, 0));
+    op.stop().await;
+}
+
 /// The deletion guard applies to what a sync observes: a zone that lost more records than
 /// one pass may delete is suspect, the sync fails with `SuspectTransfer` and the stored
 /// snapshot stays, until `allowMassDeletion` accepts the observation.
@@ -412,7 +563,7 @@ async fn a_mass_deletion_seen_by_a_sync_is_suspect_until_allowed() {
     cluster.wait_zone("sus", WAIT, is_ready).await;
     let first = sync_to_end(&cluster, "sus", json!({}), WAIT).await;
     assert_complete(&first);
-    let before = stored(&cluster, "sus").await.expect("a snapshot");
+    let before = settled(&cluster, "sus", &server).await.0;
 
     let script: String = (0..60)
         .map(|i| format!("update delete pad{i}.example.com. A\n"))
@@ -795,7 +946,7 @@ async fn refused_or_truncated_transfer_fails_and_keeps_the_old_snapshot() {
         .await;
     cluster.wait_zone("bad", WAIT, is_ready).await;
     assert_complete(&sync_to_end(&cluster, "bad", json!({}), WAIT).await);
-    let old = stored(&cluster, "bad").await.unwrap();
+    let old = settled(&cluster, "bad", &server).await.0;
     server.nsupdate("update add lost.example.com. 300 IN A 192.0.2.88\n");
 
     for (transfer_server, want) in [

@@ -119,7 +119,8 @@ pub struct ZoneSyncStatus {
     /// RRset is its removed and its added records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
-    /// When there are more than 100 changes: the object holding the complete list.
+    /// When there are more than 100 changes: the ConfigMap holding the complete list, gzipped
+    /// and cut into pieces under 1 MiB (`chunks` says how many; the others are `<name>-1`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_changes_ref: Option<String>,
     /// Standard conditions (`Complete`, `Failed`).

@@ -125,6 +125,14 @@ impl ConfigMapStore {
 
     /// Stores `zone` (chunks first, pointer last) and returns the new snapshot's id.
     pub async fn save_id(&self, zone: &Zone) -> Result<String, SnapshotError> {
+        let staged = self.stage(zone).await?;
+        self.commit(staged).await
+    }
+
+    /// Writes `zone`'s chunks without moving the pointer: readers still see the old snapshot
+    /// until [`ConfigMapStore::commit`]. Staged chunks never committed are removed by the
+    /// next commit.
+    pub async fn stage(&self, zone: &Zone) -> Result<Staged, SnapshotError> {
         let bytes = encode(zone).map_err(|e| self.codec(e))?;
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
@@ -139,14 +147,32 @@ impl ConfigMapStore {
             )
             .await?;
         }
-        let serial = zone.soa_serial().map(|s| s.to_string()).unwrap_or_default();
+        Ok(Staged {
+            id,
+            chunks: pieces.len(),
+            serial: zone.soa_serial(),
+            records: zone.record_count(),
+            bytes: bytes.len(),
+        })
+    }
+
+    /// Moves the pointer to a staged snapshot (the flip) and removes every other snapshot's
+    /// chunks; returns the snapshot's id.
+    pub async fn commit(&self, staged: Staged) -> Result<String, SnapshotError> {
+        let Staged {
+            id,
+            chunks,
+            serial,
+            records,
+            bytes,
+        } = staged;
         let labels = serde_json::json!({LABEL_ZONE: self.zone_object});
         let data = serde_json::json!({
             "id": id,
-            "chunks": pieces.len().to_string(),
-            "serial": serial,
-            "records": zone.record_count().to_string(),
-            "bytes": bytes.len().to_string(),
+            "chunks": chunks.to_string(),
+            "serial": serial.map(|s| s.to_string()).unwrap_or_default(),
+            "records": records.to_string(),
+            "bytes": bytes.to_string(),
         });
         // The flip: from here on readers see the new snapshot.
         self.put(&self.pointer_name(), labels, data, serde_json::json!({}))
@@ -169,6 +195,16 @@ impl ConfigMapStore {
         }
         Ok(id)
     }
+}
+
+/// A snapshot whose chunks are written and whose pointer has not moved yet.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub id: String,
+    chunks: usize,
+    serial: Option<u32>,
+    records: usize,
+    bytes: usize,
 }
 
 impl SnapshotStore for ConfigMapStore {

@@ -20,7 +20,7 @@ use kube::{Resource, ResourceExt};
 
 use super::owner::controller_ref;
 use super::references::fetch_lookup;
-use super::snapshot::ConfigMapStore;
+use super::snapshot::{CHUNK_BYTES, ConfigMapStore, Staged};
 use super::status::{FIELD_MANAGER, apply_status};
 use super::zone_lock::ZoneLocks;
 use crate::api::dns_zone::ZonePhase;
@@ -382,14 +382,15 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     let mut cached = ctx.take_cached(&key);
     let result = run_sync(&ctx, &ns, &zone, &sync, &store, &mut cached).await;
     ctx.put_cached(&key, cached);
-    // The backend work is done: the zone is free again before the final status is written,
-    // so the DnsZone reconcile that status wakes finds the zone unclaimed.
-    drop(lock);
+    // The backend work is done: the claim goes before the final status is written, so the
+    // DnsZone reconcile that status wakes finds the zone unclaimed. The lock stays until the
+    // snapshot pointer has moved: that reconcile and the next sync of the zone wait the one
+    // write rather than read the old snapshot.
     drop(claim);
 
     let done = status::now();
     match result {
-        Ok(report) => {
+        Ok((mut report, staged)) => {
             let lines = change_lines(&report.changes);
             // The sync is over: the zone is writable again, as the DnsZone will say.
             report.fill_status(&mut st, &zone_name, Some(ZonePhase::Active));
@@ -414,11 +415,22 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
                 event(&ctx, &zone, false, SyncReason::Synced.as_str(), message).await;
             }
             // The DnsZone controller records it in the zone's history from this status.
+            // Until it is written the pointer stays where it was: a retry after a failed
+            // write computes the same diff and reports the same changes.
             write_sync_status(&api, &name, &st).await?;
+            if let Some(staged) = staged {
+                let origin = report.snapshot.origin().clone();
+                let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(origin));
+                if let Some(id) = commit_snapshot(&ctx, &sync, &store, staged).await {
+                    ctx.put_cached(&key, Some((id, snapshot)));
+                }
+            }
+            drop(lock);
             ctx.metrics
                 .reconciled("ZoneSync", "ok", "", started.elapsed().as_secs_f64());
         }
         Err(failure) => {
+            drop(lock);
             let message =
                 sync::failed_message(&zone_name, &zone.spec.backend.server, &failure.message);
             st.phase = Some(SyncPhase::Failed);
@@ -456,7 +468,7 @@ async fn run_sync(
     sync: &ZoneSync,
     store: &ConfigMapStore,
     cached: &mut Option<(String, Zone)>,
-) -> Result<SyncReport, Failure> {
+) -> Result<(SyncReport, Option<Staged>), Failure> {
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
         .map_err(|e| Failure {
@@ -496,7 +508,7 @@ async fn run_sync(
         if let (Some(id), Some(zone)) = (pointer_id, previous) {
             *cached = Some((id, zone));
         }
-        return report.map_err(failure);
+        return report.map(|r| (r, None)).map_err(failure);
     }
     // By value: an IXFR changes the big snapshot in place rather than copying it.
     let guard = sync::SyncGuard {
@@ -504,7 +516,7 @@ async fn run_sync(
         allow_mass_deletion: cfg.allow_mass_deletion,
     };
     let synced = sync::sync_guarded(&cfg.transfer, &cfg.origin, previous, method, &guard).await;
-    let mut report = match synced {
+    let report = match synced {
         Ok(r) => r,
         Err((e, previous)) => {
             if let (Some(id), Some(zone)) = (pointer_id, previous) {
@@ -516,15 +528,52 @@ async fn run_sync(
             });
         }
     };
-    let id = store.save_id(&report.snapshot).await.map_err(|e| Failure {
+    // Only the chunks: the pointer moves after the change list and the status are written.
+    let staged = store.stage(&report.snapshot).await.map_err(|e| Failure {
         reason: SyncReason::SnapshotWriteFailed.to_string(),
         message: e.to_string(),
     })?;
-    let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(cfg.origin.clone()));
-    *cached = Some((id, snapshot));
-    Ok(report)
+    Ok((report, Some(staged)))
 }
 
+/// Moves the snapshot pointer once the sync's status says Complete; returns the snapshot id.
+/// Should every attempt fail, the old snapshot stays and the next sync reports these changes
+/// again: counted twice rather than lost.
+async fn commit_snapshot(
+    ctx: &SyncContext,
+    sync: &ZoneSync,
+    store: &ConfigMapStore,
+    staged: Staged,
+) -> Option<String> {
+    let mut last = None;
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+        match store.commit(staged.clone()).await {
+            Ok(id) => return Some(id),
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        tracing::warn!(error = %e, "moving the snapshot pointer failed; the next sync reports these changes again");
+        event(
+            ctx,
+            sync,
+            true,
+            SyncReason::SnapshotWriteFailed.as_str(),
+            format!("{e}; the next sync of the zone reports these changes again"),
+        )
+        .await;
+    }
+    None
+}
+
+/// Writes the complete change list: one gzip stream cut into pieces of at most
+/// [`CHUNK_BYTES`], each in its own ConfigMap (`changes.gz`). The first, named in
+/// `status.fullChangesRef`, says how many there are (`chunks`); the others are named
+/// `<first>-1`, `<first>-2`, …, and the pieces concatenated in that order are the stream.
+/// The first is written last, so whoever finds it finds the whole list.
 async fn store_full_changes(
     ctx: &SyncContext,
     ns: &str,
@@ -538,18 +587,42 @@ async fn store_full_changes(
         let _ = writeln!(gz, "{line}");
     }
     let bytes = gz.finish().unwrap_or_default();
-    let cm = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "ownerReferences": [controller_ref(sync)]},
-        "data": {"count": lines.len().to_string(), "format": "gzip, one change per line"},
-        "binaryData": {"changes.gz": ByteString(bytes)},
-    });
+    let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&cm),
+    let put = |cm_name: String, data: serde_json::Value, piece: &[u8]| {
+        let cm = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": cm_name, "ownerReferences": [controller_ref(sync)]},
+            "data": data,
+            "binaryData": {"changes.gz": ByteString(piece.to_vec())},
+        });
+        let api = api.clone();
+        async move {
+            api.patch(
+                &cm_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&cm),
+            )
+            .await
+        }
+    };
+    for (i, piece) in pieces.iter().enumerate().skip(1) {
+        put(
+            format!("{name}-{i}"),
+            serde_json::json!({"chunk": i.to_string(), "of": name}),
+            piece,
+        )
+        .await?;
+    }
+    put(
+        name.clone(),
+        serde_json::json!({
+            "count": lines.len().to_string(),
+            "chunks": pieces.len().max(1).to_string(),
+            "format": "gzip, one change per line; changes.gz of this ConfigMap, then of <name>-1, <name>-2, … concatenated",
+        }),
+        pieces.first().copied().unwrap_or_default(),
     )
     .await?;
     Ok(name)
