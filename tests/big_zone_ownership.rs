@@ -169,3 +169,81 @@ async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_delete
     );
     op.stop().await;
 }
+
+/// An ownership ConfigMap from before chunking (the plain text under `rrsets`) is still read:
+/// an RRset it lists is deleted once the spec drops it, and the next save converts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_stored_in_the_old_plain_form_is_read_and_converted() {
+    let server = tokio::task::spawn_blocking(|| {
+        DnsServer::start(
+            ServerKind::Bind,
+            &ZoneContent::new("example.com.", vec![]),
+            ServerOptions::default(),
+        )
+    })
+    .await
+    .unwrap();
+    let (cluster, op) = Cluster::with_operator("old", &server).await;
+    let records = json!([
+        {"name": "keep", "type": "A", "data": ["192.0.2.1"]},
+        {"name": "drop", "type": "A", "data": ["192.0.2.2"]},
+    ]);
+    cluster
+        .apply_zone(zone_manifest("old", &server, records.clone()))
+        .await;
+    cluster
+        .wait_zone("old", Duration::from_secs(60), is_ready)
+        .await;
+    op.stop().await;
+
+    // Rewrite the stored ownership as an older zonekeeper left it: one ConfigMap, plain text.
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let mut pointer = api.get("old-zonekeeper-owned").await.unwrap();
+    let data = pointer.data.clone().unwrap();
+    let chunks: usize = data["chunks"].parse().unwrap();
+    let mut bytes = Vec::new();
+    for i in 0..chunks {
+        let chunk = api
+            .get(&format!("old-zonekeeper-owned-{}-{i}", data["id"]))
+            .await
+            .unwrap();
+        bytes.extend_from_slice(&chunk.binary_data.unwrap()["chunk"].0);
+        api.delete(chunk.metadata.name.as_deref().unwrap(), &Default::default())
+            .await
+            .unwrap();
+    }
+    let owned = zonekeeper::reconcile::ownership::decode_owned(&bytes, 1 << 20).unwrap();
+    assert_eq!(owned.len(), 2);
+    pointer.data = Some(
+        [(
+            "rrsets".to_string(),
+            zonekeeper::reconcile::ownership::format_owned(&owned),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    pointer.metadata.managed_fields = None;
+    api.replace("old-zonekeeper-owned", &Default::default(), &pointer)
+        .await
+        .unwrap();
+
+    let op = cluster.operator("upgraded", None).await;
+    cluster
+        .patch_spec("old", json!({"records": [records[0].clone()]}))
+        .await;
+    let zone = cluster
+        .wait_zone("old", Duration::from_secs(60), |z| {
+            is_ready(z) && z.status.as_ref().is_some_and(|s| s.history.len() == 2)
+        })
+        .await;
+    let entry = &zone.status.as_ref().unwrap().history[0];
+    assert_eq!((entry.added, entry.deleted), (0, 1), "{entry:?}");
+    let lines = server.axfr_lines();
+    assert!(!lines.iter().any(|l| l.starts_with("drop.example.com.")));
+    assert!(lines.iter().any(|l| l.starts_with("keep.example.com.")));
+    let converted = api.get("old-zonekeeper-owned").await.unwrap();
+    let data = converted.data.unwrap_or_default();
+    assert!(data.contains_key("id"), "{data:?}");
+    assert!(!data.contains_key("rrsets"), "{data:?}");
+    op.stop().await;
+}

@@ -344,12 +344,23 @@ async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), 
             "rrsetCount": owned.len().to_string(),
         },
     });
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&cm),
-    )
-    .await?;
+    let written = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&cm),
+        )
+        .await?;
+    // Apply drops the old plain list only if our field manager wrote it; one edited by hand
+    // (or restored from a backup) would stay beside the pointer, so remove it explicitly.
+    if written.data.is_some_and(|d| d.contains_key("rrsets")) {
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"rrsets": null}})),
+        )
+        .await?;
+    }
     chunks.remove_others(&id).await;
     Ok(())
 }
