@@ -252,6 +252,28 @@ fn owned_map_name(zone: &DnsZone) -> String {
     format!("{}{OWNED_SUFFIX}", zone.name_any())
 }
 
+const LABEL_OWNED_OF: &str = "dns.zonekeeper.io/owned-of";
+const LABEL_OWNED_ID: &str = "dns.zonekeeper.io/owned-id";
+
+/// Ownership is stored like snapshots: the gzip of its text in chunks of at most
+/// [`super::snapshot::CHUNK_BYTES`], named by the pointer ConfigMap [`owned_map_name`]. One
+/// plain ConfigMap held 40 MB for a 1M-record zone, where a cluster takes 1 MiB.
+fn owned_chunks<'a>(
+    api: &'a Api<ConfigMap>,
+    zone: &'a DnsZone,
+    name: &'a str,
+    owner: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+) -> super::snapshot::Chunks<'a> {
+    super::snapshot::Chunks {
+        api,
+        base: owned_map_name(zone),
+        owner,
+        label_of: LABEL_OWNED_OF,
+        object: name,
+        label_id: LABEL_OWNED_ID,
+    }
+}
+
 async fn load_owned(ctx: &Context, zone: &DnsZone) -> Result<Owned, Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
@@ -259,37 +281,87 @@ async fn load_owned(ctx: &Context, zone: &DnsZone) -> Result<Owned, Error> {
     let Some(cm) = api.get_opt(&name).await? else {
         return Ok(Owned::new());
     };
-    let text = cm
-        .data
-        .and_then(|d| d.get("rrsets").cloned())
-        .unwrap_or_default();
-    crate::reconcile::ownership::parse_owned(&text).map_err(|e| Error::Ownership {
-        name,
-        detail: e.to_string(),
-    })
+    let corrupt = |detail: String| Error::Ownership {
+        name: name.clone(),
+        detail,
+    };
+    let data = cm.data.unwrap_or_default();
+    let Some(id) = data.get("id") else {
+        // Written before ownership was chunked: the text itself; the next save converts it.
+        let text = data.get("rrsets").cloned().unwrap_or_default();
+        return crate::reconcile::ownership::parse_owned(&text).map_err(|e| corrupt(e.to_string()));
+    };
+    let count: usize = data
+        .get("chunks")
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| corrupt("pointer has no chunk count".into()))?;
+    let owner = controller_ref(zone);
+    let object = zone.name_any();
+    let bytes = owned_chunks(&api, zone, &object, &owner)
+        .read(id, count)
+        .await
+        .map_err(|e| match e {
+            super::snapshot::ChunkError::Kube(e) => Error::Kube(e),
+            other => corrupt(other.to_string()),
+        })?;
+    crate::reconcile::ownership::decode_owned(&bytes, crate::reconcile::ownership::MAX_OWNED_TEXT)
+        .map_err(|e| corrupt(e.to_string()))
 }
 
+/// Chunks first, then the pointer, then the old chunks: a crash at any point leaves the
+/// pointer naming a complete list (old or new), and an old single-ConfigMap list is
+/// replaced by the pointer in the same write.
 async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let owner = controller_ref(zone);
+    let name = owned_map_name(zone);
+    let corrupt = |detail: String| Error::Ownership {
+        name: name.clone(),
+        detail,
+    };
+    let bytes =
+        crate::reconcile::ownership::encode_owned(owned).map_err(|e| corrupt(e.to_string()))?;
+    let object = zone.name_any();
+    let chunks = owned_chunks(&api, zone, &object, &owner);
+    let id = super::snapshot::Chunks::new_id();
+    let count = chunks.write(&id, &bytes).await.map_err(|e| match e {
+        super::snapshot::ChunkError::Kube(e) => Error::Kube(e),
+        other => corrupt(other.to_string()),
+    })?;
     let cm = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": owned_map_name(zone),
+            "name": name,
             "namespace": ns,
             "labels": {"app.kubernetes.io/managed-by": "zonekeeper"},
             "ownerReferences": [owner],
         },
-        "data": {"rrsets": crate::reconcile::ownership::format_owned(owned)},
+        "data": {
+            "id": id,
+            "chunks": count.to_string(),
+            "rrsetCount": owned.len().to_string(),
+        },
     });
-    api.patch(
-        &owned_map_name(zone),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&cm),
-    )
-    .await?;
+    let written = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&cm),
+        )
+        .await?;
+    // Apply drops the old plain list only if our field manager wrote it; one edited by hand
+    // (or restored from a backup) would stay beside the pointer, so remove it explicitly.
+    if written.data.is_some_and(|d| d.contains_key("rrsets")) {
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"rrsets": null}})),
+        )
+        .await?;
+    }
+    chunks.remove_others(&id).await;
     Ok(())
 }
 

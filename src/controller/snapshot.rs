@@ -36,6 +36,107 @@ pub enum SnapshotError {
     },
 }
 
+/// Why a chunked blob could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("chunk {0} is missing")]
+    Missing(String),
+    #[error("chunk {0} is empty")]
+    Empty(String),
+}
+
+/// Bytes too big for one ConfigMap, as ConfigMaps `<base>-<id>-<i>` of at most
+/// [`CHUNK_BYTES`] each. The caller keeps `id` and the count in a pointer object it writes
+/// after [`Chunks::write`] and before [`Chunks::remove_others`]: that order makes a save
+/// crash-safe (readers follow the pointer to a complete set, old or new).
+pub struct Chunks<'a> {
+    pub api: &'a Api<ConfigMap>,
+    pub base: String,
+    pub owner: &'a OwnerReference,
+    /// Label key naming the object the chunks belong to; its value is `object`.
+    pub label_of: &'a str,
+    pub object: &'a str,
+    /// Label key carrying each chunk's save id.
+    pub label_id: &'a str,
+}
+
+impl Chunks<'_> {
+    fn name(&self, id: &str, index: usize) -> String {
+        format!("{}-{id}-{index}", self.base)
+    }
+
+    /// A fresh id for a save.
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+    }
+
+    /// Writes `bytes` as the chunks of save `id`; returns how many.
+    pub async fn write(&self, id: &str, bytes: &[u8]) -> Result<usize, ChunkError> {
+        let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let name = self.name(id, i);
+            let cm = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "labels": {self.label_of: self.object, self.label_id: id},
+                    "ownerReferences": [self.owner],
+                },
+                "data": {},
+                "binaryData": {"chunk": ByteString(piece.to_vec())},
+            });
+            self.api
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&cm),
+                )
+                .await?;
+        }
+        Ok(pieces.len())
+    }
+
+    /// Reads back the `count` chunks of save `id`, concatenated.
+    pub async fn read(&self, id: &str, count: usize) -> Result<Vec<u8>, ChunkError> {
+        let mut bytes = Vec::new();
+        for i in 0..count {
+            let name = self.name(id, i);
+            let Some(cm) = self.api.get_opt(&name).await? else {
+                return Err(ChunkError::Missing(name));
+            };
+            let chunk = cm
+                .binary_data
+                .and_then(|b| b.get("chunk").cloned())
+                .ok_or(ChunkError::Empty(name))?;
+            bytes.extend_from_slice(&chunk.0);
+        }
+        Ok(bytes)
+    }
+
+    /// Removes the chunks of every save but `id` (earlier saves, and orphans of a crash);
+    /// best effort, since leftovers are garbage, never read.
+    pub async fn remove_others(&self, id: &str) {
+        let selector = format!(
+            "{}={},{},{}!={id}",
+            self.label_of, self.object, self.label_id, self.label_id
+        );
+        if let Ok(list) = self
+            .api
+            .list(&ListParams::default().labels(&selector))
+            .await
+        {
+            for cm in list {
+                if let Some(name) = cm.metadata.name {
+                    let _ = self.api.delete(&name, &DeleteParams::default()).await;
+                }
+            }
+        }
+    }
+}
+
 /// Snapshots in ConfigMaps owned by a DnsZone.
 pub struct ConfigMapStore {
     pub api: Api<ConfigMap>,
@@ -52,8 +153,11 @@ impl ConfigMapStore {
         format!("{}-zonekeeper-snapshot", self.zone_object)
     }
 
-    fn chunk_name(&self, id: &str, index: usize) -> String {
-        format!("{}-zonekeeper-snapshot-{id}-{index}", self.zone_object)
+    fn chunk(&self, e: ChunkError) -> SnapshotError {
+        match e {
+            ChunkError::Kube(source) => self.err(source),
+            other => self.corrupt(other.to_string()),
+        }
     }
 
     fn err(&self, source: kube::Error) -> SnapshotError {
@@ -123,6 +227,17 @@ impl ConfigMapStore {
         Ok(Some((id, serial)))
     }
 
+    fn chunks(&self) -> Chunks<'_> {
+        Chunks {
+            api: &self.api,
+            base: self.pointer_name(),
+            owner: &self.owner,
+            label_of: LABEL_ZONE,
+            object: &self.zone_object,
+            label_id: LABEL_ID,
+        }
+    }
+
     /// Stores `zone` (chunks first, pointer last) and returns the new snapshot's id.
     pub async fn save_id(&self, zone: &Zone) -> Result<String, SnapshotError> {
         let staged = self.stage(zone).await?;
@@ -134,22 +249,15 @@ impl ConfigMapStore {
     /// next commit.
     pub async fn stage(&self, zone: &Zone) -> Result<Staged, SnapshotError> {
         let bytes = encode(zone).map_err(|e| self.codec(e))?;
-        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
-        for (i, piece) in pieces.iter().enumerate() {
-            let labels = serde_json::json!({LABEL_ZONE: self.zone_object, LABEL_ID: id});
-            let binary = serde_json::json!({"chunk": ByteString(piece.to_vec())});
-            self.put(
-                &self.chunk_name(&id, i),
-                labels,
-                serde_json::json!({}),
-                binary,
-            )
-            .await?;
-        }
+        let id = Chunks::new_id();
+        let count = self
+            .chunks()
+            .write(&id, &bytes)
+            .await
+            .map_err(|e| self.chunk(e))?;
         Ok(Staged {
             id,
-            chunks: pieces.len(),
+            chunks: count,
             serial: zone.soa_serial(),
             records: zone.record_count(),
             bytes: bytes.len(),
@@ -178,21 +286,7 @@ impl ConfigMapStore {
         self.put(&self.pointer_name(), labels, data, serde_json::json!({}))
             .await?;
         // Old and orphaned chunks (from an earlier crash) go last; failing here loses nothing.
-        let selector = format!(
-            "{LABEL_ZONE}={},{LABEL_ID},{LABEL_ID}!={id}",
-            self.zone_object
-        );
-        if let Ok(list) = self
-            .api
-            .list(&ListParams::default().labels(&selector))
-            .await
-        {
-            for cm in list {
-                if let Some(name) = cm.metadata.name {
-                    let _ = self.api.delete(&name, &DeleteParams::default()).await;
-                }
-            }
-        }
+        self.chunks().remove_others(&id).await;
         Ok(id)
     }
 }
@@ -227,21 +321,11 @@ impl SnapshotStore for ConfigMapStore {
             .get("chunks")
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| self.corrupt("pointer has no chunk count"))?;
-        let mut bytes = Vec::new();
-        for i in 0..chunks {
-            let name = self.chunk_name(id, i);
-            let cm = self
-                .api
-                .get_opt(&name)
-                .await
-                .map_err(|e| self.err(e))?
-                .ok_or_else(|| self.corrupt(format!("chunk {name} is missing")))?;
-            let chunk = cm
-                .binary_data
-                .and_then(|b| b.get("chunk").cloned())
-                .ok_or_else(|| self.corrupt(format!("chunk {name} is empty")))?;
-            bytes.extend_from_slice(&chunk.0);
-        }
+        let bytes = self
+            .chunks()
+            .read(id, chunks)
+            .await
+            .map_err(|e| self.chunk(e))?;
         decode(origin, &bytes).map(Some).map_err(|e| self.codec(e))
     }
 

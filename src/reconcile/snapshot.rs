@@ -31,6 +31,26 @@ pub enum CodecError {
     TruncatedRecord,
     #[error("bad record: {0}")]
     BadRecord(#[source] hickory_proto::ProtoError),
+    #[error("decompresses to more than {limit} bytes")]
+    TooLarge { limit: u64 },
+}
+
+/// Largest decompressed snapshot [`decode`] accepts: far above a 1M-record zone's few hundred
+/// MB, far below what a gzip bomb in a ConfigMap could inflate to.
+pub const MAX_DECOMPRESSED: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Gunzips `bytes`, refusing to produce more than `limit` bytes: the input comes from objects
+/// anyone with ConfigMap write access can edit, and a few KB of gzip can inflate to gigabytes.
+pub fn gunzip_capped(bytes: &[u8], limit: u64) -> Result<Vec<u8>, CodecError> {
+    let mut raw = Vec::new();
+    GzDecoder::new(bytes)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(CodecError::Incomplete)?;
+    if raw.len() as u64 > limit {
+        return Err(CodecError::TooLarge { limit });
+    }
+    Ok(raw)
 }
 
 // `Zone::write_records` reports its own failures as text.
@@ -80,10 +100,12 @@ pub fn encode(zone: &Zone) -> Result<Vec<u8>, CodecError> {
 /// Decodes what [`encode`] wrote; any damage (gzip CRC, short record) is an error, never a
 /// partial zone.
 pub fn decode(origin: &Name, bytes: &[u8]) -> Result<Zone, CodecError> {
-    let mut raw = Vec::new();
-    GzDecoder::new(bytes)
-        .read_to_end(&mut raw)
-        .map_err(CodecError::Incomplete)?;
+    decode_capped(origin, bytes, MAX_DECOMPRESSED)
+}
+
+/// [`decode`] with a chosen cap on the decompressed size.
+pub fn decode_capped(origin: &Name, bytes: &[u8], limit: u64) -> Result<Zone, CodecError> {
+    let raw = gunzip_capped(bytes, limit)?;
     let mut zone = Zone::new(origin.clone());
     let mut rest = &raw[..];
     while !rest.is_empty() {
@@ -223,5 +245,31 @@ mod tests {
         );
         assert!(decode(&origin, &bytes[..bytes.len() / 2]).is_err());
         assert!(decode(&origin, &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_at_the_cap_not_inflated() {
+        // 64 MiB of zeros gzip to ~64 KB; the cap of 1 MiB stops it long before.
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        let zeros = vec![0u8; 1024 * 1024];
+        for _ in 0..64 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
+        let origin = Name::from_ascii("example.com.").unwrap();
+        match decode_capped(&origin, &bomb, 1024 * 1024) {
+            Err(CodecError::TooLarge { limit }) => assert_eq!(limit, 1024 * 1024),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // Exactly at the cap is still accepted.
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(&[1, 2, 3, 4]).unwrap();
+        let small = enc.finish().unwrap();
+        assert_eq!(gunzip_capped(&small, 4).unwrap(), [1, 2, 3, 4]);
+        assert!(matches!(
+            gunzip_capped(&small, 3),
+            Err(CodecError::TooLarge { limit: 3 })
+        ));
     }
 }

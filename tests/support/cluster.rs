@@ -474,7 +474,7 @@ pub fn zone_manifest(name: &str, server: &DnsServer, records: Value) -> Value {
             "zoneName": server.zone,
             "type": "Primary",
             "ttl": 300,
-            "backend": {"server": server.addr.to_string(), "tsigKeySecretRef": {"name": format!("{name}-tsig")}, "timeout": "2s"},
+            "backend": {"server": server.addr.to_string(), "tsigKeySecretRef": {"name": format!("{name}-tsig")}, "timeout": "10s"},
             "records": records,
             "sync": {"interval": "1h", "minInterval": "0"},
         }
