@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Real DNS servers and clients the integration tests start on 127.0.0.1.
+# Real DNS servers and clients the integration tests start on 127.0.0.1; openssl makes the
+# test API server's and test webhooks' TLS certificates.
 need_apt=()
-for tool in named:bind9 knotd:knot nsd:nsd dig:bind9-dnsutils kdig:knot-dnsutils kubectl:kubectl; do
+for tool in named:bind9 knotd:knot nsd:nsd dig:bind9-dnsutils kdig:knot-dnsutils kubectl:kubectl openssl:openssl; do
   bin=${tool%%:*} pkg=${tool##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
 done
