@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType};
@@ -17,9 +17,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::context::{Context, DriftBase};
-use super::owner::controller_ref;
+use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
-use super::status::FIELD_MANAGER;
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
@@ -36,8 +35,6 @@ use crate::reconcile::zone::{ZoneHost, reconcile_zone};
 
 /// Keeps a DnsZone until its cleanup ran (or gave up).
 pub const FINALIZER: &str = "dns.zonekeeper.io/cleanup";
-/// Suffix of the ConfigMap that records which RRsets a DnsZone manages.
-pub const OWNED_SUFFIX: &str = "-zonekeeper-owned";
 
 /// Errors that make kube-runtime retry with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +51,15 @@ pub enum Error {
     },
     #[error("ownership ConfigMap {name}: {detail}")]
     Ownership { name: String, detail: String },
+}
+
+impl From<OwnershipStoreError> for Error {
+    fn from(e: OwnershipStoreError) -> Self {
+        match e {
+            OwnershipStoreError::Kube(e) => Error::Kube(e),
+            OwnershipStoreError::Corrupt { name, detail } => Error::Ownership { name, detail },
+        }
+    }
 }
 
 fn key_of(zone: &DnsZone) -> String {
@@ -248,123 +254,6 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
         .map(|(_, key)| key)
 }
 
-fn owned_map_name(zone: &DnsZone) -> String {
-    format!("{}{OWNED_SUFFIX}", zone.name_any())
-}
-
-const LABEL_OWNED_OF: &str = "dns.zonekeeper.io/owned-of";
-const LABEL_OWNED_ID: &str = "dns.zonekeeper.io/owned-id";
-
-/// Ownership is stored like snapshots: the gzip of its text in chunks of at most
-/// [`super::snapshot::CHUNK_BYTES`], named by the pointer ConfigMap [`owned_map_name`]. One
-/// plain ConfigMap held 40 MB for a 1M-record zone, where a cluster takes 1 MiB.
-fn owned_chunks<'a>(
-    api: &'a Api<ConfigMap>,
-    zone: &'a DnsZone,
-    name: &'a str,
-    owner: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
-) -> super::snapshot::Chunks<'a> {
-    super::snapshot::Chunks {
-        api,
-        base: owned_map_name(zone),
-        owner,
-        label_of: LABEL_OWNED_OF,
-        object: name,
-        label_id: LABEL_OWNED_ID,
-    }
-}
-
-async fn load_owned(ctx: &Context, zone: &DnsZone) -> Result<Owned, Error> {
-    let ns = zone.namespace().unwrap_or_default();
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let name = owned_map_name(zone);
-    let Some(cm) = api.get_opt(&name).await? else {
-        return Ok(Owned::new());
-    };
-    let corrupt = |detail: String| Error::Ownership {
-        name: name.clone(),
-        detail,
-    };
-    let data = cm.data.unwrap_or_default();
-    let Some(id) = data.get("id") else {
-        // Written before ownership was chunked: the text itself; the next save converts it.
-        let text = data.get("rrsets").cloned().unwrap_or_default();
-        return crate::reconcile::ownership::parse_owned(&text).map_err(|e| corrupt(e.to_string()));
-    };
-    let count: usize = data
-        .get("chunks")
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| corrupt("pointer has no chunk count".into()))?;
-    let owner = controller_ref(zone);
-    let object = zone.name_any();
-    let bytes = owned_chunks(&api, zone, &object, &owner)
-        .read(id, count)
-        .await
-        .map_err(|e| match e {
-            super::snapshot::ChunkError::Kube(e) => Error::Kube(e),
-            other => corrupt(other.to_string()),
-        })?;
-    crate::reconcile::ownership::decode_owned(&bytes, crate::reconcile::ownership::MAX_OWNED_TEXT)
-        .map_err(|e| corrupt(e.to_string()))
-}
-
-/// Chunks first, then the pointer, then the old chunks: a crash at any point leaves the
-/// pointer naming a complete list (old or new), and an old single-ConfigMap list is
-/// replaced by the pointer in the same write.
-async fn save_owned(ctx: &Context, zone: &DnsZone, owned: &Owned) -> Result<(), Error> {
-    let ns = zone.namespace().unwrap_or_default();
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let owner = controller_ref(zone);
-    let name = owned_map_name(zone);
-    let corrupt = |detail: String| Error::Ownership {
-        name: name.clone(),
-        detail,
-    };
-    let bytes =
-        crate::reconcile::ownership::encode_owned(owned).map_err(|e| corrupt(e.to_string()))?;
-    let object = zone.name_any();
-    let chunks = owned_chunks(&api, zone, &object, &owner);
-    let id = super::snapshot::Chunks::new_id();
-    let count = chunks.write(&id, &bytes).await.map_err(|e| match e {
-        super::snapshot::ChunkError::Kube(e) => Error::Kube(e),
-        other => corrupt(other.to_string()),
-    })?;
-    let cm = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "labels": {"app.kubernetes.io/managed-by": "zonekeeper"},
-            "ownerReferences": [owner],
-        },
-        "data": {
-            "id": id,
-            "chunks": count.to_string(),
-            "rrsetCount": owned.len().to_string(),
-        },
-    });
-    let written = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&cm),
-        )
-        .await?;
-    // Apply drops the old plain list only if our field manager wrote it; one edited by hand
-    // (or restored from a backup) would stay beside the pointer, so remove it explicitly.
-    if written.data.is_some_and(|d| d.contains_key("rrsets")) {
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"data": {"rrsets": null}})),
-        )
-        .await?;
-    }
-    chunks.remove_others(&id).await;
-    Ok(())
-}
-
 async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &str) {
     let reference = zone.object_ref(&());
     for e in events {
@@ -511,7 +400,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     if let Some(before) = host.owned_before.take()
         && rt.state.owned != before
     {
-        save_owned(ctx, &zone, &rt.state.owned).await?;
+        ownership_store::save(&ctx.client, &zone, &rt.state.owned).await?;
     }
     let observed_serial = outcome.pass_report().map(|report| {
         record_metrics(ctx, &zone, report);
@@ -604,7 +493,7 @@ impl ZoneHost for OperatorHost<'_> {
 
     async fn state(&mut self, _origin: &Name) -> Result<&mut ZoneState, Error> {
         if !self.rt.owned_loaded {
-            self.rt.state.owned = load_owned(self.ctx, self.zone).await?;
+            self.rt.state.owned = ownership_store::load(&self.ctx.client, self.zone).await?;
             self.rt.owned_loaded = true;
         }
         self.owned_before = Some(self.rt.state.owned.clone());
@@ -797,9 +686,9 @@ async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, Cleanup
     // A running sync ends before the records go.
     let _zone_lock = ctx.locks.lock(&key_of(zone)).await;
     if !rt.owned_loaded {
-        rt.state.owned = load_owned(ctx, zone)
+        rt.state.owned = ownership_store::load(&ctx.client, zone)
             .await
-            .map_err(|e| CleanupError::Ownership(Box::new(e)))?;
+            .map_err(|e| CleanupError::Ownership(Box::new(e.into())))?;
         rt.owned_loaded = true;
     }
     let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;

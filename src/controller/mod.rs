@@ -6,6 +6,7 @@ pub mod events;
 pub mod leader;
 pub mod operator;
 pub mod owner;
+pub mod ownership_store;
 pub mod references;
 pub mod snapshot;
 pub mod status;
