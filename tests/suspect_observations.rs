@@ -12,7 +12,7 @@ use zonekeeper::api::DnsZoneStatus;
 use zonekeeper::api::dns_zone::{DriftPolicy, ZoneType};
 use zonekeeper::api::shared::ChangeStatus;
 use zonekeeper::api::zone_sync::SyncMethod;
-use zonekeeper::dns::diff::{Change, Guard};
+use zonekeeper::dns::diff::{Change, Guard, SoaWant};
 use zonekeeper::dns::model::{Owned, RRset, Zone, parse_rdata};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::reconcile::config::{Endpoint, ZoneConfig};
@@ -70,6 +70,11 @@ fn config(server: &HostileServer, desired: Vec<RRset>) -> ZoneConfig {
         guard: guard(),
         allow_mass_deletion: false,
         masters: Vec::new(),
+        // The hostile server's SOA TTL: no SOA change in these passes.
+        soa: SoaWant {
+            rname: None,
+            ttl: 300,
+        },
     }
 }
 
@@ -305,6 +310,7 @@ async fn what_landed_is_recorded_when_reading_the_zone_back_fails() {
     let mut state = ZoneState {
         owned: Owned::new(),
         snapshot: Some(apex_zone(server.serial())),
+        ..ZoneState::default()
     };
     let report = pass::run(&cfg, &mut state, Mode::Apply)
         .await

@@ -70,13 +70,15 @@ pub struct DnsZoneSpec {
     #[schemars(length(max = 255))]
     pub description: Option<String>,
 
-    /// Contact address of the zone; becomes the SOA RNAME (`hostmaster@example.com` →
-    /// `hostmaster.example.com.`).
+    /// Contact address of the zone; becomes the SOA RNAME (`first.last@example.com` →
+    /// `first\.last.example.com.`), written with an RFC 2136 UPDATE of the SOA. When absent
+    /// the RNAME is left as the server has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 254), regex(pattern = EMAIL_PATTERN))]
     pub email: Option<String>,
 
-    /// Default TTL in seconds for records that give none.
+    /// Default TTL in seconds for records that give none, and the TTL of the zone's SOA record
+    /// (Primary zones; written with an RFC 2136 UPDATE of the SOA).
     #[serde(default = "default_ttl")]
     #[schemars(range(min = 1, max = 2147483647))]
     pub ttl: i64,
@@ -424,6 +426,12 @@ pub struct DnsZoneStatus {
     /// The SOA serial last seen on the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<i64>,
+    /// Primary zones: the contact address the backend's SOA RNAME stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Primary zones: the TTL of the backend's SOA record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
     /// Bumped once per applied change.
     #[serde(default)]
     pub version: i64,

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::model::{Owned, RRset, RRsetKey, Zone, canonical_rdata, name_eq};
 
@@ -39,6 +39,8 @@ impl Change {
     pub fn deleted_records(&self) -> usize {
         match self {
             Change::Add(_) => 0,
+            // A new SOA replaces the old one; no record of the zone goes.
+            Change::Replace { new, .. } if new.rtype == RecordType::SOA => 0,
             Change::Delete(s) => s.len(),
             Change::Replace { old, new } => {
                 let kept: BTreeSet<Vec<u8>> = new.rdatas.iter().map(canonical_rdata).collect();
@@ -235,6 +237,112 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     plan.changes.sort_by_key(order);
     plan
+}
+
+/// What a spec manages of the zone's apex SOA: the RNAME (only when `spec.email` is set) and
+/// the record's TTL. Serial, MNAME and timers stay the server's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoaWant {
+    pub rname: Option<Name>,
+    pub ttl: u32,
+}
+
+/// The SOA's managed fields as a server serves them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedSoa {
+    pub rname: Name,
+    pub ttl: u32,
+    pub serial: u32,
+}
+
+impl ServedSoa {
+    /// The apex SOA of `zone`, when it has one.
+    pub fn of(zone: &Zone) -> Option<ServedSoa> {
+        let set = zone.get_by(zone.origin(), RecordType::SOA)?;
+        set.rdatas.iter().find_map(|r| match r {
+            RData::SOA(soa) => Some(ServedSoa {
+                rname: soa.rname().clone(),
+                ttl: set.ttl,
+                serial: soa.serial(),
+            }),
+            _ => None,
+        })
+    }
+}
+
+impl SoaWant {
+    /// Whether `served` already has what the spec asks.
+    pub fn matches(&self, served: &ServedSoa) -> bool {
+        served.ttl == self.ttl
+            && self
+                .rname
+                .as_ref()
+                .is_none_or(|r| name_eq(r, &served.rname))
+    }
+
+    /// A stable fingerprint of the managed fields, kept to tell drift from a spec change.
+    pub fn fingerprint(&self) -> u64 {
+        let rname = self
+            .rname
+            .as_ref()
+            .map(|n| n.to_lowercase().to_ascii())
+            .unwrap_or_default();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.ttl.to_be_bytes().iter().chain(rname.as_bytes()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    }
+
+    /// The SOA RRset `served` becomes: the managed fields from the spec, everything else kept,
+    /// and the serial one past the served one. A server ignores an SOA whose serial does not
+    /// move forward (RFC 2136 §3.4.2.2; BIND, Knot and PowerDNS all do), and takes the one it
+    /// is given without bumping it again, so the serial moves by exactly one.
+    fn replacing(&self, served: &RRset) -> Option<RRset> {
+        let rdatas = served
+            .rdatas
+            .iter()
+            .map(|r| match r {
+                RData::SOA(soa) => {
+                    let mut serial = soa.serial().wrapping_add(1);
+                    if serial == 0 {
+                        // 0 is where RFC 1982 comparisons are most often got wrong.
+                        serial = 1;
+                    }
+                    Some(RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                        soa.mname().clone(),
+                        self.rname.clone().unwrap_or_else(|| soa.rname().clone()),
+                        serial,
+                        soa.refresh(),
+                        soa.retry(),
+                        soa.expire(),
+                        soa.minimum(),
+                    )))
+                }
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(RRset::new(
+            served.name.clone(),
+            RecordType::SOA,
+            self.ttl,
+            rdatas,
+        ))
+    }
+}
+
+/// The SOA change the spec asks for on `observed`, and whether it undoes drift: `applied` is
+/// the fingerprint of the managed fields last confirmed on the server.
+pub fn plan_soa(want: &SoaWant, observed: &Zone, applied: Option<u64>) -> Option<(Change, bool)> {
+    let served = ServedSoa::of(observed)?;
+    if want.matches(&served) {
+        return None;
+    }
+    let old = observed.get_by(observed.origin(), RecordType::SOA)?;
+    let new = want.replacing(&old)?;
+    let drifted = applied == Some(want.fingerprint());
+    Some((Change::Replace { old, new }, drifted))
 }
 
 /// Limits on one pass's deletions.

@@ -185,10 +185,13 @@ fn change_records(c: &RRsetChange) -> (Vec<Record>, Vec<Record>) {
             p.set_ttl(0).set_dns_class(DNSClass::IN);
             prereqs.push(p);
         }
-        // §2.5.2: delete the RRset.
-        let mut d = Record::update0(c.name.clone(), 0, c.rtype);
-        d.set_dns_class(DNSClass::ANY);
-        updates.push(d);
+        // §2.5.2: delete the RRset. Not an SOA: servers ignore that delete (§3.4.2.3) and
+        // replace the SOA with the one added (§3.4.2.2).
+        if c.rtype != RecordType::SOA {
+            let mut d = Record::update0(c.name.clone(), 0, c.rtype);
+            d.set_dns_class(DNSClass::ANY);
+            updates.push(d);
+        }
     }
     for r in &c.new {
         let mut a = r.clone();

@@ -10,10 +10,11 @@ use hickory_proto::rr::{Name, RecordType};
 
 use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::{DriftPolicy, ZoneType};
-use crate::dns::diff::Guard;
+use crate::dns::diff::{Guard, SoaWant};
 use crate::dns::model::{self, RRset, RRsetKey};
 
 use super::reason::ConfigReason;
+use super::soa::{EmailError, email_to_rname};
 use crate::dns::tsig::TsigKey;
 use crate::reconcile::validation::{self, RecordError};
 
@@ -44,6 +45,8 @@ pub struct ZoneConfig {
     pub allow_mass_deletion: bool,
     /// Secondary zones: the primaries as written.
     pub masters: Vec<String>,
+    /// What the spec manages of the apex SOA (Primary zones).
+    pub soa: SoaWant,
 }
 
 /// Why a spec could not be resolved; each maps to a condition reason.
@@ -68,6 +71,8 @@ pub enum ConfigError {
     /// Each source is fine on its own; together they clash.
     #[error("{} conflicting RRset(s): {}", .0.len(), list_conflicts(.0))]
     ConflictingSources(Vec<SourceConflict>),
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
 }
 
 /// How many conflicts a message lists (and locates: finding a line costs parses of the text).
@@ -148,6 +153,7 @@ impl ConfigError {
             ConfigError::InvalidKey { .. } => ConfigReason::InvalidKey,
             ConfigError::ConfigMapNotFound { .. } => ConfigReason::ConfigMapNotFound,
             ConfigError::InvalidZoneName(..) => ConfigReason::InvalidZoneName,
+            ConfigError::InvalidEmail(_) => ConfigReason::InvalidEmail,
             ConfigError::InvalidRecords(_)
             | ConfigError::InvalidZoneText { .. }
             | ConfigError::ConflictingSources(_) => ConfigReason::InvalidRecords,
@@ -304,6 +310,10 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
             .collect();
         ConfigError::ConflictingSources(conflicts)
     })?;
+    let soa = SoaWant {
+        rname: spec.email.as_deref().map(email_to_rname).transpose()?,
+        ttl: default_ttl,
+    };
     let guard = &spec.management.deletion_guard;
     Ok(ZoneConfig {
         origin,
@@ -319,6 +329,7 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         },
         allow_mass_deletion: spec.management.allow_mass_deletion,
         masters: spec.masters.clone(),
+        soa,
     })
 }
 

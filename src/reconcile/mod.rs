@@ -6,6 +6,7 @@ pub mod pass;
 pub mod reason;
 pub mod secondary;
 pub mod snapshot;
+pub mod soa;
 pub mod status;
 pub mod sync;
 pub mod validation;

@@ -11,6 +11,7 @@ use super::config::ConfigError;
 use super::pass::{PassError, PassReport, Suspect};
 use super::reason::{BackendReason, DnsReason, ReadyReason, SyncedReason, TransferReason};
 use super::secondary::SecondaryReport;
+use super::soa::rname_to_email;
 use super::status::{ConditionUpdate, condition, push_history, set_condition};
 use crate::dns::diff::{Change, Plan, STATUS_LINE_MAX, cap_line};
 use crate::dns::update::ApplyReport;
@@ -354,6 +355,10 @@ fn fold_pass(
     );
     status.serial = Some(i64::from(report.serial_after));
     status.record_count = i64::try_from(report.record_count).ok();
+    if let Some(soa) = &report.soa {
+        status.email = rname_to_email(&soa.rname);
+        status.ttl = Some(i64::from(soa.ttl));
+    }
 
     let (added, updated, deleted) = report.plan.counts();
     let drifted = report.plan.drifted.len();
@@ -505,6 +510,21 @@ fn fold_pass(
             ),
         );
     }
+    if let Some(not_taken) = &report.soa_not_taken
+        && ready.0
+    {
+        let message = format!("zone {zone} on {}: {not_taken}", cx.server);
+        set(
+            status,
+            cond(
+                condition::SYNCED,
+                false,
+                SyncedReason::SoaNotTaken,
+                message.clone(),
+            ),
+        );
+        ready = (false, SyncedReason::SoaNotTaken.into(), message);
+    }
     if rejected_connection.is_some() && ready.0 {
         ready = (
             false,
@@ -560,8 +580,22 @@ fn landed_lines(plan: &Plan, applied: &ApplyReport) -> (Vec<String>, Vec<String>
     (landed, missing)
 }
 
-fn apply_sentence(total: usize, applied: &ApplyReport) -> String {
+/// Whether the plan rewrites the SOA (always its first change when it does).
+fn rewrites_soa(plan: &Plan) -> bool {
+    plan.changes
+        .first()
+        .is_some_and(|c| c.key().rtype == hickory_proto::rr::RecordType::SOA)
+}
+
+fn apply_sentence(plan: &Plan, applied: &ApplyReport) -> String {
+    let total = plan.changes.len();
     match &applied.failed {
+        // The SOA is named apart: it is the zone's own record, not one the spec lists.
+        None if applied.is_complete() && rewrites_soa(plan) => format!(
+            "applied {} RRset change(s) and the SOA's RNAME/TTL in {} UPDATE message(s)",
+            total - 1,
+            applied.batches_total
+        ),
         None if applied.is_complete() => format!(
             "applied {total} RRset change(s) in {} UPDATE message(s)",
             applied.batches_total
@@ -581,7 +615,7 @@ fn apply_sentence(total: usize, applied: &ApplyReport) -> String {
 }
 
 fn landed_record(report: &PassReport, applied: &ApplyReport) -> LandedRecord {
-    let mut message = apply_sentence(report.plan.changes.len(), applied);
+    let mut message = apply_sentence(&report.plan, applied);
     let mut complete = applied.is_complete();
     let mut landed = Vec::new();
     let mut missing = Vec::new();
@@ -594,7 +628,7 @@ fn landed_record(report: &PassReport, applied: &ApplyReport) -> LandedRecord {
         earlier_counts = landed_counts(&first.plan, first_applied);
         message = format!(
             "a concurrent change stopped the first attempt ({}); re-planned: {message}",
-            apply_sentence(first.plan.changes.len(), first_applied)
+            apply_sentence(&first.plan, first_applied)
         );
     }
     let (l, m) = landed_lines(&report.plan, applied);
@@ -759,6 +793,8 @@ mod tests {
             suspect: None,
             earlier: None,
             recheck_error: None,
+            soa: None,
+            soa_not_taken: None,
         }
     }
 

@@ -10,8 +10,9 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::config::{Endpoint, ZoneConfig};
 use super::reason::DnsReason;
+use super::soa::{ServedSoaFields, SoaMemory};
 use crate::api::dns_zone::DriftPolicy;
-use crate::dns::diff::{self, Change, GuardViolation, Plan, PlanInput};
+use crate::dns::diff::{self, Change, GuardViolation, Plan, PlanInput, ServedSoa, SoaWant};
 use crate::dns::error::DnsError;
 use crate::dns::model::{Owned, RRset, RRsetKey, Zone};
 use crate::dns::query::{QueryOptions, query_soa};
@@ -25,6 +26,8 @@ pub struct ZoneState {
     pub owned: Owned,
     /// The backend's zone as last transferred, at its SOA serial.
     pub snapshot: Option<Zone>,
+    /// What the passes learnt about the SOA's managed fields (kept in memory only).
+    pub soa: SoaMemory,
 }
 
 /// Plan only (`zonekeeper plan`) or apply.
@@ -59,12 +62,28 @@ pub struct PassReport {
     /// Reading the zone back after the apply failed: what landed is in `applied`, the
     /// serial and record count are those from before the apply.
     pub recheck_error: Option<PassError>,
+    /// The apex SOA as the server serves it after the pass.
+    pub soa: Option<ServedSoa>,
+    /// The server took an UPDATE of the SOA but still serves other managed fields than the
+    /// spec's: what it serves and what the spec asks.
+    pub soa_not_taken: Option<SoaNotTaken>,
+}
+
+/// SOA fields a server would not take over RFC 2136.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the server serves SOA RNAME {served_rname} TTL {served_ttl} after an UPDATE asking for {wanted}; it does not take these fields over RFC 2136 (PowerDNS keeps an SOA's TTL): change them on the server"
+)]
+pub struct SoaNotTaken {
+    pub served_rname: Name,
+    pub served_ttl: u32,
+    pub wanted: String,
 }
 
 impl PassReport {
     /// Whether the backend now matches the spec for every managed RRset.
     pub fn in_sync(&self) -> bool {
-        if self.suspect.is_some() || self.recheck_error.is_some() {
+        if self.suspect.is_some() || self.recheck_error.is_some() || self.soa_not_taken.is_some() {
             return false;
         }
         self.plan.is_empty() || self.applied.as_ref().is_some_and(ApplyReport::is_complete)
@@ -210,7 +229,8 @@ pub async fn refresh_snapshot(
 fn owned_after(owned: &Owned, changes: &[Change], applied: &[bool]) -> Owned {
     let mut next = owned.clone();
     for (change, done) in changes.iter().zip(applied) {
-        if !done {
+        // The SOA is never owned: its serial is the server's, its fields the spec's.
+        if !done || change.key().rtype == RecordType::SOA {
             continue;
         }
         match change {
@@ -372,7 +392,12 @@ async fn plan_and_apply(
         suspect,
         earlier: None,
         recheck_error: None,
+        soa: ServedSoa::of(observed),
+        soa_not_taken: None,
     };
+    if report.suspect.is_none() {
+        add_soa_change(&mut report.plan, cfg, observed, &state.soa);
+    }
     if report.suspect.is_some() {
         // Nothing sent and nothing forgotten: ownership stays as it was, and the emptied
         // observation does not become the zone's snapshot (a state directory keeps the
@@ -383,6 +408,7 @@ async fn plan_and_apply(
     if mode == Mode::Plan || report.plan.is_empty() || report.guard.is_err() {
         if mode == Mode::Apply {
             settle_ownership(&mut state.owned, &cfg.desired, observed);
+            report.soa_not_taken = settle_soa(&mut state.soa, &cfg.soa, report.soa.as_ref(), None);
         }
         return Ok(report);
     }
@@ -405,10 +431,78 @@ async fn plan_and_apply(
         Ok(serial_after) => {
             report.serial_after = serial_after;
             report.record_count = state.snapshot.as_ref().map_or(0, Zone::record_count);
+            let sent_soa = report
+                .plan
+                .changes
+                .iter()
+                .zip(&done)
+                .any(|(c, d)| *d && c.key().rtype == RecordType::SOA);
+            let before = report.soa.take();
+            report.soa = state.snapshot.as_ref().and_then(ServedSoa::of);
+            report.soa_not_taken = settle_soa(
+                &mut state.soa,
+                &cfg.soa,
+                report.soa.as_ref(),
+                sent_soa.then_some(before).flatten().as_ref(),
+            );
         }
         Err(e) => report.recheck_error = Some(e),
     }
     Ok(report)
+}
+
+/// Puts the SOA change the spec asks for first in `plan` (its prerequisite names the served
+/// serial, which later batches move), unless the server ignored this very request before.
+/// SOA drift is listed like a managed RRset's, and not corrected under driftPolicy Report.
+fn add_soa_change(plan: &mut Plan, cfg: &ZoneConfig, observed: &Zone, memory: &SoaMemory) {
+    if ServedSoa::of(observed).is_some_and(|served| memory.ignored(&cfg.soa, &served)) {
+        return;
+    }
+    let Some((change, drifted)) = diff::plan_soa(&cfg.soa, observed, memory.applied) else {
+        return;
+    };
+    if drifted {
+        plan.drifted.push(change.key());
+        if cfg.drift_policy == DriftPolicy::Report {
+            return;
+        }
+    }
+    plan.changes.insert(0, change);
+}
+
+/// What a pass learnt about the SOA from what the server serves now (`served`). `sent_on`: the
+/// SOA the server served when it confirmed an UPDATE of it, if one was sent. Returns the fields
+/// the server would not take, while that lasts.
+fn settle_soa(
+    memory: &mut SoaMemory,
+    want: &SoaWant,
+    served: Option<&ServedSoa>,
+    sent_on: Option<&ServedSoa>,
+) -> Option<SoaNotTaken> {
+    let served = served?;
+    if want.matches(served) {
+        *memory = SoaMemory {
+            applied: Some(want.fingerprint()),
+            not_taken: None,
+        };
+        return None;
+    }
+    // Taken means the serial moved past the one the UPDATE was planned on; a server that
+    // moved it and still serves other fields will not take them.
+    if sent_on.is_some_and(|before| before.serial != served.serial) {
+        memory.not_taken = Some((want.clone(), ServedSoaFields::from(served)));
+    }
+    memory.ignored(want, served).then(|| SoaNotTaken {
+        served_rname: served.rname.clone(),
+        served_ttl: served.ttl,
+        wanted: format!(
+            "RNAME {} TTL {}",
+            want.rname
+                .as_ref()
+                .map_or_else(|| served.rname.to_string(), Name::to_string),
+            want.ttl
+        ),
+    })
 }
 
 /// The backend's serial after an apply, with the snapshot brought to it.
@@ -480,6 +574,10 @@ mod tests {
             },
             allow_mass_deletion: false,
             masters: Vec::new(),
+            soa: SoaWant {
+                rname: None,
+                ttl: 3600,
+            },
         }
     }
 
@@ -563,5 +661,90 @@ mod tests {
             owned_after(&owned, &changes, &done),
             Owned::from([(added.key(), added.fingerprint())])
         );
+    }
+
+    #[test]
+    fn the_soa_follows_the_spec_first_in_the_plan_with_the_serial_one_past_the_served() {
+        let observed = zone(&[a("www", "192.0.2.80")]);
+        let mut cfg = config(vec![a("new", "192.0.2.1")]);
+        cfg.soa = SoaWant {
+            rname: Some(crate::reconcile::soa::email_to_rname("first.last@example.com").unwrap()),
+            ttl: 300,
+        };
+        let mut plan = plan_pass(&cfg, &observed, &Owned::new()).0;
+        add_soa_change(&mut plan, &cfg, &observed, &SoaMemory::default());
+        assert_eq!(plan.counts(), (1, 1, 0));
+        assert_eq!(
+            plan.changes[0].lines(),
+            [
+                "- example.com. 3600 IN SOA ns1.invalid. hostmaster.example.com. 1 3600 600 86400 60",
+                "+ example.com. 300 IN SOA ns1.invalid. first\\.last.example.com. 2 3600 600 86400 60",
+            ]
+        );
+        assert!(plan.drifted.is_empty(), "a spec change is not drift");
+        assert_eq!(plan.deleted_rr_count(), 0, "no record of the zone goes");
+
+        // Without spec.email the RNAME is the server's; a matching TTL plans nothing.
+        cfg.soa = SoaWant {
+            rname: None,
+            ttl: 3600,
+        };
+        let mut plan = Plan::default();
+        add_soa_change(&mut plan, &cfg, &observed, &SoaMemory::default());
+        assert!(plan.is_empty());
+    }
+
+    #[test]
+    fn soa_drift_is_reported_like_a_managed_rrset_and_left_alone_under_report() {
+        let observed = zone(&[]);
+        let mut cfg = config(Vec::new());
+        cfg.soa.ttl = 300;
+        // We had TTL 300 confirmed; someone set 3600 on the server.
+        let memory = SoaMemory {
+            applied: Some(cfg.soa.fingerprint()),
+            not_taken: None,
+        };
+        let mut plan = Plan::default();
+        add_soa_change(&mut plan, &cfg, &observed, &memory);
+        assert_eq!(plan.drifted.len(), 1);
+        assert_eq!(plan.drifted[0].rtype, RecordType::SOA);
+        assert_eq!(plan.counts(), (0, 1, 0), "Correct: the spec is re-asserted");
+
+        cfg.drift_policy = DriftPolicy::Report;
+        let mut plan = Plan::default();
+        add_soa_change(&mut plan, &cfg, &observed, &memory);
+        assert_eq!(plan.drifted.len(), 1, "still reported");
+        assert!(plan.is_empty(), "Report: nothing is sent");
+    }
+
+    #[test]
+    fn a_server_that_took_the_update_but_kept_the_ttl_is_not_asked_again() {
+        let before = ServedSoa::of(&zone(&[])).unwrap();
+        let want = SoaWant {
+            rname: None,
+            ttl: 300,
+        };
+        // PowerDNS: the serial moved, the TTL stayed 3600.
+        let after = ServedSoa {
+            serial: 2,
+            ..before.clone()
+        };
+        let mut memory = SoaMemory::default();
+        let not_taken = settle_soa(&mut memory, &want, Some(&after), Some(&before)).unwrap();
+        assert!(not_taken.to_string().contains("TTL 3600"), "{not_taken}");
+        let mut observed = zone(&[]);
+        observed.set_soa_serial(2);
+        let mut cfg = config(Vec::new());
+        cfg.soa = want.clone();
+        let mut plan = Plan::default();
+        add_soa_change(&mut plan, &cfg, &observed, &memory);
+        assert!(plan.is_empty(), "no serial bump on every pass");
+        // Still reported on a pass that sends nothing.
+        assert!(settle_soa(&mut memory, &want, Some(&after), None).is_some());
+        // A server that serves what the spec asks clears it.
+        let served = ServedSoa { ttl: 300, ..after };
+        assert!(settle_soa(&mut memory, &want, Some(&served), None).is_none());
+        assert_eq!(memory.applied, Some(want.fingerprint()));
+        assert!(memory.not_taken.is_none());
     }
 }

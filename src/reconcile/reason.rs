@@ -45,6 +45,7 @@ reason_enum! {
         ConfigMapNotFound => "ConfigMapNotFound",
         InvalidZoneName => "InvalidZoneName",
         InvalidRecords => "InvalidRecords",
+        InvalidEmail => "InvalidEmail",
     }
 }
 
@@ -115,6 +116,7 @@ layered_reason! {
             Drifted => "Drifted",
             ApplyFailed => "ApplyFailed",
             SuspectTransfer => "SuspectTransfer",
+            SoaNotTaken => "SoaNotTaken",
         }
         from { Config(ConfigReason), Dns(DnsReason) }
     }

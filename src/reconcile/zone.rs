@@ -83,6 +83,9 @@ pub async fn reconcile_zone<H: ZoneHost>(
 /// One info line per change set sent: a successful apply is otherwise silent at the default
 /// level, and the operator's log is where "what did it just do to my server" is looked up.
 fn log_applied(origin: &Name, server: &str, report: &PassReport) {
+    if let Some(not_taken) = &report.soa_not_taken {
+        tracing::warn!(zone = %origin, server, "{not_taken}");
+    }
     let Some(applied) = &report.applied else {
         return;
     };
@@ -160,6 +163,8 @@ mod tests {
             suspect: None,
             earlier: None,
             recheck_error: None,
+            soa: None,
+            soa_not_taken: None,
         };
         let done = ApplyReport {
             applied: 1,

@@ -79,6 +79,7 @@ impl<'a> ZoneHost for StateDirHost<'a> {
             None => ZoneState {
                 owned: self.dir.load_owned()?,
                 snapshot: self.dir.load_snapshot(origin).await?,
+                ..ZoneState::default()
             },
         };
         Ok(self.state.insert(state))

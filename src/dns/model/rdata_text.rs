@@ -103,6 +103,18 @@ pub(super) fn format_wire(rtype: RecordType, wire: &[u8]) -> Option<String> {
         }
         RecordType::CNAME | RecordType::NS | RecordType::PTR => r.name()?,
         RecordType::MX => format!("{} {}", r.u16()?, r.name()?),
+        // A plan that rewrites the SOA shows it like any record.
+        RecordType::SOA => {
+            let (mname, rname) = (r.name()?, r.name()?);
+            let mut n = [0u32; 5];
+            for v in &mut n {
+                *v = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
+            }
+            format!(
+                "{mname} {rname} {} {} {} {} {}",
+                n[0], n[1], n[2], n[3], n[4]
+            )
+        }
         RecordType::SRV => format!("{} {} {} {}", r.u16()?, r.u16()?, r.u16()?, r.name()?),
         RecordType::TXT => {
             let mut parts = Vec::new();
