@@ -6,13 +6,16 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Real DNS servers and clients the integration tests start on 127.0.0.1; openssl makes the
+# Real DNS servers (PowerDNS with its SQLite backend and sqlite3 to create its schema) and
+# clients the integration tests start on 127.0.0.1; openssl makes the
 # test API server's and test webhooks' TLS certificates.
 need_apt=()
-for tool in named:bind9 knotd:knot nsd:nsd dig:bind9-dnsutils kdig:knot-dnsutils kubectl:kubectl openssl:openssl; do
+for tool in named:bind9 knotd:knot nsd:nsd dig:bind9-dnsutils kdig:knot-dnsutils kubectl:kubectl openssl:openssl pdns_server:pdns-server sqlite3:sqlite3; do
   bin=${tool%%:*} pkg=${tool##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
 done
+# PowerDNS's SQLite backend (the fixture's PowerDNS keeps its zone in SQLite) has no binary.
+[ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need_apt+=(pdns-backend-sqlite3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   as_root apt-get update -qq

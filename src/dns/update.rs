@@ -178,6 +178,13 @@ fn change_records(c: &RRsetChange) -> (Vec<Record>, Vec<Record>) {
         let mut p = Record::update0(c.name.clone(), 0, c.rtype);
         p.set_dns_class(DNSClass::NONE);
         prereqs.push(p);
+    } else if c.rtype == RecordType::SOA {
+        // §2.4.1: the SOA exists, whatever its values. Its serial needs no guard (servers
+        // ignore an SOA whose serial does not move forward), and PowerDNS 4.7 never matches a
+        // value-dependent SOA prerequisite whose RNAME has an escaped dot (`first\.last`).
+        let mut p = Record::update0(c.name.clone(), 0, c.rtype);
+        p.set_dns_class(DNSClass::ANY);
+        prereqs.push(p);
     } else {
         // §2.4.2: RRset exists with exactly these values.
         for r in &c.old {

@@ -431,20 +431,21 @@ async fn plan_and_apply(
         Ok(serial_after) => {
             report.serial_after = serial_after;
             report.record_count = state.snapshot.as_ref().map_or(0, Zone::record_count);
-            let sent_soa = report
+            let sent_serial = report
                 .plan
                 .changes
                 .iter()
                 .zip(&done)
-                .any(|(c, d)| *d && c.key().rtype == RecordType::SOA);
-            let before = report.soa.take();
+                .find_map(|(c, d)| match c {
+                    Change::Replace { new, .. } if *d => new.rdatas.iter().find_map(|r| match r {
+                        hickory_proto::rr::RData::SOA(soa) => Some(soa.serial()),
+                        _ => None,
+                    }),
+                    _ => None,
+                });
             report.soa = state.snapshot.as_ref().and_then(ServedSoa::of);
-            report.soa_not_taken = settle_soa(
-                &mut state.soa,
-                &cfg.soa,
-                report.soa.as_ref(),
-                sent_soa.then_some(before).flatten().as_ref(),
-            );
+            report.soa_not_taken =
+                settle_soa(&mut state.soa, &cfg.soa, report.soa.as_ref(), sent_serial);
         }
         Err(e) => report.recheck_error = Some(e),
     }
@@ -470,14 +471,14 @@ fn add_soa_change(plan: &mut Plan, cfg: &ZoneConfig, observed: &Zone, memory: &S
     plan.changes.insert(0, change);
 }
 
-/// What a pass learnt about the SOA from what the server serves now (`served`). `sent_on`: the
-/// SOA the server served when it confirmed an UPDATE of it, if one was sent. Returns the fields
-/// the server would not take, while that lasts.
+/// What a pass learnt about the SOA from what the server serves now (`served`). `sent_serial`:
+/// the serial of the SOA an UPDATE the server confirmed wrote, if one was sent. Returns the
+/// fields the server would not take, while that lasts.
 fn settle_soa(
     memory: &mut SoaMemory,
     want: &SoaWant,
     served: Option<&ServedSoa>,
-    sent_on: Option<&ServedSoa>,
+    sent_serial: Option<u32>,
 ) -> Option<SoaNotTaken> {
     let served = served?;
     if want.matches(served) {
@@ -487,9 +488,10 @@ fn settle_soa(
         };
         return None;
     }
-    // Taken means the serial moved past the one the UPDATE was planned on; a server that
-    // moved it and still serves other fields will not take them.
-    if sent_on.is_some_and(|before| before.serial != served.serial) {
+    // The server serves the serial written with the spec's fields, yet other fields: it took
+    // the UPDATE and will not take them. (An SOA ignored for its serial, because a concurrent
+    // change moved the zone's on, leaves another serial and is simply planned again.)
+    if sent_serial == Some(served.serial) {
         memory.not_taken = Some((want.clone(), ServedSoaFields::from(served)));
     }
     memory.ignored(want, served).then(|| SoaNotTaken {
@@ -730,7 +732,10 @@ mod tests {
             ..before.clone()
         };
         let mut memory = SoaMemory::default();
-        let not_taken = settle_soa(&mut memory, &want, Some(&after), Some(&before)).unwrap();
+        // Ignored for its serial (a concurrent change moved the zone on): planned again.
+        assert!(settle_soa(&mut memory, &want, Some(&after), Some(5)).is_none());
+        assert!(memory.not_taken.is_none());
+        let not_taken = settle_soa(&mut memory, &want, Some(&after), Some(2)).unwrap();
         assert!(not_taken.to_string().contains("TTL 3600"), "{not_taken}");
         let mut observed = zone(&[]);
         observed.set_soa_serial(2);
