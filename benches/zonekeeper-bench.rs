@@ -205,6 +205,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Bind => "bind",
         Kind::Knot => "knot",
         Kind::Nsd => "nsd",
+        Kind::PowerDns => "powerdns",
     }
 }
 
