@@ -1003,3 +1003,98 @@ async fn metrics_count_dns_failures_as_errors_track_readiness_and_forget_deleted
     .await;
     op.stop().await;
 }
+
+/// The served SOA as `dig` prints it: `(ttl, rname)`.
+fn served_soa(server: &DnsServer) -> (u32, String) {
+    let out = std::process::Command::new("dig")
+        .args(["+noall", "+answer", "+time=5", "+tries=1"])
+        .arg(format!("@{}", server.addr.ip()))
+        .args(["-p", &server.addr.port().to_string(), &server.zone, "SOA"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert!(f.len() >= 7 && f[3] == "SOA", "dig: {line}");
+    (f[1].parse().unwrap(), f[5].to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_and_ttl_edited_with_kubectl_reach_the_served_soa() {
+    let server = primary(ServerKind::Bind).await;
+    let (cluster, op) = Cluster::with_operator("soa", &server).await;
+    // The fixture serves `hostmaster.example.com.` with TTL 3600; the manifest asks TTL 300
+    // and gives no email, so the RNAME stays the server's.
+    cluster
+        .apply_zone(zone_manifest("soa", &server, www()))
+        .await;
+    let zone = cluster.wait_zone("soa", WAIT, is_ready).await;
+    let status = zone.status.unwrap();
+    assert_eq!(served_soa(&server), (300, "hostmaster.example.com.".into()));
+    assert_eq!(status.ttl, Some(300));
+    assert_eq!(status.email.as_deref(), Some("hostmaster@example.com"));
+    assert_eq!(status.serial, server.soa_serial().map(i64::from));
+
+    cluster
+        .patch_spec(
+            "soa",
+            json!({"email": "first.last@example.com", "ttl": 600}),
+        )
+        .await;
+    let zone = cluster
+        .wait_zone("soa", WAIT, |z| {
+            is_ready(z) && z.status.as_ref().is_some_and(|s| s.ttl == Some(600))
+        })
+        .await;
+    let status = zone.status.unwrap();
+    assert_eq!(
+        served_soa(&server),
+        (600, "first\\.last.example.com.".into())
+    );
+    assert_eq!(status.email.as_deref(), Some("first.last@example.com"));
+    assert_eq!(status.serial, server.soa_serial().map(i64::from));
+    let entry = &status.history[0];
+    assert_eq!(
+        entry.change_type,
+        zonekeeper::api::shared::ChangeType::Update
+    );
+    assert_eq!(entry.serial_after, status.serial);
+    assert!(
+        entry
+            .sample
+            .iter()
+            .any(|l| l
+                .starts_with("+ example.com. 600 IN SOA ns1.invalid. first\\.last.example.com.")),
+        "{entry:?}"
+    );
+    // The record without a TTL of its own follows spec.ttl too.
+    assert!(
+        server
+            .axfr_lines()
+            .iter()
+            .any(|l| l.starts_with("www.example.com. 600 IN A")),
+        "{:?}",
+        server.axfr_lines()
+    );
+
+    // Someone edits the SOA on the server: drift, put back like a managed RRset.
+    let serial = server.soa_serial().unwrap();
+    server.nsupdate(&format!(
+        "update add example.com. 3600 SOA ns1.invalid. other.example.net. {} 3600 600 86400 60\n",
+        serial + 1
+    ));
+    cluster
+        .patch_spec("soa", json!({"description": "poke"}))
+        .await;
+    cluster
+        .wait_zone("soa", WAIT, |z| {
+            z.status.as_ref().is_some_and(|s| {
+                s.serial.is_some_and(|n| n > i64::from(serial) + 1) && s.ttl == Some(600)
+            })
+        })
+        .await;
+    assert_eq!(
+        served_soa(&server),
+        (600, "first\\.last.example.com.".into())
+    );
+    op.stop().await;
+}
