@@ -232,6 +232,12 @@ fn email_reaches_the_soa_on_powerdns_and_a_kept_ttl_is_reported() {
     );
     let (ready, reason) = ready_reason(&status);
     assert_eq!((ready.as_str(), reason.as_str()), ("False", "SoaNotTaken"));
+    // Not sent again: the state directory remembers the server ignored it.
+    let again = zonekeeper(&["apply", "-f", f, "--state-dir", s]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert_eq!(dig_soa(&server).2, after, "no serial bump per run");
+    let (ready, reason) = ready_reason(&status_of(&again));
+    assert_eq!((ready.as_str(), reason.as_str()), ("False", "SoaNotTaken"));
     assert!(
         String::from_utf8_lossy(&server.log().into_bytes()).contains("Replacing SOA record"),
         "PowerDNS logged the SOA replaced:\n{}",

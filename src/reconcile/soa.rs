@@ -89,9 +89,80 @@ impl SoaMemory {
     }
 }
 
+impl SoaMemory {
+    /// One line per fact, for the standalone state directory: `applied FINGERPRINT` and
+    /// `not-taken WANT_RNAME|- WANT_TTL SERVED_RNAME SERVED_TTL`.
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        if let Some(fp) = self.applied {
+            text.push_str(&format!("applied {fp}\n"));
+        }
+        if let Some((want, served)) = &self.not_taken {
+            let rname = want
+                .rname
+                .as_ref()
+                .map_or_else(|| "-".to_string(), Name::to_ascii);
+            text.push_str(&format!(
+                "not-taken {rname} {} {} {}\n",
+                want.ttl,
+                served.rname.to_ascii(),
+                served.ttl
+            ));
+        }
+        text
+    }
+
+    /// Reads what [`SoaMemory::to_text`] wrote.
+    pub fn from_text(text: &str) -> Result<SoaMemory, String> {
+        let mut memory = SoaMemory::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let bad = || format!("unreadable SOA memory line {line:?}");
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let name = |t: &str| Name::from_ascii(t).map_err(|_| bad());
+            let ttl = |t: &str| t.parse::<u32>().map_err(|_| bad());
+            match f.as_slice() {
+                ["applied", fp] => memory.applied = Some(fp.parse().map_err(|_| bad())?),
+                ["not-taken", rname, want_ttl, served_rname, served_ttl] => {
+                    let want = SoaWant {
+                        rname: (*rname != "-").then(|| name(rname)).transpose()?,
+                        ttl: ttl(want_ttl)?,
+                    };
+                    let served = ServedSoaFields {
+                        rname: name(served_rname)?,
+                        ttl: ttl(served_ttl)?,
+                    };
+                    memory.not_taken = Some((want, served));
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(memory)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_reads_back_what_it_wrote() {
+        let memory = SoaMemory {
+            applied: Some(42),
+            not_taken: Some((
+                SoaWant {
+                    rname: Some(email_to_rname("first.last@example.com").unwrap()),
+                    ttl: 300,
+                },
+                ServedSoaFields {
+                    rname: email_to_rname("first.last@example.com").unwrap(),
+                    ttl: 3600,
+                },
+            )),
+        };
+        assert_eq!(SoaMemory::from_text(&memory.to_text()), Ok(memory));
+        assert_eq!(SoaMemory::from_text(""), Ok(SoaMemory::default()));
+        assert!(SoaMemory::from_text("applied x").is_err());
+    }
 
     #[test]
     fn an_email_becomes_the_rname_with_the_local_part_as_one_label() {

@@ -48,6 +48,7 @@ impl<'a> StateDirHost<'a> {
             return Ok(());
         };
         self.dir.save_owned(&state.owned)?;
+        self.dir.save_soa(&state.soa)?;
         if let Some(snapshot) = &state.snapshot {
             self.dir.save_snapshot(snapshot).await?;
         }
@@ -79,7 +80,7 @@ impl<'a> ZoneHost for StateDirHost<'a> {
             None => ZoneState {
                 owned: self.dir.load_owned()?,
                 snapshot: self.dir.load_snapshot(origin).await?,
-                ..ZoneState::default()
+                soa: self.dir.load_soa()?,
             },
         };
         Ok(self.state.insert(state))

@@ -1,6 +1,6 @@
 //! What the standalone commands keep between runs, per zone, in `--state-dir`: the RRsets the
-//! manifest manages, the backend snapshot and the status (history included) — the same things
-//! the operator keeps in the cluster.
+//! manifest manages, the backend snapshot, what was learnt about the SOA and the status (history
+//! included) — the same things the operator keeps (the SOA facts in memory only).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,7 @@ use crate::api::DnsZoneStatus;
 use crate::dns::model::{Owned, Zone};
 use crate::reconcile::ownership;
 use crate::reconcile::snapshot::{FileStore, SnapshotError, SnapshotStore};
+use crate::reconcile::soa::SoaMemory;
 use hickory_proto::rr::Name;
 
 /// Why state could not be read or written.
@@ -62,6 +63,17 @@ impl ZoneDir {
 
     pub fn save_owned(&self, owned: &Owned) -> Result<(), StateError> {
         self.write("owned.txt", &ownership::format_owned(owned))
+    }
+
+    /// What earlier runs learnt about the zone's SOA; nothing when no run wrote it.
+    pub fn load_soa(&self) -> Result<SoaMemory, StateError> {
+        let path = self.dir.join("soa.txt");
+        let text = Self::read_opt(&path)?.unwrap_or_default();
+        SoaMemory::from_text(&text).map_err(|e| Self::io(&path, e))
+    }
+
+    pub fn save_soa(&self, memory: &SoaMemory) -> Result<(), StateError> {
+        self.write("soa.txt", &memory.to_text())
     }
 
     pub fn load_status(&self) -> Result<DnsZoneStatus, StateError> {
