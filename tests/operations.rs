@@ -586,6 +586,9 @@ async fn the_chart_rbac_rules_are_exactly_what_the_operator_uses() {
         json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]),
     );
     manifest["spec"]["deletionPolicy"] = json!("DeleteRecords");
+    // The fixture's SOA TTL: both applies then send one RRset and read alike, so the second
+    // is a repeated Event (the `patch` rule) rather than a new one.
+    manifest["spec"]["ttl"] = json!(3600);
     // Small history limits, so the second completed sync prunes the first.
     manifest["spec"]["sync"]["successfulHistoryLimit"] = json!(1);
     manifest["spec"]["sync"]["failedHistoryLimit"] = json!(1);
