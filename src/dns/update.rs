@@ -671,4 +671,43 @@ mod tests {
         assert_eq!(err.reason(), "EncodeError");
         assert!(err.to_string().contains("t.z."));
     }
+
+    #[test]
+    fn an_soa_is_replaced_by_adding_it_under_a_value_independent_prerequisite() {
+        let soa = |serial: u32| {
+            Record::from_rdata(
+                Name::from_ascii("z.").unwrap(),
+                300,
+                RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                    Name::from_ascii("ns.z.").unwrap(),
+                    Name::from_ascii("first\\.last.z.").unwrap(),
+                    serial,
+                    3600,
+                    600,
+                    86400,
+                    60,
+                )),
+            )
+        };
+        let (prereqs, updates) = change_records(&RRsetChange {
+            name: Name::from_ascii("z.").unwrap(),
+            rtype: RecordType::SOA,
+            old: vec![soa(1)],
+            new: vec![soa(2)],
+        });
+        // §2.4.1: class ANY, no data, whatever the served values are.
+        assert_eq!(prereqs.len(), 1);
+        assert_eq!(prereqs[0].dns_class(), DNSClass::ANY);
+        assert_eq!(prereqs[0].record_type(), RecordType::SOA);
+        assert!(hickory_proto::rr::RecordData::is_update(prereqs[0].data()));
+        // No delete of the SOA: the added one replaces it.
+        assert_eq!(
+            updates,
+            vec![{
+                let mut r = soa(2);
+                r.set_dns_class(DNSClass::IN);
+                r
+            }]
+        );
+    }
 }
