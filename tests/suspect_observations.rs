@@ -58,6 +58,7 @@ fn config(server: &HostileServer, desired: Vec<RRset>) -> ZoneConfig {
         key: Some(key()),
         timeout: Duration::from_secs(5),
         key_secret: None,
+        bounds: Default::default(),
     };
     ZoneConfig {
         origin: origin(),
