@@ -323,6 +323,27 @@ fn zone_labels(zone: &DnsZone) -> crate::telemetry::ZoneLabels {
     }
 }
 
+/// How often a running pass looks for its object's deletion in the controller's store.
+const DELETION_POLL: Duration = Duration::from_millis(200);
+/// The cleanup of a zone whose pass was cancelled runs this soon after.
+const DELETION_REQUEUE: Duration = Duration::from_millis(100);
+
+/// Resolves once `zone` is being deleted, gone, or replaced by a new object of its name.
+async fn deleted(ctx: &Context, zone: &DnsZone) {
+    let object = ObjectRef::from_obj(zone);
+    let uid = zone.meta().uid.clone();
+    loop {
+        let gone = match ctx.zones.get(&object) {
+            None => true,
+            Some(now) => now.meta().deletion_timestamp.is_some() || now.meta().uid != uid,
+        };
+        if gone {
+            return;
+        }
+        tokio::time::sleep(DELETION_POLL).await;
+    }
+}
+
 /// The reason of a pass that ended without the zone Ready, for the reconcile metric.
 type Failure = std::sync::Mutex<Option<String>>;
 
@@ -390,13 +411,21 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         rt: &mut rt,
         owned_before: None,
     };
-    let outcome = reconcile_zone(
+    let pass = reconcile_zone(
         &mut host,
         &zone.spec,
         conflict_winner(&zone, ctx),
         Mode::Apply,
-    )
-    .await?;
+    );
+    // A deletion must not wait for a pass against a slow or endless server: the pass is
+    // dropped (its connection and the zone's locks with it) and the cleanup runs next.
+    let outcome = tokio::select! {
+        outcome = pass => outcome?,
+        () = deleted(ctx, &zone) => {
+            tracing::info!(zone = %zone.spec.zone_name, server = %zone.spec.backend.server, "pass cancelled: the object is being deleted");
+            return Ok(Action::requeue(DELETION_REQUEUE));
+        }
+    };
     if let Some(before) = host.owned_before.take()
         && rt.state.owned != before
     {
