@@ -24,6 +24,7 @@ use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::diff::GuardViolation;
 use crate::dns::model::Owned;
+use crate::dns::transfer::TransferOptions;
 use crate::reconcile::config::{self, ConfigError, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
@@ -204,6 +205,10 @@ fn stale_finalizer_patch(error: &Error) -> bool {
 #[tracing::instrument(skip_all, fields(zone = %zone.spec.zone_name, object = %key_of(&zone), server = %zone.spec.backend.server))]
 pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let _watched = ctx.metrics.watchdog.start(
+        format!("DnsZone {} (zone {})", key_of(&zone), zone.spec.zone_name),
+        reconcile_limit(&zone),
+    );
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
     let failure = Failure::default();
@@ -226,6 +231,22 @@ pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, 
             .reconciled("DnsZone", outcome, &reason, started.elapsed().as_secs_f64());
     }
     result
+}
+
+/// Beyond its transfers (a refresh and a re-check, each bounded by the zone's deadline) a
+/// pass waits on UPDATE round trips and API writes, each bounded by its own timeout.
+const RECONCILE_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// The longest a reconcile of `zone` may run before `/livez` reports the loop as stuck.
+fn reconcile_limit(zone: &DnsZone) -> Duration {
+    let records = zone
+        .status
+        .as_ref()
+        .and_then(|s| s.record_count)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let deadline = TransferOptions::bounded(config::transfer_bounds(&zone.spec), records).deadline;
+    deadline.saturating_mul(3).saturating_add(RECONCILE_GRACE)
 }
 
 /// The older DnsZone managing the same zone on the same server, if any.
