@@ -46,7 +46,8 @@ async fn deleting_a_zone_cancels_its_wedged_pass_and_other_zones_carry_on() {
     let mut wedged = zone_manifest("wedged", &bind, json!([]));
     wedged["spec"]["zoneName"] = json!(WEDGED_ZONE);
     wedged["spec"]["backend"]["server"] = json!(hostile.addr.to_string());
-    wedged["spec"]["deletionPolicy"] = json!("Retain");
+    // DeleteRecords: the finalizer holds the object until the operator let go of it.
+    wedged["spec"]["deletionPolicy"] = json!("DeleteRecords");
     wedged["spec"]["transfer"] = json!({"deadline": "10m", "maxRecords": 20_000_000});
     cluster.apply_zone(wedged).await;
     let started = Instant::now();

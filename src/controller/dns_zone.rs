@@ -16,7 +16,8 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
-use super::context::{Context, DriftBase};
+use super::context::{Context, DriftBase, ZoneRuntime};
+use super::deletion::{self, DELETION_REQUEUE, deleted};
 use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
 use super::zone_syncs;
@@ -107,6 +108,15 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
+    let sweeper = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_INTERVAL).await;
+                ctx.forget_gone().await;
+            }
+        })
+    };
     // Ready once the controller's store holds the first full list of DnsZones. kube-runtime
     // 5.0's `DelayedInit` keeps only the last poller's waker and the Controller's own runner
     // waits on the same store, so a waiter that polled first may never be woken: the wait is
@@ -152,7 +162,11 @@ pub async fn run(
             }
         })
         .await;
+    sweeper.abort();
 }
+
+/// How soon the state and metric series of a zone deleted without a finalizer go.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 impl Error {
     /// The metric label: what kind of failure this was.
@@ -212,14 +226,18 @@ pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, 
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
     let failure = Failure::default();
-    let result = finalizer(&api, FINALIZER, zone, |event| async {
-        match event {
-            Finalize::Apply(zone) => apply(zone, &ctx, &failure).await,
-            Finalize::Cleanup(zone) => cleanup(zone, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = if deletion::needs_finalizer(&zone) {
+        finalizer(&api, FINALIZER, zone, |event| async {
+            match event {
+                Finalize::Apply(zone) => apply(zone, &ctx, &failure).await,
+                Finalize::Cleanup(zone) => cleanup(zone, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    } else {
+        without_finalizer(&api, zone, &ctx, &failure).await
+    };
     if result.is_ok() {
         // A pass that ran but left the zone not Ready (DNS side) is an error with its reason;
         // Kubernetes failures are counted by `error_policy`.
@@ -231,6 +249,32 @@ pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, 
             .reconciled("DnsZone", outcome, &reason, started.elapsed().as_secs_f64());
     }
     result
+}
+
+/// A zone whose deletion leaves its records: no finalizer (one left from an earlier
+/// `DeleteRecords` policy is removed), so its deletion never waits for the operator.
+async fn without_finalizer(
+    api: &Api<DnsZone>,
+    zone: Arc<DnsZone>,
+    ctx: &Context,
+    failure: &Failure,
+) -> Result<Action, Error> {
+    let ours = deletion::has_finalizer(&zone);
+    if zone.meta().deletion_timestamp.is_some() {
+        // Still here: held by our old finalizer (the Retained event) or by someone else's.
+        let action = if ours {
+            cleanup(zone.clone(), ctx).await?
+        } else {
+            forget(ctx, &zone).await;
+            Action::await_change()
+        };
+        deletion::remove_finalizer(api, &zone).await?;
+        return Ok(action);
+    }
+    if ours {
+        deletion::remove_finalizer(api, &zone).await?;
+    }
+    apply(zone, ctx, failure).await
 }
 
 /// Beyond its transfers (a refresh and a re-check, each bounded by the zone's deadline) a
@@ -344,27 +388,6 @@ fn zone_labels(zone: &DnsZone) -> crate::telemetry::ZoneLabels {
     }
 }
 
-/// How often a running pass looks for its object's deletion in the controller's store.
-const DELETION_POLL: Duration = Duration::from_millis(200);
-/// The cleanup of a zone whose pass was cancelled runs this soon after.
-const DELETION_REQUEUE: Duration = Duration::from_millis(100);
-
-/// Resolves once `zone` is being deleted, gone, or replaced by a new object of its name.
-async fn deleted(ctx: &Context, zone: &DnsZone) {
-    let object = ObjectRef::from_obj(zone);
-    let uid = zone.meta().uid.clone();
-    loop {
-        let gone = match ctx.zones.get(&object) {
-            None => true,
-            Some(now) => now.meta().deletion_timestamp.is_some() || now.meta().uid != uid,
-        };
-        if gone {
-            return;
-        }
-        tokio::time::sleep(DELETION_POLL).await;
-    }
-}
-
 /// The reason of a pass that ended without the zone Ready, for the reconcile metric.
 type Failure = std::sync::Mutex<Option<String>>;
 
@@ -373,6 +396,14 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     let ns = zone.namespace().unwrap_or_default();
     let runtime = ctx.runtime(&key).await;
     let mut rt = runtime.lock().await;
+    if rt.uid != zone.meta().uid {
+        // Deleted and created again under its name: nothing of the old object applies.
+        *rt = ZoneRuntime {
+            uid: zone.meta().uid.clone(),
+            ..ZoneRuntime::default()
+        };
+    }
+    rt.labels = Some(zone_labels(&zone));
     let current = rt.status_of(&zone);
     let mut status = current.clone();
     if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
@@ -740,6 +771,13 @@ async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, Cleanup
             .await
             .map_err(|e| CleanupError::Ownership(Box::new(e.into())))?;
         rt.owned_loaded = true;
+    }
+    if rt.state.owned.is_empty() {
+        // Nothing was ever applied (a first pass cancelled, say): no server traffic needed.
+        return Ok(format!(
+            "zone {}: no managed RRsets to delete on {}",
+            zone.spec.zone_name, zone.spec.backend.server
+        ));
     }
     let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;
     if let Some(s) = report.suspect {
