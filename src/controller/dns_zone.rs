@@ -342,13 +342,12 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
 async fn write_status(
     ctx: &Context,
     zone: &DnsZone,
-    status: &DnsZoneStatus,
+    (base, status): (&DnsZoneStatus, &DnsZoneStatus),
     rt: &mut super::context::ZoneRuntime,
 ) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-    super::status::apply_status(&api, &zone.name_any(), status).await?;
-    rt.written = Some((zone.resource_version(), status.clone()));
+    rt.written = Some(super::status::write_zone_status(&api, zone, base, status).await?);
     Ok(())
 }
 
@@ -421,7 +420,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     if ctx.locks.is_syncing(&key) || zone_syncs::is_running(&ctx.syncs, &zone) {
         hold_for_sync(&zone, &mut status);
         if status != current {
-            write_status(ctx, &zone, &status, &mut rt).await?;
+            write_status(ctx, &zone, (&current, &status), &mut rt).await?;
         }
         // The sync's final status wakes this zone again; the requeue is only a safety net.
         return Ok(Action::requeue(healthy_requeue));
@@ -492,7 +491,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
     if status != current {
-        write_status(ctx, &zone, &status, &mut rt).await?;
+        write_status(ctx, &zone, (&current, &status), &mut rt).await?;
     }
     let ready = zone_status::is_true(&status.conditions, condition::READY);
     ctx.metrics.zone_readiness(&zone_labels(&zone), ready);
