@@ -1,4 +1,5 @@
-//! Deleting a DnsZone never waits on the operator without need.
+//! Deleting a DnsZone never waits on the operator without need, and no reconcile runs
+//! unnoticed past its limit.
 //!
 //! Which DnsZones carry the cleanup finalizer. Only a Primary zone with `deletionPolicy:
 //! DeleteRecords` has work to do on deletion; any other zone is released by the API server
@@ -12,6 +13,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
+use crate::dns::transfer::TransferOptions;
+use crate::reconcile::config;
 
 use super::dns_zone::FINALIZER;
 use crate::api::DnsZone;
@@ -75,4 +78,20 @@ pub async fn deleted(ctx: &Context, zone: &DnsZone) {
         }
         tokio::time::sleep(DELETION_POLL).await;
     }
+}
+
+/// Beyond its transfers (a refresh and a re-check, each bounded by the zone's deadline) a
+/// pass waits on UPDATE round trips and API writes, each bounded by its own timeout.
+const RECONCILE_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// The longest a reconcile of `zone` may run before `/livez` reports the loop as stuck.
+pub fn reconcile_limit(zone: &DnsZone) -> Duration {
+    let records = zone
+        .status
+        .as_ref()
+        .and_then(|s| s.record_count)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let deadline = TransferOptions::bounded(config::transfer_bounds(&zone.spec), records).deadline;
+    deadline.saturating_mul(3).saturating_add(RECONCILE_GRACE)
 }

@@ -25,7 +25,6 @@ use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::dns::diff::GuardViolation;
 use crate::dns::model::Owned;
-use crate::dns::transfer::TransferOptions;
 use crate::reconcile::config::{self, ConfigError, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
@@ -221,7 +220,7 @@ pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let _watched = ctx.metrics.watchdog.start(
         format!("DnsZone {} (zone {})", key_of(&zone), zone.spec.zone_name),
-        reconcile_limit(&zone),
+        deletion::reconcile_limit(&zone),
     );
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
@@ -275,22 +274,6 @@ async fn without_finalizer(
         deletion::remove_finalizer(api, &zone).await?;
     }
     apply(zone, ctx, failure).await
-}
-
-/// Beyond its transfers (a refresh and a re-check, each bounded by the zone's deadline) a
-/// pass waits on UPDATE round trips and API writes, each bounded by its own timeout.
-const RECONCILE_GRACE: Duration = Duration::from_secs(15 * 60);
-
-/// The longest a reconcile of `zone` may run before `/livez` reports the loop as stuck.
-fn reconcile_limit(zone: &DnsZone) -> Duration {
-    let records = zone
-        .status
-        .as_ref()
-        .and_then(|s| s.record_count)
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0);
-    let deadline = TransferOptions::bounded(config::transfer_bounds(&zone.spec), records).deadline;
-    deadline.saturating_mul(3).saturating_add(RECONCILE_GRACE)
 }
 
 /// The older DnsZone managing the same zone on the same server, if any.
