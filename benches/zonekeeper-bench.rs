@@ -342,6 +342,7 @@ async fn zonesync_scenario(kind: Kind) -> anyhow::Result<()> {
         key: Some(k.clone()),
         timeout: Duration::from_secs(10),
         key_secret: None,
+        bounds: Default::default(),
     };
     let tool = if matches!(kind, Kind::Knot) {
         "kdig"

@@ -7,6 +7,7 @@ use zonekeeper::api::shared::Duration;
 use zonekeeper::api::zone_sync::SyncMethod;
 use zonekeeper::controller::context::Settings;
 use zonekeeper::controller::operator::{self, LeaderOptions, OperatorOptions};
+use zonekeeper::dns::transfer::BoundsOverride;
 use zonekeeper::standalone::commands;
 use zonekeeper::telemetry::{self, LogFormat};
 
@@ -84,6 +85,8 @@ enum Command {
         /// managed, so a record later removed from the manifest is planned for deletion.
         #[arg(long, env = "ZONEKEEPER_STATE_DIR", default_value = ".zonekeeper")]
         state_dir: PathBuf,
+        #[command(flatten)]
+        bounds: BoundsArgs,
     },
     /// Sync zones from their servers (a ZoneSync without a cluster); prints the sync status.
     Sync {
@@ -97,7 +100,33 @@ enum Command {
         /// Report the difference, store nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        bounds: BoundsArgs,
     },
+}
+
+/// Transfer bounds; each replaces the manifest's `spec.transfer` value (or the default).
+#[derive(clap::Args)]
+struct BoundsArgs {
+    /// Most records the transfer may carry (default 5000000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_records: Option<u64>,
+    /// Most bytes of DNS messages the transfer may carry (default 1073741824).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_bytes: Option<u64>,
+    /// Longest the transfer may take, e.g. `90s` or `10m` (default 10m).
+    #[arg(long)]
+    transfer_deadline: Option<Duration>,
+}
+
+impl BoundsArgs {
+    fn into_override(self) -> BoundsOverride {
+        BoundsOverride {
+            deadline: self.transfer_deadline.map(|d| d.0).filter(|d| !d.is_zero()),
+            max_records: self.max_records,
+            max_bytes: self.max_bytes,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -256,6 +285,7 @@ async fn main() -> anyhow::Result<()> {
             out_dir,
             include_apex_ns,
             state_dir,
+            bounds,
         } => {
             use zonekeeper::standalone::import;
             let result = async {
@@ -272,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
                     out_dir,
                     include_apex_ns,
                     state_dir: Some(state_dir),
+                    bounds: bounds.into_override(),
                 };
                 import::import(&opts).await
             }
@@ -304,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
             zone,
             axfr,
             dry_run,
+            bounds,
         } => {
             let method = if axfr {
                 SyncMethod::Axfr
@@ -316,6 +348,7 @@ async fn main() -> anyhow::Result<()> {
                 zone.as_deref(),
                 method,
                 dry_run,
+                bounds.into_override(),
             )
             .await;
             finish(code, &text)?;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -93,6 +94,104 @@ pub struct Metrics {
     /// `zones_not_ready`.
     zone_ready: std::sync::Mutex<std::collections::BTreeMap<(String, String), bool>>,
     ready: AtomicBool,
+    /// What `/livez` judges.
+    pub watchdog: Arc<Watchdog>,
+}
+
+/// Whether the reconcile loops make progress: every reconcile registers itself with the
+/// longest it may take, and a controller whose event stream ended says so. `/livez` fails
+/// (so the kubelet restarts the pod) on a reconcile past its limit or an ended controller.
+#[derive(Debug, Default)]
+pub struct Watchdog {
+    state: std::sync::Mutex<WatchState>,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    next: u64,
+    running: std::collections::BTreeMap<u64, Running>,
+    ended: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Running {
+    what: String,
+    started: Instant,
+    limit: Duration,
+}
+
+/// A registered reconcile; dropping it (the reconcile ended or was cancelled) unregisters it.
+#[derive(Debug)]
+pub struct Watched {
+    watchdog: Arc<Watchdog>,
+    id: u64,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.watchdog.lock().running.remove(&self.id);
+    }
+}
+
+impl Watchdog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a reconcile of `what` that must end within `limit`.
+    pub fn start(self: &Arc<Self>, what: String, limit: Duration) -> Watched {
+        let mut state = self.lock();
+        let id = state.next;
+        state.next += 1;
+        state.running.insert(
+            id,
+            Running {
+                what,
+                started: Instant::now(),
+                limit,
+            },
+        );
+        Watched {
+            watchdog: self.clone(),
+            id,
+        }
+    }
+
+    /// Notes that a controller stopped although the operator did not ask it to.
+    pub fn controller_ended(&self, which: &str) {
+        tracing::error!(
+            controller = which,
+            "controller stopped: /livez fails from now on"
+        );
+        self.lock().ended.push(which.to_string());
+    }
+
+    /// `Err(why)` when the loops made no progress: a controller ended, or a reconcile runs
+    /// past its limit at `now`.
+    pub fn verdict(&self, now: Instant) -> Result<(), String> {
+        let state = self.lock();
+        let mut why: Vec<String> = state
+            .ended
+            .iter()
+            .map(|c| format!("{c} controller stopped"))
+            .collect();
+        why.extend(state.running.values().filter_map(|r| {
+            let took = now.saturating_duration_since(r.started);
+            (took > r.limit).then(|| {
+                format!(
+                    "reconcile of {} running for {}s, limit {}s",
+                    r.what,
+                    took.as_secs(),
+                    r.limit.as_secs()
+                )
+            })
+        }));
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(why.join("; "))
+        }
+    }
 }
 
 fn duration_histogram() -> Histogram {
@@ -179,6 +278,7 @@ impl Default for Metrics {
             zones_not_ready,
             zone_ready: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
+            watchdog: Arc::default(),
         }
     }
 }
@@ -257,7 +357,7 @@ impl Metrics {
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/metrics", get(serve_metrics))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/livez", get(serve_live))
         .route("/readyz", get(serve_ready))
         .with_state(metrics)
 }
@@ -270,6 +370,16 @@ async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse
         )],
         metrics.encode(),
     )
+}
+
+async fn serve_live(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    match metrics.watchdog.verdict(Instant::now()) {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(why) => {
+            tracing::error!(reason = %why, "/livez fails");
+            (StatusCode::SERVICE_UNAVAILABLE, why)
+        }
+    }
 }
 
 async fn serve_ready(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
@@ -329,10 +439,51 @@ mod tests {
             r#"zonekeeper_reconciles_total{kind="DnsZone",result="error",reason="ConnectionFailed"} 1"#
         ), "{text}");
         assert!(text.contains("zonekeeper_leader 1"), "{text}");
+        let stuck = metrics
+            .watchdog
+            .start("DnsZone dns/x".into(), Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let live = get("/livez").await;
+        assert!(live.starts_with("HTTP/1.1 503"), "{live}");
+        assert!(
+            live.contains("reconcile of DnsZone dns/x running"),
+            "{live}"
+        );
+        drop(stuck);
+        assert!(get("/livez").await.starts_with("HTTP/1.1 200"));
         assert!(
             text.contains("zonekeeper_reconcile_duration_seconds_count{kind=\"DnsZone\"} 1"),
             "{text}"
         );
         task.abort();
+    }
+
+    #[test]
+    fn the_watchdog_fails_on_an_overdue_reconcile_or_an_ended_controller_only() {
+        let dog = Arc::new(Watchdog::default());
+        let t0 = Instant::now();
+        assert_eq!(dog.verdict(t0), Ok(()), "nothing running");
+        let a = dog.start("DnsZone dns/a".into(), Duration::from_secs(60));
+        let b = dog.start("DnsZone dns/b".into(), Duration::from_secs(600));
+        assert_eq!(
+            dog.verdict(t0 + Duration::from_secs(59)),
+            Ok(()),
+            "within limits"
+        );
+        let why = dog.verdict(t0 + Duration::from_secs(120)).unwrap_err();
+        assert!(why.contains("DnsZone dns/a running for 1"), "{why}");
+        assert!(!why.contains("dns/b"), "b is within its own limit: {why}");
+        drop(a);
+        assert_eq!(
+            dog.verdict(t0 + Duration::from_secs(120)),
+            Ok(()),
+            "the overdue reconcile ended: progress again"
+        );
+        drop(b);
+        dog.controller_ended("ZoneSync");
+        assert_eq!(
+            dog.verdict(t0),
+            Err("ZoneSync controller stopped".to_string())
+        );
     }
 }

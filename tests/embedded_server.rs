@@ -712,6 +712,7 @@ async fn sync_follows_the_journal() {
         key: Some(key()),
         timeout: Duration::from_secs(5),
         key_secret: None,
+        bounds: Default::default(),
     };
     let first = sync(&ep, &origin(), None, SyncMethod::Auto).await.unwrap();
     assert!(!first.incremental);

@@ -13,10 +13,7 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use support::hostile::{Behaviour, HostileServer};
 use zonekeeper::dns::query::{QueryOptions, query_soa};
-use zonekeeper::dns::transfer::{
-    ENV_DEADLINE_SECS, ENV_MAX_MESSAGES, ENV_MAX_RECORDS, TransferOptions, axfr, axfr_zone, ixfr,
-    ixfr_refresh,
-};
+use zonekeeper::dns::transfer::{TransferOptions, axfr, axfr_zone, ixfr, ixfr_refresh};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
@@ -272,15 +269,11 @@ async fn an_empty_zone_transfers_as_its_soa_alone() {
 
 // --- the command line ----------------------------------------------------------------
 
-/// Runs the binary under `/usr/bin/time` with the transfer caps in its environment;
-/// returns its output and peak RSS in KiB.
-fn run_capped(args: &[&str], caps: &[(&str, &str)]) -> (Output, u64, Duration) {
+/// Runs the binary under `/usr/bin/time`; returns its output and peak RSS in KiB.
+fn run_capped(args: &[&str]) -> (Output, u64, Duration) {
     let started = Instant::now();
     let mut cmd = Command::new("/usr/bin/time");
     cmd.arg("-f").arg("maxrss=%M").arg(BIN).args(args);
-    for (k, v) in caps {
-        cmd.env(k, v);
-    }
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -338,26 +331,24 @@ fn import_ends_on_endless_records_and_endless_messages_with_bounded_memory() {
     let key = key_file(dir.path());
     for (behaviour, phrase) in [
         (Behaviour::EndlessRecords, "more than 100000 records"),
-        (Behaviour::EndlessEmptyMessages, "more than 20000 messages"),
+        // The message cap follows the record cap.
+        (Behaviour::EndlessEmptyMessages, "more than 100001 messages"),
     ] {
         let (_rt, server) = hostile_on_runtime(behaviour.clone());
         let addr = server.addr.to_string();
-        let (out, rss, took) = run_capped(
-            &[
-                "import",
-                "--server",
-                &addr,
-                "--zone",
-                ORIGIN,
-                "--tsig-key-file",
-                &key,
-            ],
-            &[
-                (ENV_MAX_RECORDS, CLI_MAX_RECORDS),
-                (ENV_MAX_MESSAGES, "20000"),
-                (ENV_DEADLINE_SECS, "60"),
-            ],
-        );
+        let (out, rss, took) = run_capped(&[
+            "import",
+            "--server",
+            &addr,
+            "--zone",
+            ORIGIN,
+            "--tsig-key-file",
+            &key,
+            "--max-records",
+            CLI_MAX_RECORDS,
+            "--transfer-deadline",
+            "60s",
+        ]);
         assert_eq!(out.status.code(), Some(1), "{behaviour:?}: {}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -383,18 +374,17 @@ fn import_ends_at_the_deadline_on_an_endless_stream() {
     let key = key_file(dir.path());
     let (_rt, server) = hostile_on_runtime(Behaviour::EndlessEmptyMessages);
     let addr = server.addr.to_string();
-    let (out, _, took) = run_capped(
-        &[
-            "import",
-            "--server",
-            &addr,
-            "--zone",
-            ORIGIN,
-            "--tsig-key-file",
-            &key,
-        ],
-        &[(ENV_DEADLINE_SECS, "3")],
-    );
+    let (out, _, took) = run_capped(&[
+        "import",
+        "--server",
+        &addr,
+        "--zone",
+        ORIGIN,
+        "--tsig-key-file",
+        &key,
+        "--transfer-deadline",
+        "3s",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did not finish within 3s"), "{}", text(&out));
@@ -415,8 +405,13 @@ fn plan_manifests(dir: &Path, server: &HostileServer) -> String {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/primary-zone.yaml"),
     )
     .unwrap();
-    let zone = example.replace("127.0.0.1:10053", &server.addr.to_string());
-    assert_ne!(zone, example);
+    let zone = example
+        .replace("127.0.0.1:10053", &server.addr.to_string())
+        .replace(
+            "  records:\n",
+            &format!("  transfer: {{maxRecords: {CLI_MAX_RECORDS}, deadline: 60s}}\n  records:\n"),
+        );
+    assert!(zone.contains("maxRecords"), "{zone}");
     std::fs::write(m.join("zone.yaml"), zone).unwrap();
     m.to_str().unwrap().to_string()
 }
@@ -425,20 +420,15 @@ fn plan_manifests(dir: &Path, server: &HostileServer) -> String {
 fn plan_ends_on_endless_records_and_endless_messages() {
     for (behaviour, phrase) in [
         (Behaviour::EndlessRecords, "more than 100000 records"),
-        (Behaviour::EndlessEmptyMessages, "more than 20000 messages"),
+        // The message cap follows the record cap.
+        (Behaviour::EndlessEmptyMessages, "more than 100001 messages"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (_rt, server) = hostile_on_runtime(behaviour.clone());
         let m = plan_manifests(dir.path(), &server);
         let state = dir.path().join("state");
-        let (out, rss, took) = run_capped(
-            &["plan", "-f", &m, "--state-dir", state.to_str().unwrap()],
-            &[
-                (ENV_MAX_RECORDS, CLI_MAX_RECORDS),
-                (ENV_MAX_MESSAGES, "20000"),
-                (ENV_DEADLINE_SECS, "60"),
-            ],
-        );
+        let (out, rss, took) =
+            run_capped(&["plan", "-f", &m, "--state-dir", state.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{behaviour:?}: {}", text(&out));
         let all = text(&out);
         assert!(

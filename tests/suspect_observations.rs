@@ -58,6 +58,7 @@ fn config(server: &HostileServer, desired: Vec<RRset>) -> ZoneConfig {
         key: Some(key()),
         timeout: Duration::from_secs(5),
         key_secret: None,
+        bounds: Default::default(),
     };
     ZoneConfig {
         origin: origin(),
@@ -341,4 +342,90 @@ async fn what_landed_is_recorded_when_reading_the_zone_back_fails() {
         "{message}"
     );
     assert_eq!(condition(&status, "Synced").0, "False");
+}
+
+/// A ZoneSync that sees the zone emptied fails with `SuspectTransfer` and stores nothing;
+/// the same sync asked for with `allowMassDeletion: true` goes through, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_sync_passes_the_guard_only_with_allow_mass_deletion() {
+    use support::cluster::Cluster;
+    use zonekeeper::api::zone_sync::{SyncPhase, ZoneSync};
+
+    const WAIT: Duration = Duration::from_secs(60);
+    let fifty: Vec<RRset> = (0..50)
+        .map(|i| a(&format!("h{i}"), &format!("10.0.0.{i}")))
+        .collect();
+    let server =
+        HostileServer::start(ORIGIN, Some(key()), Behaviour::Normal(records(&fifty))).await;
+    let cluster = Cluster::start().await;
+    let _op = cluster.operator("zk-0", None).await;
+    cluster
+        .secret(
+            "hostile-tsig",
+            &support::dns_servers::TsigKey {
+                name: KEY_NAME.into(),
+                algorithm: "hmac-sha256".into(),
+                secret_b64: SECRET.into(),
+            },
+        )
+        .await;
+    cluster
+        .apply_zone(serde_json::json!({
+            "apiVersion": "dns.zonekeeper.io/v1alpha1",
+            "kind": "DnsZone",
+            "metadata": {"name": "hostile", "namespace": support::cluster::NS},
+            "spec": {
+                "zoneName": ORIGIN,
+                "type": "Primary",
+                "backend": {"server": server.addr.to_string(), "tsigKeySecretRef": {"name": "hostile-tsig"}},
+                "sync": {"interval": "0", "minInterval": "0"},
+            }
+        }))
+        .await;
+    cluster
+        .wait_zone("hostile", WAIT, support::cluster::is_ready)
+        .await;
+    let finished = |s: &ZoneSync| {
+        matches!(
+            s.status.as_ref().and_then(|st| st.phase),
+            Some(SyncPhase::Complete | SyncPhase::Failed | SyncPhase::Rejected)
+        )
+    };
+    let outcome = |s: &ZoneSync| {
+        let st = s.status.clone().unwrap_or_default();
+        (
+            st.phase,
+            st.reason.unwrap_or_default(),
+            st.summary.map(|m| (m.added, m.deleted)),
+        )
+    };
+    let name = cluster.create_sync("hostile", serde_json::json!({})).await;
+    let first = cluster.wait_sync(&name, WAIT, finished).await;
+    assert_eq!(
+        outcome(&first).0,
+        Some(SyncPhase::Complete),
+        "{:?}",
+        first.status
+    );
+
+    server.set(Behaviour::EmptyZone);
+    let name = cluster.create_sync("hostile", serde_json::json!({})).await;
+    let refused = cluster.wait_sync(&name, WAIT, finished).await;
+    assert_eq!(
+        (outcome(&refused).0, outcome(&refused).1.as_str()),
+        (Some(SyncPhase::Failed), "SuspectTransfer"),
+        "{:?}",
+        refused.status
+    );
+
+    let name = cluster
+        .create_sync("hostile", serde_json::json!({"allowMassDeletion": true}))
+        .await;
+    let allowed = cluster.wait_sync(&name, WAIT, finished).await;
+    assert_eq!(
+        (outcome(&allowed).0, outcome(&allowed).2),
+        (Some(SyncPhase::Complete), Some((0, 50))),
+        "allowMassDeletion lets the emptied zone through: {:?}",
+        allowed.status
+    );
 }

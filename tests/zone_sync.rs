@@ -47,6 +47,7 @@ async fn fresh_axfr(server: &DnsServer) -> Zone {
         ),
         timeout: Duration::from_secs(10),
         key_secret: None,
+        bounds: Default::default(),
     };
     zonekeeper::reconcile::pass::axfr_zone(&endpoint, &origin())
         .await

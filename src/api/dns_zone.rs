@@ -187,7 +187,9 @@ fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
-/// The connection used for zone transfers; every field defaults to the backend's.
+/// The connection used for zone transfers and their bounds. The connection fields default
+/// to the backend's; the bounds apply to every transfer of the zone (reconcile passes,
+/// ZoneSyncs, drift checks, standalone `plan`/`apply`/`sync`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferConnection {
@@ -198,6 +200,21 @@ pub struct TransferConnection {
     /// Secret holding the TSIG key for transfers; defaults to the backend's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tsig_key_secret_ref: Option<SecretRef>,
+    /// Longest one transfer may take before it ends with `TransferTimeout` (nothing of it
+    /// kept). Default (also for `0`): `10m`, plus a minute per 100,000 records the zone held
+    /// beyond a million.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Duration>,
+    /// Most records one transfer may carry before it ends with `TransferTooLarge`. Default
+    /// 5,000,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_records: Option<i64>,
+    /// Most bytes of DNS messages one transfer may carry before it ends with
+    /// `TransferTooLarge`. Default 1073741824 (1 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_bytes: Option<i64>,
 }
 
 /// One RRset: every record of one type at one name.

@@ -55,6 +55,11 @@ pub struct ZoneSyncSpec {
     /// Compute and report the difference, store nothing and record no history.
     #[serde(default)]
     pub dry_run: bool,
+    /// Accept this one sync although it looks suspect (the zone shrank to its SOA/NS, or
+    /// lost more than the DnsZone's `management.deletionGuard` allows), which otherwise fails
+    /// with `SuspectTransfer` and keeps the stored snapshot.
+    #[serde(default)]
+    pub allow_mass_deletion: bool,
 }
 
 /// A reference to a DnsZone in the same namespace.

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
 use super::zone_lock::ZoneLocks;
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::reconcile::config::Endpoint;
 use crate::reconcile::pass::ZoneState;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, ZoneLabels};
 
 /// What the operator keeps in memory for one DnsZone.
 #[derive(Debug, Default)]
@@ -32,6 +32,10 @@ pub struct ZoneRuntime {
     pub written: Option<(Option<String>, DnsZoneStatus)>,
     /// What the scheduled drift check compares the backend's serial with.
     pub drift_base: Option<DriftBase>,
+    /// The object this state belongs to: a new object of the same name starts afresh.
+    pub uid: Option<String>,
+    /// The zone's metric labels, to drop its series once it is gone.
+    pub labels: Option<ZoneLabels>,
 }
 
 /// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
@@ -133,5 +137,32 @@ impl Context {
     pub async fn forget(&self, key: &str) {
         self.runtime.lock().await.remove(key);
         self.locks.forget(key);
+    }
+
+    /// Forgets every zone gone from the store, metric series included. Zones without a
+    /// finalizer vanish without a last reconcile, so nothing else would.
+    pub async fn forget_gone(&self) {
+        let gone: Vec<(String, Arc<Mutex<ZoneRuntime>>)> = {
+            let mut map = self.runtime.lock().await;
+            let keys: Vec<String> = map
+                .keys()
+                .filter(|key| !self.in_store(key))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|key| map.remove(&key).map(|rt| (key, rt)))
+                .collect()
+        };
+        for (key, rt) in gone {
+            self.locks.forget(&key);
+            if let Some(labels) = rt.lock().await.labels.take() {
+                self.metrics.zone_deleted(&labels);
+            }
+        }
+    }
+
+    fn in_store(&self, key: &str) -> bool {
+        let (ns, name) = key.split_once('/').unwrap_or(("", key));
+        self.zones.get(&ObjectRef::new(name).within(ns)).is_some()
     }
 }

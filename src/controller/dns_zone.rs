@@ -16,7 +16,8 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
-use super::context::{Context, DriftBase};
+use super::context::{Context, DriftBase, ZoneRuntime};
+use super::deletion::{self, DELETION_REQUEUE, deleted};
 use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
 use super::zone_syncs;
@@ -106,6 +107,15 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
+    let sweeper = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_INTERVAL).await;
+                ctx.forget_gone().await;
+            }
+        })
+    };
     // Ready once the controller's store holds the first full list of DnsZones. kube-runtime
     // 5.0's `DelayedInit` keeps only the last poller's waker and the Controller's own runner
     // waits on the same store, so a waiter that polled first may never be woken: the wait is
@@ -151,7 +161,11 @@ pub async fn run(
             }
         })
         .await;
+    sweeper.abort();
 }
+
+/// How soon the state and metric series of a zone deleted without a finalizer go.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 impl Error {
     /// The metric label: what kind of failure this was.
@@ -204,17 +218,25 @@ fn stale_finalizer_patch(error: &Error) -> bool {
 #[tracing::instrument(skip_all, fields(zone = %zone.spec.zone_name, object = %key_of(&zone), server = %zone.spec.backend.server))]
 pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let _watched = ctx.metrics.watchdog.start(
+        format!("DnsZone {} (zone {})", key_of(&zone), zone.spec.zone_name),
+        deletion::reconcile_limit(&zone),
+    );
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
     let failure = Failure::default();
-    let result = finalizer(&api, FINALIZER, zone, |event| async {
-        match event {
-            Finalize::Apply(zone) => apply(zone, &ctx, &failure).await,
-            Finalize::Cleanup(zone) => cleanup(zone, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = if deletion::needs_finalizer(&zone) {
+        finalizer(&api, FINALIZER, zone, |event| async {
+            match event {
+                Finalize::Apply(zone) => apply(zone, &ctx, &failure).await,
+                Finalize::Cleanup(zone) => cleanup(zone, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    } else {
+        without_finalizer(&api, zone, &ctx, &failure).await
+    };
     if result.is_ok() {
         // A pass that ran but left the zone not Ready (DNS side) is an error with its reason;
         // Kubernetes failures are counted by `error_policy`.
@@ -226,6 +248,32 @@ pub async fn reconcile(zone: Arc<DnsZone>, ctx: Arc<Context>) -> Result<Action, 
             .reconciled("DnsZone", outcome, &reason, started.elapsed().as_secs_f64());
     }
     result
+}
+
+/// A zone whose deletion leaves its records: no finalizer (one left from an earlier
+/// `DeleteRecords` policy is removed), so its deletion never waits for the operator.
+async fn without_finalizer(
+    api: &Api<DnsZone>,
+    zone: Arc<DnsZone>,
+    ctx: &Context,
+    failure: &Failure,
+) -> Result<Action, Error> {
+    let ours = deletion::has_finalizer(&zone);
+    if zone.meta().deletion_timestamp.is_some() {
+        // Still here: held by our old finalizer (the Retained event) or by someone else's.
+        let action = if ours {
+            cleanup(zone.clone(), ctx).await?
+        } else {
+            forget(ctx, &zone).await;
+            Action::await_change()
+        };
+        deletion::remove_finalizer(api, &zone).await?;
+        return Ok(action);
+    }
+    if ours {
+        deletion::remove_finalizer(api, &zone).await?;
+    }
+    apply(zone, ctx, failure).await
 }
 
 /// The older DnsZone managing the same zone on the same server, if any.
@@ -277,13 +325,12 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
 async fn write_status(
     ctx: &Context,
     zone: &DnsZone,
-    status: &DnsZoneStatus,
+    (base, status): (&DnsZoneStatus, &DnsZoneStatus),
     rt: &mut super::context::ZoneRuntime,
 ) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-    super::status::apply_status(&api, &zone.name_any(), status).await?;
-    rt.written = Some((zone.resource_version(), status.clone()));
+    rt.written = Some(super::status::write_zone_status(&api, zone, base, status).await?);
     Ok(())
 }
 
@@ -331,6 +378,14 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     let ns = zone.namespace().unwrap_or_default();
     let runtime = ctx.runtime(&key).await;
     let mut rt = runtime.lock().await;
+    if rt.uid != zone.meta().uid {
+        // Deleted and created again under its name: nothing of the old object applies.
+        *rt = ZoneRuntime {
+            uid: zone.meta().uid.clone(),
+            ..ZoneRuntime::default()
+        };
+    }
+    rt.labels = Some(zone_labels(&zone));
     let current = rt.status_of(&zone);
     let mut status = current.clone();
     if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
@@ -348,7 +403,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     if ctx.locks.is_syncing(&key) || zone_syncs::is_running(&ctx.syncs, &zone) {
         hold_for_sync(&zone, &mut status);
         if status != current {
-            write_status(ctx, &zone, &status, &mut rt).await?;
+            write_status(ctx, &zone, (&current, &status), &mut rt).await?;
         }
         // The sync's final status wakes this zone again; the requeue is only a safety net.
         return Ok(Action::requeue(healthy_requeue));
@@ -390,13 +445,21 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         rt: &mut rt,
         owned_before: None,
     };
-    let outcome = reconcile_zone(
+    let pass = reconcile_zone(
         &mut host,
         &zone.spec,
         conflict_winner(&zone, ctx),
         Mode::Apply,
-    )
-    .await?;
+    );
+    // A deletion must not wait for a pass against a slow or endless server: the pass is
+    // dropped (its connection and the zone's locks with it) and the cleanup runs next.
+    let outcome = tokio::select! {
+        outcome = pass => outcome?,
+        () = deleted(ctx, &zone) => {
+            tracing::info!(zone = %zone.spec.zone_name, server = %zone.spec.backend.server, "pass cancelled: the object is being deleted");
+            return Ok(Action::requeue(DELETION_REQUEUE));
+        }
+    };
     if let Some(before) = host.owned_before.take()
         && rt.state.owned != before
     {
@@ -411,7 +474,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
     if status != current {
-        write_status(ctx, &zone, &status, &mut rt).await?;
+        write_status(ctx, &zone, (&current, &status), &mut rt).await?;
     }
     let ready = zone_status::is_true(&status.conditions, condition::READY);
     ctx.metrics.zone_readiness(&zone_labels(&zone), ready);
@@ -690,6 +753,13 @@ async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, Cleanup
             .await
             .map_err(|e| CleanupError::Ownership(Box::new(e.into())))?;
         rt.owned_loaded = true;
+    }
+    if rt.state.owned.is_empty() {
+        // Nothing was ever applied (a first pass cancelled, say): no server traffic needed.
+        return Ok(format!(
+            "zone {}: no managed RRsets to delete on {}",
+            zone.spec.zone_name, zone.spec.backend.server
+        ));
     }
     let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;
     if let Some(s) = report.suspect {

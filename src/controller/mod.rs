@@ -1,6 +1,7 @@
 //! The Kubernetes side: reconcilers, status bookkeeping, snapshots, leader election.
 pub mod api_error;
 pub mod context;
+pub mod deletion;
 pub mod dns_zone;
 pub mod events;
 pub mod leader;

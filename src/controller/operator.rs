@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::join_all;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
@@ -169,6 +170,7 @@ pub async fn run(
         let stop = stop.clone();
         let locks = locks.clone();
         async move {
+            let stopped = stop.clone();
             let zones = dns_zone::run(
                 |stores| {
                     Arc::new(Context::new(
@@ -200,6 +202,19 @@ pub async fn run(
                 opts.concurrency,
                 stop,
             );
+            // A controller ends by itself only when its watch stream ended: then nothing
+            // reconciles any more and `/livez` must say so.
+            let ended = |which: &'static str| {
+                let stopped = stopped.clone();
+                let metrics = metrics.clone();
+                move |()| {
+                    if stopped.peek().is_none() {
+                        metrics.watchdog.controller_ended(which);
+                    }
+                }
+            };
+            let zones = zones.map(ended("DnsZone"));
+            let syncs = syncs.map(ended("ZoneSync"));
             futures::join!(zones, syncs);
         }
     });

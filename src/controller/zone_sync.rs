@@ -513,7 +513,7 @@ async fn run_sync(
     // By value: an IXFR changes the big snapshot in place rather than copying it.
     let guard = sync::SyncGuard {
         guard: cfg.guard.clone(),
-        allow_mass_deletion: cfg.allow_mass_deletion,
+        allow_mass_deletion: cfg.allow_mass_deletion || sync.spec.allow_mass_deletion,
     };
     let synced = sync::sync_guarded(&cfg.transfer, &cfg.origin, previous, method, &guard).await;
     let report = match synced {

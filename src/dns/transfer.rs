@@ -50,46 +50,78 @@ pub const DEFAULT_MAX_RECORDS: u64 = 5_000_000;
 /// 1 GiB: a 5M-record zone of ordinary records is far below.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
-/// Environment variables that override the transfer bounds' defaults, for the
-/// operator, `import` and `plan` alike (until the zone's spec carries them).
-pub const ENV_DEADLINE_SECS: &str = "ZONEKEEPER_TRANSFER_DEADLINE_SECS";
-/// See [`ENV_DEADLINE_SECS`].
-pub const ENV_MAX_RECORDS: &str = "ZONEKEEPER_TRANSFER_MAX_RECORDS";
-/// See [`ENV_DEADLINE_SECS`].
-pub const ENV_MAX_BYTES: &str = "ZONEKEEPER_TRANSFER_MAX_BYTES";
-/// See [`ENV_DEADLINE_SECS`].
-pub const ENV_MAX_MESSAGES: &str = "ZONEKEEPER_TRANSFER_MAX_MESSAGES";
+/// The per-zone bounds of every transfer (the DnsZone's `spec.transfer`, or the
+/// standalone commands' flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferBounds {
+    /// Deadline for the whole transfer; `None` scales the default to the zone's size.
+    pub deadline: Option<Duration>,
+    /// Most records accepted.
+    pub max_records: u64,
+    /// Most response bytes accepted.
+    pub max_bytes: u64,
+}
 
-/// A positive number from the environment; anything else keeps the default
-/// (with a warning, since a typo would otherwise silently lift nothing).
-fn env_u64(var: &str) -> Option<u64> {
-    let raw = std::env::var(var).ok()?;
-    match raw.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Some(n),
-        _ => {
-            tracing::warn!(variable = var, value = %raw, "ignored: not a positive integer");
-            None
+impl Default for TransferBounds {
+    fn default() -> Self {
+        Self {
+            deadline: None,
+            max_records: DEFAULT_MAX_RECORDS,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// Bounds given on a command line, each replacing the manifest's (or the default) when set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BoundsOverride {
+    pub deadline: Option<Duration>,
+    pub max_records: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+impl TransferBounds {
+    /// These bounds with the set fields of `o` in their place.
+    pub fn overridden(self, o: BoundsOverride) -> Self {
+        Self {
+            deadline: o.deadline.or(self.deadline),
+            max_records: o.max_records.unwrap_or(self.max_records),
+            max_bytes: o.max_bytes.unwrap_or(self.max_bytes),
         }
     }
 }
 
 impl Default for TransferOptions {
     fn default() -> Self {
-        let max_records = env_u64(ENV_MAX_RECORDS).unwrap_or(DEFAULT_MAX_RECORDS);
         Self {
             tsig: None,
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(15),
-            deadline: env_u64(ENV_DEADLINE_SECS)
-                .map_or(DEFAULT_TRANSFER_DEADLINE, Duration::from_secs),
-            max_records,
-            max_bytes: env_u64(ENV_MAX_BYTES).unwrap_or(DEFAULT_MAX_BYTES),
-            max_messages: env_u64(ENV_MAX_MESSAGES).unwrap_or(max_records.saturating_add(1)),
+            deadline: DEFAULT_TRANSFER_DEADLINE,
+            max_records: DEFAULT_MAX_RECORDS,
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_messages: DEFAULT_MAX_RECORDS + 1,
         }
     }
 }
 
 impl TransferOptions {
+    /// Options bounded by `bounds`; a zone expected to hold `expected_records` gets more
+    /// time when no deadline is set. The message cap follows the record cap: a message of a
+    /// real transfer holds at least one record.
+    pub fn bounded(bounds: TransferBounds, expected_records: u64) -> Self {
+        let base = Self {
+            max_records: bounds.max_records,
+            max_bytes: bounds.max_bytes,
+            max_messages: bounds.max_records.saturating_add(1),
+            ..Self::default()
+        };
+        match bounds.deadline {
+            Some(deadline) => Self { deadline, ..base },
+            None => base.scaled_for(expected_records),
+        }
+    }
+
     /// Scales the deadline to a zone expected to hold `records` records: a
     /// minute more per 100,000 records beyond the first million (a loaded
     /// 2-core machine reads well over 20,000 records a second, so the default
@@ -710,5 +742,50 @@ impl Conn {
                 .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0)))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_options_take_the_zone_bounds_and_scale_only_a_default_deadline() {
+        let bounds = TransferBounds {
+            deadline: None,
+            max_records: 1000,
+            max_bytes: 4096,
+        };
+        let o = TransferOptions::bounded(bounds, 0);
+        assert_eq!(
+            (o.max_records, o.max_bytes, o.max_messages),
+            (1000, 4096, 1001)
+        );
+        assert_eq!(o.deadline, DEFAULT_TRANSFER_DEADLINE);
+        let big = TransferOptions::bounded(bounds, 2_000_000);
+        assert_eq!(
+            big.deadline,
+            DEFAULT_TRANSFER_DEADLINE + Duration::from_secs(600)
+        );
+        let set = TransferBounds {
+            deadline: Some(Duration::from_secs(3)),
+            ..bounds
+        };
+        assert_eq!(
+            TransferOptions::bounded(set, 2_000_000).deadline,
+            Duration::from_secs(3),
+            "a deadline the user set is kept as it is"
+        );
+        let o = BoundsOverride {
+            max_bytes: Some(1),
+            ..BoundsOverride::default()
+        };
+        assert_eq!(
+            set.overridden(o),
+            TransferBounds {
+                max_bytes: 1,
+                ..set
+            }
+        );
     }
 }

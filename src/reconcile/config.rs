@@ -12,6 +12,7 @@ use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::{DriftPolicy, ZoneType};
 use crate::dns::diff::{Guard, SoaWant};
 use crate::dns::model::{self, RRset, RRsetKey};
+use crate::dns::transfer::TransferBounds;
 
 use super::reason::ConfigReason;
 use super::soa::{EmailError, email_to_rname};
@@ -28,6 +29,8 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Name of the Secret the key came from, for messages.
     pub key_secret: Option<String>,
+    /// The bounds of every transfer from this endpoint (`spec.transfer`).
+    pub bounds: TransferBounds,
 }
 
 /// Everything one reconcile pass needs, resolved and validated.
@@ -209,6 +212,20 @@ pub fn tsig_key(lookup: &dyn Lookup, secret_name: &str) -> Result<TsigKey, Confi
     })
 }
 
+/// `spec.transfer`'s bounds, the defaults where a field is absent (or a deadline `0`).
+pub fn transfer_bounds(spec: &DnsZoneSpec) -> TransferBounds {
+    let default = TransferBounds::default();
+    let Some(t) = &spec.transfer else {
+        return default;
+    };
+    let positive = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0);
+    TransferBounds {
+        deadline: t.deadline.map(|d| d.0).filter(|d| !d.is_zero()),
+        max_records: positive(t.max_records).unwrap_or(default.max_records),
+        max_bytes: positive(t.max_bytes).unwrap_or(default.max_bytes),
+    }
+}
+
 /// Resolves a spec. Record errors are all collected, so a user sees every bad record at once.
 pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, ConfigError> {
     let origin = Name::from_ascii(&spec.zone_name)
@@ -224,6 +241,7 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
         key: backend_key.as_ref().map(|(k, _)| k.clone()),
         timeout: spec.backend.timeout.0,
         key_secret: backend_key.map(|(_, n)| n),
+        bounds: transfer_bounds(spec),
     };
     let transfer = match &spec.transfer {
         None => backend.clone(),
@@ -237,6 +255,7 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
                 key: key.as_ref().map(|(k, _)| k.clone()),
                 timeout: backend.timeout,
                 key_secret: key.map(|(_, n)| n),
+                bounds: backend.bounds,
             }
         }
     };
@@ -544,6 +563,38 @@ mod tests {
             assert!(err.to_string().contains(message), "{case}: {err}");
             assert!(err.is_connection_problem(), "{case}");
         }
+    }
+
+    #[test]
+    fn transfer_bounds_come_from_the_spec_and_default_where_absent() {
+        let lookup = Maps::default();
+        let cfg = resolve(&spec(serde_json::json!({})), &lookup).unwrap();
+        assert_eq!(cfg.transfer.bounds, TransferBounds::default());
+        let cfg = resolve(
+            &spec(serde_json::json!({
+                "transfer": {"deadline": "90s", "maxRecords": 1000, "maxBytes": 65536}
+            })),
+            &lookup,
+        )
+        .unwrap();
+        let set = TransferBounds {
+            deadline: Some(Duration::from_secs(90)),
+            max_records: 1000,
+            max_bytes: 65536,
+        };
+        assert_eq!(cfg.transfer.bounds, set, "the transfer endpoint's");
+        assert_eq!(cfg.backend.bounds, set, "the same zone, the same bounds");
+        let cfg = resolve(
+            &spec(serde_json::json!({"transfer": {"deadline": "0", "maxBytes": 10}})),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(cfg.transfer.bounds.deadline, None, "0: the default");
+        assert_eq!(
+            cfg.transfer.bounds.max_records,
+            TransferBounds::default().max_records
+        );
+        assert_eq!(cfg.transfer.bounds.max_bytes, 10);
     }
 
     #[test]

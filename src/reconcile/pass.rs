@@ -176,12 +176,14 @@ fn query_options(endpoint: &Endpoint) -> QueryOptions {
     }
 }
 
-fn transfer_options(endpoint: &Endpoint) -> TransferOptions {
+/// The endpoint's transfer options; `expected_records` (the zone's size when last seen)
+/// scales the default deadline.
+pub(crate) fn transfer_options(endpoint: &Endpoint, expected_records: u64) -> TransferOptions {
     TransferOptions {
         tsig: endpoint.key.clone(),
         connect_timeout: endpoint.timeout,
         idle_timeout: endpoint.timeout,
-        ..TransferOptions::default()
+        ..TransferOptions::bounded(endpoint.bounds, expected_records)
     }
 }
 
@@ -197,7 +199,7 @@ pub async fn axfr_zone(
     origin: &Name,
 ) -> Result<(Zone, TransferStats), PassError> {
     let addr = resolve_server(&endpoint.server).await?;
-    Ok(transfer::axfr_zone(addr, origin, &transfer_options(endpoint)).await?)
+    Ok(transfer::axfr_zone(addr, origin, &transfer_options(endpoint, 0)).await?)
 }
 
 /// Brings `snapshot` to the backend's `serial`: nothing when it is there already, IXFR from
@@ -212,8 +214,8 @@ pub async fn refresh_snapshot(
         Some(zone) if zone.soa_serial() == Some(serial) => Ok(None),
         Some(zone) => {
             let addr = resolve_server(&transfer_endpoint.server).await?;
-            let (_, stats) =
-                transfer::ixfr_refresh(addr, zone, &transfer_options(transfer_endpoint)).await?;
+            let opts = transfer_options(transfer_endpoint, zone.record_count() as u64);
+            let (_, stats) = transfer::ixfr_refresh(addr, zone, &opts).await?;
             Ok(Some(stats))
         }
         None => {
@@ -561,6 +563,7 @@ mod tests {
             key: None,
             timeout: Duration::from_secs(1),
             key_secret: None,
+            bounds: Default::default(),
         };
         ZoneConfig {
             origin: origin(),

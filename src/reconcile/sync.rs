@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::config::Endpoint;
-use super::pass::{PassError, Suspect, axfr_zone, content_rrsets, resolve_server};
+use super::pass::{
+    PassError, Suspect, axfr_zone, content_rrsets, resolve_server, transfer_options,
+};
 use super::reason::SyncReason;
 use crate::api::dns_zone::ZonePhase;
 use crate::api::zone_sync::{
@@ -15,7 +17,7 @@ use crate::api::zone_sync::{
 };
 use crate::dns::diff::{self, Change, Guard};
 use crate::dns::model::{RRsetKey, Zone};
-use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferOptions, TransferStats};
+use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferStats};
 
 /// Counts of a sync's change, in RRsets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -176,12 +178,8 @@ pub async fn sync_owned(
     previous: Option<Zone>,
     method: SyncMethod,
 ) -> Result<SyncReport, (PassError, Option<Zone>)> {
-    let opts = TransferOptions {
-        tsig: transfer_endpoint.key.clone(),
-        connect_timeout: transfer_endpoint.timeout,
-        idle_timeout: transfer_endpoint.timeout,
-        ..TransferOptions::default()
-    };
+    let expected = previous.as_ref().map_or(0, |z| z.record_count() as u64);
+    let opts = transfer_options(transfer_endpoint, expected);
     let serial_before = previous.as_ref().and_then(Zone::soa_serial);
     let report = |changes: Vec<Change>, snapshot: Zone, transfer: TransferStats, incremental| {
         let summary = summarize(&changes, &snapshot);

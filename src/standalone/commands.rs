@@ -15,6 +15,7 @@ use crate::api::dns_zone::ZoneType;
 use crate::api::shared::ChangeType;
 use crate::api::zone_sync::{SyncMethod, SyncPhase, ZoneSyncStatus};
 use crate::dns::diff::{Change, change_lines};
+use crate::dns::transfer::BoundsOverride;
 use crate::reconcile::config::{self, Lookup, ZoneConfig};
 use crate::reconcile::outcome::{FoldContext, Outcome, fold, new_change_id};
 use crate::reconcile::pass::{Mode, PassError, ZoneState};
@@ -352,9 +353,10 @@ pub async fn sync_zones(
     only: Option<&str>,
     method: SyncMethod,
     dry_run: bool,
+    bounds: BoundsOverride,
 ) -> (i32, String) {
     match Manifests::load(paths) {
-        Ok(m) => sync_manifests(&m, state_dir, only, method, dry_run).await,
+        Ok(m) => sync_manifests(&m, state_dir, only, method, dry_run, bounds).await,
         Err(e) => (1, format!("error: {e}\n")),
     }
 }
@@ -366,6 +368,7 @@ pub async fn sync_manifests(
     only: Option<&str>,
     method: SyncMethod,
     dry_run: bool,
+    bounds: BoundsOverride,
 ) -> (i32, String) {
     let mut out = String::new();
     let mut code = 0;
@@ -386,8 +389,9 @@ pub async fn sync_manifests(
             ..ZoneSyncStatus::default()
         };
         let result = async {
-            let cfg = config::resolve(&zone.spec, &lookup)
+            let mut cfg = config::resolve(&zone.spec, &lookup)
                 .map_err(|e| (SyncReason::from(e.reason()), e.to_string()))?;
+            cfg.transfer.bounds = cfg.transfer.bounds.overridden(bounds);
             let previous = dir
                 .load_snapshot(&cfg.origin)
                 .await

@@ -14,6 +14,7 @@ use super::manifests::Manifests;
 use crate::api::zone_sync::SyncMethod;
 use crate::dns::model::parse_rdata;
 use crate::dns::server::{EmbeddedServer, minimal_zone};
+use crate::dns::transfer::BoundsOverride;
 use crate::dns::tsig::TsigKey;
 use crate::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
@@ -283,9 +284,15 @@ async fn steps(backend: &DemoBackend, state_dir: &Path) -> Result<(i32, String),
         &mut out,
         "4. zonekeeper sync: the ZoneSync status and its change list",
     );
-    let (sync_code, sync) =
-        commands::sync_manifests(&backend.manifests, state_dir, None, SyncMethod::Auto, false)
-            .await;
+    let (sync_code, sync) = commands::sync_manifests(
+        &backend.manifests,
+        state_dir,
+        None,
+        SyncMethod::Auto,
+        false,
+        BoundsOverride::default(),
+    )
+    .await;
     out.push_str(&sync);
 
     section(

@@ -14,7 +14,7 @@ use super::state::{StateError, ZoneDir};
 use crate::api::shared;
 use crate::dns::error::DnsReason;
 use crate::dns::model::{RRset, Zone, name_eq, name_to_text, rdata_to_text};
-use crate::dns::transfer::{TransferOptions, axfr};
+use crate::dns::transfer::{BoundsOverride, TransferBounds, TransferOptions, axfr};
 use crate::dns::tsig::TsigKey;
 use crate::reconcile::pass::resolve_server;
 
@@ -72,6 +72,9 @@ pub struct ImportOptions {
     /// Where `plan`/`apply` keep their state: the imported RRsets are recorded there as
     /// owned, so removing one from the manifest plans its deletion before any apply ran.
     pub state_dir: Option<PathBuf>,
+    /// Bounds of the transfer; the ones set are also written into the manifest's
+    /// `spec.transfer`, so the operator's transfers of the zone keep them.
+    pub bounds: BoundsOverride,
 }
 
 /// Reads a BIND key file: `key "name" { algorithm hmac-sha256; secret "base64"; };`.
@@ -198,7 +201,7 @@ pub async fn import(opts: &ImportOptions) -> Result<(String, Vec<String>), Impor
         .map_err(|e| ImportError::Transfer(e.to_string()))?;
     let topts = TransferOptions {
         tsig: opts.key.clone(),
-        ..TransferOptions::default()
+        ..TransferOptions::bounded(TransferBounds::default().overridden(opts.bounds), 0)
     };
     let mut zone = Zone::new(origin.clone());
     let mut progress = Progress::new("AXFR", "records");
@@ -287,6 +290,20 @@ pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>)
         },
         "management": {"prune": false, "driftPolicy": "Correct"},
     });
+    let b = opts.bounds;
+    let mut transfer = serde_json::Map::new();
+    if let Some(d) = b.deadline {
+        transfer.insert("deadline".into(), json!(shared::Duration(d).to_string()));
+    }
+    if let Some(n) = b.max_records {
+        transfer.insert("maxRecords".into(), json!(n));
+    }
+    if let Some(n) = b.max_bytes {
+        transfer.insert("maxBytes".into(), json!(n));
+    }
+    if !transfer.is_empty() {
+        spec["transfer"] = Value::Object(transfer);
+    }
     let mut out = String::new();
     if inline_bytes <= INLINE_LIMIT {
         spec["records"] = Value::Array(records);
@@ -441,6 +458,7 @@ mod tests {
             out_dir: None,
             include_apex_ns: false,
             state_dir: None,
+            bounds: BoundsOverride::default(),
         };
         assert!(matches!(
             render(&zone, &opts),

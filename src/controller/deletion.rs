@@ -1,0 +1,97 @@
+//! Deleting a DnsZone never waits on the operator without need, and no reconcile runs
+//! unnoticed past its limit.
+//!
+//! Which DnsZones carry the cleanup finalizer. Only a Primary zone with `deletionPolicy:
+//! DeleteRecords` has work to do on deletion; any other zone is released by the API server
+//! at once, so a wedged operator can never hold its deletion. A zone whose policy changed
+//! to `Retain` has the finalizer taken off again.
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use crate::dns::transfer::TransferOptions;
+use crate::reconcile::config;
+
+use super::dns_zone::FINALIZER;
+use crate::api::DnsZone;
+use crate::api::dns_zone::{DeletionPolicy, ZoneType};
+
+/// Whether deleting `zone` deletes records, so must wait for the operator.
+pub fn needs_finalizer(zone: &DnsZone) -> bool {
+    zone.spec.deletion_policy == DeletionPolicy::DeleteRecords
+        && zone.spec.zone_type == ZoneType::Primary
+}
+
+/// Whether `zone` carries zonekeeper's finalizer.
+pub fn has_finalizer(zone: &DnsZone) -> bool {
+    zone.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Takes zonekeeper's finalizer off `zone`. The patch tests the finalizer is still at the
+/// index this copy shows, so a list changed meanwhile fails (422) instead of losing
+/// another controller's finalizer; the retry reads the object again.
+pub async fn remove_finalizer(api: &Api<DnsZone>, zone: &DnsZone) -> Result<(), kube::Error> {
+    let Some(index) = zone.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(());
+    };
+    let path = format!("/metadata/finalizers/{index}");
+    let ops = serde_json::json!([
+        {"op": "test", "path": path, "value": FINALIZER},
+        {"op": "remove", "path": path},
+    ]);
+    let patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
+    api.patch::<DnsZone>(
+        &zone.name_any(),
+        &PatchParams::default(),
+        &Patch::Json(patch),
+    )
+    .await?;
+    tracing::info!(
+        zone = %zone.spec.zone_name,
+        server = %zone.spec.backend.server,
+        object = %zone.meta().name.as_deref().unwrap_or_default(),
+        "finalizer removed: deleting this zone leaves its records"
+    );
+    Ok(())
+}
+
+/// How often a running pass looks for its object's deletion in the controller's store.
+const DELETION_POLL: Duration = Duration::from_millis(200);
+/// The cleanup of a zone whose pass was cancelled runs this soon after.
+pub const DELETION_REQUEUE: Duration = Duration::from_millis(100);
+
+/// Resolves once `zone` is being deleted, gone, or replaced by a new object of its name.
+pub async fn deleted(ctx: &Context, zone: &DnsZone) {
+    let object = ObjectRef::from_obj(zone);
+    let uid = zone.meta().uid.clone();
+    loop {
+        let gone = match ctx.zones.get(&object) {
+            None => true,
+            Some(now) => now.meta().deletion_timestamp.is_some() || now.meta().uid != uid,
+        };
+        if gone {
+            return;
+        }
+        tokio::time::sleep(DELETION_POLL).await;
+    }
+}
+
+/// Beyond its transfers (a refresh and a re-check, each bounded by the zone's deadline) a
+/// pass waits on UPDATE round trips and API writes, each bounded by its own timeout.
+const RECONCILE_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// The longest a reconcile of `zone` may run before `/livez` reports the loop as stuck.
+pub fn reconcile_limit(zone: &DnsZone) -> Duration {
+    let records = zone
+        .status
+        .as_ref()
+        .and_then(|s| s.record_count)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let deadline = TransferOptions::bounded(config::transfer_bounds(&zone.spec), records).deadline;
+    deadline.saturating_mul(3).saturating_add(RECONCILE_GRACE)
+}
