@@ -32,6 +32,11 @@ pub struct ZoneRuntime {
     pub written: Option<(Option<String>, DnsZoneStatus)>,
     /// What the scheduled drift check compares the backend's serial with.
     pub drift_base: Option<DriftBase>,
+    /// The status in `written` failed to reach the API server: the next pass starts from it
+    /// and writes it even if it finds nothing new, so a recorded change is not lost.
+    pub status_unwritten: bool,
+    /// Saving `state.owned` failed: the next pass saves it even if ownership did not change.
+    pub owned_unsaved: bool,
 }
 
 /// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
@@ -48,7 +53,11 @@ impl ZoneRuntime {
     /// watch delivered that write), so a recorded change is never written away again.
     pub fn status_of(&self, zone: &DnsZone) -> DnsZoneStatus {
         match &self.written {
-            Some((from, status)) if *from == zone.metadata.resource_version => status.clone(),
+            Some((from, status))
+                if self.status_unwritten || *from == zone.metadata.resource_version =>
+            {
+                status.clone()
+            }
             _ => zone.status.clone().unwrap_or_default(),
         }
     }
