@@ -141,8 +141,8 @@ async fn a_410_and_a_failing_relist_still_deliver_the_edit_once() {
         .wait_zone("gone", WAIT, |z| ready_with_history(z, 1))
         .await;
 
-    let list = format!("/apis/dns.zonekeeper.io/v1alpha1/dnszones");
-    cluster.api.fail_next_method("GET", &list, 2, 500, None);
+    let list = "/apis/dns.zonekeeper.io/v1alpha1/dnszones";
+    cluster.api.fail_next_method("GET", list, 2, 500, None);
     cluster.api.expire_resource_versions();
     cluster.api.drop_watches();
     cluster
@@ -157,7 +157,7 @@ async fn a_410_and_a_failing_relist_still_deliver_the_edit_once() {
     )));
     assert_eq!(zone.status.as_ref().unwrap().history[0].updated, 1);
     assert_eq!(
-        answered(&cluster, "GET", &list, 500),
+        answered(&cluster, "GET", list, 500),
         2,
         "both relists failed"
     );
@@ -166,7 +166,7 @@ async fn a_410_and_a_failing_relist_still_deliver_the_edit_once() {
             .api
             .requests()
             .iter()
-            .any(|r| r.path.starts_with(&list) && r.status == 200 && !r.query.contains("watch")),
+            .any(|r| r.path.starts_with(list) && r.status == 200 && !r.query.contains("watch")),
         "a relist succeeded afterwards"
     );
     assert_running(&op);
