@@ -103,6 +103,15 @@ enum Command {
         #[command(flatten)]
         bounds: BoundsArgs,
     },
+    /// Print a ZoneSync's complete change list (status keeps only the first 100 lines), read
+    /// from the cluster of the current kubeconfig (or in-cluster), as `run` connects.
+    Changes {
+        /// Namespace of the ZoneSync.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// The ZoneSync's name.
+        name: String,
+    },
 }
 
 /// Transfer bounds; each replaces the manifest's `spec.transfer` value (or the default).
@@ -352,6 +361,26 @@ async fn main() -> anyhow::Result<()> {
             )
             .await;
             finish(code, &text)?;
+        }
+        Command::Changes { namespace, name } => {
+            let result = async {
+                let client = kube::Client::try_default().await?;
+                let lines =
+                    zonekeeper::standalone::changes::read_changes(&client, &namespace, &name)
+                        .await?;
+                anyhow::Ok(lines)
+            }
+            .await;
+            match result {
+                Ok(lines) => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    for line in lines {
+                        writeln!(out, "{line}")?;
+                    }
+                    out.flush()?;
+                }
+                Err(e) => finish(1, &format!("error: {e}\n"))?,
+            }
         }
     }
     Ok(())

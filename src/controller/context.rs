@@ -36,6 +36,11 @@ pub struct ZoneRuntime {
     pub uid: Option<String>,
     /// The zone's metric labels, to drop its series once it is gone.
     pub labels: Option<ZoneLabels>,
+    /// The status in `written` failed to reach the API server: the next pass starts from it
+    /// and writes it even if it finds nothing new, so a recorded change is not lost.
+    pub status_unwritten: bool,
+    /// Saving `state.owned` failed: the next pass saves it even if ownership did not change.
+    pub owned_unsaved: bool,
 }
 
 /// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
@@ -52,7 +57,11 @@ impl ZoneRuntime {
     /// watch delivered that write), so a recorded change is never written away again.
     pub fn status_of(&self, zone: &DnsZone) -> DnsZoneStatus {
         match &self.written {
-            Some((from, status)) if *from == zone.metadata.resource_version => status.clone(),
+            Some((from, status))
+                if self.status_unwritten || *from == zone.metadata.resource_version =>
+            {
+                status.clone()
+            }
             _ => zone.status.clone().unwrap_or_default(),
         }
     }

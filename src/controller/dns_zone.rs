@@ -330,8 +330,21 @@ async fn write_status(
 ) -> Result<(), Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-    rt.written = Some(super::status::write_zone_status(&api, zone, base, status).await?);
-    Ok(())
+    let result = super::status::write_zone_status(&api, zone, base, status).await;
+    match result {
+        Ok(written) => {
+            rt.written = Some(written);
+            rt.status_unwritten = false;
+            Ok(())
+        }
+        Err(e) => {
+            // Kept even when the write failed: it may hold a history entry for changes that
+            // landed, which the next pass would not find again.
+            rt.written = Some((zone.resource_version(), status.clone()));
+            rt.status_unwritten = true;
+            Err(e.into())
+        }
+    }
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -402,7 +415,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     // store, so the pass after a sync always sees that sync recorded first.
     if ctx.locks.is_syncing(&key) || zone_syncs::is_running(&ctx.syncs, &zone) {
         hold_for_sync(&zone, &mut status);
-        if status != current {
+        if status != current || rt.status_unwritten {
             write_status(ctx, &zone, (&current, &status), &mut rt).await?;
         }
         // The sync's final status wakes this zone again; the requeue is only a safety net.
@@ -460,10 +473,22 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
             return Ok(Action::requeue(DELETION_REQUEUE));
         }
     };
-    if let Some(before) = host.owned_before.take()
-        && rt.state.owned != before
-    {
-        ownership_store::save(&ctx.client, &zone, &rt.state.owned).await?;
+    let owned_changed = host
+        .owned_before
+        .take()
+        .is_some_and(|before| rt.state.owned != before);
+    // A failed save must not drop the pass's status (its history entry records UPDATEs that
+    // landed): the status is written first, the error returned after, the save retried.
+    let mut owned_error = None;
+    if owned_changed || rt.owned_unsaved {
+        match ownership_store::save(&ctx.client, &zone, &rt.state.owned).await {
+            Ok(()) => rt.owned_unsaved = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "saving ownership failed; retried on the next pass");
+                rt.owned_unsaved = true;
+                owned_error = Some(e);
+            }
+        }
     }
     let observed_serial = outcome.pass_report().map(|report| {
         record_metrics(ctx, &zone, report);
@@ -473,8 +498,11 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     let events = fold(&mut status, &outcome, &cx);
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
-    if status != current {
+    if status != current || rt.status_unwritten {
         write_status(ctx, &zone, (&current, &status), &mut rt).await?;
+    }
+    if let Some(e) = owned_error {
+        return Err(e.into());
     }
     let ready = zone_status::is_true(&status.conditions, condition::READY);
     ctx.metrics.zone_readiness(&zone_labels(&zone), ready);

@@ -462,6 +462,14 @@ async fn ixfr_until(
         for (i, record) in answers.into_iter().enumerate() {
             let last_in_msg = i + 1 == count;
             let serial = soa_serial(&record);
+            // Every SOA of an IXFR answer delimits steps of this zone: one at another owner
+            // would replace the zone's SOA with a foreign one (found by fuzzing).
+            if serial.is_some() && record.name() != zone && !matches!(state, IxState::Start) {
+                return Err(ctx.protocol(format!(
+                    "SOA record of {} inside an IXFR of the zone",
+                    record.name()
+                )));
+            }
             state = match state {
                 IxState::Start => {
                     let Some(s) = serial.filter(|_| record.name() == zone) else {

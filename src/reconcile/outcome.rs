@@ -605,11 +605,20 @@ fn apply_sentence(plan: &Plan, applied: &ApplyReport) -> String {
             applied.applied,
             applied.unknown.len()
         ),
-        Some((batch, err)) => format!(
+        Some((batch, err)) if applied.unknown.is_empty() => format!(
             "applied {} of {total} RRset change(s); batch {} of {} failed: {err}",
             applied.applied,
             batch + 1,
             applied.batches_total
+        ),
+        // A connection lost with batches in flight: the server may have applied them, and
+        // the user must not read "applied N" as "nothing more landed".
+        Some((batch, err)) => format!(
+            "applied {} of {total} RRset change(s); batch {} of {} failed: {err}; the answer to {} batch(es) never came, they may have landed",
+            applied.applied,
+            batch + 1,
+            applied.batches_total,
+            applied.unknown.len()
         ),
     }
 }
@@ -641,8 +650,16 @@ fn landed_record(report: &PassReport, applied: &ApplyReport) -> LandedRecord {
     let sample = if complete && report.earlier.is_none() {
         report.plan.sample_lines(SAMPLE)
     } else {
+        // Half each when both exist: with hundreds landed, what did not land would
+        // otherwise never show in the sample.
+        let keep_landed = if missing.is_empty() {
+            SAMPLE
+        } else {
+            SAMPLE / 2
+        };
         landed
             .into_iter()
+            .take(keep_landed)
             .chain(missing.into_iter().map(|l| format!("not applied: {l}")))
             .take(SAMPLE)
             .map(|l| cap_line(&l, STATUS_LINE_MAX))

@@ -1,4 +1,5 @@
 //! The no-cluster mode: manifests from files, the same engine as the operator.
+pub mod changes;
 pub mod commands;
 pub mod demo;
 pub mod import;

@@ -66,6 +66,8 @@ impl RequestRecord {
 /// An injected failure: the next `remaining` requests under `path_prefix` fail.
 #[derive(Clone, Debug)]
 pub(crate) struct Fault {
+    /// Only requests of this method (`GET`, `PATCH`, …) fail; any method when `None`.
+    pub method: Option<String>,
     pub path_prefix: String,
     pub remaining: usize,
     pub status: u16,
@@ -304,6 +306,26 @@ impl TestApiServer {
     /// (and a `Retry-After` header when given), before reaching the store.
     pub fn fail_next(&self, path_prefix: &str, n: usize, status: u16, retry_after: Option<u32>) {
         self.inner.lock().faults.push(Fault {
+            method: None,
+            path_prefix: path_prefix.into(),
+            remaining: n,
+            status,
+            retry_after,
+        });
+    }
+
+    /// As [`Self::fail_next`], for requests of `method` only (`PATCH` of a status, not the
+    /// `GET`s of the same path).
+    pub fn fail_next_method(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        n: usize,
+        status: u16,
+        retry_after: Option<u32>,
+    ) {
+        self.inner.lock().faults.push(Fault {
+            method: Some(method.to_ascii_uppercase()),
             path_prefix: path_prefix.into(),
             remaining: n,
             status,

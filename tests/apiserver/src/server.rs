@@ -213,10 +213,11 @@ fn injected_fault(
     user: &str,
 ) -> Option<Response<Body>> {
     let mut state = inner.lock();
-    let fault = state
-        .faults
-        .iter_mut()
-        .find(|f| f.remaining > 0 && path.starts_with(&f.path_prefix))?;
+    let fault = state.faults.iter_mut().find(|f| {
+        f.remaining > 0
+            && path.starts_with(&f.path_prefix)
+            && f.method.as_deref().is_none_or(|m| m == method)
+    })?;
     fault.remaining -= 1;
     let (code, retry_after) = (fault.status, fault.retry_after);
     state.faults.retain(|f| f.remaining > 0);
