@@ -165,7 +165,7 @@ fn push_journal(served: &mut ServedZone, entry: JournalEntry, limit: usize) {
     }
 }
 
-fn soa_record(zone: &Zone) -> Option<Record> {
+pub(crate) fn soa_record(zone: &Zone) -> Option<Record> {
     zone.get(&zone_key(zone.origin()))
         .and_then(|set| set.records().next())
 }
@@ -179,7 +179,7 @@ fn soa_serial_of(record: &Record) -> Option<u32> {
 
 /// The journal entry leading from `old` to `new` (SOAs excluded from the lists); `None`
 /// when either has no SOA.
-fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
+pub(crate) fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
     let from_soa = soa_record(old)?;
     let to_soa = soa_record(new)?;
     let mut deleted = Vec::new();
@@ -231,42 +231,14 @@ fn rrset_delta(
 
 /// Handles one request. `None` means drop it silently (too broken to answer).
 pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Reply> {
-    let request = match Message::from_vec(wire) {
+    let request = match decode_request(wire) {
         Ok(m) => m,
-        Err(_) => return formerr_from_header(wire),
+        Err(early) => return early,
     };
-    if request.message_type() != MessageType::Query {
-        // Never answer a response: that is how reflection loops start.
-        return None;
-    }
     let auth = tsig::verify_request(&shared.keys, wire, &request);
-    let mut signer = match auth {
-        RequestAuth::Unsigned => None,
-        RequestAuth::Verified(s) => Some(s),
-        RequestAuth::BadTime(mut signer) => {
-            let mut resp = response_to(&request, ResponseCode::NotAuth);
-            return Some(Reply {
-                messages: vec![signer.sign(&mut resp).ok()?],
-                changed: None,
-            });
-        }
-        RequestAuth::Refused {
-            key_name,
-            algorithm,
-            error,
-        } => {
-            let mut resp = response_to(&request, ResponseCode::NotAuth);
-            resp.add_tsig(tsig::error_tsig_record(
-                &key_name,
-                &algorithm,
-                request.id(),
-                error,
-            ));
-            return Some(Reply {
-                messages: vec![resp.to_vec().ok()?],
-                changed: None,
-            });
-        }
+    let signer = match signer_or_reply(&request, auth) {
+        Ok(s) => s,
+        Err(early) => return early,
     };
     let (messages, changed) = match request.op_code() {
         OpCode::Query => (query(shared, &request, transport, signer.is_some()), None),
@@ -286,6 +258,69 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
         }
         _ => (vec![response_to(&request, ResponseCode::NotImp)], None),
     };
+    let mut reply = finish(&request, messages, signer, transport)?;
+    reply.changed = changed;
+    Some(reply)
+}
+
+/// Decodes a request; `Err` carries what to answer instead (FORMERR for a request whose
+/// header decodes, nothing for responses or garbage).
+pub fn decode_request(wire: &[u8]) -> Result<Message, Option<Reply>> {
+    let request = match Message::from_vec(wire) {
+        Ok(m) => m,
+        Err(_) => return Err(formerr_from_header(wire)),
+    };
+    if request.message_type() != MessageType::Query {
+        // Never answer a response: that is how reflection loops start.
+        return Err(None);
+    }
+    Ok(request)
+}
+
+/// The signer for the responses of a request whose TSIG was checked; `Err` carries the
+/// NOTAUTH answer a bad signature gets (RFC 8945 5.2).
+pub fn signer_or_reply(
+    request: &Message,
+    auth: RequestAuth,
+) -> Result<Option<ResponseSigner>, Option<Reply>> {
+    match auth {
+        RequestAuth::Unsigned => Ok(None),
+        RequestAuth::Verified(s) => Ok(Some(s)),
+        RequestAuth::BadTime(mut signer) => {
+            let mut resp = response_to(request, ResponseCode::NotAuth);
+            Err(signer.sign(&mut resp).ok().map(|m| Reply {
+                messages: vec![m],
+                changed: None,
+            }))
+        }
+        RequestAuth::Refused {
+            key_name,
+            algorithm,
+            error,
+        } => {
+            let mut resp = response_to(request, ResponseCode::NotAuth);
+            resp.add_tsig(tsig::error_tsig_record(
+                &key_name,
+                &algorithm,
+                request.id(),
+                error,
+            ));
+            Err(resp.to_vec().ok().map(|m| Reply {
+                messages: vec![m],
+                changed: None,
+            }))
+        }
+    }
+}
+
+/// Encodes (and signs, when the request was signed) the response messages; a UDP answer
+/// too big for the client goes out truncated.
+pub fn finish(
+    request: &Message,
+    messages: Vec<Message>,
+    mut signer: Option<ResponseSigner>,
+    transport: Transport,
+) -> Option<Reply> {
     let limit = match transport {
         // The client's EDNS size is believed only up to 1232 (the DNS flag day 2020
         // value): a spoofed source claiming 65535 must not get a 50x amplifier.
@@ -294,12 +329,12 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
     };
     let mut out = Vec::with_capacity(messages.len());
     for mut message in messages {
-        let wire = encode(&mut message, signer.as_mut(), limit, &request)?;
+        let wire = encode(&mut message, signer.as_mut(), limit, request)?;
         out.push(wire);
     }
     Some(Reply {
         messages: out,
-        changed,
+        changed: None,
     })
 }
 
@@ -345,7 +380,7 @@ fn formerr_from_header(wire: &[u8]) -> Option<Reply> {
 }
 
 /// An empty response to `request` with its question and `rcode`.
-fn response_to(request: &Message, rcode: ResponseCode) -> Message {
+pub fn response_to(request: &Message, rcode: ResponseCode) -> Message {
     let mut resp = Message::new();
     resp.set_id(request.id())
         .set_message_type(MessageType::Response)
@@ -394,7 +429,7 @@ fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool)
                 return vec![response_to(request, ResponseCode::Refused)];
             };
             if q.query_type() == RecordType::IXFR {
-                ixfr(request, served)
+                ixfr(request, &served.zone, &served.journal)
             } else {
                 axfr(request, &served.zone)
             }
@@ -544,7 +579,7 @@ fn rdata_len(rdata: &RData) -> usize {
     }
 }
 
-fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
+pub(crate) fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
     let Some(soa) = soa_record(zone) else {
         return vec![response_to(request, ResponseCode::ServFail)];
     };
@@ -564,8 +599,11 @@ fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
 
 /// IXFR from the journal (RFC 1995); the AXFR-style answer when the journal does not reach
 /// back to the client's serial.
-fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
-    let Some(current) = soa_record(&served.zone) else {
+pub(crate) fn ixfr<'a, J>(request: &Message, zone: &Zone, journal: J) -> Vec<Message>
+where
+    J: IntoIterator<Item = &'a JournalEntry>,
+{
+    let Some(current) = soa_record(zone) else {
         return vec![response_to(request, ResponseCode::ServFail)];
     };
     let current_serial = soa_serial_of(&current).unwrap_or(0);
@@ -579,16 +617,16 @@ fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
         resp.set_authoritative(true).add_answer(current);
         return vec![resp];
     }
-    let start = served
-        .journal
-        .iter()
-        .position(|e| soa_serial_of(&e.from_soa) == Some(client_serial));
-    let Some(start) = start else {
-        return axfr(request, &served.zone);
-    };
+    let mut entries = journal
+        .into_iter()
+        .skip_while(|e| soa_serial_of(&e.from_soa) != Some(client_serial))
+        .peekable();
+    if entries.peek().is_none() {
+        return axfr(request, zone);
+    }
     let mut packer = Packer::new(request);
     packer.push(current.clone());
-    for entry in &served.journal[start..] {
+    for entry in entries {
         packer.push(entry.from_soa.clone());
         for r in &entry.deleted {
             packer.push(r.clone());
