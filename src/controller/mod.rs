@@ -5,6 +5,7 @@ pub mod dns_zone;
 pub mod events;
 pub mod leader;
 pub mod operator;
+pub mod outgoing;
 pub mod owner;
 pub mod ownership_store;
 pub mod references;
