@@ -373,6 +373,9 @@ fn default_check_interval() -> Duration {
     Duration::from_secs(60)
 }
 
+/// RE2 pattern for a peer: an IP address, `IP:port` (`[IPv6]:port`), or a CIDR network.
+pub const PEER_ADDRESS_PATTERN: &str = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}(:[0-9]{1,5}|/[0-9]{1,2})?|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?)$";
+
 /// A secondary server that transfers the zone from us.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -380,8 +383,10 @@ pub struct Peer {
     /// A name for the peer, unique in the list.
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
-    /// `host:port` the peer is notified at.
-    #[schemars(regex(pattern = HOST_PORT_PATTERN))]
+    /// Where the peer transfers from: an IP address (NOTIFY and SOA checks go to port 53),
+    /// `IP:port` (they go to that port; transfers may come from any port of that IP), or a
+    /// CIDR network (any host of it may transfer; nothing is NOTIFYed or checked).
+    #[schemars(regex(pattern = PEER_ADDRESS_PATTERN))]
     pub address: String,
     /// Secret holding the TSIG key the peer signs its transfer requests with.
     #[serde(default, skip_serializing_if = "Option::is_none")]

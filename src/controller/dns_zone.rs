@@ -144,10 +144,7 @@ pub async fn run(
         .watches_stream(cm_events, move |cm| {
             zones_naming(&cm_zones, &cm, config_map_names)
         })
-        .reconcile_on(wakes.map_or_else(
-            || futures::stream::empty().boxed(),
-            |w| w.boxed(),
-        ))
+        .reconcile_on(wakes.map_or_else(|| futures::stream::empty().boxed(), |w| w.boxed()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -14,9 +14,9 @@ use super::context::{self, Context, Settings};
 use super::dns_zone;
 use super::leader::{LeaderConfig, LeaderElector};
 use super::outgoing::Outgoing;
-use crate::dns::outgoing::{TransferOptions, TransferServer};
 use super::zone_lock::ZoneLocks;
 use super::zone_sync::{self, SyncContext};
+use crate::dns::outgoing::{TransferOptions, TransferServer};
 use crate::telemetry::{self, Metrics};
 
 /// How the operator runs.

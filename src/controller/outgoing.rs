@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use futures::channel::mpsc;
 use hickory_proto::rr::Name;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector::ObjectRef;
-use futures::channel::mpsc;
 use tokio::sync::{Notify, watch};
 
 use crate::api::DnsZone;
@@ -83,10 +83,7 @@ impl Outgoing {
     /// `reconcile_on`.
     pub fn wakes(&self) -> mpsc::UnboundedReceiver<ObjectRef<DnsZone>> {
         let (tx, rx) = mpsc::unbounded();
-        self.wake
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tx);
+        self.wake.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
         rx
     }
 
@@ -118,14 +115,15 @@ impl Outgoing {
         let mut tasks = self.tasks();
         if let Some(t) = tasks.get(key) {
             t.config.send_if_modified(|old| {
-                let changed = old.enabled != cfg.enabled
-                    || old.notify_generation != cfg.notify_generation
-                    || old.check_interval != cfg.check_interval
-                    || old.transfer != cfg.transfer
-                    || old.peers.len() != cfg.peers.len()
-                    || old.peers.iter().zip(&cfg.peers).any(|(a, b)| {
-                        a.name != b.name || a.address != b.address || a.key != b.key
-                    });
+                let changed =
+                    old.enabled != cfg.enabled
+                        || old.notify_generation != cfg.notify_generation
+                        || old.check_interval != cfg.check_interval
+                        || old.transfer != cfg.transfer
+                        || old.peers.len() != cfg.peers.len()
+                        || old.peers.iter().zip(&cfg.peers).any(|(a, b)| {
+                            a.name != b.name || a.address != b.address || a.key != b.key
+                        });
                 *old = cfg.clone();
                 changed
             });
@@ -142,6 +140,7 @@ impl Outgoing {
             observed: self.observed.clone(),
             wake: self.wake.clone(),
             last_notify_generation: 0,
+            last_peers: Vec::new(),
         };
         let task = tokio::spawn(runner.run());
         tasks.insert(key.to_string(), ZoneTask { config, kick, task });
@@ -215,6 +214,8 @@ struct Runner {
     observed: Arc<Mutex<HashMap<String, Observation>>>,
     wake: Wake,
     last_notify_generation: u64,
+    /// The peers (name, address) of the last round: a new or moved peer is NOTIFYed at once.
+    last_peers: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -226,6 +227,15 @@ impl Runner {
             let cfg = self.config.borrow_and_update().clone();
             if cfg.notify_generation != self.last_notify_generation {
                 self.last_notify_generation = cfg.notify_generation;
+                notify_now = true;
+            }
+            let peers: Vec<(String, String)> = cfg
+                .peers
+                .iter()
+                .map(|p| (p.name.clone(), p.address.to_string()))
+                .collect();
+            if peers != self.last_peers {
+                self.last_peers = peers;
                 notify_now = true;
             }
             let published = self.follow(&cfg).await;
@@ -416,7 +426,10 @@ fn significant(obs: &Observation) -> Observation {
     o.checked = None;
     for (_, p) in &mut o.peers {
         if let Some((check, _)) = &p.check {
-            p.check = Some((check.clone(), Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)));
+            p.check = Some((
+                check.clone(),
+                Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+            ));
         }
     }
     o
@@ -491,8 +504,7 @@ pub async fn reconcile(
     backend_changed: bool,
 ) -> Vec<crate::reconcile::outcome::ZoneEvent> {
     use crate::reconcile::outgoing::{
-        CONDITION, Context as Cx, Operation, fold_observation, operations,
-        record_operations,
+        CONDITION, Context as Cx, Operation, fold_observation, operations, record_operations,
     };
     use crate::reconcile::status::{ConditionUpdate, requested_by, set_condition};
     use kube::{Resource, ResourceExt};
