@@ -301,3 +301,33 @@ fn f_time(o: &zonekeeper::api::dns_zone::OutgoingStatus) -> k8s_openapi::jiff::T
         .map(|f| f.time.0)
         .unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outgoing_example_applies_as_it_is() {
+    let cluster = Cluster::start().await;
+    cluster.namespace("default").await;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/outgoing-peers.yaml"),
+    )
+    .unwrap();
+    let manifest: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let api: kube::Api<DnsZone> = kube::Api::namespaced(cluster.client.clone(), "default");
+    let zone: DnsZone = serde_json::from_value(manifest).unwrap();
+    let created = api
+        .create(&kube::api::PostParams::default(), &zone)
+        .await
+        .unwrap();
+    let out = created.spec.outgoing.unwrap();
+    assert!(out.enabled);
+    assert_eq!(out.peers.len(), 3);
+    assert_eq!(out.check_interval.0, Duration::from_secs(60));
+    // A peer address that is neither an IP, IP:port nor a network is refused at admission.
+    let mut bad = zone.clone();
+    bad.metadata.name = Some("bad-peer".into());
+    bad.spec.outgoing.as_mut().unwrap().peers[0].address = "ns2.example.net:53".into();
+    let err = api
+        .create(&kube::api::PostParams::default(), &bad)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("address"), "{err}");
+}
