@@ -185,6 +185,36 @@ async fn secondaries_follow_the_backend_through_zonekeeper_and_status_shows_each
         );
     }
 
+    // The operator restarted between two changes: the saved version and backlog are served
+    // again, so every peer's next transfer is still IXFR.
+    op.stop().await;
+    backend.nsupdate(&format!("update add later.{ZONE} 300 A 192.0.2.98"));
+    let third = backend.soa_serial().unwrap();
+    let restarted = k8s_openapi::jiff::Timestamp::now();
+    let op = cluster
+        .operator_serving("zk-1", None, cluster.client.clone(), Some(transfer))
+        .await;
+    cluster
+        .wait_zone("out", WAIT, |z| {
+            peers_at(z, third, PeerState::InSync)
+                && z.status
+                    .as_ref()
+                    .unwrap()
+                    .outgoing
+                    .as_ref()
+                    .unwrap()
+                    .peers
+                    .iter()
+                    .all(|p| {
+                        p.last_transfer_method == Some(OutgoingTransferMethod::Ixfr)
+                            && p.last_transferred_time
+                                .as_ref()
+                                .is_some_and(|t| t.0.as_second() >= restarted.as_second())
+                    })
+        })
+        .await;
+    let second = third;
+
     // A stopped peer is Unreachable, named in the condition; back, it is InSync again.
     peers[0].server.pause(true);
     let zone = cluster

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::{Notify, watch};
 
+use super::outgoing_store::OutgoingStore;
 use crate::api::DnsZone;
 use crate::api::dns_zone::OutgoingTransferMethod;
 use crate::dns::model::Zone;
@@ -107,7 +108,13 @@ impl Outgoing {
     }
 
     /// Starts the zone's task, or hands the running one its new configuration.
-    pub fn configure(&self, key: &str, zone_ref: ObjectRef<DnsZone>, cfg: TaskConfig) {
+    pub fn configure(
+        &self,
+        key: &str,
+        zone_ref: ObjectRef<DnsZone>,
+        store: Option<OutgoingStore>,
+        cfg: TaskConfig,
+    ) {
         self.handle.set_peers(&cfg.origin, cfg.peers.clone());
         self.handle.set_enabled(&cfg.origin, cfg.enabled);
         self.handle
@@ -141,6 +148,8 @@ impl Outgoing {
             wake: self.wake.clone(),
             last_notify_generation: 0,
             last_peers: Vec::new(),
+            store,
+            persisted: None,
         };
         let task = tokio::spawn(runner.run());
         tasks.insert(key.to_string(), ZoneTask { config, kick, task });
@@ -216,6 +225,9 @@ struct Runner {
     last_notify_generation: u64,
     /// The peers (name, address) of the last round: a new or moved peer is NOTIFYed at once.
     last_peers: Vec<(String, String)>,
+    store: Option<OutgoingStore>,
+    /// Served serial and backlog length last saved.
+    persisted: Option<(u32, usize)>,
 }
 
 impl Runner {
@@ -223,6 +235,8 @@ impl Runner {
         let mut backend_notifies = self.handle.incoming_notifies();
         // The first round NOTIFYs: peers may have missed versions while nobody served them.
         let mut notify_now = true;
+        let origin = self.config.borrow().origin.clone();
+        self.restore(&origin).await;
         loop {
             let cfg = self.config.borrow_and_update().clone();
             if cfg.notify_generation != self.last_notify_generation {
@@ -258,6 +272,7 @@ impl Runner {
                     peer_mut(&mut obs, &name).notified = Some((now.clone(), failure));
                 }
             }
+            self.persist(&cfg.origin).await;
             self.check_peers(&cfg, &mut obs).await;
             self.store(obs.clone());
             if notify {
@@ -297,6 +312,64 @@ impl Runner {
                     // Ours, or some were missed (which may have been ours).
                     _ => return true,
                 },
+            }
+        }
+    }
+
+    /// After a restart (or on a new leader): serve the saved version with its backlog, so
+    /// peers at a recent serial still get IXFR. The backend is followed from there.
+    async fn restore(&mut self, origin: &Name) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        if self.handle.zone(origin).is_some() {
+            return;
+        }
+        match store.load(origin).await {
+            Ok(Some((zone, backlog))) => {
+                let serial = zone.soa_serial();
+                if let Err(e) = self.handle.publish(zone) {
+                    tracing::warn!(zone = %origin, error = %e, "outgoing: saved version not served");
+                    return;
+                }
+                match self.handle.import_backlog(origin, &backlog) {
+                    Ok(n) => {
+                        tracing::info!(zone = %origin, serial = ?serial, backlog = n, "outgoing: serving the saved version");
+                        self.persisted = serial.map(|s| (s, n));
+                    }
+                    Err(e) => {
+                        tracing::warn!(zone = %origin, error = %e, "outgoing: saved backlog not usable; peers get AXFR")
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(zone = %origin, error = %e, "outgoing: saved state unreadable; starting from the backend")
+            }
+        }
+    }
+
+    /// Saves the served version and backlog when either changed since the last save.
+    async fn persist(&mut self, origin: &Name) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let (Some(zone), Some(backlog)) =
+            (self.handle.zone(origin), self.handle.export_backlog(origin))
+        else {
+            return;
+        };
+        let Some(serial) = zone.soa_serial() else {
+            return;
+        };
+        let now = (serial, backlog.diffs.len());
+        if self.persisted == Some(now) {
+            return;
+        }
+        match store.save(&zone, &backlog).await {
+            Ok(()) => self.persisted = Some(now),
+            Err(e) => {
+                tracing::warn!(zone = %origin, error = %e, "outgoing: saving the served version failed; a restart would send AXFR")
             }
         }
     }
@@ -534,6 +607,7 @@ pub async fn reconcile(
     let Some(spec) = spec else {
         if let Some(out) = out {
             out.remove(&key, &origin);
+            OutgoingStore::of(client, zone).delete().await;
         }
         return events;
     };
@@ -594,6 +668,7 @@ pub async fn reconcile(
     out.configure(
         &key,
         ObjectRef::from_obj(zone),
+        Some(OutgoingStore::of(client, zone)),
         TaskConfig {
             origin,
             enabled: spec.enabled,
