@@ -1,0 +1,71 @@
+//! Writing a whole-zone transfer while encoding it, message by message.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::handler::{AxfrStream, Packer, encode, response_to, soa_record};
+use crate::dns::model::name_eq;
+
+/// Bytes gathered before one write: big enough for few system calls, small enough that
+/// the encoded zone never piles up.
+const WRITE_BATCH: usize = 256 * 1024;
+
+impl AxfrStream {
+    /// Encodes (and signs) the transfer and writes it, framed for TCP, to `out`.
+    pub async fn write_to<W: AsyncWrite + Unpin>(mut self, out: &mut W) -> std::io::Result<()> {
+        let zone = self.zone.clone();
+        let request = &self.request;
+        let mut buf = Vec::with_capacity(WRITE_BATCH + 65_536);
+        let Some(soa) = soa_record(&zone) else {
+            let mut resp = response_to(request, ResponseCode::ServFail);
+            frame(&mut buf, encode_one(&mut resp, &mut self.signer, request)?)?;
+            return out.write_all(&buf).await;
+        };
+        let mut packer = Packer::new(request);
+        packer.push(soa.clone());
+        for set in zone.rrsets() {
+            if set.rtype == RecordType::SOA && name_eq(&set.name, zone.origin()) {
+                continue;
+            }
+            for record in set.records() {
+                packer.push(record);
+            }
+            for mut message in packer.take_full() {
+                frame(
+                    &mut buf,
+                    encode_one(&mut message, &mut self.signer, request)?,
+                )?;
+            }
+            if buf.len() >= WRITE_BATCH {
+                out.write_all(&buf).await?;
+                buf.clear();
+            }
+        }
+        packer.push(soa);
+        for mut message in packer.finish() {
+            frame(
+                &mut buf,
+                encode_one(&mut message, &mut self.signer, request)?,
+            )?;
+        }
+        out.write_all(&buf).await
+    }
+}
+
+fn encode_one(
+    message: &mut hickory_proto::op::Message,
+    signer: &mut Option<crate::dns::tsig::ResponseSigner>,
+    request: &hickory_proto::op::Message,
+) -> std::io::Result<Vec<u8>> {
+    encode(message, signer.as_mut(), usize::from(u16::MAX), request)
+        .ok_or_else(|| std::io::Error::other("transfer message did not encode"))
+}
+
+fn frame(buf: &mut Vec<u8>, message: Vec<u8>) -> std::io::Result<()> {
+    let n = u16::try_from(message.len())
+        .map_err(|_| std::io::Error::other("transfer message over 64 KiB"))?;
+    buf.extend_from_slice(&n.to_be_bytes());
+    buf.extend_from_slice(&message);
+    Ok(())
+}
