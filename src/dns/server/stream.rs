@@ -4,12 +4,15 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::handler::{AxfrStream, Packer, encode, response_to, soa_record};
+use super::handler::{AxfrStream, Packer, response_to, soa_record};
 use crate::dns::model::name_eq;
 
 /// Bytes gathered before one write: big enough for few system calls, small enough that
 /// the encoded zone never piles up.
 const WRITE_BATCH: usize = 256 * 1024;
+
+/// Bytes per transfer message (see [`Packer::with_budget`]).
+const MESSAGE_BUDGET: usize = 2_000;
 
 impl AxfrStream {
     /// Encodes (and signs) the transfer and writes it, framed for TCP, to `out`.
@@ -19,10 +22,10 @@ impl AxfrStream {
         let mut buf = Vec::with_capacity(WRITE_BATCH + 65_536);
         let Some(soa) = soa_record(&zone) else {
             let mut resp = response_to(request, ResponseCode::ServFail);
-            frame(&mut buf, encode_one(&mut resp, &mut self.signer, request)?)?;
+            frame(&mut buf, encode_one(&mut resp, &mut self.signer)?)?;
             return out.write_all(&buf).await;
         };
-        let mut packer = Packer::new(request);
+        let mut packer = Packer::with_budget(request, MESSAGE_BUDGET);
         packer.push(soa.clone());
         for set in zone.rrsets() {
             if set.rtype == RecordType::SOA && name_eq(&set.name, zone.origin()) {
@@ -32,10 +35,7 @@ impl AxfrStream {
                 packer.push(record);
             }
             for mut message in packer.take_full() {
-                frame(
-                    &mut buf,
-                    encode_one(&mut message, &mut self.signer, request)?,
-                )?;
+                frame(&mut buf, encode_one(&mut message, &mut self.signer)?)?;
             }
             if buf.len() >= WRITE_BATCH {
                 out.write_all(&buf).await?;
@@ -44,22 +44,23 @@ impl AxfrStream {
         }
         packer.push(soa);
         for mut message in packer.finish() {
-            frame(
-                &mut buf,
-                encode_one(&mut message, &mut self.signer, request)?,
-            )?;
+            frame(&mut buf, encode_one(&mut message, &mut self.signer)?)?;
         }
         out.write_all(&buf).await
     }
 }
 
+/// Encodes one transfer message; the packer's budget keeps it far below 64 KiB, so it
+/// is not encoded a first time to check its size.
 fn encode_one(
     message: &mut hickory_proto::op::Message,
     signer: &mut Option<crate::dns::tsig::ResponseSigner>,
-    request: &hickory_proto::op::Message,
 ) -> std::io::Result<Vec<u8>> {
-    encode(message, signer.as_mut(), usize::from(u16::MAX), request)
-        .ok_or_else(|| std::io::Error::other("transfer message did not encode"))
+    let wire = match signer {
+        Some(s) => s.sign(message).map_err(|e| e.0),
+        None => message.to_vec().map_err(|e| e.to_string()),
+    };
+    wire.map_err(|e| std::io::Error::other(format!("transfer message did not encode: {e}")))
 }
 
 fn frame(buf: &mut Vec<u8>, message: Vec<u8>) -> std::io::Result<()> {
