@@ -12,7 +12,7 @@ use crate::dns::model::name_eq;
 const WRITE_BATCH: usize = 256 * 1024;
 
 /// Bytes per transfer message (see [`Packer::with_budget`]).
-const MESSAGE_BUDGET: usize = 2_000;
+const MESSAGE_BUDGET: usize = 4_000;
 
 impl AxfrStream {
     /// Encodes (and signs) the transfer and writes it, framed for TCP, to `out`.
