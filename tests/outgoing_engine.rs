@@ -296,9 +296,15 @@ fn strangers_unsigned_and_wrong_keys_are_refused_and_counted() {
     assert_eq!(disabled.response_code(), ResponseCode::Refused);
     assert!(dig_transfer_at(addr, ORIGIN, Some(&good), "AXFR", &[], "127.0.0.1").is_err());
     assert_eq!(refusals(&handle, RefusalReason::Disabled), 2);
+    assert!(!handle.publish(zone(9, 5, 0..2)).unwrap().journaled);
+    assert_eq!(
+        handle.backlog_len(&origin()),
+        0,
+        "no backlog while disabled"
+    );
     handle.set_enabled(&origin(), true);
     let lines = dig_transfer_at(addr, ORIGIN, Some(&good), "AXFR", &["+onesoa"], "127.0.0.1");
-    assert_eq!(lines.unwrap().len(), 8);
+    assert_eq!(lines.unwrap().len(), 9);
 
     handle.remove(&origin());
     let gone = soa_query(addr, "127.0.0.1", Some(&to_key(&good))).unwrap();

@@ -165,7 +165,7 @@ pub struct Published {
     /// The serial served before, if any.
     pub previous: Option<u32>,
     /// Whether a difference went into the backlog (false: first version, same serial,
-    /// or a serial going backwards, which clears the backlog).
+    /// zone disabled, or a serial going backwards, which clears the backlog).
     pub journaled: bool,
 }
 
@@ -282,8 +282,7 @@ impl TransferHandle {
             _ => None,
         };
         let backwards = previous.is_some_and(|p| crate::dns::wire::serial_gt(p, serial));
-        let journaled = entry.is_some();
-        self.with_zone(&origin, |z| {
+        let journaled = self.with_zone(&origin, |z| {
             let same_base = match (&z.zone, &old) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (None, None) => true,
@@ -294,10 +293,17 @@ impl TransferHandle {
                 // differences may not lead to this version.
                 z.backlog.clear();
             }
-            if let Some(entry) = entry.filter(|_| same_base) {
-                z.backlog.push(entry);
-            }
+            // A disabled zone keeps no backlog (the seed's disable clears it): its peers
+            // start over with AXFR once it is enabled again.
+            let journaled = match entry.filter(|_| same_base && z.enabled) {
+                Some(entry) => {
+                    z.backlog.push(entry);
+                    true
+                }
+                None => false,
+            };
             z.zone = Some(new);
+            journaled
         });
         Ok(Published {
             serial,

@@ -11,9 +11,9 @@ use hickory_proto::rr::{RData, RecordType};
 use super::{IncomingNotify, RefusalReason, State, TransferMethod, TransferRecord, key};
 use crate::dns::model::Zone;
 use crate::dns::server::handler::{
-    axfr, decode_request, finish, ixfr, response_to, signer_or_reply, soa_record,
+    Answer, decode_request, finish, ixfr, response_to, signer_or_reply, soa_record,
 };
-use crate::dns::server::{JournalEntry, Reply, Service, Transport};
+use crate::dns::server::{AxfrStream, JournalEntry, Reply, Service, Transport};
 use crate::dns::tsig::{self, RequestAuth, TsigKey, tsig_rcode};
 
 fn plain(request: &Message, rcode: ResponseCode, transport: Transport) -> Option<Reply> {
@@ -136,8 +136,17 @@ impl State {
             peer,
             backlog,
         };
-        let messages = self.answer(request, qtype, transport, &grant);
-        finish(request, messages, Some(signer), transport)
+        match self.answer(request, qtype, transport, &grant) {
+            Answer::Messages(messages) => finish(request, messages, Some(signer), transport),
+            Answer::Whole(zone) => Some(Reply {
+                stream: Some(Box::new(AxfrStream {
+                    request: request.clone(),
+                    signer: Some(signer),
+                    zone,
+                })),
+                ..Reply::default()
+            }),
+        }
     }
 
     fn answer(
@@ -146,7 +155,7 @@ impl State {
         qtype: RecordType,
         transport: Transport,
         grant: &Grant,
-    ) -> Vec<Message> {
+    ) -> Answer {
         let zone = &grant.zone;
         let serial = zone.soa_serial().unwrap_or(0);
         if qtype == RecordType::SOA {
@@ -155,41 +164,30 @@ impl State {
             if let Some(soa) = soa_record(zone) {
                 resp.add_answer(soa);
             }
-            return vec![resp];
+            return Answer::Messages(vec![resp]);
         }
         // Zone content leaves only over TCP; an IXFR over UDP gets the SOA (RFC 1995 2:
         // the client then retries over TCP).
         if transport == Transport::Udp {
             if qtype == RecordType::AXFR {
-                return vec![response_to(request, ResponseCode::FormErr)];
+                return Answer::Messages(vec![response_to(request, ResponseCode::FormErr)]);
             }
             let mut resp = response_to(request, ResponseCode::NoError);
             resp.set_authoritative(true);
             if let Some(soa) = soa_record(zone) {
                 resp.add_answer(soa);
             }
-            return vec![resp];
+            return Answer::Messages(vec![resp]);
         }
-        let client_serial = request
-            .name_servers()
-            .iter()
-            .find_map(|r| serial_of(r.data()));
-        let up_to_date =
-            client_serial.is_some_and(|c| c == serial || crate::dns::wire::serial_gt(c, serial));
-        let (messages, method) = if qtype == RecordType::AXFR {
-            (axfr(request, zone), Some(TransferMethod::Axfr))
-        } else if up_to_date {
-            (ixfr(request, zone, &grant.backlog), None)
-        } else if grant.backlog.is_empty() {
-            (
-                ixfr(request, zone, &grant.backlog),
-                Some(TransferMethod::Axfr),
-            )
-        } else {
-            (
-                ixfr(request, zone, &grant.backlog),
-                Some(TransferMethod::Ixfr),
-            )
+        let incremental = match qtype {
+            RecordType::IXFR => ixfr(request, zone, &grant.backlog),
+            _ => None,
+        };
+        let (answer, method) = match incremental {
+            // Only the SOA: the peer is up to date, nothing was transferred.
+            Some(m) if m.len() == 1 && m[0].answers().len() <= 1 => (Answer::Messages(m), None),
+            Some(m) => (Answer::Messages(m), Some(TransferMethod::Ixfr)),
+            None => (Answer::Whole(zone.clone()), Some(TransferMethod::Axfr)),
         };
         if let Some(method) = method {
             tracing::info!(
@@ -207,7 +205,7 @@ impl State {
                 serial,
             });
         }
-        messages
+        answer
     }
 
     fn notify_in(

@@ -41,8 +41,9 @@ pub struct JournalEntry {
 /// A served zone and its recent history.
 #[derive(Clone, Debug)]
 pub struct ServedZone {
-    /// The zone's content, SOA included.
-    pub zone: Zone,
+    /// The zone's content, SOA included; shared with transfers in progress, so an
+    /// UPDATE copies it (on write) rather than change what they are sending.
+    pub zone: Arc<Zone>,
     /// Changes oldest first, at most `journal_limit` of them.
     pub journal: Vec<JournalEntry>,
 }
@@ -65,6 +66,22 @@ pub struct Reply {
     pub messages: Vec<Vec<u8>>,
     /// A zone whose serial changed: its peers must be notified.
     pub changed: Option<(Name, u32)>,
+    /// A whole-zone transfer to encode while it is written (TCP listeners only), after
+    /// `messages`.
+    pub stream: Option<Box<AxfrStream>>,
+}
+
+/// A whole-zone answer (AXFR, or IXFR answered AXFR-style), encoded and signed message
+/// by message as it is written: a big zone never sits encoded in memory, and the first
+/// message leaves at once.
+#[derive(Debug)]
+pub struct AxfrStream {
+    /// The request answered.
+    pub request: Message,
+    /// Signs every message when the request was signed.
+    pub signer: Option<ResponseSigner>,
+    /// The version sent.
+    pub zone: Arc<Zone>,
 }
 
 /// Largest UDP answer sent, whatever EDNS size the client claims; bigger ones go out
@@ -87,7 +104,7 @@ impl Shared {
                 (
                     zone_key(zone.origin()),
                     ServedZone {
-                        zone,
+                        zone: Arc::new(zone),
                         journal: Vec::new(),
                     },
                 )
@@ -112,7 +129,9 @@ impl Shared {
 
     /// A copy of a served zone.
     pub fn zone(&self, origin: &Name) -> Option<Zone> {
-        self.read().get(&zone_key(origin)).map(|z| z.zone.clone())
+        self.read()
+            .get(&zone_key(origin))
+            .map(|z| Zone::clone(&z.zone))
     }
 
     /// Replaces (or adds) a zone's content, journaling the difference when it was served
@@ -123,7 +142,7 @@ impl Shared {
         match zones.get_mut(&key) {
             Some(served) => {
                 let entry = journal_entry(&served.zone, &zone);
-                served.zone = zone;
+                served.zone = Arc::new(zone);
                 if let Some(entry) = entry {
                     push_journal(served, entry, self.journal_limit);
                 }
@@ -134,7 +153,7 @@ impl Shared {
                 zones.insert(
                     key,
                     ServedZone {
-                        zone,
+                        zone: Arc::new(zone),
                         journal: Vec::new(),
                     },
                 );
@@ -231,6 +250,17 @@ fn rrset_delta(
 
 /// Handles one request. `None` means drop it silently (too broken to answer).
 pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Reply> {
+    handle_with(shared, wire, transport, false)
+}
+
+/// Like [`handle`]; with `stream`, whole-zone transfers come back as
+/// [`Reply::stream`] rather than encoded in [`Reply::messages`].
+pub fn handle_with(
+    shared: &Shared,
+    wire: &[u8],
+    transport: Transport,
+    stream: bool,
+) -> Option<Reply> {
     let request = match decode_request(wire) {
         Ok(m) => m,
         Err(early) => return early,
@@ -241,7 +271,20 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
         Err(early) => return early,
     };
     let (messages, changed) = match request.op_code() {
-        OpCode::Query => (query(shared, &request, transport, signer.is_some()), None),
+        OpCode::Query => match query(shared, &request, transport, signer.is_some()) {
+            Answer::Messages(m) => (m, None),
+            Answer::Whole(zone) if stream => {
+                return Some(Reply {
+                    stream: Some(Box::new(AxfrStream {
+                        request,
+                        signer,
+                        zone,
+                    })),
+                    ..Reply::default()
+                });
+            }
+            Answer::Whole(zone) => (axfr(&request, &zone), None),
+        },
         OpCode::Update => {
             if signer.is_none() {
                 (vec![response_to(&request, ResponseCode::Refused)], None)
@@ -290,7 +333,7 @@ pub fn signer_or_reply(
             let mut resp = response_to(request, ResponseCode::NotAuth);
             Err(signer.sign(&mut resp).ok().map(|m| Reply {
                 messages: vec![m],
-                changed: None,
+                ..Reply::default()
             }))
         }
         RequestAuth::Refused {
@@ -307,7 +350,7 @@ pub fn signer_or_reply(
             ));
             Err(resp.to_vec().ok().map(|m| Reply {
                 messages: vec![m],
-                changed: None,
+                ..Reply::default()
             }))
         }
     }
@@ -334,12 +377,12 @@ pub fn finish(
     }
     Some(Reply {
         messages: out,
-        changed: None,
+        ..Reply::default()
     })
 }
 
 /// Encodes (and signs) one response; one too big for the transport goes out truncated.
-fn encode(
+pub(crate) fn encode(
     message: &mut Message,
     signer: Option<&mut ResponseSigner>,
     limit: usize,
@@ -375,7 +418,7 @@ fn formerr_from_header(wire: &[u8]) -> Option<Reply> {
         .set_response_code(ResponseCode::FormErr);
     Some(Reply {
         messages: vec![resp.to_vec().ok()?],
-        changed: None,
+        ..Reply::default()
     })
 }
 
@@ -401,15 +444,27 @@ pub fn response_to(request: &Message, rcode: ResponseCode) -> Message {
     resp
 }
 
-fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool) -> Vec<Message> {
+/// What a query is answered with: messages, or the whole zone (AXFR).
+pub(crate) enum Answer {
+    Messages(Vec<Message>),
+    Whole(Arc<Zone>),
+}
+
+impl From<Vec<Message>> for Answer {
+    fn from(m: Vec<Message>) -> Self {
+        Answer::Messages(m)
+    }
+}
+
+fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool) -> Answer {
     let [q] = request.queries() else {
-        return vec![response_to(request, ResponseCode::FormErr)];
+        return vec![response_to(request, ResponseCode::FormErr)].into();
     };
     if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
-        return vec![response_to(request, ResponseCode::Refused)];
+        return vec![response_to(request, ResponseCode::Refused)].into();
     }
     let Some(origin) = shared.zone_for(q.name()) else {
-        return vec![response_to(request, ResponseCode::Refused)];
+        return vec![response_to(request, ResponseCode::Refused)].into();
     };
     match q.query_type() {
         RecordType::AXFR | RecordType::IXFR => {
@@ -422,24 +477,25 @@ fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool)
                 } else {
                     ResponseCode::NotAuth
                 };
-                return vec![response_to(request, code)];
+                return vec![response_to(request, code)].into();
             }
             let zones = shared.read();
             let Some(served) = zones.get(&zone_key(&origin)) else {
-                return vec![response_to(request, ResponseCode::Refused)];
+                return vec![response_to(request, ResponseCode::Refused)].into();
             };
-            if q.query_type() == RecordType::IXFR {
-                ixfr(request, &served.zone, &served.journal)
-            } else {
-                axfr(request, &served.zone)
+            if q.query_type() == RecordType::IXFR
+                && let Some(messages) = ixfr(request, &served.zone, &served.journal)
+            {
+                return messages.into();
             }
+            Answer::Whole(served.zone.clone())
         }
         _ => {
             let zones = shared.read();
             let Some(served) = zones.get(&zone_key(&origin)) else {
-                return vec![response_to(request, ResponseCode::Refused)];
+                return vec![response_to(request, ResponseCode::Refused)].into();
             };
-            vec![lookup(request, q, &served.zone)]
+            vec![lookup(request, q, &served.zone)].into()
         }
     }
 }
@@ -530,15 +586,16 @@ fn wildcard_source(zone: &Zone, name: &Name) -> Option<Name> {
 }
 
 /// Packs records into response messages of bounded size.
-struct Packer<'a> {
+pub(crate) struct Packer<'a> {
     request: &'a Message,
     messages: Vec<Message>,
     current: Message,
     size: usize,
+    budget: usize,
 }
 
 impl<'a> Packer<'a> {
-    fn new(request: &'a Message) -> Self {
+    pub(crate) fn new(request: &'a Message) -> Self {
         let mut current = response_to(request, ResponseCode::NoError);
         current.set_authoritative(true);
         Self {
@@ -546,13 +603,23 @@ impl<'a> Packer<'a> {
             messages: Vec::new(),
             current,
             size: 64,
+            budget: XFR_MESSAGE_BUDGET,
         }
     }
 
-    fn push(&mut self, record: Record) {
+    /// Messages of at most about `budget` bytes. Smaller messages encode faster: the
+    /// encoder's name compression searches every name already in the message.
+    pub(crate) fn with_budget(request: &'a Message, budget: usize) -> Self {
+        Self {
+            budget,
+            ..Self::new(request)
+        }
+    }
+
+    pub(crate) fn push(&mut self, record: Record) {
         // An estimate is enough: the budget leaves ample room under 64 KiB.
         let estimate = record.name().len() + 12 + rdata_len(record.data());
-        if self.size + estimate > XFR_MESSAGE_BUDGET && !self.current.answers().is_empty() {
+        if self.size + estimate > self.budget && !self.current.answers().is_empty() {
             let mut next = response_to(self.request, ResponseCode::NoError);
             next.set_authoritative(true).take_queries();
             let done = std::mem::replace(&mut self.current, next);
@@ -563,7 +630,12 @@ impl<'a> Packer<'a> {
         self.current.add_answer(record);
     }
 
-    fn finish(mut self) -> Vec<Message> {
+    /// The messages filled so far (the one being filled stays).
+    pub(crate) fn take_full(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Message> {
         self.messages.push(self.current);
         self.messages
     }
@@ -597,33 +669,31 @@ pub(crate) fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
     packer.finish()
 }
 
-/// IXFR from the journal (RFC 1995); the AXFR-style answer when the journal does not reach
-/// back to the client's serial.
-pub(crate) fn ixfr<'a, J>(request: &Message, zone: &Zone, journal: J) -> Vec<Message>
+/// IXFR from the journal (RFC 1995); `None` when the journal does not reach back to the
+/// client's serial: the caller answers AXFR-style, with the whole zone.
+pub(crate) fn ixfr<'a, J>(request: &Message, zone: &Zone, journal: J) -> Option<Vec<Message>>
 where
     J: IntoIterator<Item = &'a JournalEntry>,
 {
     let Some(current) = soa_record(zone) else {
-        return vec![response_to(request, ResponseCode::ServFail)];
+        return Some(vec![response_to(request, ResponseCode::ServFail)]);
     };
     let current_serial = soa_serial_of(&current).unwrap_or(0);
     let client_serial = request.name_servers().iter().find_map(soa_serial_of);
     let Some(client_serial) = client_serial else {
-        return vec![response_to(request, ResponseCode::FormErr)];
+        return Some(vec![response_to(request, ResponseCode::FormErr)]);
     };
     if client_serial == current_serial || crate::dns::wire::serial_gt(client_serial, current_serial)
     {
         let mut resp = response_to(request, ResponseCode::NoError);
         resp.set_authoritative(true).add_answer(current);
-        return vec![resp];
+        return Some(vec![resp]);
     }
     let mut entries = journal
         .into_iter()
         .skip_while(|e| soa_serial_of(&e.from_soa) != Some(client_serial))
         .peekable();
-    if entries.peek().is_none() {
-        return axfr(request, zone);
-    }
+    entries.peek()?;
     let mut packer = Packer::new(request);
     packer.push(current.clone());
     for entry in entries {
@@ -637,5 +707,5 @@ where
         }
     }
     packer.push(current);
-    packer.finish()
+    Some(packer.finish())
 }

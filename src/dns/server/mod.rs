@@ -4,6 +4,7 @@
 //! against it; tests use it as a backend with nothing installed.
 
 pub mod handler;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-pub use handler::{JournalEntry, Reply, Shared, Transport, handle};
+pub use handler::{AxfrStream, JournalEntry, Reply, Shared, Transport, handle, handle_with};
 
 use super::model::Zone;
 use super::query::QueryOptions;
@@ -248,7 +249,7 @@ struct Embedded {
 
 impl Service for Embedded {
     fn handle(&self, wire: &[u8], transport: Transport, _source: SocketAddr) -> Option<Reply> {
-        handle(&self.shared, wire, transport)
+        handle_with(&self.shared, wire, transport, transport == Transport::Tcp)
     }
 
     fn after(&self, reply: &Reply) {
@@ -362,7 +363,7 @@ async fn serve_tcp<S: Service>(
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
-        let Some(reply) = service.handle(&buf, Transport::Tcp, peer) else {
+        let Some(mut reply) = service.handle(&buf, Transport::Tcp, peer) else {
             continue;
         };
         // One write per batch of messages: transfers of big zones stay cheap.
@@ -379,6 +380,9 @@ async fn serve_tcp<S: Service>(
             }
         }
         stream.write_all(&out).await?;
+        if let Some(xfr) = reply.stream.take() {
+            (*xfr).write_to(&mut stream).await?;
+        }
         service.after(&reply);
     }
 }
