@@ -189,6 +189,9 @@ struct RunArgs {
     /// How long a deleted zone's record cleanup may fail before the object is let go.
     #[arg(long, env = "ZONEKEEPER_CLEANUP_TIMEOUT", default_value = "5m")]
     cleanup_timeout: Duration,
+    /// Serve outgoing zone transfers (`spec.outgoing`) on this address, UDP and TCP.
+    #[arg(long, env = "ZONEKEEPER_TRANSFER_ADDR")]
+    transfer_addr: Option<SocketAddr>,
 }
 
 fn write_crds() -> anyhow::Result<()> {
@@ -226,6 +229,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             ..Settings::default()
         },
         identity,
+        transfer_addr: args.transfer_addr,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -234,7 +238,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     operator::run(client, opts, stop_rx, |running| {
-        tracing::info!(metrics = %running.metrics_addr, "zonekeeper started");
+        tracing::info!(metrics = %running.metrics_addr, transfers = ?running.transfer_addr, "zonekeeper started");
     })
     .await?;
     Ok(())

@@ -187,3 +187,54 @@ fn chart_crds_are_the_generated_ones() {
         );
     }
 }
+
+#[test]
+fn transfer_values_render_the_flag_the_ports_and_a_dns_service() {
+    let chart = chart();
+    let off = ok(&helm(&["template", "zk", chart.to_str().unwrap()]));
+    assert!(!off.contains("--transfer-addr") && !off.contains("zk-zonekeeper-transfer"));
+    let on = ok(&helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--set",
+        "transfer.enabled=true",
+        "--set",
+        "transfer.service.type=LoadBalancer",
+        "--set",
+        "transfer.service.externalTrafficPolicy=Local",
+    ]));
+    assert!(on.contains("--transfer-addr=0.0.0.0:5353"), "{on}");
+    let service = on
+        .split("\n---")
+        .find(|d| d.contains("kind: Service") && d.contains("-transfer"))
+        .expect("transfer Service rendered");
+    for needle in [
+        "type: LoadBalancer",
+        "externalTrafficPolicy: Local",
+        "port: 53",
+        "protocol: UDP",
+        "protocol: TCP",
+        "targetPort: transfer-udp",
+        "targetPort: transfer-tcp",
+    ] {
+        assert!(service.contains(needle), "{needle}: {service}");
+    }
+    // ClusterIP has no externalTrafficPolicy; the API server would refuse it.
+    let cluster_ip = ok(&helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--set",
+        "transfer.enabled=true",
+    ]));
+    assert!(!cluster_ip.contains("externalTrafficPolicy"));
+    let bad = helm(&[
+        "template",
+        "zk",
+        chart.to_str().unwrap(),
+        "--set",
+        "transfer.service.externalTrafficPolicy=Sometimes",
+    ]);
+    assert!(!bad.status.success());
+}

@@ -358,7 +358,7 @@ fn default_kept_syncs() -> i32 {
 }
 
 /// Outgoing zone transfers (Cloudflare secondary DNS "outgoing").
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutgoingSpec {
     /// Serve transfers and send NOTIFY; turning it off also clears the IXFR backlog.
@@ -371,7 +371,29 @@ pub struct OutgoingSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(max = 253))]
     pub force_notify: String,
+    /// How often the backend's SOA serial and every peer's are checked, besides NOTIFYs;
+    /// values under 1s are taken as 1s.
+    #[serde(default = "default_check_interval")]
+    pub check_interval: Duration,
 }
+
+impl Default for OutgoingSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            peers: Vec::new(),
+            force_notify: String::new(),
+            check_interval: default_check_interval(),
+        }
+    }
+}
+
+fn default_check_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// RE2 pattern for a peer: an IP address, `IP:port` (`[IPv6]:port`), or a CIDR network.
+pub const PEER_ADDRESS_PATTERN: &str = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}(:[0-9]{1,5}|/[0-9]{1,2})?|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?)$";
 
 /// A secondary server that transfers the zone from us.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -380,8 +402,10 @@ pub struct Peer {
     /// A name for the peer, unique in the list.
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
-    /// `host:port` the peer is notified at.
-    #[schemars(regex(pattern = HOST_PORT_PATTERN))]
+    /// Where the peer transfers from: an IP address (NOTIFY and SOA checks go to port 53),
+    /// `IP:port` (they go to that port; transfers may come from any port of that IP), or a
+    /// CIDR network (any host of it may transfer; nothing is NOTIFYed or checked).
+    #[schemars(regex(pattern = PEER_ADDRESS_PATTERN))]
     pub address: String,
     /// Secret holding the TSIG key the peer signs its transfer requests with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -518,10 +542,19 @@ pub struct OutgoingStatus {
     /// The serial served to peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soa_serial: Option<i64>,
-    /// When the peers were last checked.
+    /// When outgoing transfers were first configured for the zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<Time>,
+    /// When the backend and the peers were last checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_time: Option<Time>,
-    /// Journal entries kept for IXFR.
+    /// When any peer last transferred the zone from zonekeeper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transferred_time: Option<Time>,
+    /// The last `forceNotify` value acted on, and when every peer was notified for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_notified: Option<ForceNotified>,
+    /// Versions kept for IXFR (differences between consecutive served serials).
     #[serde(default)]
     pub ixfr_backlog: i64,
     /// Per-peer state.
@@ -529,8 +562,18 @@ pub struct OutgoingStatus {
     pub peers: Vec<PeerStatus>,
 }
 
-/// One peer's transfer state.
+/// A `forceNotify` value that was acted on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ForceNotified {
+    /// The `spec.outgoing.forceNotify` value.
+    pub value: String,
+    /// When every peer was notified and the backlog cleared for it.
+    pub time: Time,
+}
+
+/// One peer's transfer state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerStatus {
     /// The peer's name from the spec.
@@ -538,26 +581,46 @@ pub struct PeerStatus {
     /// The serial the peer serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soa_serial: Option<i64>,
-    /// When the peer was last checked.
+    /// When the peer's SOA was last queried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_time: Option<Time>,
-    /// When the peer last transferred the zone.
+    /// When the peer last transferred the zone from zonekeeper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transferred_time: Option<Time>,
+    /// How that last transfer was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transfer_method: Option<OutgoingTransferMethod>,
     /// When the peer was last notified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_notified_time: Option<Time>,
-    /// `InSync`, `Lagging` or `Unreachable`.
+    /// `InSync`, `Lagging`, `Unreachable` or `Refused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<PeerState>,
+    /// Why the peer is not in sync, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
-/// How a peer compares with the zone.
+/// How a peer compares with the served zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PeerState {
+    /// The peer serves the served serial.
     InSync,
+    /// The peer answers with an older serial.
     Lagging,
+    /// The peer does not answer (SOA query or NOTIFY timed out, connection refused).
     Unreachable,
+    /// The peer answers with an error (REFUSED, NOTAUTH, a TSIG error).
+    Refused,
+}
+
+/// How a peer transferred the zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OutgoingTransferMethod {
+    #[serde(rename = "AXFR")]
+    Axfr,
+    #[serde(rename = "IXFR")]
+    Ixfr,
 }
 
 /// One recorded change to the zone (VinylDNS change).

@@ -97,6 +97,8 @@ pub struct Context {
     pub syncs: Store<ZoneSync>,
     /// Shared with the ZoneSync controller.
     pub locks: Arc<ZoneLocks>,
+    /// The transfer server's side of outgoing transfers; `None` without `--transfer-addr`.
+    pub outgoing: Option<Arc<super::outgoing::Outgoing>>,
     runtime: Mutex<HashMap<String, Arc<Mutex<ZoneRuntime>>>>,
 }
 
@@ -126,6 +128,7 @@ impl Context {
             zones: stores.0,
             syncs: stores.1,
             locks,
+            outgoing: None,
             runtime: Mutex::default(),
         }
     }

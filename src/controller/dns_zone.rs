@@ -77,6 +77,7 @@ pub type Stores = (Store<DnsZone>, Store<ZoneSync>);
 /// Runs the controller until `shutdown` resolves. `namespace` `None` watches every namespace.
 pub async fn run(
     ctx_builder: impl FnOnce(Stores) -> Arc<Context>,
+    wakes: Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<DnsZone>>>,
     client: kube::Client,
     namespace: Option<String>,
     concurrency: u16,
@@ -153,6 +154,7 @@ pub async fn run(
         .watches_stream(cm_events, move |cm| {
             zones_naming(&cm_zones, &cm, config_map_names)
         })
+        .reconcile_on(wakes.map_or_else(|| futures::stream::empty().boxed(), |w| w.boxed()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -495,7 +497,21 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         report.serial_before
     });
     let failed = outcome.needs_retry();
-    let events = fold(&mut status, &outcome, &cx);
+    let mut events = fold(&mut status, &outcome, &cx);
+    let changed_backend = outcome
+        .pass_report()
+        .and_then(|r| r.applied.as_ref())
+        .is_some_and(|a| a.batches_ok > 0);
+    events.extend(
+        super::outgoing::reconcile(
+            ctx.outgoing.as_deref(),
+            &ctx.client,
+            &zone,
+            &mut status,
+            changed_backend,
+        )
+        .await,
+    );
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
     if status != current || rt.status_unwritten {
@@ -655,6 +671,9 @@ fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
 
 /// Drops what the operator kept for a deleted zone, its metric series included.
 async fn forget(ctx: &Context, zone: &DnsZone) {
+    if let (Some(out), Ok(origin)) = (&ctx.outgoing, Name::from_ascii(&zone.spec.zone_name)) {
+        out.remove(&key_of(zone), &origin);
+    }
     ctx.forget(&key_of(zone)).await;
     ctx.metrics.zone_deleted(&zone_labels(zone));
 }

@@ -6,6 +6,8 @@ pub mod dns_zone;
 pub mod events;
 pub mod leader;
 pub mod operator;
+pub mod outgoing;
+pub mod outgoing_store;
 pub mod owner;
 pub mod ownership_store;
 pub mod references;

@@ -14,8 +14,10 @@ use tokio::sync::watch;
 use super::context::{self, Context, Settings};
 use super::dns_zone;
 use super::leader::{LeaderConfig, LeaderElector};
+use super::outgoing::Outgoing;
 use super::zone_lock::ZoneLocks;
 use super::zone_sync::{self, SyncContext};
+use crate::dns::outgoing::{TransferOptions, TransferServer};
 use crate::telemetry::{self, Metrics};
 
 /// How the operator runs.
@@ -30,6 +32,8 @@ pub struct OperatorOptions {
     pub settings: Settings,
     /// This instance's name (events, lease holder).
     pub identity: String,
+    /// Where the transfer server for outgoing transfers listens (UDP and TCP); none when `None`.
+    pub transfer_addr: Option<SocketAddr>,
 }
 
 /// Where the leader Lease lives.
@@ -49,6 +53,12 @@ pub enum OperatorError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot serve transfers on {addr}: {source}")]
+    Transfer {
+        addr: SocketAddr,
+        #[source]
+        source: crate::dns::server::ServerError,
+    },
     #[error("lost the leader lease; stopping so a standby takes over")]
     LostLeadership,
 }
@@ -60,6 +70,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// `true` while this instance may write.
     pub leader: watch::Receiver<bool>,
+    /// Where the transfer server listens, when it runs.
+    pub transfer_addr: Option<SocketAddr>,
 }
 
 /// Aborts a spawned task when dropped.
@@ -88,6 +100,18 @@ pub async fn run(
     // Aborted when `run` is dropped: a crashed (aborted) operator must neither keep serving
     // nor keep renewing its lease, or no standby could ever take over.
     let server = AbortOnDrop(tokio::spawn(server));
+    // Every replica listens, so the Service never sends a peer to a closed port.
+    let transfer = match opts.transfer_addr {
+        Some(addr) => Some(
+            TransferServer::start(addr, TransferOptions::default())
+                .await
+                .map_err(|source| OperatorError::Transfer { addr, source })?,
+        ),
+        None => None,
+    };
+    let outgoing = transfer
+        .as_ref()
+        .map(|t| Arc::new(Outgoing::new(t.handle())));
 
     let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
     // Without election the sender stays here, unused, so leadership never reads as lost.
@@ -115,6 +139,7 @@ pub async fn run(
         metrics_addr,
         metrics: metrics.clone(),
         leader: leader_rx.clone(),
+        transfer_addr: transfer.as_ref().map(|t| t.local_addr()),
     });
 
     // Standby: wait for the lease (or shutdown). Leadership is not readiness: a standby
@@ -169,19 +194,24 @@ pub async fn run(
         let identity = opts.identity.clone();
         let stop = stop.clone();
         let locks = locks.clone();
+        let outgoing = outgoing.clone();
         async move {
             let stopped = stop.clone();
+            let wakes = outgoing.as_ref().map(|o| o.wakes());
             let zones = dns_zone::run(
                 |stores| {
-                    Arc::new(Context::new(
+                    let mut ctx = Context::new(
                         client.clone(),
                         metrics.clone(),
                         settings,
                         stores,
                         locks.clone(),
                         identity.clone(),
-                    ))
+                    );
+                    ctx.outgoing = outgoing;
+                    Arc::new(ctx)
                 },
+                wakes,
                 client.clone(),
                 ns.clone(),
                 opts.concurrency,
@@ -245,6 +275,7 @@ pub async fn run(
         let _ = (&mut e.0).await;
     }
     drop(server);
+    drop(transfer);
     if lost {
         return Err(OperatorError::LostLeadership);
     }

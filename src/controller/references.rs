@@ -20,9 +20,17 @@ pub fn secret_names(zone: &DnsZone) -> BTreeSet<String> {
         .transfer
         .as_ref()
         .and_then(|t| t.tsig_key_secret_ref.as_ref());
+    // Peers' keys too: a rotated peer Secret must reach the transfer server.
+    let peers = zone
+        .spec
+        .outgoing
+        .iter()
+        .flat_map(|o| &o.peers)
+        .filter_map(|p| p.tsig_key_secret_ref.as_ref());
     backend
         .into_iter()
         .chain(transfer)
+        .chain(peers)
         .map(|r| r.name.clone())
         .collect()
 }
@@ -77,8 +85,42 @@ pub async fn fetch_lookup(
     ns: &str,
     zone: &DnsZone,
 ) -> Result<Fetched, kube::Error> {
-    let secrets_api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secrets = fetch_secrets(client, ns, zone).await?;
     let cms_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut config_maps = BTreeMap::new();
+    for name in config_map_names(zone) {
+        let data = cms_api
+            .get_opt(&name)
+            .await?
+            .map(|c| c.data.unwrap_or_default());
+        config_maps.insert(name, data);
+    }
+    Ok(Fetched {
+        secrets,
+        config_maps,
+    })
+}
+
+/// Only the Secrets a DnsZone names (no ConfigMaps, which can be big).
+pub async fn fetch_secrets_only(
+    client: &kube::Client,
+    ns: &str,
+    zone: &DnsZone,
+) -> Result<Fetched, kube::Error> {
+    Ok(Fetched {
+        secrets: fetch_secrets(client, ns, zone).await?,
+        config_maps: BTreeMap::new(),
+    })
+}
+
+type SecretData = BTreeMap<String, Option<BTreeMap<String, Vec<u8>>>>;
+
+async fn fetch_secrets(
+    client: &kube::Client,
+    ns: &str,
+    zone: &DnsZone,
+) -> Result<SecretData, kube::Error> {
+    let secrets_api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let mut secrets = BTreeMap::new();
     for name in secret_names(zone) {
         let data = secrets_api.get_opt(&name).await?.map(|s| {
@@ -95,16 +137,5 @@ pub async fn fetch_lookup(
         });
         secrets.insert(name, data);
     }
-    let mut config_maps = BTreeMap::new();
-    for name in config_map_names(zone) {
-        let data = cms_api
-            .get_opt(&name)
-            .await?
-            .map(|c| c.data.unwrap_or_default());
-        config_maps.insert(name, data);
-    }
-    Ok(Fetched {
-        secrets,
-        config_maps,
-    })
+    Ok(secrets)
 }

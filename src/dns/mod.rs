@@ -4,6 +4,7 @@ pub mod diff;
 pub mod error;
 pub mod model;
 pub mod notify;
+pub mod outgoing;
 pub mod query;
 pub mod server;
 pub mod transfer;

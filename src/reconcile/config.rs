@@ -226,10 +226,12 @@ pub fn transfer_bounds(spec: &DnsZoneSpec) -> TransferBounds {
     }
 }
 
-/// Resolves a spec. Record errors are all collected, so a user sees every bad record at once.
-pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, ConfigError> {
-    let origin = Name::from_ascii(&spec.zone_name)
-        .map_err(|e| ConfigError::InvalidZoneName(spec.zone_name.clone(), e.to_string()))?;
+/// The zone's backend connection and its transfer connection (`spec.transfer`, each part
+/// defaulting to the backend's), keys read from their Secrets.
+pub fn endpoints(
+    spec: &DnsZoneSpec,
+    lookup: &dyn Lookup,
+) -> Result<(Endpoint, Endpoint), ConfigError> {
     let backend_key = spec
         .backend
         .tsig_key_secret_ref
@@ -259,6 +261,14 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
             }
         }
     };
+    Ok((backend, transfer))
+}
+
+/// Resolves a spec. Record errors are all collected, so a user sees every bad record at once.
+pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, ConfigError> {
+    let origin = Name::from_ascii(&spec.zone_name)
+        .map_err(|e| ConfigError::InvalidZoneName(spec.zone_name.clone(), e.to_string()))?;
+    let (backend, transfer) = endpoints(spec, lookup)?;
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
     let records = validation::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;

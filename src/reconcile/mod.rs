@@ -1,6 +1,7 @@
 //! The Kubernetes-free reconcile pass shared by the operator and the standalone commands.
 pub mod config;
 pub mod outcome;
+pub mod outgoing;
 pub mod ownership;
 pub mod pass;
 pub mod reason;

@@ -263,6 +263,17 @@ impl Cluster {
         lease: Option<Duration>,
         client: Client,
     ) -> Operator {
+        self.operator_serving(identity, lease, client, None).await
+    }
+
+    /// Starts an operator instance whose transfer server listens on `transfer_addr`.
+    pub async fn operator_serving(
+        &self,
+        identity: &str,
+        lease: Option<Duration>,
+        client: Client,
+        transfer_addr: Option<SocketAddr>,
+    ) -> Operator {
         let opts = OperatorOptions {
             namespaces: self.watch_namespaces.clone(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
@@ -274,6 +285,7 @@ impl Cluster {
             }),
             settings: settings(),
             identity: identity.into(),
+            transfer_addr,
         };
         let (shutdown, rx) = watch::channel(false);
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();

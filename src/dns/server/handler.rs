@@ -41,8 +41,9 @@ pub struct JournalEntry {
 /// A served zone and its recent history.
 #[derive(Clone, Debug)]
 pub struct ServedZone {
-    /// The zone's content, SOA included.
-    pub zone: Zone,
+    /// The zone's content, SOA included; shared with transfers in progress, so an
+    /// UPDATE copies it (on write) rather than change what they are sending.
+    pub zone: Arc<Zone>,
     /// Changes oldest first, at most `journal_limit` of them.
     pub journal: Vec<JournalEntry>,
 }
@@ -65,6 +66,22 @@ pub struct Reply {
     pub messages: Vec<Vec<u8>>,
     /// A zone whose serial changed: its peers must be notified.
     pub changed: Option<(Name, u32)>,
+    /// A whole-zone transfer to encode while it is written (TCP listeners only), after
+    /// `messages`.
+    pub stream: Option<Box<AxfrStream>>,
+}
+
+/// A whole-zone answer (AXFR, or IXFR answered AXFR-style), encoded and signed message
+/// by message as it is written: a big zone never sits encoded in memory, and the first
+/// message leaves at once.
+#[derive(Debug)]
+pub struct AxfrStream {
+    /// The request answered.
+    pub request: Message,
+    /// Signs every message when the request was signed.
+    pub signer: Option<ResponseSigner>,
+    /// The version sent.
+    pub zone: Arc<Zone>,
 }
 
 /// Largest UDP answer sent, whatever EDNS size the client claims; bigger ones go out
@@ -87,7 +104,7 @@ impl Shared {
                 (
                     zone_key(zone.origin()),
                     ServedZone {
-                        zone,
+                        zone: Arc::new(zone),
                         journal: Vec::new(),
                     },
                 )
@@ -112,7 +129,9 @@ impl Shared {
 
     /// A copy of a served zone.
     pub fn zone(&self, origin: &Name) -> Option<Zone> {
-        self.read().get(&zone_key(origin)).map(|z| z.zone.clone())
+        self.read()
+            .get(&zone_key(origin))
+            .map(|z| Zone::clone(&z.zone))
     }
 
     /// Replaces (or adds) a zone's content, journaling the difference when it was served
@@ -123,7 +142,7 @@ impl Shared {
         match zones.get_mut(&key) {
             Some(served) => {
                 let entry = journal_entry(&served.zone, &zone);
-                served.zone = zone;
+                served.zone = Arc::new(zone);
                 if let Some(entry) = entry {
                     push_journal(served, entry, self.journal_limit);
                 }
@@ -134,7 +153,7 @@ impl Shared {
                 zones.insert(
                     key,
                     ServedZone {
-                        zone,
+                        zone: Arc::new(zone),
                         journal: Vec::new(),
                     },
                 );
@@ -165,7 +184,7 @@ fn push_journal(served: &mut ServedZone, entry: JournalEntry, limit: usize) {
     }
 }
 
-fn soa_record(zone: &Zone) -> Option<Record> {
+pub(crate) fn soa_record(zone: &Zone) -> Option<Record> {
     zone.get(&zone_key(zone.origin()))
         .and_then(|set| set.records().next())
 }
@@ -179,7 +198,7 @@ fn soa_serial_of(record: &Record) -> Option<u32> {
 
 /// The journal entry leading from `old` to `new` (SOAs excluded from the lists); `None`
 /// when either has no SOA.
-fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
+pub(crate) fn journal_entry(old: &Zone, new: &Zone) -> Option<JournalEntry> {
     let from_soa = soa_record(old)?;
     let to_soa = soa_record(new)?;
     let mut deleted = Vec::new();
@@ -231,45 +250,41 @@ fn rrset_delta(
 
 /// Handles one request. `None` means drop it silently (too broken to answer).
 pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Reply> {
-    let request = match Message::from_vec(wire) {
+    handle_with(shared, wire, transport, false)
+}
+
+/// Like [`handle`]; with `stream`, whole-zone transfers come back as
+/// [`Reply::stream`] rather than encoded in [`Reply::messages`].
+pub fn handle_with(
+    shared: &Shared,
+    wire: &[u8],
+    transport: Transport,
+    stream: bool,
+) -> Option<Reply> {
+    let request = match decode_request(wire) {
         Ok(m) => m,
-        Err(_) => return formerr_from_header(wire),
+        Err(early) => return early,
     };
-    if request.message_type() != MessageType::Query {
-        // Never answer a response: that is how reflection loops start.
-        return None;
-    }
     let auth = tsig::verify_request(&shared.keys, wire, &request);
-    let mut signer = match auth {
-        RequestAuth::Unsigned => None,
-        RequestAuth::Verified(s) => Some(s),
-        RequestAuth::BadTime(mut signer) => {
-            let mut resp = response_to(&request, ResponseCode::NotAuth);
-            return Some(Reply {
-                messages: vec![signer.sign(&mut resp).ok()?],
-                changed: None,
-            });
-        }
-        RequestAuth::Refused {
-            key_name,
-            algorithm,
-            error,
-        } => {
-            let mut resp = response_to(&request, ResponseCode::NotAuth);
-            resp.add_tsig(tsig::error_tsig_record(
-                &key_name,
-                &algorithm,
-                request.id(),
-                error,
-            ));
-            return Some(Reply {
-                messages: vec![resp.to_vec().ok()?],
-                changed: None,
-            });
-        }
+    let signer = match signer_or_reply(&request, auth) {
+        Ok(s) => s,
+        Err(early) => return early,
     };
     let (messages, changed) = match request.op_code() {
-        OpCode::Query => (query(shared, &request, transport, signer.is_some()), None),
+        OpCode::Query => match query(shared, &request, transport, signer.is_some()) {
+            Answer::Messages(m) => (m, None),
+            Answer::Whole(zone) if stream => {
+                return Some(Reply {
+                    stream: Some(Box::new(AxfrStream {
+                        request,
+                        signer,
+                        zone,
+                    })),
+                    ..Reply::default()
+                });
+            }
+            Answer::Whole(zone) => (axfr(&request, &zone), None),
+        },
         OpCode::Update => {
             if signer.is_none() {
                 (vec![response_to(&request, ResponseCode::Refused)], None)
@@ -286,6 +301,69 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
         }
         _ => (vec![response_to(&request, ResponseCode::NotImp)], None),
     };
+    let mut reply = finish(&request, messages, signer, transport)?;
+    reply.changed = changed;
+    Some(reply)
+}
+
+/// Decodes a request; `Err` carries what to answer instead (FORMERR for a request whose
+/// header decodes, nothing for responses or garbage).
+pub fn decode_request(wire: &[u8]) -> Result<Message, Option<Reply>> {
+    let request = match Message::from_vec(wire) {
+        Ok(m) => m,
+        Err(_) => return Err(formerr_from_header(wire)),
+    };
+    if request.message_type() != MessageType::Query {
+        // Never answer a response: that is how reflection loops start.
+        return Err(None);
+    }
+    Ok(request)
+}
+
+/// The signer for the responses of a request whose TSIG was checked; `Err` carries the
+/// NOTAUTH answer a bad signature gets (RFC 8945 5.2).
+pub fn signer_or_reply(
+    request: &Message,
+    auth: RequestAuth,
+) -> Result<Option<ResponseSigner>, Option<Reply>> {
+    match auth {
+        RequestAuth::Unsigned => Ok(None),
+        RequestAuth::Verified(s) => Ok(Some(s)),
+        RequestAuth::BadTime(mut signer) => {
+            let mut resp = response_to(request, ResponseCode::NotAuth);
+            Err(signer.sign(&mut resp).ok().map(|m| Reply {
+                messages: vec![m],
+                ..Reply::default()
+            }))
+        }
+        RequestAuth::Refused {
+            key_name,
+            algorithm,
+            error,
+        } => {
+            let mut resp = response_to(request, ResponseCode::NotAuth);
+            resp.add_tsig(tsig::error_tsig_record(
+                &key_name,
+                &algorithm,
+                request.id(),
+                error,
+            ));
+            Err(resp.to_vec().ok().map(|m| Reply {
+                messages: vec![m],
+                ..Reply::default()
+            }))
+        }
+    }
+}
+
+/// Encodes (and signs, when the request was signed) the response messages; a UDP answer
+/// too big for the client goes out truncated.
+pub fn finish(
+    request: &Message,
+    messages: Vec<Message>,
+    mut signer: Option<ResponseSigner>,
+    transport: Transport,
+) -> Option<Reply> {
     let limit = match transport {
         // The client's EDNS size is believed only up to 1232 (the DNS flag day 2020
         // value): a spoofed source claiming 65535 must not get a 50x amplifier.
@@ -294,17 +372,17 @@ pub fn handle(shared: &Shared, wire: &[u8], transport: Transport) -> Option<Repl
     };
     let mut out = Vec::with_capacity(messages.len());
     for mut message in messages {
-        let wire = encode(&mut message, signer.as_mut(), limit, &request)?;
+        let wire = encode(&mut message, signer.as_mut(), limit, request)?;
         out.push(wire);
     }
     Some(Reply {
         messages: out,
-        changed,
+        ..Reply::default()
     })
 }
 
 /// Encodes (and signs) one response; one too big for the transport goes out truncated.
-fn encode(
+pub(crate) fn encode(
     message: &mut Message,
     signer: Option<&mut ResponseSigner>,
     limit: usize,
@@ -340,12 +418,12 @@ fn formerr_from_header(wire: &[u8]) -> Option<Reply> {
         .set_response_code(ResponseCode::FormErr);
     Some(Reply {
         messages: vec![resp.to_vec().ok()?],
-        changed: None,
+        ..Reply::default()
     })
 }
 
 /// An empty response to `request` with its question and `rcode`.
-fn response_to(request: &Message, rcode: ResponseCode) -> Message {
+pub fn response_to(request: &Message, rcode: ResponseCode) -> Message {
     let mut resp = Message::new();
     resp.set_id(request.id())
         .set_message_type(MessageType::Response)
@@ -366,15 +444,27 @@ fn response_to(request: &Message, rcode: ResponseCode) -> Message {
     resp
 }
 
-fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool) -> Vec<Message> {
+/// What a query is answered with: messages, or the whole zone (AXFR).
+pub(crate) enum Answer {
+    Messages(Vec<Message>),
+    Whole(Arc<Zone>),
+}
+
+impl From<Vec<Message>> for Answer {
+    fn from(m: Vec<Message>) -> Self {
+        Answer::Messages(m)
+    }
+}
+
+fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool) -> Answer {
     let [q] = request.queries() else {
-        return vec![response_to(request, ResponseCode::FormErr)];
+        return vec![response_to(request, ResponseCode::FormErr)].into();
     };
     if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
-        return vec![response_to(request, ResponseCode::Refused)];
+        return vec![response_to(request, ResponseCode::Refused)].into();
     }
     let Some(origin) = shared.zone_for(q.name()) else {
-        return vec![response_to(request, ResponseCode::Refused)];
+        return vec![response_to(request, ResponseCode::Refused)].into();
     };
     match q.query_type() {
         RecordType::AXFR | RecordType::IXFR => {
@@ -387,24 +477,25 @@ fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool)
                 } else {
                     ResponseCode::NotAuth
                 };
-                return vec![response_to(request, code)];
+                return vec![response_to(request, code)].into();
             }
             let zones = shared.read();
             let Some(served) = zones.get(&zone_key(&origin)) else {
-                return vec![response_to(request, ResponseCode::Refused)];
+                return vec![response_to(request, ResponseCode::Refused)].into();
             };
-            if q.query_type() == RecordType::IXFR {
-                ixfr(request, served)
-            } else {
-                axfr(request, &served.zone)
+            if q.query_type() == RecordType::IXFR
+                && let Some(messages) = ixfr(request, &served.zone, &served.journal)
+            {
+                return messages.into();
             }
+            Answer::Whole(served.zone.clone())
         }
         _ => {
             let zones = shared.read();
             let Some(served) = zones.get(&zone_key(&origin)) else {
-                return vec![response_to(request, ResponseCode::Refused)];
+                return vec![response_to(request, ResponseCode::Refused)].into();
             };
-            vec![lookup(request, q, &served.zone)]
+            vec![lookup(request, q, &served.zone)].into()
         }
     }
 }
@@ -495,15 +586,16 @@ fn wildcard_source(zone: &Zone, name: &Name) -> Option<Name> {
 }
 
 /// Packs records into response messages of bounded size.
-struct Packer<'a> {
+pub(crate) struct Packer<'a> {
     request: &'a Message,
     messages: Vec<Message>,
     current: Message,
     size: usize,
+    budget: usize,
 }
 
 impl<'a> Packer<'a> {
-    fn new(request: &'a Message) -> Self {
+    pub(crate) fn new(request: &'a Message) -> Self {
         let mut current = response_to(request, ResponseCode::NoError);
         current.set_authoritative(true);
         Self {
@@ -511,13 +603,23 @@ impl<'a> Packer<'a> {
             messages: Vec::new(),
             current,
             size: 64,
+            budget: XFR_MESSAGE_BUDGET,
         }
     }
 
-    fn push(&mut self, record: Record) {
+    /// Messages of at most about `budget` bytes. Smaller messages encode faster: the
+    /// encoder's name compression searches every name already in the message.
+    pub(crate) fn with_budget(request: &'a Message, budget: usize) -> Self {
+        Self {
+            budget,
+            ..Self::new(request)
+        }
+    }
+
+    pub(crate) fn push(&mut self, record: Record) {
         // An estimate is enough: the budget leaves ample room under 64 KiB.
         let estimate = record.name().len() + 12 + rdata_len(record.data());
-        if self.size + estimate > XFR_MESSAGE_BUDGET && !self.current.answers().is_empty() {
+        if self.size + estimate > self.budget && !self.current.answers().is_empty() {
             let mut next = response_to(self.request, ResponseCode::NoError);
             next.set_authoritative(true).take_queries();
             let done = std::mem::replace(&mut self.current, next);
@@ -528,7 +630,12 @@ impl<'a> Packer<'a> {
         self.current.add_answer(record);
     }
 
-    fn finish(mut self) -> Vec<Message> {
+    /// The messages filled so far (the one being filled stays).
+    pub(crate) fn take_full(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Message> {
         self.messages.push(self.current);
         self.messages
     }
@@ -544,7 +651,7 @@ fn rdata_len(rdata: &RData) -> usize {
     }
 }
 
-fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
+pub(crate) fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
     let Some(soa) = soa_record(zone) else {
         return vec![response_to(request, ResponseCode::ServFail)];
     };
@@ -562,33 +669,34 @@ fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
     packer.finish()
 }
 
-/// IXFR from the journal (RFC 1995); the AXFR-style answer when the journal does not reach
-/// back to the client's serial.
-fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
-    let Some(current) = soa_record(&served.zone) else {
-        return vec![response_to(request, ResponseCode::ServFail)];
+/// IXFR from the journal (RFC 1995); `None` when the journal does not reach back to the
+/// client's serial: the caller answers AXFR-style, with the whole zone.
+pub(crate) fn ixfr<'a, J>(request: &Message, zone: &Zone, journal: J) -> Option<Vec<Message>>
+where
+    J: IntoIterator<Item = &'a JournalEntry>,
+{
+    let Some(current) = soa_record(zone) else {
+        return Some(vec![response_to(request, ResponseCode::ServFail)]);
     };
     let current_serial = soa_serial_of(&current).unwrap_or(0);
     let client_serial = request.name_servers().iter().find_map(soa_serial_of);
     let Some(client_serial) = client_serial else {
-        return vec![response_to(request, ResponseCode::FormErr)];
+        return Some(vec![response_to(request, ResponseCode::FormErr)]);
     };
     if client_serial == current_serial || crate::dns::wire::serial_gt(client_serial, current_serial)
     {
         let mut resp = response_to(request, ResponseCode::NoError);
         resp.set_authoritative(true).add_answer(current);
-        return vec![resp];
+        return Some(vec![resp]);
     }
-    let start = served
-        .journal
-        .iter()
-        .position(|e| soa_serial_of(&e.from_soa) == Some(client_serial));
-    let Some(start) = start else {
-        return axfr(request, &served.zone);
-    };
+    let mut entries = journal
+        .into_iter()
+        .skip_while(|e| soa_serial_of(&e.from_soa) != Some(client_serial))
+        .peekable();
+    entries.peek()?;
     let mut packer = Packer::new(request);
     packer.push(current.clone());
-    for entry in &served.journal[start..] {
+    for entry in entries {
         packer.push(entry.from_soa.clone());
         for r in &entry.deleted {
             packer.push(r.clone());
@@ -599,5 +707,5 @@ fn ixfr(request: &Message, served: &ServedZone) -> Vec<Message> {
         }
     }
     packer.push(current);
-    packer.finish()
+    Some(packer.finish())
 }

@@ -4,6 +4,7 @@
 //! against it; tests use it as a backend with nothing installed.
 
 pub mod handler;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-pub use handler::{JournalEntry, Reply, Shared, Transport, handle};
+pub use handler::{AxfrStream, JournalEntry, Reply, Shared, Transport, handle, handle_with};
 
 use super::model::Zone;
 use super::query::QueryOptions;
@@ -125,30 +126,21 @@ impl EmbeddedServer {
                 return Err(ServerError::NoSoa(zone.origin().to_ascii()));
             }
         }
-        let (tcp, udp) = bind_pair(addr).await?;
-        let local_addr = tcp
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
         let shared = Shared::new(opts.keys.clone(), zones, opts.journal_limit.max(1));
         let (stop, stop_rx) = watch::channel(false);
         let notify = Arc::new(std::sync::RwLock::new(opts.notify.clone()));
-        let udp = Arc::new(udp);
-        let tasks = vec![
-            tokio::spawn(udp_loop(
-                udp,
-                shared.clone(),
-                notify.clone(),
-                stop_rx.clone(),
-            )),
-            tokio::spawn(tcp_loop(
-                tcp,
-                shared.clone(),
-                notify.clone(),
-                stop_rx,
-                opts.tcp_idle,
-                Arc::new(Semaphore::new(opts.max_tcp_connections.max(1))),
-            )),
-        ];
+        let service = Arc::new(Embedded {
+            shared: shared.clone(),
+            notify: notify.clone(),
+        });
+        let (local_addr, tasks) = listen(
+            addr,
+            service,
+            stop_rx,
+            opts.tcp_idle,
+            opts.max_tcp_connections,
+        )
+        .await?;
         Ok(Self {
             local_addr,
             shared,
@@ -240,10 +232,62 @@ fn spawn_notify(peers: &std::sync::RwLock<Vec<SocketAddr>>, origin: Name, serial
     }
 }
 
-async fn udp_loop(
-    socket: Arc<UdpSocket>,
+/// What the listeners run for each request: the embedded server and the outgoing
+/// transfer server share the sockets, framing and connection cap, and differ only here.
+pub trait Service: Send + Sync + 'static {
+    /// Answers one request from `source`; `None` drops it.
+    fn handle(&self, wire: &[u8], transport: Transport, source: SocketAddr) -> Option<Reply>;
+
+    /// Runs after the reply went out (e.g. NOTIFY the peers of a changed zone).
+    fn after(&self, _reply: &Reply) {}
+}
+
+struct Embedded {
     shared: Arc<Shared>,
     notify: Arc<std::sync::RwLock<Vec<SocketAddr>>>,
+}
+
+impl Service for Embedded {
+    fn handle(&self, wire: &[u8], transport: Transport, _source: SocketAddr) -> Option<Reply> {
+        handle_with(&self.shared, wire, transport, transport == Transport::Tcp)
+    }
+
+    fn after(&self, reply: &Reply) {
+        if let Some((origin, serial)) = &reply.changed {
+            spawn_notify(&self.notify, origin.clone(), *serial);
+        }
+    }
+}
+
+/// Binds UDP and TCP on `addr` and serves `service` until `stop` turns true. Returns the
+/// bound address and the listener tasks.
+pub async fn listen<S: Service>(
+    addr: SocketAddr,
+    service: Arc<S>,
+    stop: watch::Receiver<bool>,
+    tcp_idle: Duration,
+    max_tcp_connections: usize,
+) -> Result<(SocketAddr, Vec<JoinHandle<()>>), ServerError> {
+    let (tcp, udp) = bind_pair(addr).await?;
+    let local_addr = tcp
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let tasks = vec![
+        tokio::spawn(udp_loop(Arc::new(udp), service.clone(), stop.clone())),
+        tokio::spawn(tcp_loop(
+            tcp,
+            service,
+            stop,
+            tcp_idle,
+            Arc::new(Semaphore::new(max_tcp_connections.max(1))),
+        )),
+    ];
+    Ok((local_addr, tasks))
+}
+
+async fn udp_loop<S: Service>(
+    socket: Arc<UdpSocket>,
+    service: Arc<S>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 65_535];
@@ -256,30 +300,27 @@ async fn udp_loop(
             },
             _ = stop.changed() => return,
         };
-        let Some(reply) = handle(&shared, &buf[..n], Transport::Udp) else {
+        let Some(reply) = service.handle(&buf[..n], Transport::Udp, peer) else {
             continue;
         };
         if let Some(first) = reply.messages.first() {
             let _ = socket.send_to(first, peer).await;
         }
-        if let Some((origin, serial)) = reply.changed {
-            spawn_notify(&notify, origin, serial);
-        }
+        service.after(&reply);
     }
 }
 
-async fn tcp_loop(
+async fn tcp_loop<S: Service>(
     listener: TcpListener,
-    shared: Arc<Shared>,
-    notify: Arc<std::sync::RwLock<Vec<SocketAddr>>>,
+    service: Arc<S>,
     mut stop: watch::Receiver<bool>,
     idle: Duration,
     slots: Arc<Semaphore>,
 ) {
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(x) => x,
                 Err(_) => continue,
             },
             _ = stop.changed() => return,
@@ -290,20 +331,19 @@ async fn tcp_loop(
             drop(stream);
             continue;
         };
-        let shared = shared.clone();
-        let notify = notify.clone();
+        let service = service.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let _ = serve_tcp(stream, &shared, &notify, stop, idle).await;
+            let _ = serve_tcp(stream, peer, &*service, stop, idle).await;
             drop(permit);
         });
     }
 }
 
-async fn serve_tcp(
+async fn serve_tcp<S: Service>(
     mut stream: TcpStream,
-    shared: &Shared,
-    notify: &std::sync::RwLock<Vec<SocketAddr>>,
+    peer: SocketAddr,
+    service: &S,
     mut stop: watch::Receiver<bool>,
     idle: Duration,
 ) -> std::io::Result<()> {
@@ -323,7 +363,7 @@ async fn serve_tcp(
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
-        let Some(reply) = handle(shared, &buf, Transport::Tcp) else {
+        let Some(mut reply) = service.handle(&buf, Transport::Tcp, peer) else {
             continue;
         };
         // One write per batch of messages: transfers of big zones stay cheap.
@@ -340,8 +380,9 @@ async fn serve_tcp(
             }
         }
         stream.write_all(&out).await?;
-        if let Some((origin, serial)) = reply.changed {
-            spawn_notify(notify, origin, serial);
+        if let Some(xfr) = reply.stream.take() {
+            (*xfr).write_to(&mut stream).await?;
         }
+        service.after(&reply);
     }
 }

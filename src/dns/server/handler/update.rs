@@ -66,9 +66,9 @@ pub(super) fn update(shared: &Shared, request: &Message) -> (Vec<Message>, Optio
     // The swap: every RRset the copy covers replaces (or removes) the served one.
     for key in before.keys() {
         match copy.get(key) {
-            Some(set) => served.zone.insert_rrset(set),
+            Some(set) => Arc::make_mut(&mut served.zone).insert_rrset(set),
             None => {
-                served.zone.remove_rrset(key);
+                Arc::make_mut(&mut served.zone).remove_rrset(key);
             }
         }
     }

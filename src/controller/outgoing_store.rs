@@ -1,0 +1,201 @@
+//! The served version of an outgoing zone and its IXFR backlog, kept like snapshots (chunks of
+//! at most [`super::snapshot::CHUNK_BYTES`] named by a pointer ConfigMap
+//! `<zone>-zonekeeper-outgoing`, owned by the DnsZone), so a restarted operator serves IXFR
+//! from where the last one stopped instead of sending every peer an AXFR.
+
+use std::io::{Read, Write};
+
+use hickory_proto::rr::Name;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+
+use super::owner::controller_ref;
+use super::snapshot::{ChunkError, Chunks};
+use super::status::FIELD_MANAGER;
+use crate::api::DnsZone;
+use crate::dns::model::Zone;
+use crate::dns::outgoing::BacklogExport;
+use crate::reconcile::snapshot::{decode, encode};
+
+const SUFFIX: &str = "-zonekeeper-outgoing";
+const LABEL_OF: &str = "dns.zonekeeper.io/outgoing-of";
+const LABEL_ID: &str = "dns.zonekeeper.io/outgoing-id";
+/// A backlog decompresses to at most this: it is bounded far below by the engine's limits.
+const MAX_BACKLOG_JSON: u64 = 512 << 20;
+
+/// Why the served state could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum OutgoingStoreError {
+    #[error("outgoing state {name}: Kubernetes API: {source}")]
+    Kube {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("outgoing state {name}: {detail}")]
+    Corrupt { name: String, detail: String },
+}
+
+/// Where one zone's served state lives.
+#[derive(Clone)]
+pub struct OutgoingStore {
+    api: Api<ConfigMap>,
+    name: String,
+    object: String,
+    owner: OwnerReference,
+}
+
+impl std::fmt::Debug for OutgoingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingStore")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl OutgoingStore {
+    pub fn of(client: &kube::Client, zone: &DnsZone) -> Self {
+        Self {
+            api: Api::namespaced(client.clone(), &zone.namespace().unwrap_or_default()),
+            name: format!("{}{SUFFIX}", zone.name_any()),
+            object: zone.name_any(),
+            owner: controller_ref(zone),
+        }
+    }
+
+    fn chunks(&self) -> Chunks<'_> {
+        Chunks {
+            api: &self.api,
+            base: self.name.clone(),
+            owner: &self.owner,
+            label_of: LABEL_OF,
+            object: &self.object,
+            label_id: LABEL_ID,
+        }
+    }
+
+    fn corrupt(&self, detail: impl ToString) -> OutgoingStoreError {
+        OutgoingStoreError::Corrupt {
+            name: self.name.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn kube(&self, source: kube::Error) -> OutgoingStoreError {
+        OutgoingStoreError::Kube {
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    fn chunk_error(&self, e: ChunkError) -> OutgoingStoreError {
+        match e {
+            ChunkError::Kube(e) => self.kube(e),
+            other => self.corrupt(other),
+        }
+    }
+
+    /// The served version and its backlog, as last saved.
+    pub async fn load(
+        &self,
+        origin: &Name,
+    ) -> Result<Option<(Zone, BacklogExport)>, OutgoingStoreError> {
+        let Some(cm) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.kube(e))?
+        else {
+            return Ok(None);
+        };
+        let data = cm.data.unwrap_or_default();
+        let (Some(id), Some(count)) = (
+            data.get("id"),
+            data.get("chunks").and_then(|c| c.parse::<usize>().ok()),
+        ) else {
+            return Err(self.corrupt("pointer without id or chunk count"));
+        };
+        let bytes = self
+            .chunks()
+            .read(id, count)
+            .await
+            .map_err(|e| self.chunk_error(e))?;
+        let (len, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or_else(|| self.corrupt("truncated"))?;
+        let len = usize::try_from(u64::from_be_bytes(*len)).map_err(|e| self.corrupt(e))?;
+        if rest.len() < len {
+            return Err(self.corrupt("truncated zone"));
+        }
+        let (zone_bytes, backlog_bytes) = rest.split_at(len);
+        let zone = decode(origin, zone_bytes).map_err(|e| self.corrupt(e))?;
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(backlog_bytes)
+            .take(MAX_BACKLOG_JSON)
+            .read_to_end(&mut json)
+            .map_err(|e| self.corrupt(e))?;
+        let backlog = serde_json::from_slice(&json).map_err(|e| self.corrupt(e))?;
+        Ok(Some((zone, backlog)))
+    }
+
+    /// Chunks first, the pointer last, old chunks after: a crash leaves a complete old or new
+    /// state, never a zone with another version's backlog.
+    pub async fn save(
+        &self,
+        zone: &Zone,
+        backlog: &BacklogExport,
+    ) -> Result<(), OutgoingStoreError> {
+        let zone_bytes = encode(zone).map_err(|e| self.corrupt(e))?;
+        let json = serde_json::to_vec(backlog).map_err(|e| self.corrupt(e))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&json).map_err(|e| self.corrupt(e))?;
+        let backlog_bytes = gz.finish().map_err(|e| self.corrupt(e))?;
+        let mut bytes = Vec::with_capacity(8 + zone_bytes.len() + backlog_bytes.len());
+        bytes.extend_from_slice(&(zone_bytes.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(&zone_bytes);
+        bytes.extend_from_slice(&backlog_bytes);
+        let id = Chunks::new_id();
+        let count = self
+            .chunks()
+            .write(&id, &bytes)
+            .await
+            .map_err(|e| self.chunk_error(e))?;
+        let cm = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": self.name,
+                "labels": {"app.kubernetes.io/managed-by": "zonekeeper"},
+                "ownerReferences": [self.owner],
+            },
+            "data": {
+                "id": id,
+                "chunks": count.to_string(),
+                "serial": zone.soa_serial().map(|s| s.to_string()).unwrap_or_default(),
+                "backlog": backlog.diffs.len().to_string(),
+            },
+        });
+        self.api
+            .patch(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&cm),
+            )
+            .await
+            .map_err(|e| self.kube(e))?;
+        self.chunks().remove_others(&id).await;
+        Ok(())
+    }
+
+    /// `spec.outgoing` removed: the state goes too (best effort; the owner reference removes
+    /// it with the zone anyway).
+    pub async fn delete(&self) {
+        let _ = self
+            .api
+            .delete(&self.name, &kube::api::DeleteParams::default())
+            .await;
+        self.chunks().remove_others("").await;
+    }
+}
