@@ -15,6 +15,8 @@ use super::dns_zone;
 use super::leader::{LeaderConfig, LeaderElector};
 use super::zone_lock::ZoneLocks;
 use super::zone_sync::{self, SyncContext};
+use crate::admission::server as webhook_server;
+use crate::admission::{WebhookError, WebhookOptions};
 use crate::telemetry::{self, Metrics};
 
 /// How the operator runs.
@@ -29,6 +31,8 @@ pub struct OperatorOptions {
     pub settings: Settings,
     /// This instance's name (events, lease holder).
     pub identity: String,
+    /// `Some`: serve the admission webhooks (on every replica, leader or not).
+    pub webhook: Option<WebhookOptions>,
 }
 
 /// Where the leader Lease lives.
@@ -50,6 +54,8 @@ pub enum OperatorError {
     },
     #[error("lost the leader lease; stopping so a standby takes over")]
     LostLeadership,
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 /// A running operator's handles, for tests and `main`.
@@ -59,6 +65,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// `true` while this instance may write.
     pub leader: watch::Receiver<bool>,
+    /// Where the admission webhooks are served, when enabled.
+    pub webhook_addr: Option<SocketAddr>,
 }
 
 /// Aborts a spawned task when dropped.
@@ -87,6 +95,14 @@ pub async fn run(
     // Aborted when `run` is dropped: a crashed (aborted) operator must neither keep serving
     // nor keep renewing its lease, or no standby could ever take over.
     let server = AbortOnDrop(tokio::spawn(server));
+    // Every replica answers admission reviews: the API server reaches any of them through the
+    // Service, and a standby that refused would make zone edits fail at random.
+    let webhook = match &opts.webhook {
+        Some(w) => Some(webhook_server::start(client.clone(), w).await?),
+        None => None,
+    };
+    let webhook_addr = webhook.as_ref().map(|w| w.addr);
+    let _webhook_tasks = webhook.map(|w| (AbortOnDrop(w.serve), w.inject.map(AbortOnDrop)));
 
     let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
     // Without election the sender stays here, unused, so leadership never reads as lost.
@@ -114,6 +130,7 @@ pub async fn run(
         metrics_addr,
         metrics: metrics.clone(),
         leader: leader_rx.clone(),
+        webhook_addr,
     });
 
     // Standby: wait for the lease (or shutdown). Leadership is not readiness: a standby

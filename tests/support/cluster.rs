@@ -274,6 +274,7 @@ impl Cluster {
             }),
             settings: settings(),
             identity: identity.into(),
+            webhook: None,
         };
         let (shutdown, rx) = watch::channel(false);
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
