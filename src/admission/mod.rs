@@ -1,0 +1,2 @@
+//! Admission control: who may change what inside a DnsZone (VinylDNS ACL semantics).
+pub mod acl;
