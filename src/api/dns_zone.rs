@@ -215,6 +215,12 @@ pub struct RecordSet {
     /// The records' data in zone-file presentation format, one entry per record.
     #[schemars(length(min = 1))]
     pub data: Vec<String>,
+    /// Shared zones: the group that owns this RRset; only its members and members of
+    /// `spec.adminGroup` may change or delete it. Set by the admission webhook to the
+    /// creator's group when absent. Not part of the DNS data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub owner_group: Option<String>,
 }
 
 /// Where more records come from.
