@@ -289,6 +289,7 @@ fn enabled_webhooks_render_behind_a_service_with_a_self_signed_certificate() {
 #[test]
 fn cert_manager_serves_the_webhooks_and_injects_their_ca() {
     let objs = render(&[
+        "webhook.enabled=true",
         "webhook.certManager.enabled=true",
         "webhook.failurePolicy=Ignore",
     ]);
