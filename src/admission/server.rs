@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine;
 use kube::Api;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
@@ -129,10 +130,26 @@ struct Shared {
 /// The AdmissionReview as JSON; a review that cannot be serialized (never expected) is a
 /// 500, which the API server reports as a failed webhook call.
 fn reply(answer: AdmissionResponse) -> Response {
-    match serde_json::to_vec(&answer.into_review()) {
+    match review_json(answer) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// kube-core serializes `response.patch` (Go `[]byte`) as an array of numbers; the API
+/// sends and documents it as a base64 string, which is what every client expects.
+fn review_json(answer: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
+    let mut review = serde_json::to_value(answer.into_review())?;
+    if let Some(patch) = review.pointer_mut("/response/patch")
+        && let Some(bytes) = patch.as_array().map(|a| {
+            a.iter()
+                .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Vec<u8>>()
+        })
+    {
+        *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    serde_json::to_vec(&review)
 }
 
 /// The request of a review; the answer to send instead when there is none.
@@ -277,4 +294,31 @@ pub async fn start(client: kube::Client, opts: &WebhookOptions) -> Result<Starte
         serve,
         inject,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_are_sent_as_base64() {
+        let review: AdmissionReview<DynamicObject> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "X"},
+                        "resource": {"group": "", "version": "v1", "resource": "xs"},
+                        "operation": "CREATE", "userInfo": {}}}))
+        .unwrap();
+        let req: AdmissionRequest<DynamicObject> = review.try_into().unwrap();
+        let patch: json_patch::Patch =
+            serde_json::from_str(r#"[{"op":"remove","path":"/a"}]"#).unwrap();
+        let answer = AdmissionResponse::from(&req).with_patch(patch).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&review_json(answer).unwrap()).unwrap();
+        let sent = body["response"]["patch"].as_str().unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(sent)
+            .unwrap();
+        assert_eq!(decoded, br#"[{"op":"remove","path":"/a"}]"#);
+        assert_eq!(body["response"]["patchType"], "JSONPatch");
+    }
 }
