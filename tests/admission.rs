@@ -302,6 +302,34 @@ async fn patch_as(
     }
 }
 
+/// `kubectl -n dns ARGS` as `token`'s user: (success, stdout + stderr).
+async fn kubectl_as(setup: &Setup, token: &str, args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    setup
+        .api
+        .write_kubeconfig_with_token(&kubeconfig, token)
+        .unwrap();
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .args(["-n", NS])
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("kubectl is installed"))
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 fn records(www: &str, extra: Value) -> Value {
     let mut r = vec![json!({"name": "www", "type": "A", "data": [www]})];
     r.extend(extra.as_array().cloned().unwrap_or_default());
@@ -402,6 +430,23 @@ async fn the_acl_decides_edits_and_history_names_the_real_user() {
         "bob (groups devs)",
     );
     assert_eq!(dry, msg);
+    let (ok, out) = kubectl_as(
+        &setup,
+        "bob",
+        &[
+            "patch",
+            "dnszone",
+            "ex",
+            "--type",
+            "merge",
+            "--dry-run=server",
+            "-p",
+            r#"{"spec":{"records":[]}}"#,
+        ],
+    )
+    .await;
+    assert!(!ok, "kubectl dry run allowed: {out}");
+    assert_eq!(out.trim(), format!("Error from server (Forbidden): {msg}"));
 
     // bob adds an MX: no rule grants it.
     denied_by_acl(
@@ -537,5 +582,21 @@ async fn in_a_shared_zone_records_belong_to_their_creators_group() {
         .wait_zone(|z| is_ready(z) && generation(z) == gen_)
         .await;
     assert_eq!(setup.dig("api", "A"), "192.0.2.22");
+
+    // The operator's own ServiceAccount (--webhook-trusted-user) starts syncs for any zone
+    // and names itself, as the scheduled drift check does.
+    let sync: ZoneSync = serde_json::from_value(json!({
+        "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "ZoneSync",
+        "metadata": {"name": "drift", "namespace": NS, "annotations": {REQUESTED_BY: "zonekeeper"}},
+        "spec": {"zoneRef": {"name": "ex"}}}))
+    .unwrap();
+    let created = Api::<ZoneSync>::namespaced(setup.operator.clone(), NS)
+        .create(&PostParams::default(), &sync)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.metadata.annotations.unwrap()[REQUESTED_BY],
+        "zonekeeper"
+    );
     op.stop().await;
 }
