@@ -11,7 +11,9 @@
 //! peak_rss_mb is the growth during the transfer.
 //!
 //! Run: `cargo bench --bench zonekeeper-bench [-- --max 1000000]`; `-- --zonesync`
-//! runs only the ZoneSync scenarios (100k-record sync from Knot, then an IXFR sync of 10).
+//! runs only the ZoneSync scenarios (100k-record sync from Knot, then an IXFR sync of 10);
+//! `-- --acl` only the ACL review of a 1,000-RRset edit
+//! (`bench scenario=acl-review-1000 ours_ms=<x>`, no server involved, no floor).
 
 #![allow(clippy::print_stdout)]
 
@@ -440,14 +442,74 @@ async fn zonesync_scenario(kind: Kind) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The admission webhook's decision for a non-admin changing every RRset of a 1,000-RRset
+/// shared zone with ten ACL rules: the per-request cost the webhook adds to a `kubectl apply`.
+fn acl_scenario() -> anyhow::Result<()> {
+    use zonekeeper::admission::acl::{Requester, Verdict, default_owner_groups, review_zone};
+    use zonekeeper::api::dns_zone::DnsZoneSpec;
+    let mut rules: Vec<serde_json::Value> = (0..9)
+        .map(|i| {
+            serde_json::json!({"accessLevel": "Delete", "subjects": [format!("group:team{i}")],
+                "recordMask": format!("team{i}-.*")})
+        })
+        .collect();
+    rules.push(
+        serde_json::json!({"accessLevel": "Write", "subjects": ["group:devs"],
+        "recordMask": "h[0-9]+", "recordTypes": ["A", "AAAA"]}),
+    );
+    let records = |ttl: u32| -> Vec<serde_json::Value> {
+        (0..1000)
+            .map(|i| {
+                let [a, b, c, d] = ip(i);
+                serde_json::json!({"name": format!("h{i}"), "type": "A", "ttl": ttl,
+                    "data": [format!("{a}.{b}.{c}.{d}")], "ownerGroup": "ops"})
+            })
+            .collect()
+    };
+    let spec = |ttl: u32| -> anyhow::Result<DnsZoneSpec> {
+        Ok(serde_json::from_value(serde_json::json!({
+            "zoneName": ZONE, "type": "Primary", "backend": {"server": "127.0.0.1:53"},
+            "adminGroup": "dns-admins", "shared": true, "acl": {"rules": rules},
+            "records": records(ttl),
+        }))?)
+    };
+    let (old, new) = (spec(300)?, spec(60)?);
+    let groups = vec!["devs".to_string(), "system:authenticated".to_string()];
+    let bob = Requester {
+        username: "bob",
+        groups: &groups,
+    };
+    let (mut best, mut best_fill) = (Duration::MAX, Duration::MAX);
+    for _ in 0..50 {
+        let mut new = new.clone();
+        let t = Instant::now();
+        default_owner_groups(Some(&old), &mut new, &bob);
+        let filled = t.elapsed();
+        let verdict = review_zone(Some(&old), &new, &bob);
+        best = best.min(t.elapsed());
+        best_fill = best_fill.min(filled);
+        anyhow::ensure!(verdict == Verdict::Allowed, "{verdict:?}");
+    }
+    println!(
+        "bench scenario=acl-review-1000 ours_ms={:.3}",
+        best.as_secs_f64() * 1000.0
+    );
+    println!(
+        "bench-detail owner_groups_ms={:.3}",
+        best_fill.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "usage: cargo bench --bench zonekeeper-bench [-- --max N | --zonesync]\n\
+            "usage: cargo bench --bench zonekeeper-bench [-- --max N | --zonesync | --acl]\n\
              \x20 --max N     skip scenarios with zones over N records (default 1000000)\n\
-             \x20 --zonesync  only the ZoneSync scenarios (100k-record sync from Knot)"
+             \x20 --zonesync  only the ZoneSync scenarios (100k-record sync from Knot)\n\
+             \x20 --acl       only the ACL review of a 1,000-RRset edit"
         );
         return Ok(());
     }
@@ -459,6 +521,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--zonesync") {
         return zonesync_scenario(Kind::Knot).await;
+    }
+    acl_scenario()?;
+    if args.iter().any(|a| a == "--acl") {
+        return Ok(());
     }
     let max = args
         .iter()
