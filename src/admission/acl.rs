@@ -1155,6 +1155,24 @@ mod tests {
     }
 
     #[test]
+    fn owner_group_is_not_dns_data() {
+        use crate::reconcile::validation::parse_record_sets;
+        use std::str::FromStr;
+        let origin = hickory_proto::rr::Name::from_str("example.com.").unwrap();
+        let plain = spec(acceptance_json());
+        let owned = edited(&acceptance_json(), |v| {
+            for r in records(v) {
+                r["ownerGroup"] = json!("devs");
+            }
+        });
+        assert_ne!(plain.records, owned.records);
+        assert_eq!(
+            parse_record_sets(&origin, 3600, &plain.records).unwrap(),
+            parse_record_sets(&origin, 3600, &owned.records).unwrap()
+        );
+    }
+
+    #[test]
     fn a_thousand_rrset_edit_is_judged_per_rrset() {
         let mut base = acceptance_json();
         base["acl"]["rules"] = json!([
