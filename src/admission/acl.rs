@@ -9,6 +9,7 @@
 //! access level, and the earlier rule. The winner alone decides, so a `NoAccess` rule that
 //! wins denies even when a lower-ranked rule would grant.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -167,17 +168,15 @@ pub fn default_owner_groups(
     if !new.shared {
         return false;
     }
-    let mut existing: HashMap<Key, Option<String>> = HashMap::new();
+    let mut existing: HashMap<Key, Option<&str>> = HashMap::new();
     for rs in old.map(|o| o.records.as_slice()).unwrap_or_default() {
         let owner = existing.entry(key(rs, &new.zone_name)).or_default();
-        if owner.is_none() {
-            owner.clone_from(&rs.owner_group);
-        }
+        *owner = owner.or(rs.owner_group.as_deref());
     }
     let mut changed = false;
     for rs in new.records.iter_mut().filter(|rs| rs.owner_group.is_none()) {
         let owner = match existing.get(&key(rs, &new.zone_name)) {
-            Some(kept) => kept.clone(),
+            Some(kept) => kept.map(str::to_string),
             None => who.owner_group().map(str::to_string),
         };
         if owner.is_some() {
@@ -236,32 +235,40 @@ fn changed_zone_field(old: &DnsZoneSpec, new: &DnsZoneSpec) -> Option<&'static s
     .find_map(|(name, differs)| differs.then_some(name))
 }
 
-/// An RRset's identity: its name relative to the zone (lower case, `@` for the apex) and type.
-type Key = (String, RecordType);
+/// An RRset's identity: its name relative to the zone (lower case, `@` for the apex) and
+/// type. Borrowed from the spec in the usual case, so a 1,000-RRset review allocates little.
+type Key<'s> = (Cow<'s, str>, RecordType);
 
-fn key(rs: &RecordSet, zone: &str) -> Key {
+fn key<'s>(rs: &'s RecordSet, zone: &str) -> Key<'s> {
     (relative_name(&rs.name, zone), rs.record_type)
 }
 
 /// The name a record mask is matched against: relative to the zone, lower case, `@` for
-/// the apex, whichever of the three spellings the spec used.
-fn relative_name(name: &str, zone: &str) -> String {
-    let name = name.to_ascii_lowercase();
+/// the apex, whichever of the three spellings the spec used. `zone` is lower case (schema).
+fn relative_name<'s>(name: &'s str, zone: &str) -> Cow<'s, str> {
     if name == "@" || name.eq_ignore_ascii_case(zone) {
-        return "@".to_string();
+        return Cow::Borrowed("@");
     }
-    if let Some(stripped) = name.strip_suffix('.') {
-        let zone = zone.to_ascii_lowercase();
-        if let Some(rel) = name
-            .strip_suffix(zone.as_str())
-            .and_then(|n| n.strip_suffix('.'))
-        {
-            return rel.to_string();
+    let relative = match name.strip_suffix('.') {
+        Some(stripped) => {
+            let in_zone = stripped.len() > zone.len()
+                && name.is_char_boundary(name.len() - zone.len())
+                && name[name.len() - zone.len()..].eq_ignore_ascii_case(zone)
+                && name[..name.len() - zone.len()].ends_with('.');
+            if in_zone {
+                &name[..name.len() - zone.len() - 1]
+            } else {
+                // Outside the zone: the spec validation rejects it; keep it recognisable.
+                stripped
+            }
         }
-        // Outside the zone: the spec validation rejects it; keep it recognisable.
-        return stripped.to_string();
+        None => name,
+    };
+    if relative.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(relative.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(relative)
     }
-    name
 }
 
 fn absolute_name(rel: &str, zone: &str) -> String {
@@ -272,44 +279,66 @@ fn absolute_name(rel: &str, zone: &str) -> String {
     }
 }
 
-/// One RRset as the diff sees it: everything but its position in the list, with the data
-/// sorted because record order inside an RRset means nothing in DNS.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Shape<'s> {
-    ttl: Option<i64>,
-    data: Vec<&'s str>,
-    owner: Option<&'s str>,
-}
-
-/// Per RRset key, the spec entries with that key (more than one only in an invalid spec,
-/// which the reconciler rejects; compared as a whole here) and the first owner given.
-#[derive(Default)]
+/// The spec entries of one RRset key: one, or more in an invalid spec (which the reconciler
+/// rejects), compared entry by entry here; and the first owner given.
 struct Entries<'s> {
-    shapes: Vec<Shape<'s>>,
+    first: &'s RecordSet,
+    more: Vec<&'s RecordSet>,
     owner: Option<&'s str>,
 }
 
-fn index<'s>(records: &'s [RecordSet], zone: &str) -> (Vec<Key>, HashMap<Key, Entries<'s>>) {
-    let mut order = Vec::new();
-    let mut map: HashMap<Key, Entries<'s>> = HashMap::with_capacity(records.len());
+impl Entries<'_> {
+    fn same_as(&self, other: &Entries) -> bool {
+        same_rrset(self.first, other.first)
+            && self.more.len() == other.more.len()
+            && self
+                .more
+                .iter()
+                .zip(&other.more)
+                .all(|(a, b)| same_rrset(a, b))
+    }
+}
+
+/// Equal for DNS and for ownership: record order inside an RRset means nothing, so the
+/// data is compared as a set when the order differs (sorting only then).
+fn same_rrset(a: &RecordSet, b: &RecordSet) -> bool {
+    if a.ttl != b.ttl || a.owner_group != b.owner_group || a.data.len() != b.data.len() {
+        return false;
+    }
+    if a.data == b.data {
+        return true;
+    }
+    let mut x: Vec<&String> = a.data.iter().collect();
+    let mut y: Vec<&String> = b.data.iter().collect();
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
+}
+
+type Index<'s> = (Vec<Key<'s>>, HashMap<Key<'s>, Entries<'s>>);
+
+fn index<'s>(records: &'s [RecordSet], zone: &str) -> Index<'s> {
+    let mut order = Vec::with_capacity(records.len());
+    let mut map: HashMap<Key<'s>, Entries<'s>> = HashMap::with_capacity(records.len());
     for rs in records {
         let k = key(rs, zone);
-        let mut data: Vec<&str> = rs.data.iter().map(String::as_str).collect();
-        data.sort_unstable();
-        let owner = rs.owner_group.as_deref();
-        let entries = map.entry(k.clone()).or_insert_with(|| {
-            order.push(k);
-            Entries::default()
-        });
-        entries.shapes.push(Shape {
-            ttl: rs.ttl,
-            data,
-            owner,
-        });
-        entries.owner = entries.owner.or(owner);
-    }
-    for entries in map.values_mut() {
-        entries.shapes.sort_unstable();
+        match map.get_mut(&k) {
+            Some(entries) => {
+                entries.more.push(rs);
+                entries.owner = entries.owner.or(rs.owner_group.as_deref());
+            }
+            None => {
+                order.push(k.clone());
+                map.insert(
+                    k,
+                    Entries {
+                        first: rs,
+                        more: Vec::new(),
+                        owner: rs.owner_group.as_deref(),
+                    },
+                );
+            }
+        }
     }
     (order, map)
 }
@@ -506,7 +535,7 @@ fn review_records(old: &DnsZoneSpec, new: &DnsZoneSpec, who: &Requester) -> Verd
             let now = new_map.get(k)?;
             match old_map.get(k) {
                 None => Some((k, Need::Write, None, now.owner)),
-                Some(was) if was.shapes != now.shapes => {
+                Some(was) if !was.same_as(now) => {
                     Some((k, Need::Write, Some(was.owner), now.owner))
                 }
                 Some(_) => None,
@@ -1123,6 +1152,24 @@ mod tests {
             records(v).push(json!({"name": "api", "type": "A", "data": ["192.0.2.50"]}))
         });
         assert!(!default_owner_groups(None, &mut new, &carol().who()));
+    }
+
+    #[test]
+    fn owner_group_is_not_dns_data() {
+        use crate::reconcile::validation::parse_record_sets;
+        use std::str::FromStr;
+        let origin = hickory_proto::rr::Name::from_str("example.com.").unwrap();
+        let plain = spec(acceptance_json());
+        let owned = edited(&acceptance_json(), |v| {
+            for r in records(v) {
+                r["ownerGroup"] = json!("devs");
+            }
+        });
+        assert_ne!(plain.records, owned.records);
+        assert_eq!(
+            parse_record_sets(&origin, 3600, &plain.records).unwrap(),
+            parse_record_sets(&origin, 3600, &owned.records).unwrap()
+        );
     }
 
     #[test]
