@@ -560,6 +560,9 @@ async fn webhook_scenario() -> anyhow::Result<()> {
         body.len() / 1024
     );
     started.serve.abort();
+    Ok(())
+}
+
 /// The admission webhook's decision for a non-admin changing every RRset of a 1,000-RRset
 /// shared zone with ten ACL rules: the per-request cost the webhook adds to a `kubectl apply`.
 fn acl_scenario() -> anyhow::Result<()> {
