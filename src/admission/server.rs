@@ -321,4 +321,83 @@ mod tests {
         assert_eq!(decoded, br#"[{"op":"remove","path":"/a"}]"#);
         assert_eq!(body["response"]["patchType"], "JSONPatch");
     }
+
+    /// `--webhook-cert-dir`: the files serve TLS, no Secret or configuration is touched (the
+    /// client points nowhere), and a review sent over HTTPS is answered.
+    #[tokio::test]
+    async fn a_cert_dir_serves_reviews_over_https() {
+        use rustls::pki_types::pem::PemObject;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let dir = tempfile::tempdir().unwrap();
+        let id = certs::generate(&["127.0.0.1".into()]).unwrap();
+        std::fs::write(dir.path().join("tls.crt"), &id.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &id.key_pem).unwrap();
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
+                .unwrap();
+        let opts = WebhookOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            cert_dir: Some(dir.path().to_path_buf()),
+            url: None,
+            namespace: "dns".into(),
+            service: "zk".into(),
+            secret: "unused".into(),
+            mutating_configuration: "unused".into(),
+            validating_configuration: "unused".into(),
+            trusted_users: Vec::new(),
+        };
+        let started = start(client, &opts).await.unwrap();
+        assert!(started.inject.is_none());
+
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = id.ca_pem.unwrap();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(started.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let body = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1",
+                "kind": {"group": "dns.zonekeeper.io", "version": "v1alpha1", "kind": "ZoneSync"},
+                "resource": {"group": "dns.zonekeeper.io", "version": "v1alpha1", "resource": "zonesyncs"},
+                "name": "s", "namespace": "dns", "operation": "CREATE",
+                "userInfo": {"username": "bob", "groups": ["devs"]},
+                "object": {"metadata": {"name": "s"}, "spec": {"zoneRef": {"name": "z"}}}}})
+        .to_string();
+        let head = format!(
+            "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(body.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        let text = String::from_utf8(raw).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        let (_, json) = text.split_once("\r\n\r\n").unwrap();
+        let answer: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(answer["response"]["uid"], "u1");
+        assert_eq!(answer["response"]["allowed"], true);
+        let patch = base64::engine::general_purpose::STANDARD
+            .decode(answer["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        let patch: serde_json::Value = serde_json::from_slice(&patch).unwrap();
+        assert_eq!(
+            patch[0]["value"]["dns.zonekeeper.io/requested-by"], "bob",
+            "{patch}"
+        );
+        started.serve.abort();
+    }
 }
