@@ -1,4 +1,5 @@
 //! zonekeeper: DNS zones as Kubernetes custom resources.
+pub mod admission;
 pub mod api;
 pub mod controller;
 pub mod dns;

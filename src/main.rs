@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use zonekeeper::admission::WebhookOptions;
 use zonekeeper::api::shared::Duration;
 use zonekeeper::api::zone_sync::SyncMethod;
 use zonekeeper::controller::context::Settings;
@@ -28,7 +29,7 @@ enum Command {
         write: bool,
     },
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show what `apply` would change (exit 0: nothing, 2: changes pending, 1: error).
     Plan {
         #[command(flatten)]
@@ -192,6 +193,77 @@ struct RunArgs {
     /// Serve outgoing zone transfers (`spec.outgoing`) on this address, UDP and TCP.
     #[arg(long, env = "ZONEKEEPER_TRANSFER_ADDR")]
     transfer_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    webhook: WebhookArgs,
+}
+
+/// The admission webhooks (all off unless `--webhook-addr` is given).
+#[derive(clap::Args)]
+struct WebhookArgs {
+    /// Serve the admission webhooks (HTTPS) on this address, on every replica.
+    #[arg(long, env = "ZONEKEEPER_WEBHOOK_ADDR")]
+    webhook_addr: Option<SocketAddr>,
+    /// A directory with tls.crt and tls.key (cert-manager's Secret), read at start. Without
+    /// it a self-signed CA and certificate are made once, kept in --webhook-secret, and the
+    /// CA is written into the webhook configurations' caBundle.
+    #[arg(long, env = "ZONEKEEPER_WEBHOOK_CERT_DIR")]
+    webhook_cert_dir: Option<PathBuf>,
+    /// The base URL the API server calls (`https://host:port`), written into the webhook
+    /// configurations' clientConfig.url (running outside the cluster). Without it they keep
+    /// the chart's Service.
+    #[arg(long, env = "ZONEKEEPER_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// The Service in front of the webhooks (its DNS names go into the certificate).
+    #[arg(
+        long,
+        env = "ZONEKEEPER_WEBHOOK_SERVICE",
+        default_value = "zonekeeper-webhook"
+    )]
+    webhook_service: String,
+    /// The Secret (in the operator's namespace) that keeps the self-signed certificate.
+    #[arg(
+        long,
+        env = "ZONEKEEPER_WEBHOOK_SECRET",
+        default_value = "zonekeeper-webhook-tls"
+    )]
+    webhook_secret: String,
+    /// The operator's namespace (the Secret's and the Service's).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    webhook_namespace: String,
+    /// The MutatingWebhookConfiguration to keep the caBundle (and URL) of.
+    #[arg(
+        long,
+        env = "ZONEKEEPER_WEBHOOK_MUTATING_CONFIGURATION",
+        default_value = "zonekeeper"
+    )]
+    webhook_mutating_configuration: String,
+    /// The ValidatingWebhookConfiguration to keep the caBundle (and URL) of.
+    #[arg(
+        long,
+        env = "ZONEKEEPER_WEBHOOK_VALIDATING_CONFIGURATION",
+        default_value = "zonekeeper"
+    )]
+    webhook_validating_configuration: String,
+    /// A user whose writes the webhooks pass unchanged (repeatable): the operator's own
+    /// ServiceAccount, which creates the drift checks' ZoneSyncs.
+    #[arg(long, env = "ZONEKEEPER_WEBHOOK_TRUSTED_USERS", value_delimiter = ',')]
+    webhook_trusted_user: Vec<String>,
+}
+
+impl WebhookArgs {
+    fn options(self) -> Option<WebhookOptions> {
+        Some(WebhookOptions {
+            addr: self.webhook_addr?,
+            cert_dir: self.webhook_cert_dir,
+            url: self.webhook_url,
+            namespace: self.webhook_namespace,
+            service: self.webhook_service,
+            secret: self.webhook_secret,
+            mutating_configuration: self.webhook_mutating_configuration,
+            validating_configuration: self.webhook_validating_configuration,
+            trusted_users: self.webhook_trusted_user,
+        })
+    }
 }
 
 fn write_crds() -> anyhow::Result<()> {
@@ -230,6 +302,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         identity,
         transfer_addr: args.transfer_addr,
+        webhook: args.webhook.options(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -280,7 +353,7 @@ async fn main() -> anyhow::Result<()> {
             std::io::stdout().write_all(yaml.as_bytes())?;
         }
         Command::Crd { write: true } => write_crds()?,
-        Command::Run(args) => run(args).await?,
+        Command::Run(args) => run(*args).await?,
         Command::Plan { files, output } => {
             let (code, text) = commands::plan(&files.files, &files.state_dir, output).await;
             finish(code, &text)?;

@@ -182,6 +182,16 @@ fn bad_manifests_are_refused_at_the_field_path() {
             "field not declared in schema",
         ),
         (
+            "ACL subject that is neither user: nor group:",
+            with(
+                zone(),
+                "/spec/acl",
+                json!({"rules": [{"accessLevel": "Write", "subjects": ["devs"]}]}),
+            ),
+            "spec.acl.rules[0].subjects[0]",
+            "should match",
+        ),
+        (
             "server without port",
             with(zone(), "/spec/backend/server", json!("ns1.example.com")),
             "spec.backend.server",

@@ -14,6 +14,8 @@ use super::shared::{ChangeStatus, ChangeType, ConfigMapKeyRef, Duration, RecordT
 pub const ZONE_NAME_PATTERN: &str = r"^([a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9_])?\.)+$";
 /// RE2 pattern for an e-mail address (the SOA RNAME is derived from it).
 pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$";
+/// RE2 pattern for an ACL rule subject.
+pub const SUBJECT_PATTERN: &str = r"^(user|group):.+$";
 /// RE2 pattern for `host:port` (a DNS name, an IPv4 address, or a bracketed IPv6 address).
 pub const HOST_PORT_PATTERN: &str =
     r"^([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$";
@@ -115,16 +117,20 @@ pub struct DnsZoneSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outgoing: Option<OutgoingSpec>,
 
-    /// Access rules for record changes, enforced by the optional admission webhook.
+    /// Access rules for record changes by users outside `adminGroup`, enforced by the
+    /// optional admission webhook (README "Who may change what").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
 
-    /// The group that administers the zone (VinylDNS `adminGroupId`).
+    /// The Kubernetes group that administers the zone (VinylDNS `adminGroupId`): with the
+    /// admission webhook, only its members may change anything outside `records`, sync the
+    /// zone, or change RRsets the ACL does not grant them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub admin_group: Option<String>,
 
-    /// Whether the zone is shared between groups (VinylDNS `shared`).
+    /// VinylDNS shared zone: with the admission webhook, any user may add RRsets, and an
+    /// RRset then belongs to its `ownerGroup`, whose members may change and delete it.
     #[serde(default)]
     pub shared: bool,
 
@@ -234,6 +240,12 @@ pub struct RecordSet {
     /// The records' data in zone-file presentation format, one entry per record.
     #[schemars(length(min = 1))]
     pub data: Vec<String>,
+    /// Shared zones: the group that owns this RRset; only its members and members of
+    /// `spec.adminGroup` may change or delete it. Set by the admission webhook to the
+    /// creator's group when absent. Not part of the DNS data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub owner_group: Option<String>,
 }
 
 /// Where more records come from.
@@ -416,7 +428,9 @@ pub struct Peer {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Acl {
-    /// The rules; a request is allowed by the first rule that matches it.
+    /// The rules. Where several match one RRset, the most specific decides: rules naming
+    /// the user, then the user's groups, then `group:system:authenticated`; then a
+    /// `recordMask` before none; then fewer `recordTypes`; then the lesser access.
     #[serde(default)]
     pub rules: Vec<AclRule>,
 }
@@ -427,10 +441,11 @@ pub struct Acl {
 pub struct AclRule {
     /// What the rule grants.
     pub access_level: AccessLevel,
-    /// Who it applies to: `user:NAME` or `group:NAME`.
-    #[schemars(length(min = 1))]
+    /// Who it applies to: `user:NAME` or `group:NAME` (Kubernetes user and group names).
+    #[schemars(length(min = 1), inner(regex(pattern = SUBJECT_PATTERN)))]
     pub subjects: Vec<String>,
-    /// A regular expression the record name must match; all names when absent.
+    /// A regular expression (Rust `regex` syntax) the whole record name relative to the
+    /// zone must match (`@` for the apex); all names when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_mask: Option<String>,
     /// Record types the rule covers; all types when empty.
@@ -442,7 +457,8 @@ pub struct AclRule {
     pub description: Option<String>,
 }
 
-/// Access levels of ACL rules, as VinylDNS names them.
+/// Access levels of ACL rules, as VinylDNS names them: `Write` adds and changes RRsets,
+/// `Delete` also deletes them; `Read` and `NoAccess` allow no change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AccessLevel {
     NoAccess,

@@ -18,6 +18,8 @@ use super::outgoing::Outgoing;
 use super::zone_lock::ZoneLocks;
 use super::zone_sync::{self, SyncContext};
 use crate::dns::outgoing::{TransferOptions, TransferServer};
+use crate::admission::server as webhook_server;
+use crate::admission::{WebhookError, WebhookOptions};
 use crate::telemetry::{self, Metrics};
 
 /// How the operator runs.
@@ -34,6 +36,8 @@ pub struct OperatorOptions {
     pub identity: String,
     /// Where the transfer server for outgoing transfers listens (UDP and TCP); none when `None`.
     pub transfer_addr: Option<SocketAddr>,
+    /// `Some`: serve the admission webhooks (on every replica, leader or not).
+    pub webhook: Option<WebhookOptions>,
 }
 
 /// Where the leader Lease lives.
@@ -61,6 +65,8 @@ pub enum OperatorError {
     },
     #[error("lost the leader lease; stopping so a standby takes over")]
     LostLeadership,
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 /// A running operator's handles, for tests and `main`.
@@ -72,6 +78,8 @@ pub struct Running {
     pub leader: watch::Receiver<bool>,
     /// Where the transfer server listens, when it runs.
     pub transfer_addr: Option<SocketAddr>,
+    /// Where the admission webhooks are served, when enabled.
+    pub webhook_addr: Option<SocketAddr>,
 }
 
 /// Aborts a spawned task when dropped.
@@ -112,6 +120,14 @@ pub async fn run(
     let outgoing = transfer
         .as_ref()
         .map(|t| Arc::new(Outgoing::new(t.handle())));
+    // Every replica answers admission reviews: the API server reaches any of them through the
+    // Service, and a standby that refused would make zone edits fail at random.
+    let webhook = match &opts.webhook {
+        Some(w) => Some(webhook_server::start(client.clone(), w).await?),
+        None => None,
+    };
+    let webhook_addr = webhook.as_ref().map(|w| w.addr);
+    let _webhook_tasks = webhook.map(|w| (AbortOnDrop(w.serve), w.inject.map(AbortOnDrop)));
 
     let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
     // Without election the sender stays here, unused, so leadership never reads as lost.
@@ -140,6 +156,7 @@ pub async fn run(
         metrics: metrics.clone(),
         leader: leader_rx.clone(),
         transfer_addr: transfer.as_ref().map(|t| t.local_addr()),
+        webhook_addr,
     });
 
     // Standby: wait for the lease (or shutdown). Leadership is not readiness: a standby

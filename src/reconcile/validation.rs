@@ -132,6 +132,7 @@ mod tests {
             record_type: t,
             ttl,
             data: data.iter().map(|s| s.to_string()).collect(),
+            owner_group: None,
         }
     }
 

@@ -286,6 +286,7 @@ impl Cluster {
             settings: settings(),
             identity: identity.into(),
             transfer_addr,
+            webhook: None,
         };
         let (shutdown, rx) = watch::channel(false);
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
