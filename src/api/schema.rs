@@ -97,6 +97,15 @@ pub fn validate(
     }
 }
 
+/// The structural checks alone (types, enums, patterns, bounds, required, unknown fields)
+/// of `value` against `schema`, with errors named from `path`: lets a caller check a big
+/// list once on its own instead of inside copies of the whole object.
+pub fn check_structure(schema: &Value, value: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check(schema, value, path, &mut errors);
+    errors
+}
+
 /// The value at a path such as `spec.records[2].data`.
 fn value_at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     let mut current = object;

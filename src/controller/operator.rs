@@ -17,9 +17,9 @@ use super::leader::{LeaderConfig, LeaderElector};
 use super::outgoing::Outgoing;
 use super::zone_lock::ZoneLocks;
 use super::zone_sync::{self, SyncContext};
-use crate::dns::outgoing::{TransferOptions, TransferServer};
 use crate::admission::server as webhook_server;
 use crate::admission::{WebhookError, WebhookOptions};
+use crate::dns::outgoing::{TransferOptions, TransferServer};
 use crate::telemetry::{self, Metrics};
 
 /// How the operator runs.

@@ -164,30 +164,40 @@ fn supported(rtype: RecordType) -> bool {
         .any(|t| t.as_str() == rtype.to_string())
 }
 
-/// The RRsets a manifest manages, and those left out with why.
-fn managed_rrsets(zone: &Zone, include_apex_ns: bool) -> (Vec<RRset>, Vec<String>) {
+/// Whether a manifest manages this RRset: not the apex SOA, not the apex NS unless asked,
+/// and only types DnsZone supports.
+fn is_managed(set: &RRset, origin: &Name, include_apex_ns: bool) -> bool {
+    !left_to_server(set, origin, include_apex_ns) && supported(set.rtype)
+}
+
+/// The apex SOA, and the apex NS unless asked: the server's, not worth a note.
+fn left_to_server(set: &RRset, origin: &Name, include_apex_ns: bool) -> bool {
+    let apex = name_eq(&set.name, origin);
+    apex && (set.rtype == RecordType::SOA || (set.rtype == RecordType::NS && !include_apex_ns))
+}
+
+/// The RRsets a manifest manages, decoded one at a time from the compact zone: a 1M-record
+/// zone materialised as a `Vec<RRset>` alone costs several hundred MB.
+fn managed_rrsets(zone: &Zone, include_apex_ns: bool) -> impl Iterator<Item = RRset> + '_ {
     let origin = zone.origin();
-    let mut keep = Vec::new();
+    zone.rrsets()
+        .filter(move |set| is_managed(set, origin, include_apex_ns))
+}
+
+/// Notes for the RRsets left out because DnsZone does not support their type.
+fn skipped_notes(zone: &Zone, include_apex_ns: bool) -> Vec<String> {
+    let origin = zone.origin();
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
-    for set in zone.rrsets() {
-        let apex = name_eq(&set.name, origin);
-        if apex && set.rtype == RecordType::SOA {
-            continue;
-        }
-        if apex && set.rtype == RecordType::NS && !include_apex_ns {
-            continue;
-        }
-        if !supported(set.rtype) {
-            *skipped.entry(set.rtype.to_string()).or_default() += set.len();
-            continue;
-        }
-        keep.push(set);
+    for set in zone
+        .rrsets()
+        .filter(|set| !left_to_server(set, origin, include_apex_ns) && !supported(set.rtype))
+    {
+        *skipped.entry(set.rtype.to_string()).or_default() += set.len();
     }
-    let notes = skipped
+    skipped
         .into_iter()
         .map(|(t, n)| format!("{n} {t} record(s) skipped: type not supported by DnsZone"))
-        .collect();
-    (keep, notes)
+        .collect()
 }
 
 /// The import: transfers the zone and returns the manifests as YAML text (ConfigMaps, when
@@ -246,8 +256,9 @@ pub fn adopt(root: &Path, opts: &ImportOptions, zone: &Zone) -> Result<(), Impor
     let object = object_name(opts, &name_to_text(zone.origin()));
     let dir = ZoneDir::new(root, &opts.namespace, &object);
     let mut owned = dir.load_owned()?;
-    let (sets, _) = managed_rrsets(zone, opts.include_apex_ns);
-    owned.extend(sets.iter().map(|set| (set.key(), set.fingerprint())));
+    owned.extend(
+        managed_rrsets(zone, opts.include_apex_ns).map(|set| (set.key(), set.fingerprint())),
+    );
     dir.save_owned(&owned)?;
     Ok(())
 }
@@ -258,27 +269,34 @@ pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>)
     let zone_text = name_to_text(origin);
     let object = object_name(opts, &zone_text);
     let secret_name = format!("{object}-tsig");
-    let (sets, mut notes) = managed_rrsets(zone, opts.include_apex_ns);
+    let mut notes = skipped_notes(zone, opts.include_apex_ns);
     let default_ttl = zone
         .rrsets()
         .find(|s| s.rtype == RecordType::SOA)
         .map(|s| s.ttl)
         .unwrap_or(3600);
 
-    let records: Vec<Value> = sets
-        .iter()
-        .map(|set| {
-            json!({
-                "name": relative(&set.name, origin),
-                "type": set.rtype.to_string(),
-                "ttl": set.ttl,
-                "data": set.rdatas.iter().map(rdata_to_text).collect::<Vec<_>>(),
-            })
+    let record_json = |set: &RRset| {
+        json!({
+            "name": relative(&set.name, origin),
+            "type": set.rtype.to_string(),
+            "ttl": set.ttl,
+            "data": set.rdatas.iter().map(rdata_to_text).collect::<Vec<_>>(),
         })
-        .collect();
-    let inline_bytes = serde_json::to_string(&records)
-        .map(|s| s.len())
-        .unwrap_or(0);
+    };
+    // The size of the records as one JSON array (`[a,b,...]`), counted one record at a
+    // time: only a zone that fits inline is ever held as JSON values.
+    let mut set_count = 0usize;
+    let mut inline_bytes = 2usize;
+    for set in managed_rrsets(zone, opts.include_apex_ns) {
+        if set_count > 0 {
+            inline_bytes += 1;
+        }
+        set_count += 1;
+        inline_bytes += serde_json::to_string(&record_json(&set))
+            .map(|s| s.len())
+            .unwrap_or(0);
+    }
 
     let mut spec = json!({
         "zoneName": zone_text,
@@ -306,7 +324,11 @@ pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>)
     }
     let mut out = String::new();
     if inline_bytes <= INLINE_LIMIT {
-        spec["records"] = Value::Array(records);
+        spec["records"] = Value::Array(
+            managed_rrsets(zone, opts.include_apex_ns)
+                .map(|set| record_json(&set))
+                .collect(),
+        );
     } else {
         let dir = opts.out_dir.as_ref().ok_or(ImportError::NeedsOutDir {
             bytes: inline_bytes,
@@ -315,47 +337,34 @@ pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>)
             path: dir.display().to_string(),
             source,
         })?;
-        let mut parts: Vec<String> = Vec::new();
+        // Each ConfigMap is written as soon as it is full: one part in memory at a time.
+        let mut writer = PartWriter {
+            dir,
+            object: &object,
+            namespace: &opts.namespace,
+            refs: Vec::new(),
+            notes: &mut notes,
+        };
         let header = format!("$ORIGIN {zone_text}\n");
         let mut current = header.clone();
-        for set in &sets {
-            let mut chunk = String::new();
+        let mut chunk = String::new();
+        for set in managed_rrsets(zone, opts.include_apex_ns) {
+            chunk.clear();
             for line in set.to_lines() {
                 chunk.push_str(&line);
                 chunk.push('\n');
             }
             // An RRset never straddles two ConfigMaps.
             if current.len() + chunk.len() > CONFIG_MAP_LIMIT && current.len() > header.len() {
-                parts.push(std::mem::replace(&mut current, header.clone()));
+                writer.write(&current)?;
+                current.clone_from(&header);
             }
             current.push_str(&chunk);
         }
         if current.len() > header.len() {
-            parts.push(current);
+            writer.write(&current)?;
         }
-        let mut refs = Vec::new();
-        for (i, text) in parts.iter().enumerate() {
-            let cm_name = format!("{object}-records-{}", i + 1);
-            let cm = json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": cm_name, "namespace": opts.namespace},
-                "data": {"zone": text},
-            });
-            let path = dir.join(format!("{cm_name}.yaml"));
-            let yaml = serde_yaml::to_string(&cm).unwrap_or_default();
-            std::fs::write(&path, yaml).map_err(|source| ImportError::Write {
-                path: path.display().to_string(),
-                source,
-            })?;
-            notes.push(format!(
-                "wrote {} ({} bytes of zone text)",
-                path.display(),
-                text.len()
-            ));
-            refs.push(json!({"configMapRef": {"name": cm_name, "key": "zone"}}));
-        }
-        spec["recordsFrom"] = Value::Array(refs);
+        spec["recordsFrom"] = Value::Array(writer.refs);
     }
     let key = opts.key.as_ref();
     let secret = json!({
@@ -379,7 +388,7 @@ pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>)
         out,
         "# Imported from {} by `zonekeeper import`: {} RRsets of {zone_text} (SOA left to the server{}).",
         opts.server,
-        sets.len(),
+        set_count,
         if opts.include_apex_ns {
             ""
         } else {
@@ -394,6 +403,41 @@ pub fn render(zone: &Zone, opts: &ImportOptions) -> Result<(String, Vec<String>)
     out.push_str("---\n");
     out.push_str(&serde_yaml::to_string(&dns_zone).unwrap_or_default());
     Ok((out, notes))
+}
+
+/// Writes `recordsFrom` ConfigMaps one by one, numbered from 1.
+struct PartWriter<'a> {
+    dir: &'a Path,
+    object: &'a str,
+    namespace: &'a str,
+    refs: Vec<Value>,
+    notes: &'a mut Vec<String>,
+}
+
+impl PartWriter<'_> {
+    fn write(&mut self, text: &str) -> Result<(), ImportError> {
+        let cm_name = format!("{}-records-{}", self.object, self.refs.len() + 1);
+        let cm = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": cm_name, "namespace": self.namespace},
+            "data": {"zone": text},
+        });
+        let path = self.dir.join(format!("{cm_name}.yaml"));
+        let yaml = serde_yaml::to_string(&cm).unwrap_or_default();
+        std::fs::write(&path, yaml).map_err(|source| ImportError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.notes.push(format!(
+            "wrote {} ({} bytes of zone text)",
+            path.display(),
+            text.len()
+        ));
+        self.refs
+            .push(json!({"configMapRef": {"name": cm_name, "key": "zone"}}));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -485,7 +529,7 @@ mod tests {
             assert!(zone_text.len() < CONFIG_MAP_LIMIT);
             parsed.extend(parse_zone_text(&origin, 3600, zone_text).unwrap());
         }
-        let expected: Vec<RRset> = managed_rrsets(&zone, false).0.into_iter().collect();
+        let expected: Vec<RRset> = managed_rrsets(&zone, false).collect();
         let got = Zone::from_rrsets(origin.clone(), parsed);
         let want = Zone::from_rrsets(origin, expected);
         assert_eq!(got, want);
