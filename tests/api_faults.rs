@@ -27,6 +27,13 @@ async fn primary() -> DnsServer {
     .unwrap()
 }
 
+/// The fixture's SOA TTL: a zone's first pass is the record alone, no SOA change with it.
+fn manifest(name: &str, server: &DnsServer, records: Value) -> Value {
+    let mut m = zone_manifest(name, server, records);
+    m["spec"]["ttl"] = json!(3600);
+    m
+}
+
 fn www(ip: &str) -> Value {
     json!([{"name": "www", "type": "A", "data": [ip]}])
 }
@@ -74,7 +81,7 @@ async fn first_apply_survives(
     let (cluster, op) = Cluster::with_operator(name, &server).await;
     cluster.api.fail_next_method(method, prefix, 1, code, retry);
     cluster
-        .apply_zone(zone_manifest(name, &server, www("192.0.2.1")))
+        .apply_zone(manifest(name, &server, www("192.0.2.1")))
         .await;
     let zone = cluster
         .wait_zone(name, WAIT, |z| ready_with_history(z, 1))
@@ -135,7 +142,7 @@ async fn a_410_and_a_failing_relist_still_deliver_the_edit_once() {
     let server = primary().await;
     let (cluster, op) = Cluster::with_operator("gone", &server).await;
     cluster
-        .apply_zone(zone_manifest("gone", &server, www("192.0.2.1")))
+        .apply_zone(manifest("gone", &server, www("192.0.2.1")))
         .await;
     cluster
         .wait_zone("gone", WAIT, |z| ready_with_history(z, 1))

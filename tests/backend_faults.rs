@@ -84,6 +84,8 @@ async fn bind_killed_mid_apply_records_what_landed_and_the_next_pass_completes()
     }
     cluster.config_map("crash-records", "zone", &text).await;
     let mut manifest = zone_manifest("crash", &server, json!([]));
+    // The fixture's SOA TTL: the apply is the records alone, no SOA change among them.
+    manifest["spec"]["ttl"] = json!(3600);
     manifest["spec"]["recordsFrom"] =
         json!([{"configMapRef": {"name": "crash-records", "key": "zone"}}]);
     cluster.apply_zone(manifest).await;
