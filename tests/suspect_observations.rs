@@ -379,6 +379,8 @@ async fn a_zone_sync_passes_the_guard_only_with_allow_mass_deletion() {
                 "type": "Primary",
                 "backend": {"server": server.addr.to_string(), "tsigKeySecretRef": {"name": "hostile-tsig"}},
                 "sync": {"interval": "0", "minInterval": "0"},
+                // The hostile server's SOA TTL: it takes no SOA UPDATE.
+                "ttl": 300,
             }
         }))
         .await;
