@@ -48,7 +48,7 @@ pub struct ZoneRuntime {
 #[derive(Debug)]
 pub struct DriftBase {
     pub serial: i64,
-    pub zone: Option<crate::dns::model::Zone>,
+    pub zone: Option<Arc<crate::dns::model::Zone>>,
 }
 
 impl ZoneRuntime {

@@ -406,6 +406,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
         // A recorded sync accounts for the backend up to its serial.
         rt.drift_base = status.serial.map(|serial| DriftBase { serial, zone: None });
+        ctx.locks.set_baseline(&key, None);
     }
     let interval = zone.spec.sync.interval;
     let healthy_requeue = if interval.is_zero() {
@@ -554,9 +555,12 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
             rt.drift_base = status.serial.map(|serial| DriftBase {
                 serial,
                 zone: never_synced
-                    .then(|| reuse.or_else(|| rt.state.snapshot.clone()))
+                    .then(|| reuse.or_else(|| rt.state.snapshot.clone().map(Arc::new)))
                     .flatten(),
             });
+            // A sync someone creates by hand starts from it too (it waits for this lock).
+            ctx.locks
+                .set_baseline(&key, rt.drift_base.as_ref().and_then(|b| b.zone.clone()));
         }
     }
     if failed {

@@ -1,21 +1,45 @@
 //! The one piece of in-process state both controllers share: a per-zone lock (a DnsZone pass
-//! and a ZoneSync never touch the same zone's backend at once) and the claim a running sync
+//! and a ZoneSync never touch the same zone's backend at once), the claim a running sync
 //! holds on its zone (at most one sync per zone; the DnsZone controller leaves a claimed zone
-//! alone instead of queueing behind the lock).
+//! alone instead of queueing behind the lock), and, for a zone never synced, the zone as the
+//! DnsZone controller last saw it: a first sync reports what changed since then, not the
+//! whole zone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::dns::model::Zone;
+
 /// Locks and sync claims, keyed by `namespace/name` of the DnsZone.
 #[derive(Default)]
 pub struct ZoneLocks {
     locks: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
     syncing: Arc<StdMutex<HashSet<String>>>,
+    baselines: StdMutex<HashMap<String, Arc<Zone>>>,
 }
 
 impl ZoneLocks {
+    /// Records (or, `None`, forgets) the zone as the DnsZone controller last saw it while it
+    /// was never synced. Set under the zone's lock, so a sync waiting for that lock sees it.
+    pub fn set_baseline(&self, key: &str, zone: Option<Arc<Zone>>) {
+        let mut map = self.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        match zone {
+            Some(z) => map.insert(key.to_string(), z),
+            None => map.remove(key),
+        };
+    }
+
+    /// The zone a first sync starts from, when this process saw it.
+    pub fn baseline(&self, key: &str) -> Option<Arc<Zone>> {
+        self.baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
     /// Waits for the zone's lock; a pass in flight ends first.
     pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
         let lock = self
@@ -46,12 +70,13 @@ impl ZoneLocks {
             .contains(key)
     }
 
-    /// Forgets a deleted zone's lock.
+    /// Forgets a deleted zone's lock and baseline.
     pub fn forget(&self, key: &str) {
         self.locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        self.set_baseline(key, None);
     }
 }
 
@@ -73,6 +98,26 @@ impl Drop for SyncClaim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_baseline_is_kept_per_zone_until_cleared_or_forgotten() {
+        let locks = ZoneLocks::default();
+        let zone = Arc::new(Zone::new(
+            hickory_proto::rr::Name::from_ascii("a.").unwrap(),
+        ));
+        locks.set_baseline("ns/a", Some(zone.clone()));
+        assert!(
+            locks
+                .baseline("ns/a")
+                .is_some_and(|z| Arc::ptr_eq(&z, &zone))
+        );
+        assert!(locks.baseline("ns/b").is_none());
+        locks.set_baseline("ns/a", None);
+        assert!(locks.baseline("ns/a").is_none());
+        locks.set_baseline("ns/a", Some(zone));
+        locks.forget("ns/a");
+        assert!(locks.baseline("ns/a").is_none());
+    }
 
     #[test]
     fn one_claim_per_zone_until_it_drops() {

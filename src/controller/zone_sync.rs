@@ -494,7 +494,12 @@ async fn run_sync(
                 None
             }
         },
-        (None, _) => None,
+        // Never synced: the zone as the DnsZone controller last saw it, so the first sync
+        // reports what changed since zonekeeper's own last look rather than the whole zone.
+        (None, _) => ctx
+            .locks
+            .baseline(&format!("{ns}/{}", zone.name_any()))
+            .map(|z| (*z).clone()),
     };
     let pointer_id = pointer.map(|(id, _)| id);
     let method = sync.spec.method;

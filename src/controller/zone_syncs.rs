@@ -127,7 +127,7 @@ pub async fn drift_check(
     zone: &DnsZone,
     recorded: Option<i64>,
     observed: u32,
-    baseline: Option<Zone>,
+    baseline: Option<std::sync::Arc<Zone>>,
 ) {
     let Some(recorded) = recorded else { return };
     if recorded == i64::from(observed) || has_unfinished(syncs, zone) {
