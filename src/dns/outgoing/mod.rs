@@ -18,15 +18,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::rr::{Name, RecordType};
-use tokio::sync::{broadcast, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::broadcast;
 
 pub use backlog::{BacklogExport, BacklogImportError, BacklogLimits, ExportedDiff};
 pub use peer::{NotifySources, PeerAddress, PeerAddressError, PeerAuth};
 pub use talk::{NotifyOutcome, NotifyRetry, PeerSoa, check_peer_soa, notify_peer, notify_peers};
 
 use crate::dns::model::{RRsetKey, Zone};
-use crate::dns::server::{ServerError, handler::journal_entry, listen};
+use crate::dns::server::{Listeners, ServerError, handler::journal_entry, listen};
 use backlog::Backlog;
 
 /// How the transfer server runs.
@@ -486,10 +485,8 @@ impl TransferHandle {
 
 /// The running listeners; dropping stops them.
 pub struct TransferServer {
-    local_addr: SocketAddr,
+    listeners: Listeners,
     handle: TransferHandle,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl TransferServer {
@@ -504,26 +501,19 @@ impl TransferServer {
         opts: TransferOptions,
         handle: TransferHandle,
     ) -> Result<Self, ServerError> {
-        let (stop, stop_rx) = watch::channel(false);
-        let (local_addr, tasks) = listen(
+        let listeners = listen(
             addr,
             handle.state.clone(),
-            stop_rx,
             opts.tcp_idle,
             opts.max_tcp_connections,
         )
         .await?;
-        Ok(Self {
-            local_addr,
-            handle,
-            stop,
-            tasks,
-        })
+        Ok(Self { listeners, handle })
     }
 
     /// The address both sockets listen on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners.local_addr
     }
 
     /// The handle on what is served.
@@ -532,18 +522,7 @@ impl TransferServer {
     }
 
     /// Stops listening and waits for the listeners to end.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for TransferServer {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.listeners.shutdown().await;
     }
 }

@@ -89,10 +89,8 @@ impl Default for ServerOptions {
 
 /// A running server; dropping it stops it.
 pub struct EmbeddedServer {
-    local_addr: SocketAddr,
+    listeners: Listeners,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
     notify: Arc<std::sync::RwLock<Vec<SocketAddr>>>,
 }
 
@@ -127,32 +125,22 @@ impl EmbeddedServer {
             }
         }
         let shared = Shared::new(opts.keys.clone(), zones, opts.journal_limit.max(1));
-        let (stop, stop_rx) = watch::channel(false);
         let notify = Arc::new(std::sync::RwLock::new(opts.notify.clone()));
         let service = Arc::new(Embedded {
             shared: shared.clone(),
             notify: notify.clone(),
         });
-        let (local_addr, tasks) = listen(
-            addr,
-            service,
-            stop_rx,
-            opts.tcp_idle,
-            opts.max_tcp_connections,
-        )
-        .await?;
+        let listeners = listen(addr, service, opts.tcp_idle, opts.max_tcp_connections).await?;
         Ok(Self {
-            local_addr,
+            listeners,
             shared,
-            stop,
-            tasks,
             notify,
         })
     }
 
     /// The address both sockets listen on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners.local_addr
     }
 
     /// The zone as served now.
@@ -180,6 +168,21 @@ impl EmbeddedServer {
     }
 
     /// Stops listening and waits for the listeners to end.
+    pub async fn shutdown(self) {
+        self.listeners.shutdown().await;
+    }
+}
+
+/// The UDP and TCP listener tasks of one server; dropping them stops them at once.
+pub struct Listeners {
+    /// The address both sockets listen on.
+    pub local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// Stops listening and waits for the listeners to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {
@@ -188,7 +191,7 @@ impl EmbeddedServer {
     }
 }
 
-impl Drop for EmbeddedServer {
+impl Drop for Listeners {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
@@ -259,15 +262,15 @@ impl Service for Embedded {
     }
 }
 
-/// Binds UDP and TCP on `addr` and serves `service` until `stop` turns true. Returns the
-/// bound address and the listener tasks.
+/// Binds UDP and TCP on `addr` and serves `service` until the listeners are shut down or
+/// dropped.
 pub async fn listen<S: Service>(
     addr: SocketAddr,
     service: Arc<S>,
-    stop: watch::Receiver<bool>,
     tcp_idle: Duration,
     max_tcp_connections: usize,
-) -> Result<(SocketAddr, Vec<JoinHandle<()>>), ServerError> {
+) -> Result<Listeners, ServerError> {
+    let (stop_tx, stop) = watch::channel(false);
     let (tcp, udp) = bind_pair(addr).await?;
     let local_addr = tcp
         .local_addr()
@@ -282,7 +285,11 @@ pub async fn listen<S: Service>(
             Arc::new(Semaphore::new(max_tcp_connections.max(1))),
         )),
     ];
-    Ok((local_addr, tasks))
+    Ok(Listeners {
+        local_addr,
+        stop: stop_tx,
+        tasks,
+    })
 }
 
 async fn udp_loop<S: Service>(
