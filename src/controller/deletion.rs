@@ -13,8 +13,14 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
+use super::dns_zone::{Error, key_of};
+use super::ownership_store;
+use super::references::fetch_lookup;
+use crate::dns::diff::GuardViolation;
 use crate::dns::transfer::TransferOptions;
 use crate::reconcile::config;
+use crate::reconcile::config::ConfigError;
+use crate::reconcile::pass::{self, Mode, PassError};
 
 use super::dns_zone::FINALIZER;
 use crate::api::DnsZone;
@@ -94,4 +100,68 @@ pub fn reconcile_limit(zone: &DnsZone) -> Duration {
         .unwrap_or(0);
     let deadline = TransferOptions::bounded(config::transfer_bounds(&zone.spec), records).deadline;
     deadline.saturating_mul(3).saturating_add(RECONCILE_GRACE)
+}
+
+/// Why deleting a zone's managed records did not (completely) happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Ownership(Box<Error>),
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    #[error("{0}; set spec.management.allowMassDeletion: true to delete them")]
+    Guard(#[source] GuardViolation),
+    #[error("nothing deleted: {0}")]
+    Suspect(pass::Suspect),
+    #[error("deleted {applied} of {total} RRsets")]
+    Incomplete { applied: usize, total: usize },
+}
+
+/// Deletes the RRsets the zone manages; returns the event note.
+pub(super) async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, CleanupError> {
+    let ns = zone.namespace().unwrap_or_default();
+    let fetched = fetch_lookup(&ctx.client, &ns, zone).await?;
+    let mut cfg = config::resolve(&zone.spec, &fetched)?;
+    cfg.desired.clear();
+    cfg.prune = false;
+    let runtime = ctx.runtime(&key_of(zone)).await;
+    let mut rt = runtime.lock().await;
+    // A running sync ends before the records go.
+    let _zone_lock = ctx.locks.lock(&key_of(zone)).await;
+    if !rt.owned_loaded {
+        rt.state.owned = ownership_store::load(&ctx.client, zone)
+            .await
+            .map_err(|e| CleanupError::Ownership(Box::new(e.into())))?;
+        rt.owned_loaded = true;
+    }
+    if rt.state.owned.is_empty() {
+        // Nothing was ever applied (a first pass cancelled, say): no server traffic needed.
+        return Ok(format!(
+            "zone {}: no managed RRsets to delete on {}",
+            zone.spec.zone_name, zone.spec.backend.server
+        ));
+    }
+    let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;
+    if let Some(s) = report.suspect {
+        return Err(CleanupError::Suspect(s));
+    }
+    if let Err(v) = report.guard {
+        return Err(CleanupError::Guard(v));
+    }
+    match &report.applied {
+        Some(a) if !a.is_complete() => Err(CleanupError::Incomplete {
+            applied: a.applied,
+            total: report.plan.changes.len(),
+        }),
+        _ => Ok(format!(
+            "zone {}: deleted {} managed RRset(s) from {}",
+            zone.spec.zone_name,
+            report.plan.changes.len(),
+            zone.spec.backend.server
+        )),
+    }
 }

@@ -17,15 +17,14 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::context::{Context, DriftBase, ZoneRuntime};
-use super::deletion::{self, DELETION_REQUEUE, deleted};
+use super::deletion::{self, CleanupError, DELETION_REQUEUE, delete_records, deleted};
 use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
-use crate::dns::diff::GuardViolation;
 use crate::dns::model::Owned;
-use crate::reconcile::config::{self, ConfigError, ZoneConfig};
+use crate::reconcile::config::ZoneConfig;
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
 use crate::reconcile::reason::ReadyReason;
@@ -63,7 +62,7 @@ impl From<OwnershipStoreError> for Error {
     }
 }
 
-fn key_of(zone: &DnsZone) -> String {
+pub(super) fn key_of(zone: &DnsZone) -> String {
     format!(
         "{}/{}",
         zone.namespace().unwrap_or_default(),
@@ -766,69 +765,5 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
                 Err(Error::Cleanup { zone: name, detail })
             }
         }
-    }
-}
-
-/// Why deleting a zone's managed records did not (completely) happen.
-#[derive(Debug, thiserror::Error)]
-pub enum CleanupError {
-    #[error(transparent)]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Ownership(Box<Error>),
-    #[error(transparent)]
-    Pass(#[from] PassError),
-    #[error("{0}; set spec.management.allowMassDeletion: true to delete them")]
-    Guard(#[source] GuardViolation),
-    #[error("nothing deleted: {0}")]
-    Suspect(pass::Suspect),
-    #[error("deleted {applied} of {total} RRsets")]
-    Incomplete { applied: usize, total: usize },
-}
-
-/// Deletes the RRsets the zone manages; returns the event note.
-async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, CleanupError> {
-    let ns = zone.namespace().unwrap_or_default();
-    let fetched = fetch_lookup(&ctx.client, &ns, zone).await?;
-    let mut cfg = config::resolve(&zone.spec, &fetched)?;
-    cfg.desired.clear();
-    cfg.prune = false;
-    let runtime = ctx.runtime(&key_of(zone)).await;
-    let mut rt = runtime.lock().await;
-    // A running sync ends before the records go.
-    let _zone_lock = ctx.locks.lock(&key_of(zone)).await;
-    if !rt.owned_loaded {
-        rt.state.owned = ownership_store::load(&ctx.client, zone)
-            .await
-            .map_err(|e| CleanupError::Ownership(Box::new(e.into())))?;
-        rt.owned_loaded = true;
-    }
-    if rt.state.owned.is_empty() {
-        // Nothing was ever applied (a first pass cancelled, say): no server traffic needed.
-        return Ok(format!(
-            "zone {}: no managed RRsets to delete on {}",
-            zone.spec.zone_name, zone.spec.backend.server
-        ));
-    }
-    let report = pass::run(&cfg, &mut rt.state, Mode::Apply).await?;
-    if let Some(s) = report.suspect {
-        return Err(CleanupError::Suspect(s));
-    }
-    if let Err(v) = report.guard {
-        return Err(CleanupError::Guard(v));
-    }
-    match &report.applied {
-        Some(a) if !a.is_complete() => Err(CleanupError::Incomplete {
-            applied: a.applied,
-            total: report.plan.changes.len(),
-        }),
-        _ => Ok(format!(
-            "zone {}: deleted {} managed RRset(s) from {}",
-            zone.spec.zone_name,
-            report.plan.changes.len(),
-            zone.spec.backend.server
-        )),
     }
 }
