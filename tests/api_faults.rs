@@ -8,24 +8,12 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::cluster::{Cluster, NS, Operator, is_ready, zone_manifest};
-use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
+use support::cluster::{Cluster, NS, Operator, empty_bind, is_ready, zone_manifest};
+use support::dns_servers::DnsServer;
 use zonekeeper::api::DnsZone;
 use zonekeeper::api::shared::ChangeStatus;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-async fn primary() -> DnsServer {
-    tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
-    })
-    .await
-    .unwrap()
-}
 
 /// The fixture's SOA TTL: a zone's first pass is the record alone, no SOA change with it.
 fn manifest(name: &str, server: &DnsServer, records: Value) -> Value {
@@ -77,7 +65,7 @@ async fn first_apply_survives(
     code: u16,
     retry: Option<u32>,
 ) {
-    let server = primary().await;
+    let server = empty_bind().await;
     let (cluster, op) = Cluster::with_operator(name, &server).await;
     cluster.api.fail_next_method(method, prefix, 1, code, retry);
     cluster
@@ -139,7 +127,7 @@ async fn a_500_on_the_ownership_configmap_write_is_retried_and_history_recorded_
 /// fails twice with 500: the operator relists again, sees the edit and applies it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_410_and_a_failing_relist_still_deliver_the_edit_once() {
-    let server = primary().await;
+    let server = empty_bind().await;
     let (cluster, op) = Cluster::with_operator("gone", &server).await;
     cluster
         .apply_zone(manifest("gone", &server, www("192.0.2.1")))

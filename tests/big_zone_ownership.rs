@@ -51,15 +51,7 @@ fn host_count(server: &DnsServer) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_deletes() {
-    let server = tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
-    })
-    .await
-    .unwrap();
+    let server = support::cluster::empty_bind().await;
     let (cluster, op) = Cluster::with_operator("big", &server).await;
     let refs: Vec<_> = (0..PARTS)
         .map(|p| json!({"configMapRef": {"name": format!("big-part{p}"), "key": "zone"}}))
@@ -174,15 +166,7 @@ async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_delete
 /// an RRset it lists is deleted once the spec drops it, and the next save converts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ownership_stored_in_the_old_plain_form_is_read_and_converted() {
-    let server = tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
-    })
-    .await
-    .unwrap();
+    let server = support::cluster::empty_bind().await;
     let (cluster, op) = Cluster::with_operator("old", &server).await;
     let records = json!([
         {"name": "keep", "type": "A", "data": ["192.0.2.1"]},

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::cluster::{Cluster, is_ready, zone_manifest};
-use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
 use zonekeeper::api::DnsZone;
 use zonekeeper::controller::dns_zone::FINALIZER;
 
@@ -22,15 +21,7 @@ fn has_finalizer(zone: &DnsZone) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_finalizer_follows_the_deletion_policy() {
-    let bind = tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
-    })
-    .await
-    .unwrap();
+    let bind = support::cluster::empty_bind().await;
     let (cluster, _op) = Cluster::with_operator("kept", &bind).await;
     let www = json!([{"name": "www", "type": "A", "data": ["192.0.2.1"]}]);
     cluster.apply_zone(zone_manifest("kept", &bind, www)).await;

@@ -7,21 +7,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::cluster::{Cluster, NS, is_ready, zone_manifest};
-use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_on_the_history_write_still_records_the_change_once() {
-    let bind = tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
-    })
-    .await
-    .unwrap();
+    let bind = support::cluster::empty_bind().await;
     let (cluster, _op) = Cluster::with_operator("hist", &bind).await;
     let www = |ip: &str| json!([{"name": "www", "type": "A", "data": [ip]}]);
     cluster

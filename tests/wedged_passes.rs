@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::cluster::{Cluster, is_ready, zone_manifest};
-use support::dns_servers::{DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent};
+use support::dns_servers::TsigKey;
 use support::hostile::{Behaviour, HostileServer};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -18,15 +18,7 @@ const SECRET: &str = "d2VkZ2VkLXNlY3JldC1mb3ItdGhlLXRlc3RzLTEyMzQ=";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_zone_cancels_its_wedged_pass_and_other_zones_carry_on() {
-    let bind = tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
-    })
-    .await
-    .unwrap();
+    let bind = support::cluster::empty_bind().await;
     let key = zonekeeper::dns::tsig::TsigKey::new(KEY_NAME, "hmac-sha256", SECRET).unwrap();
     let hostile =
         HostileServer::start(WEDGED_ZONE, Some(key), Behaviour::EndlessEmptyMessages).await;

@@ -16,7 +16,7 @@ use zonekeeper::api::{DnsZone, ZoneSync};
 use zonekeeper::controller::context::Settings;
 use zonekeeper::controller::operator::{self, LeaderOptions, OperatorError, OperatorOptions};
 
-use super::dns_servers::{DnsServer, TsigKey};
+use super::dns_servers::{DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent};
 
 pub const NS: &str = "dns";
 
@@ -116,6 +116,19 @@ pub async fn create_object(client: &Client, obj: &Value) {
     api.create(&PostParams::default(), &obj)
         .await
         .unwrap_or_else(|e| panic!("creating {} {:?}: {e}", types.kind, obj.metadata.name));
+}
+
+/// A BIND serving an empty `example.com.` (SOA and NS only), started off the async runtime.
+pub async fn empty_bind() -> DnsServer {
+    tokio::task::spawn_blocking(|| {
+        DnsServer::start(
+            ServerKind::Bind,
+            &ZoneContent::new("example.com.", vec![]),
+            ServerOptions::default(),
+        )
+    })
+    .await
+    .unwrap()
 }
 
 pub fn settings() -> Settings {
