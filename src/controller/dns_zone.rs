@@ -18,6 +18,7 @@ use kube::{Resource, ResourceExt};
 
 use super::context::{Context, DriftBase, ZoneRuntime};
 use super::deletion::{self, CleanupError, DELETION_REQUEUE, delete_records, deleted};
+use super::operator::AbortOnDrop;
 use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
 use super::zone_syncs;
@@ -107,27 +108,29 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
-    let sweeper = {
+    // Both helpers end with this function, also when a lost lease drops it midway: the sweeper
+    // holds the context, and with it the zones' outgoing tasks, which must not outlive the lead.
+    let _sweeper = {
         let ctx = ctx.clone();
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(SWEEP_INTERVAL).await;
                 ctx.forget_gone().await;
             }
-        })
+        }))
     };
     // Ready once the controller's store holds the first full list of DnsZones. kube-runtime
     // 5.0's `DelayedInit` keeps only the last poller's waker and the Controller's own runner
     // waits on the same store, so a waiter that polled first may never be woken: the wait is
     // re-polled in short rounds instead of awaited once.
     let ready_store = store.clone();
-    tokio::spawn(async move {
+    let _ready = AbortOnDrop(tokio::spawn(async move {
         while tokio::time::timeout(Duration::from_millis(100), ready_store.wait_until_ready())
             .await
             .is_err()
         {}
         metrics.set_ready();
-    });
+    }));
     // Secrets and ConfigMaps only map names to zones: their metadata is all that is watched.
     let secret_events = watcher(
         api::<PartialObjectMeta<Secret>>(&client, &namespace),
@@ -162,7 +165,6 @@ pub async fn run(
             }
         })
         .await;
-    sweeper.abort();
 }
 
 /// How soon the state and metric series of a zone deleted without a finalizer go.

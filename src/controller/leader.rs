@@ -2,8 +2,11 @@
 //!
 //! One step either creates the lease, renews it (a replace checked by resourceVersion, so two
 //! candidates can never both win), or takes it over once it expired. The holder renews every
-//! third of the lease duration, each renewal bounded by that third, and steps down as soon as
-//! a renewal fails or runs late, before the lease can expire for the others, so at most one
+//! third of the lease duration. As in client-go, one slow or failed renewal does not end the
+//! leadership: the holder retries until its renew deadline (two thirds of the lease, counted
+//! from the start of the last renewal that succeeded) and steps down only then, or at once when
+//! another candidate holds the lease. The others can take over no sooner than a full lease after
+//! that renewal, so the last third is the margin in which the holder stops writing: at most one
 //! instance writes at any time. Expiry is judged as client-go does: by how long the lease has
 //! gone unchanged on this candidate's own clock, never by comparing the holder's `renewTime`
 //! with it (two machines' clocks may disagree by more than a lease).
@@ -78,6 +81,17 @@ impl LeaseObservation {
     }
 }
 
+/// What one election step found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// This instance holds the lease (created, renewed or taken over).
+    Held,
+    /// Another candidate holds a lease that has not expired.
+    HeldByOther,
+    /// The lease changed between read and write: nothing is known, try again.
+    Conflict,
+}
+
 fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
@@ -116,8 +130,8 @@ impl LeaderElector {
         }
     }
 
-    /// One election step: returns whether this instance holds the lease afterwards.
-    pub async fn try_acquire_or_renew(&self) -> Result<bool, LeaderError> {
+    /// One election step.
+    pub async fn try_acquire_or_renew(&self) -> Result<Step, LeaderError> {
         let name = &self.config.lease_name;
         let current = match self.api.get(name).await {
             Ok(lease) => lease,
@@ -130,8 +144,8 @@ impl LeaderElector {
                     spec: Some(self.held_spec(0, None)),
                 };
                 return match self.api.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(true),
-                    Err(e) if is_conflict(&e) => Ok(false),
+                    Ok(_) => Ok(Step::Held),
+                    Err(e) if is_conflict(&e) => Ok(Step::Conflict),
                     Err(e) => Err(self.err(e)),
                 };
             }
@@ -147,7 +161,7 @@ impl LeaderElector {
                 .unwrap_or_else(|p| p.into_inner())
                 .expired(&spec, Instant::now());
         if !mine && !expired {
-            return Ok(false);
+            return Ok(Step::HeldByOther);
         }
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
         let acquired = if mine {
@@ -158,8 +172,8 @@ impl LeaderElector {
         let mut next = current.clone();
         next.spec = Some(self.held_spec(transitions, acquired));
         match self.api.replace(name, &PostParams::default(), &next).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_conflict(&e) => Ok(false),
+            Ok(_) => Ok(Step::Held),
+            Err(e) if is_conflict(&e) => Ok(Step::Conflict),
             Err(e) => Err(self.err(e)),
         }
     }
@@ -186,25 +200,27 @@ impl LeaderElector {
         }
     }
 
-    /// Runs the election until `shutdown` fires, publishing leadership on `leader`. A failed
-    /// renewal (conflict or API error) publishes `false` at once: stepping down early is safe,
-    /// holding on while unsure is not.
+    /// Runs the election until `shutdown` fires, publishing leadership on `leader`; releases the
+    /// lease on the way out.
     pub async fn run(self, leader: watch::Sender<bool>, mut shutdown: watch::Receiver<bool>) {
-        let retry = (self.config.lease_duration / 3).max(Duration::from_millis(100));
+        let period = (self.config.lease_duration / 3).max(Duration::from_millis(100));
+        let mut term = Term::new(self.config.lease_duration);
         loop {
-            // A renewal that takes longer than a third of the lease may land after the others
-            // saw it expire: it counts as failed.
-            let held = match tokio::time::timeout(retry, self.try_acquire_or_renew()).await {
-                Ok(Ok(held)) => held,
+            let started = Instant::now();
+            // Not even a slow request may carry the leadership past the renew deadline.
+            let budget = term.budget(started).unwrap_or(period);
+            let step = match tokio::time::timeout(budget, self.try_acquire_or_renew()).await {
+                Ok(Ok(step)) => Some(step),
                 Ok(Err(e)) => {
                     tracing::warn!(lease = %self.config.lease_name, error = %e, "leader election step failed");
-                    false
+                    None
                 }
                 Err(_) => {
-                    tracing::warn!(lease = %self.config.lease_name, deadline = ?retry, "leader election step timed out");
-                    false
+                    tracing::warn!(lease = %self.config.lease_name, deadline = ?budget, "leader election step timed out");
+                    None
                 }
             };
+            let held = term.record(step, started, Instant::now());
             leader.send_if_modified(|was| {
                 let changed = *was != held;
                 if changed {
@@ -213,8 +229,13 @@ impl LeaderElector {
                 *was = held;
                 changed
             });
+            // A holder whose renewal failed retries soon: its deadline is running.
+            let pause = match (held, step) {
+                (true, Some(Step::Held)) | (false, _) => period,
+                (true, _) => term.retry_pause(Instant::now()),
+            };
             tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => break,
             }
         }
@@ -225,9 +246,102 @@ impl LeaderElector {
     }
 }
 
+/// The holder's side of the lease: when it last renewed, so when it must stop writing.
+#[derive(Debug)]
+struct Term {
+    renew_deadline: Duration,
+    /// Start of the last renewal that succeeded, while leading.
+    renewed: Option<Instant>,
+}
+
+impl Term {
+    fn new(lease_duration: Duration) -> Self {
+        Self {
+            renew_deadline: lease_duration * 2 / 3,
+            renewed: None,
+        }
+    }
+
+    /// While leading: the time left before the renew deadline.
+    fn budget(&self, now: Instant) -> Option<Duration> {
+        let renewed = self.renewed?;
+        Some(
+            self.renew_deadline
+                .saturating_sub(now.saturating_duration_since(renewed))
+                .max(Duration::from_millis(1)),
+        )
+    }
+
+    /// Takes one step's outcome (`None`: failed or timed out) and says whether this instance
+    /// leads now. A success counts from when its request started: the server may have applied
+    /// it at any time after.
+    fn record(&mut self, step: Option<Step>, started: Instant, now: Instant) -> bool {
+        match step {
+            Some(Step::Held) => self.renewed = Some(started),
+            Some(Step::HeldByOther) => self.renewed = None,
+            Some(Step::Conflict) | None => {
+                if self
+                    .renewed
+                    .is_some_and(|r| now.saturating_duration_since(r) >= self.renew_deadline)
+                {
+                    self.renewed = None;
+                }
+            }
+        }
+        self.renewed.is_some()
+    }
+
+    /// How long a holder whose renewal failed waits before it tries again.
+    fn retry_pause(&self, now: Instant) -> Duration {
+        let left = self.budget(now).unwrap_or_default();
+        (left / 4).clamp(Duration::from_millis(50), Duration::from_secs(2))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_renewal_keeps_the_lead_until_the_renew_deadline_only() {
+        let mut term = Term::new(Duration::from_secs(15));
+        let t0 = Instant::now();
+        assert!(!term.record(None, t0, t0), "no lease, no leadership");
+        assert!(term.record(Some(Step::Held), t0, t0 + Duration::from_secs(1)));
+        // Renewals time out or conflict: still leading while the deadline (10 s) is ahead.
+        assert!(term.record(
+            None,
+            t0 + Duration::from_secs(5),
+            t0 + Duration::from_secs(9)
+        ));
+        assert!(term.record(
+            Some(Step::Conflict),
+            t0 + Duration::from_secs(9),
+            t0 + Duration::from_millis(9_900)
+        ));
+        assert_eq!(
+            term.budget(t0 + Duration::from_millis(9_900)),
+            Some(Duration::from_millis(100))
+        );
+        assert!(!term.record(
+            None,
+            t0 + Duration::from_secs(9),
+            t0 + Duration::from_secs(10)
+        ));
+        // A renewal that succeeds counts from when it was sent, not when it came back.
+        let t1 = t0 + Duration::from_secs(20);
+        assert!(term.record(Some(Step::Held), t1, t1 + Duration::from_secs(4)));
+        assert_eq!(
+            term.budget(t1 + Duration::from_secs(4)),
+            Some(Duration::from_secs(6))
+        );
+        // Another holder: step down at once, whatever the deadline says.
+        assert!(!term.record(
+            Some(Step::HeldByOther),
+            t1 + Duration::from_secs(5),
+            t1 + Duration::from_secs(5)
+        ));
+    }
 
     #[test]
     fn a_lease_expires_after_its_duration_unchanged_on_our_clock() {

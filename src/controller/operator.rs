@@ -83,7 +83,7 @@ pub struct Running {
 }
 
 /// Aborts a spawned task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -286,8 +286,10 @@ pub async fn run(
     metrics.leader.set(0);
     let lost = !*leader_rx.borrow() && !*shutdown.borrow();
     // Only now that nothing writes any more: release the lease, so a standby takes over at
-    // once instead of after the lease expired. A lost lease is not ours to release.
-    if !lost && let Some(mut e) = elector {
+    // once instead of after the lease expired. After a step-down the lease may still name us
+    // (the renewals failed, nobody took over yet); the release checks the holder and the
+    // resourceVersion, so a lease another instance holds is left alone.
+    if let Some(mut e) = elector {
         let _ = elector_stop.send(true);
         let _ = (&mut e.0).await;
     }
