@@ -502,6 +502,9 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         .pass_report()
         .and_then(|r| r.applied.as_ref())
         .is_some_and(|a| a.batches_ok > 0);
+    if let Some(out) = &ctx.outgoing {
+        ctx.metrics.watch_outgoing(out.handle());
+    }
     events.extend(
         super::outgoing::reconcile(
             ctx.outgoing.as_deref(),
