@@ -70,6 +70,16 @@ pub struct ZoneLabels {
     pub zone: String,
 }
 
+/// Labels of a request the transfer server refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// The served zone asked for; empty for a name not configured for outgoing transfers.
+    pub zone: String,
+    /// `unlisted_address`, `unsigned`, `bad_key`, `bad_signature`, `bad_time`, `not_served`,
+    /// `disabled`, `unsupported` or `malformed`.
+    pub reason: String,
+}
+
 /// Labels naming a namespace.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NamespaceLabels {
@@ -88,6 +98,11 @@ pub struct Metrics {
     pub zone_records: Family<ZoneLabels, Gauge>,
     pub drift_rrsets: Family<ZoneLabels, Gauge>,
     pub leader: Gauge,
+    /// Requests refused by the transfer server, by zone and reason; copied from the
+    /// transfer server's own counters whenever the metrics are read.
+    pub outgoing_refused: Family<RefusedLabels, Counter>,
+    /// Held while copying, so two scrapes at once do not both add the same difference.
+    outgoing: std::sync::Mutex<Option<crate::dns::outgoing::TransferHandle>>,
     /// DnsZones whose Ready condition is not True, per namespace.
     pub zones_not_ready: Family<NamespaceLabels, Gauge>,
     /// Whether each zone (`namespace`, `name`) was Ready at its last reconcile: the source of
@@ -214,6 +229,12 @@ impl Default for Metrics {
         let drift_rrsets = Family::<ZoneLabels, Gauge>::default();
         let leader = Gauge::default();
         let zones_not_ready = Family::<NamespaceLabels, Gauge>::default();
+        let outgoing_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "outgoing_refused",
+            "Requests the transfer server refused, by zone and reason",
+            outgoing_refused.clone(),
+        );
         registry.register(
             "zones_not_ready",
             "DnsZones whose Ready condition is not True, by namespace",
@@ -276,6 +297,8 @@ impl Default for Metrics {
             drift_rrsets,
             leader,
             zones_not_ready,
+            outgoing_refused,
+            outgoing: std::sync::Mutex::default(),
             zone_ready: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
             watchdog: Arc::default(),
@@ -341,8 +364,37 @@ impl Metrics {
         self.ready.load(Ordering::Relaxed)
     }
 
+    /// Exports the transfer server's refusal counts (from the first handle given; one
+    /// operator has one transfer server).
+    pub fn watch_outgoing(&self, handle: &crate::dns::outgoing::TransferHandle) {
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| handle.clone());
+    }
+
+    /// Brings `outgoing_refused` up to the transfer server's counts: the server counts on its
+    /// hot path without knowing about metrics, and is read only when someone asks.
+    fn sync_outgoing(&self) {
+        let handle = self.outgoing.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(handle) = handle.as_ref() else {
+            return;
+        };
+        for (zone, reason, count) in handle.refusals_by_zone() {
+            let counter = self.outgoing_refused.get_or_create(&RefusedLabels {
+                zone,
+                reason: reason.as_str().to_string(),
+            });
+            let seen = counter.get();
+            if count > seen {
+                counter.inc_by(count - seen);
+            }
+        }
+    }
+
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> String {
+        self.sync_outgoing();
         let mut out = String::new();
         // Encoding into a String cannot fail for want of space; an error would be a
         // formatting bug in a metric, which the tests of /metrics catch.

@@ -387,6 +387,10 @@ pub struct OutgoingSpec {
     /// values under 1s are taken as 1s.
     #[serde(default = "default_check_interval")]
     pub check_interval: Duration,
+    /// How much history is kept for IXFR; a peer asking from a serial no longer kept gets
+    /// the whole zone (AXFR, RFC 1995).
+    #[serde(default)]
+    pub ixfr_backlog: IxfrBacklog,
 }
 
 impl Default for OutgoingSpec {
@@ -396,8 +400,47 @@ impl Default for OutgoingSpec {
             peers: Vec::new(),
             force_notify: String::new(),
             check_interval: default_check_interval(),
+            ixfr_backlog: IxfrBacklog::default(),
         }
     }
+}
+
+/// Bounds of the IXFR backlog: past either, the oldest differences are dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IxfrBacklog {
+    /// Most differences (served versions) kept.
+    #[serde(default = "default_backlog_versions")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_versions: i32,
+    /// Most bytes of records (uncompressed wire size) kept over all differences; when set,
+    /// `maxPercent` is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_bytes: Option<i64>,
+    /// Without `maxBytes`: most bytes kept, as a percentage of the served zone's wire size,
+    /// but never less than 64 KiB (so a small zone keeps its recent history).
+    #[serde(default = "default_backlog_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_percent: i32,
+}
+
+impl Default for IxfrBacklog {
+    fn default() -> Self {
+        Self {
+            max_versions: default_backlog_versions(),
+            max_bytes: None,
+            max_percent: default_backlog_percent(),
+        }
+    }
+}
+
+fn default_backlog_versions() -> i32 {
+    50
+}
+
+fn default_backlog_percent() -> i32 {
+    10
 }
 
 fn default_check_interval() -> Duration {

@@ -117,6 +117,10 @@ pub async fn run(
         ),
         None => None,
     };
+    // Standbys refuse and count too: every replica exports its refusals from the start.
+    if let Some(t) = &transfer {
+        metrics.watch_outgoing(&t.handle());
+    }
     let outgoing = transfer
         .as_ref()
         .map(|t| Arc::new(Outgoing::new(t.handle())));

@@ -19,8 +19,8 @@ use crate::api::DnsZone;
 use crate::api::dns_zone::OutgoingTransferMethod;
 use crate::dns::model::Zone;
 use crate::dns::outgoing::{
-    NotifyOutcome, NotifyRetry, NotifySources, PeerAddress, PeerAuth, PeerSoa, TransferHandle,
-    TransferMethod, check_peer_soa, notify_peers,
+    BacklogBounds, BacklogBytes, NotifyOutcome, NotifyRetry, NotifySources, PeerAddress, PeerAuth,
+    PeerSoa, TransferHandle, TransferMethod, check_peer_soa, notify_peers,
 };
 use crate::reconcile::config::Endpoint;
 use crate::reconcile::outgoing::{Observation, PeerCheck, PeerObservation};
@@ -44,6 +44,8 @@ pub struct TaskConfig {
     pub check_interval: Duration,
     /// Bumped to have every peer NOTIFYed now (enable, forceNotify).
     pub notify_generation: u64,
+    /// `spec.outgoing.ixfrBacklog`.
+    pub backlog: BacklogBounds,
 }
 
 struct ZoneTask {
@@ -117,6 +119,7 @@ impl Outgoing {
     ) {
         self.handle.set_peers(&cfg.origin, cfg.peers.clone());
         self.handle.set_enabled(&cfg.origin, cfg.enabled);
+        self.handle.set_backlog_bounds(&cfg.origin, cfg.backlog);
         self.handle
             .set_notify_sources(&cfg.origin, notify_sources(&cfg.transfer));
         let mut tasks = self.tasks();
@@ -126,6 +129,7 @@ impl Outgoing {
                     old.enabled != cfg.enabled
                         || old.notify_generation != cfg.notify_generation
                         || old.check_interval != cfg.check_interval
+                        || old.backlog != cfg.backlog
                         || old.transfer != cfg.transfer
                         || old.peers.len() != cfg.peers.len()
                         || old.peers.iter().zip(&cfg.peers).any(|(a, b)| {
@@ -542,6 +546,18 @@ fn peer_auths(
     (peers, problems)
 }
 
+/// `spec.outgoing.ixfrBacklog` for the transfer server (the schema keeps the numbers positive).
+fn backlog_bounds(spec: &crate::api::dns_zone::IxfrBacklog) -> BacklogBounds {
+    let positive = |n: i64| usize::try_from(n.max(1)).unwrap_or(usize::MAX);
+    BacklogBounds {
+        max_versions: positive(i64::from(spec.max_versions)),
+        bytes: match spec.max_bytes {
+            Some(b) => BacklogBytes::Fixed(positive(b)),
+            None => BacklogBytes::PercentOfZone(spec.max_percent.clamp(1, 100).unsigned_abs()),
+        },
+    }
+}
+
 /// The zone's transfer connection as written: `spec.transfer`, defaulting to the backend.
 fn transfer_endpoint(
     spec: &crate::api::DnsZoneSpec,
@@ -659,6 +675,7 @@ pub async fn reconcile(
             transfer,
             check_interval: spec.check_interval.0,
             notify_generation: generation,
+            backlog: backlog_bounds(&spec.ixfr_backlog),
         },
     );
     if backend_changed {

@@ -467,6 +467,7 @@ mod tests {
                 .collect(),
             force_notify: force.into(),
             check_interval: Duration::from_secs(60),
+            ixfr_backlog: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 
 use crate::dns::server::JournalEntry;
 
-/// How much history is kept.
+/// How much history is kept, in effect: both bounds are fixed numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BacklogLimits {
     /// Most versions (differences) kept.
@@ -27,12 +27,58 @@ impl Default for BacklogLimits {
     }
 }
 
-/// The backlog; the oldest differences leave first when a limit is passed.
+/// The least a percentage bound allows: 10% of a zone of a few records would not hold
+/// even one difference, and small zones should keep their recent history.
+pub const PERCENT_FLOOR_BYTES: usize = 64 << 10;
+
+/// The byte bound as configured (`spec.outgoing.ixfrBacklog`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BacklogBytes {
+    /// At most this many bytes.
+    Fixed(usize),
+    /// At most this percentage of the served zone's wire size, and at least
+    /// [`PERCENT_FLOOR_BYTES`].
+    PercentOfZone(u32),
+}
+
+/// The backlog's bounds as configured; the default is `spec.outgoing.ixfrBacklog`'s
+/// (50 versions, 10% of the zone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BacklogBounds {
+    /// Most versions (differences) kept.
+    pub max_versions: usize,
+    /// Most bytes kept.
+    pub bytes: BacklogBytes,
+}
+
+impl Default for BacklogBounds {
+    fn default() -> Self {
+        Self {
+            max_versions: 50,
+            bytes: BacklogBytes::PercentOfZone(10),
+        }
+    }
+}
+
+/// The backlog; the oldest differences leave first when a bound is passed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Backlog {
     entries: VecDeque<(JournalEntry, usize)>,
     bytes: usize,
-    limits: BacklogLimits,
+    bounds: BacklogBounds,
+    /// Wire size of the served zone, the base of a percentage bound.
+    zone_bytes: usize,
+}
+
+/// Uncompressed wire size of every record of `zone`, the measure of a percentage bound.
+pub(crate) fn zone_wire_bytes(zone: &crate::dns::model::Zone) -> usize {
+    let mut total = 0usize;
+    // Summing lengths cannot fail; an encoding error only means a record is not counted.
+    let _ = zone.write_records(|wire| {
+        total += wire.len();
+        Ok::<(), String>(())
+    });
+    total
 }
 
 fn serial(record: &Record) -> Option<u32> {
@@ -61,13 +107,56 @@ fn rdata_len(rdata: &RData) -> usize {
 }
 
 impl Backlog {
+    /// The bounds in effect (a percentage turned into bytes).
     pub(crate) fn limits(&self) -> BacklogLimits {
-        self.limits
+        let max_bytes = match self.bounds.bytes {
+            BacklogBytes::Fixed(n) => n,
+            BacklogBytes::PercentOfZone(p) => {
+                let share =
+                    self.zone_bytes / 100 * p as usize + self.zone_bytes % 100 * p as usize / 100;
+                share.max(PERCENT_FLOOR_BYTES)
+            }
+        };
+        BacklogLimits {
+            max_versions: self.bounds.max_versions,
+            max_bytes,
+        }
     }
 
     pub(crate) fn set_limits(&mut self, limits: BacklogLimits) {
-        self.limits = limits;
+        self.set_bounds(BacklogBounds {
+            max_versions: limits.max_versions,
+            bytes: BacklogBytes::Fixed(limits.max_bytes),
+        });
+    }
+
+    pub(crate) fn bounds(&self) -> BacklogBounds {
+        self.bounds
+    }
+
+    pub(crate) fn set_bounds(&mut self, bounds: BacklogBounds) {
+        self.bounds = bounds;
         self.trim();
+    }
+
+    /// Whether the byte bound depends on the zone's size (so publishing must measure it).
+    pub(crate) fn needs_zone_bytes(&self) -> bool {
+        matches!(self.bounds.bytes, BacklogBytes::PercentOfZone(_))
+    }
+
+    /// The served zone's wire size changed (a new version is served).
+    pub(crate) fn set_zone_bytes(&mut self, zone_bytes: usize) {
+        self.zone_bytes = zone_bytes;
+        self.trim();
+    }
+
+    /// An empty backlog with the same bounds.
+    pub(crate) fn empty_like(&self) -> Self {
+        Self {
+            bounds: self.bounds,
+            zone_bytes: self.zone_bytes,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -100,7 +189,8 @@ impl Backlog {
     }
 
     fn trim(&mut self) {
-        while self.entries.len() > self.limits.max_versions || self.bytes > self.limits.max_bytes {
+        let limits = self.limits();
+        while self.entries.len() > limits.max_versions || self.bytes > limits.max_bytes {
             match self.entries.pop_front() {
                 Some((_, size)) => self.bytes -= size,
                 None => break,
@@ -227,5 +317,82 @@ impl ExportedDiff {
             deleted,
             added: it.collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::Name;
+    use hickory_proto::rr::rdata::{A, SOA};
+
+    fn soa(serial: u32) -> Record {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        Record::from_rdata(
+            n("example.com."),
+            300,
+            RData::SOA(SOA::new(
+                n("ns.example.com."),
+                n("admin.example.com."),
+                serial,
+                3600,
+                600,
+                86400,
+                300,
+            )),
+        )
+    }
+
+    /// A difference adding `n` A records.
+    fn diff(from: u32, n: u32) -> JournalEntry {
+        JournalEntry {
+            from_soa: soa(from),
+            to_soa: soa(from + 1),
+            deleted: Vec::new(),
+            added: (0..n)
+                .map(|i| {
+                    Record::from_rdata(
+                        Name::from_ascii(format!("h{from}-{i}.example.com.")).unwrap(),
+                        300,
+                        RData::A(A::from(std::net::Ipv4Addr::from(i))),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_percentage_bound_follows_the_zone_size_with_a_floor() {
+        let mut backlog = Backlog::default();
+        assert_eq!(backlog.bounds(), BacklogBounds::default());
+        backlog.set_zone_bytes(10_000_000);
+        assert_eq!(backlog.limits().max_bytes, 1_000_000, "10% of the zone");
+        backlog.set_zone_bytes(1000);
+        assert_eq!(backlog.limits().max_bytes, PERCENT_FLOOR_BYTES);
+
+        let size = entry_bytes(&diff(1, 3000));
+        assert!(size > PERCENT_FLOOR_BYTES, "{size}");
+        // Room for two and a half differences: the oldest of three leaves.
+        backlog.set_zone_bytes(size * 25);
+        for from in 1..4 {
+            backlog.push(diff(from, 3000));
+        }
+        assert_eq!(backlog.len(), 2);
+        assert_eq!(backlog.since(2).len(), 2);
+        assert!(backlog.since(1).is_empty());
+        // The zone shrank: the bound shrinks with it, to the floor, below one difference.
+        backlog.set_zone_bytes(0);
+        assert_eq!(backlog.len(), 0);
+
+        // A fixed bound ignores the zone's size.
+        backlog.set_bounds(BacklogBounds {
+            max_versions: 1,
+            bytes: BacklogBytes::Fixed(size * 10),
+        });
+        assert!(!backlog.needs_zone_bytes());
+        backlog.push(diff(10, 3000));
+        backlog.push(diff(11, 3000));
+        assert_eq!(backlog.len(), 1, "max_versions");
+        assert_eq!(backlog.limits().max_bytes, size * 10);
     }
 }

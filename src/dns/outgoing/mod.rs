@@ -20,13 +20,16 @@ use std::time::{Duration, SystemTime};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::sync::broadcast;
 
-pub use backlog::{BacklogExport, BacklogImportError, BacklogLimits, ExportedDiff};
+pub use backlog::{
+    BacklogBounds, BacklogBytes, BacklogExport, BacklogImportError, BacklogLimits, ExportedDiff,
+    PERCENT_FLOOR_BYTES,
+};
 pub use peer::{NotifySources, PeerAddress, PeerAddressError, PeerAuth};
 pub use talk::{NotifyOutcome, NotifyRetry, PeerSoa, check_peer_soa, notify_peer, notify_peers};
 
 use crate::dns::model::{RRsetKey, Zone};
 use crate::dns::server::{Listeners, ServerError, handler::journal_entry, listen};
-use backlog::Backlog;
+use backlog::{Backlog, zone_wire_bytes};
 
 /// How the transfer server runs.
 #[derive(Clone, Debug)]
@@ -89,7 +92,7 @@ impl RefusalReason {
         match self {
             Self::NotServed => "not_served",
             Self::Disabled => "disabled",
-            Self::Address => "address",
+            Self::Address => "unlisted_address",
             Self::Unsigned => "unsigned",
             Self::BadKey => "bad_key",
             Self::BadSignature => "bad_signature",
@@ -193,6 +196,9 @@ impl Default for ZoneState {
 struct State {
     zones: RwLock<BTreeMap<RRsetKey, ZoneState>>,
     refusals: [AtomicU64; RefusalReason::ALL.len()],
+    /// The same counts by zone: the served zone's name, or "" for names not configured here
+    /// (so hostile queries cannot grow the metric's label set).
+    zone_refusals: Mutex<BTreeMap<(String, RefusalReason), u64>>,
     transfers: Mutex<BTreeMap<(RRsetKey, String), TransferRecord>>,
     notify_tx: broadcast::Sender<IncomingNotify>,
 }
@@ -211,8 +217,29 @@ impl State {
         self.zones.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts a refusal of a request whose zone is unknown.
     fn refuse(&self, reason: RefusalReason) {
+        self.count_refusal(reason, String::new());
+    }
+
+    /// Counts a refusal of `request`, under its zone when that zone is configured here.
+    fn refuse_for(&self, reason: RefusalReason, request: &hickory_proto::op::Message) {
+        let zone = request.queries().first().and_then(|q| {
+            self.read()
+                .get_key_value(&key(q.name()))
+                .map(|(k, _)| k.name.to_ascii())
+        });
+        self.count_refusal(reason, zone.unwrap_or_default());
+    }
+
+    fn count_refusal(&self, reason: RefusalReason, zone: String) {
         self.refusals[reason.index()].fetch_add(1, Ordering::Relaxed);
+        *self
+            .zone_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((zone, reason))
+            .or_default() += 1;
     }
 
     fn record_transfer(&self, record: TransferRecord) {
@@ -245,6 +272,7 @@ impl TransferHandle {
             state: Arc::new(State {
                 zones: RwLock::new(BTreeMap::new()),
                 refusals: Default::default(),
+                zone_refusals: Mutex::default(),
                 transfers: Mutex::new(BTreeMap::new()),
                 notify_tx,
             }),
@@ -266,11 +294,16 @@ impl TransferHandle {
             return Err(OutgoingError::NoSoa(origin.to_ascii()));
         };
         let new = Arc::new(zone);
-        let old = self
-            .state
-            .read()
-            .get(&key(&origin))
-            .and_then(|z| z.zone.clone());
+        let (old, measure) = {
+            let zones = self.state.read();
+            let z = zones.get(&key(&origin));
+            (
+                z.and_then(|z| z.zone.clone()),
+                z.is_none_or(|z| z.backlog.needs_zone_bytes()),
+            )
+        };
+        // Measured outside the lock, like the difference below.
+        let zone_bytes = measure.then(|| zone_wire_bytes(&new));
         let previous = old.as_ref().and_then(|z| z.soa_serial());
         // The difference is computed outside the lock: for a big zone it takes a while,
         // and transfers keep being served from the old version meanwhile.
@@ -291,6 +324,9 @@ impl TransferHandle {
                 // Another publish raced in, or history was rewritten: the kept
                 // differences may not lead to this version.
                 z.backlog.clear();
+            }
+            if let Some(bytes) = zone_bytes {
+                z.backlog.set_zone_bytes(bytes);
             }
             // A disabled zone keeps no backlog (the seed's disable clears it): its peers
             // start over with AXFR once it is enabled again.
@@ -409,6 +445,45 @@ impl TransferHandle {
         });
     }
 
+    /// Bounds the backlog as `spec.outgoing.ixfrBacklog` says (the oldest differences leave
+    /// first); a percentage bound follows the size of each version published.
+    pub fn set_backlog_bounds(&self, origin: &Name, bounds: BacklogBounds) {
+        let (current, measured_before, zone) = {
+            let zones = self.state.read();
+            let z = zones.get(&key(origin));
+            (
+                z.map(|z| z.backlog.bounds()),
+                z.is_some_and(|z| z.backlog.needs_zone_bytes()),
+                z.and_then(|z| z.zone.clone()),
+            )
+        };
+        if current == Some(bounds) {
+            // Every reconcile sets the bounds: measuring a big zone each time would be waste.
+            return;
+        }
+        // Publishing measures each version only while a percentage bound is set.
+        let measured = match bounds.bytes {
+            BacklogBytes::PercentOfZone(_) if !measured_before => {
+                zone.as_deref().map(zone_wire_bytes)
+            }
+            _ => None,
+        };
+        self.with_zone(origin, |z| {
+            if let Some(bytes) = measured {
+                z.backlog.set_zone_bytes(bytes);
+            }
+            z.backlog.set_bounds(bounds);
+        });
+    }
+
+    /// The bounds in effect (a percentage turned into bytes of the served version).
+    pub fn backlog_effective_limits(&self, origin: &Name) -> BacklogLimits {
+        self.state
+            .read()
+            .get(&key(origin))
+            .map_or_else(|| Backlog::default().limits(), |z| z.backlog.limits())
+    }
+
     /// The backlog in persistable form; `None` when the zone is not published.
     pub fn export_backlog(&self, origin: &Name) -> Option<BacklogExport> {
         let zones = self.state.read();
@@ -445,8 +520,7 @@ impl TransferHandle {
             let Some(serial) = z.zone.as_ref().and_then(|zone| zone.soa_serial()) else {
                 return Err(OutgoingError::NotPublished(origin.to_ascii()));
             };
-            let mut backlog = Backlog::default();
-            backlog.set_limits(z.backlog.limits());
+            let mut backlog = z.backlog.empty_like();
             for entry in entries {
                 backlog.push(entry);
             }
@@ -474,6 +548,18 @@ impl TransferHandle {
         RefusalReason::ALL
             .iter()
             .map(|r| (*r, self.state.refusals[r.index()].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Requests refused so far, by zone (the served zone's name, or "" for a name not
+    /// configured here) and reason; only counts above zero.
+    pub fn refusals_by_zone(&self) -> Vec<(String, RefusalReason, u64)> {
+        self.state
+            .zone_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((zone, reason), n)| (zone.clone(), *reason, *n))
             .collect()
     }
 

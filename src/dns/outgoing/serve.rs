@@ -42,7 +42,7 @@ impl State {
         transport: Transport,
         source: SocketAddr,
     ) -> Option<Reply> {
-        self.refuse(reason);
+        self.refuse_for(reason, request);
         let zone = request
             .queries()
             .first()
@@ -61,11 +61,11 @@ impl State {
     ) -> Result<Option<tsig::ResponseSigner>, Option<Reply>> {
         let auth = tsig::verify_request(keys, wire, request);
         match &auth {
-            RequestAuth::BadTime(_) => self.refuse(RefusalReason::BadTime),
+            RequestAuth::BadTime(_) => self.refuse_for(RefusalReason::BadTime, request),
             RequestAuth::Refused { error, .. } if *error == tsig_rcode::BADKEY => {
-                self.refuse(RefusalReason::BadKey)
+                self.refuse_for(RefusalReason::BadKey, request)
             }
-            RequestAuth::Refused { .. } => self.refuse(RefusalReason::BadSignature),
+            RequestAuth::Refused { .. } => self.refuse_for(RefusalReason::BadSignature, request),
             _ => {}
         }
         signer_or_reply(request, auth)
