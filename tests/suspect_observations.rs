@@ -65,7 +65,7 @@ fn config(server: &HostileServer, desired: Vec<RRset>) -> ZoneConfig {
         zone_type: ZoneType::Primary,
         backend: endpoint.clone(),
         transfer: endpoint,
-        desired,
+        desired: desired.into(),
         prune: false,
         drift_policy: DriftPolicy::Correct,
         guard: guard(),

@@ -24,9 +24,9 @@ use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, z
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
-use crate::dns::model::Owned;
 use crate::reconcile::config::ZoneConfig;
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
+use crate::reconcile::ownership;
 use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
 use crate::reconcile::reason::ReadyReason;
 use crate::reconcile::status::{
@@ -480,7 +480,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     let owned_changed = host
         .owned_before
         .take()
-        .is_some_and(|before| rt.state.owned != before);
+        .is_some_and(|before| ownership::digest(&rt.state.owned) != before);
     // A failed save must not drop the pass's status (its history entry records UPDATEs that
     // landed): the status is written first, the error returned after, the save retried.
     let mut owned_error = None;
@@ -587,8 +587,9 @@ struct OperatorHost<'a> {
     zone: &'a DnsZone,
     ns: &'a str,
     rt: &'a mut super::context::ZoneRuntime,
-    /// Ownership as the pass found it, so it is written back only when it changed.
-    owned_before: Option<Owned>,
+    /// The digest of ownership as the pass found it, so it is written back only when it
+    /// changed (a copy of a million-RRset list would cost more than the list's own memory).
+    owned_before: Option<u64>,
 }
 
 impl ZoneHost for OperatorHost<'_> {
@@ -608,7 +609,7 @@ impl ZoneHost for OperatorHost<'_> {
             self.rt.state.owned = ownership_store::load(&self.ctx.client, self.zone).await?;
             self.rt.owned_loaded = true;
         }
-        self.owned_before = Some(self.rt.state.owned.clone());
+        self.owned_before = Some(ownership::digest(&self.rt.state.owned));
         Ok(&mut self.rt.state)
     }
 }

@@ -1,12 +1,13 @@
 //! Pure planning: what to change on the server so the RRsets an object manages match its spec,
 //! and the difference between two snapshots of a zone. No I/O.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::model::{Owned, RRset, RRsetKey, Zone, canonical_rdata, name_eq};
+use super::model::{Desired, Owned, RRset, RRsetKey, Zone, canonical_rdata, name_eq, owned_key};
 
 /// One RRset change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,48 +188,80 @@ fn order(change: &Change) -> (u8, RRsetKey) {
 /// Plans the changes. SOA is never touched; apex NS only when the spec lists it; under
 /// `prune`, the records a signing server maintains are spared too.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let keys = sorted_keys(
+        input
+            .desired
+            .iter()
+            .map(|s| Cow::Owned(owned_key(&s.name, s.rtype))),
+    );
+    plan_core(
+        input.desired.iter().cloned(),
+        &keys,
+        input.observed,
+        input.owned,
+        input.prune,
+    )
+}
+
+/// [`plan`] for a packed desired set (what a pass holds): RRsets are decoded one at a time.
+pub fn plan_desired(desired: &Desired, observed: &Zone, owned: &Owned, prune: bool) -> Plan {
+    let keys = sorted_keys((0..desired.len()).filter_map(|i| desired.key_bytes(i)));
+    plan_core(desired.iter(), &keys, observed, owned, prune)
+}
+
+/// Zone map keys, sorted for binary search: a sorted vector of (mostly borrowed) keys is a
+/// fraction of a set's memory for a million RRsets, and compares with memcmp.
+pub(crate) fn sorted_keys<'k>(keys: impl Iterator<Item = Cow<'k, [u8]>>) -> Vec<Cow<'k, [u8]>> {
+    let mut keys: Vec<Cow<'k, [u8]>> = keys.collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn has_key(keys: &[Cow<'_, [u8]>], key: &[u8]) -> bool {
+    keys.binary_search_by(|k| k.as_ref().cmp(key)).is_ok()
+}
+
+fn plan_core(
+    desired: impl Iterator<Item = RRset>,
+    desired_keys: &[Cow<'_, [u8]>],
+    observed: &Zone,
+    owned: &Owned,
+    prune: bool,
+) -> Plan {
     let mut plan = Plan::default();
-    let desired_keys: BTreeSet<RRsetKey> = input.desired.iter().map(RRset::key).collect();
-    for want in input.desired {
+    for want in desired {
+        if want.rtype == RecordType::SOA {
+            continue;
+        }
+        if observed.holds(&want) {
+            continue;
+        }
         let key = want.key();
-        if key.rtype == RecordType::SOA {
-            continue;
+        let have = observed.get(&key);
+        let fp = want.fingerprint();
+        // We applied exactly this before and the server no longer has it: drift.
+        if owned.get(&key) == Some(&fp) {
+            plan.drifted.push(key.clone());
         }
-        if input.observed.holds(want) {
-            continue;
-        }
-        {
-            let have = input.observed.get(&key);
-            {
-                let fp = want.fingerprint();
-                // We applied exactly this before and the server no longer has it: drift.
-                if input.owned.get(&key) == Some(&fp) {
-                    plan.drifted.push(key.clone());
-                }
-                plan.changes.push(match have {
-                    None => Change::Add(want.clone()),
-                    Some(old) => Change::Replace {
-                        old,
-                        new: want.clone(),
-                    },
-                });
-            }
-        }
+        plan.changes.push(match have {
+            None => Change::Add(want),
+            Some(old) => Change::Replace { old, new: want },
+        });
     }
-    for key in input.owned.keys() {
-        if desired_keys.contains(key) || key.rtype == RecordType::SOA {
+    for key in owned.keys() {
+        if key.rtype == RecordType::SOA || has_key(desired_keys, &owned_key(&key.name, key.rtype)) {
             continue;
         }
-        if let Some(have) = input.observed.get(key) {
+        if let Some(have) = observed.get(key) {
             plan.changes.push(Change::Delete(have));
         }
     }
-    if input.prune {
-        for have in input.observed.rrsets() {
+    if prune {
+        for have in observed.rrsets() {
             let key = have.key();
-            if desired_keys.contains(&key)
-                || input.owned.contains_key(&key)
-                || protected(&key, input.observed.origin())
+            if has_key(desired_keys, &owned_key(&key.name, key.rtype))
+                || owned.contains_key(&key)
+                || protected(&key, observed.origin())
             {
                 continue;
             }

@@ -2,7 +2,7 @@
 //! configuration. Pure: the caller hands in lookups, so the operator (API reads) and the
 //! standalone mode (manifest files) resolve identically.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, RecordType};
 use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::{DriftPolicy, ZoneType};
 use crate::dns::diff::{Guard, SoaWant};
-use crate::dns::model::{self, RRset, RRsetKey};
+use crate::dns::model::{self, Desired, RRsetKey};
 use crate::dns::transfer::TransferBounds;
 
 use super::reason::ConfigReason;
@@ -40,8 +40,9 @@ pub struct ZoneConfig {
     pub zone_type: ZoneType,
     pub backend: Endpoint,
     pub transfer: Endpoint,
-    /// Desired RRsets from `records` and `recordsFrom`, canonical.
-    pub desired: Vec<RRset>,
+    /// Desired RRsets from `records` and `recordsFrom`, canonical, packed (a million of them
+    /// are held for a whole pass).
+    pub desired: Desired,
     pub prune: bool,
     pub drift_policy: DriftPolicy,
     pub guard: Guard,
@@ -272,12 +273,14 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
     let records = validation::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;
-    let mut desired: Vec<(Source, RRset)> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, set)| (Source::Records(i), set))
-        .collect();
-    let mut texts = Vec::with_capacity(spec.records_from.len());
+    // Packed as each source is parsed, so the unpacked RRsets of one ConfigMap at most are
+    // alive at once, and no ConfigMap text is kept.
+    let mut desired = Desired::new();
+    let mut sources: Vec<Source> = Vec::new();
+    for (i, set) in records.into_iter().enumerate() {
+        desired.push(set);
+        sources.push(Source::Records(i));
+    }
     for (index, source) in spec.records_from.iter().enumerate() {
         let r = &source.config_map_ref;
         let text =
@@ -294,13 +297,13 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
                 detail: e.to_string(),
             }
         })?;
-        desired.extend(
-            more.into_iter()
-                .map(|set| (Source::RecordsFrom(index), set)),
-        );
-        texts.push(text);
+        drop(text);
+        for set in more {
+            desired.push(set);
+            sources.push(Source::RecordsFrom(index));
+        }
     }
-    let desired = merge_checked(desired).map_err(|clashes| {
+    check_merged(&desired, &sources).map_err(|clashes| {
         let place = |n: usize, source: Source, key: &RRsetKey| match source {
             Source::Records(i) => Place::Records(i),
             Source::RecordsFrom(index) => {
@@ -310,7 +313,10 @@ pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, Co
                     name: r.name.clone(),
                     key: r.key.clone(),
                     line: (n < SHOWN_CONFLICTS)
-                        .then(|| first_line(&origin, default_ttl, &texts[index], key))
+                        .then(|| {
+                            let text = lookup.config_map(&r.name, &r.key)?;
+                            first_line(&origin, default_ttl, &text, key)
+                        })
                         .flatten(),
                 }
             }
@@ -396,46 +402,82 @@ enum Clash {
 }
 
 /// Each source was checked on its own; this checks them together: one RRset per key, and a
-/// CNAME alone at its name.
-fn merge_checked(sets: Vec<(Source, RRset)>) -> Result<Vec<RRset>, Vec<Clash>> {
-    let mut clashes = Vec::new();
-    let mut first: BTreeMap<RRsetKey, Source> = BTreeMap::new();
-    let mut merged = Vec::with_capacity(sets.len());
-    for (source, set) in sets {
-        let key = set.key();
-        match first.get(&key) {
-            Some(earlier) => clashes.push(Clash::Duplicate {
-                source,
-                key,
-                first: *earlier,
-            }),
-            None => {
-                first.insert(key, source);
-                merged.push(set);
+/// CNAME alone at its name. Sorting indices by the zone map's byte key (canonical order,
+/// memcmp) costs 4 bytes an RRset; a map keyed by hickory names was what made resolving a
+/// million records take minutes.
+fn check_merged(desired: &Desired, sources: &[Source]) -> Result<(), Vec<Clash>> {
+    let keys: Vec<Cow<'_, [u8]>> = (0..desired.len())
+        .map(|i| desired.key_bytes(i).unwrap_or_default())
+        .collect();
+    let mut order: Vec<u32> = (0..u32::try_from(keys.len()).unwrap_or(u32::MAX)).collect();
+    // Stable: among equal keys the first given comes first, and is the one kept.
+    order.sort_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+    let source = |i: usize| sources.get(i).copied().unwrap_or(Source::Records(i));
+    let key = |i: usize| desired.get(i).map(|s| s.key());
+    let mut duplicates: Vec<(usize, Clash)> = Vec::new();
+    for same in order.chunk_by(|a, b| keys[*a as usize] == keys[*b as usize]) {
+        let first = same[0] as usize;
+        for &later in &same[1..] {
+            let later = later as usize;
+            if let Some(key) = key(later) {
+                duplicates.push((
+                    later,
+                    Clash::Duplicate {
+                        source: source(later),
+                        key,
+                        first: source(first),
+                    },
+                ));
             }
         }
     }
-    // The map is in canonical order, so the RRsets of one name are neighbours.
-    let keys: Vec<(&RRsetKey, &Source)> = first.iter().collect();
-    for group in keys.chunk_by(|a, b| model::name_eq(&a.0.name, &b.0.name)) {
-        let Some((cname, cname_source)) = group.iter().find(|(k, _)| k.rtype == RecordType::CNAME)
+    // Reported in the order the duplicates were given.
+    duplicates.sort_by_key(|(i, _)| *i);
+    let mut clashes: Vec<Clash> = duplicates.into_iter().map(|(_, c)| c).collect();
+    // In canonical order the RRsets of one name are neighbours; a key ends with its type.
+    let name_of = |i: &u32| {
+        let k = &keys[*i as usize];
+        &k[..k.len().saturating_sub(2)]
+    };
+    let rtype_of = |i: usize| {
+        RecordType::from(u16::from_be_bytes(
+            keys[i]
+                .get(keys[i].len().saturating_sub(2)..)
+                .and_then(|t| t.try_into().ok())
+                .unwrap_or([0, 0]),
+        ))
+    };
+    let mut unique = order.clone();
+    unique.dedup_by(|a, b| keys[*a as usize] == keys[*b as usize]);
+    for group in unique.chunk_by(|a, b| name_of(a) == name_of(b)) {
+        let Some(&cname) = group
+            .iter()
+            .find(|i| rtype_of(**i as usize) == RecordType::CNAME)
         else {
             continue;
         };
-        for (other_key, other) in group.iter().filter(|(k, _)| k.rtype != RecordType::CNAME) {
+        let cname = cname as usize;
+        for &other in group
+            .iter()
+            .filter(|i| rtype_of(**i as usize) != RecordType::CNAME)
+        {
+            let other = other as usize;
             // Within one source the model's own check already refused it.
-            if !cname_source.same_as(**other) {
+            if source(cname).same_as(source(other)) {
+                continue;
+            }
+            if let (Some(key), Some(other_key)) = (key(cname), key(other)) {
                 clashes.push(Clash::CnameBesideData {
-                    source: **cname_source,
-                    key: (*cname).clone(),
-                    other: **other,
-                    other_key: (*other_key).clone(),
+                    source: source(cname),
+                    key,
+                    other: source(other),
+                    other_key,
                 });
             }
         }
     }
     if clashes.is_empty() {
-        Ok(merged)
+        Ok(())
     } else {
         Err(clashes)
     }

@@ -92,6 +92,19 @@ pub fn parse_owned(text: &str) -> Result<Owned, OwnershipError> {
     Ok(owned)
 }
 
+/// A digest of the list: whether it changed over a pass is told by comparing two of these
+/// instead of keeping a copy of a million-RRset list for the whole pass.
+pub fn digest(owned: &Owned) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    owned.len().hash(&mut h);
+    for (k, fp) in owned {
+        k.hash(&mut h);
+        fp.hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Writes what [`parse_owned`] reads.
 pub fn format_owned(owned: &Owned) -> String {
     let mut out = String::new();

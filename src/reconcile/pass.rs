@@ -3,7 +3,6 @@
 //! apply (batched UPDATE) → observe again, so the report says what the server really holds.
 //! The operator and the standalone commands both run exactly this.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use hickory_proto::rr::{Name, RecordType};
@@ -12,9 +11,9 @@ use super::config::{Endpoint, ZoneConfig};
 use super::reason::DnsReason;
 use super::soa::{ServedSoaFields, SoaMemory};
 use crate::api::dns_zone::DriftPolicy;
-use crate::dns::diff::{self, Change, GuardViolation, Plan, PlanInput, ServedSoa, SoaWant};
+use crate::dns::diff::{self, Change, GuardViolation, Plan, ServedSoa, SoaWant};
 use crate::dns::error::DnsError;
-use crate::dns::model::{Owned, RRset, RRsetKey, Zone};
+use crate::dns::model::{Desired, Owned, Zone, owned_key};
 use crate::dns::query::{QueryOptions, query_soa};
 use crate::dns::transfer::{self, TransferOptions, TransferStats};
 use crate::dns::update::{self, ApplyReport, UpdateOptions};
@@ -247,12 +246,24 @@ fn owned_after(owned: &Owned, changes: &[Change], applied: &[bool]) -> Owned {
     next
 }
 
+/// Runs a long pure computation (resolving or planning a zone of a million records) without
+/// stalling the async worker it was called on: on a multi-threaded runtime the worker's other
+/// tasks (other zones, shutdown, lease renewal) move to another thread meanwhile; on a
+/// current-thread runtime, where nothing else could run anyway, it simply runs.
+pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Desired RRsets that already match the server are owned as they are.
-fn own_matching(owned: &mut Owned, desired: &[RRset], observed: &Zone) {
-    for want in desired {
-        let key = want.key();
-        if observed.holds(want) {
-            owned.insert(key, want.fingerprint());
+fn own_matching(owned: &mut Owned, desired: &Desired, observed: &Zone) {
+    for want in desired.iter() {
+        if observed.holds(&want) {
+            owned.insert(want.key(), want.fingerprint());
         }
     }
 }
@@ -265,12 +276,7 @@ pub fn plan_pass(
     observed: &Zone,
     owned: &Owned,
 ) -> (Plan, Result<(), GuardViolation>) {
-    let mut plan = diff::plan(&PlanInput {
-        desired: &cfg.desired,
-        observed,
-        owned,
-        prune: cfg.prune,
-    });
+    let mut plan = diff::plan_desired(&cfg.desired, observed, owned, cfg.prune);
     if cfg.drift_policy == DriftPolicy::Report {
         plan = plan.without_drift_corrections();
     }
@@ -284,10 +290,19 @@ pub fn plan_pass(
 
 /// Ownership after a pass that sent nothing: what the server already holds as desired is
 /// owned, and owned RRsets gone from spec and server alike need no deletion any more.
-fn settle_ownership(owned: &mut Owned, desired: &[RRset], observed: &Zone) {
+fn settle_ownership(owned: &mut Owned, desired: &Desired, observed: &Zone) {
     own_matching(owned, desired, observed);
-    let wanted: BTreeSet<RRsetKey> = desired.iter().map(RRset::key).collect();
-    owned.retain(|k, _| wanted.contains(k) || observed.get(k).is_some());
+    let mut wanted: Vec<std::borrow::Cow<'_, [u8]>> = (0..desired.len())
+        .filter_map(|i| desired.key_bytes(i))
+        .collect();
+    wanted.sort_unstable();
+    owned.retain(|k, _| {
+        let key = owned_key(&k.name, k.rtype);
+        wanted
+            .binary_search_by(|w| w.as_ref().cmp(&key[..]))
+            .is_ok()
+            || observed.contains(&k.name, k.rtype)
+    });
 }
 
 /// Which of `len` changes the server confirmed, from the confirmed index ranges.
@@ -377,7 +392,7 @@ async fn plan_and_apply(
 ) -> Result<PassReport, PassError> {
     let empty = Zone::new(cfg.origin.clone());
     let observed = state.snapshot.as_ref().unwrap_or(&empty);
-    let (plan, guard) = plan_pass(cfg, observed, &state.owned);
+    let (plan, guard) = off_worker(|| plan_pass(cfg, observed, &state.owned));
     let suspect = if cfg.allow_mass_deletion {
         None
     } else {
@@ -409,7 +424,7 @@ async fn plan_and_apply(
     }
     if mode == Mode::Plan || report.plan.is_empty() || report.guard.is_err() {
         if mode == Mode::Apply {
-            settle_ownership(&mut state.owned, &cfg.desired, observed);
+            off_worker(|| settle_ownership(&mut state.owned, &cfg.desired, observed));
             report.soa_not_taken = settle_soa(&mut state.soa, &cfg.soa, report.soa.as_ref(), None);
         }
         return Ok(report);
@@ -422,10 +437,12 @@ async fn plan_and_apply(
     };
     let applied = update::apply(addr, &cfg.origin, &report.plan.changes, &opts).await;
     let done = applied_mask(&applied.applied_ranges, report.plan.changes.len());
-    state.owned = owned_after(&state.owned, &report.plan.changes, &done);
-    if let Some(observed) = state.snapshot.as_ref() {
-        own_matching(&mut state.owned, &cfg.desired, observed);
-    }
+    off_worker(|| {
+        state.owned = owned_after(&state.owned, &report.plan.changes, &done);
+        if let Some(observed) = state.snapshot.as_ref() {
+            own_matching(&mut state.owned, &cfg.desired, observed);
+        }
+    });
     // From here on something may have landed: the report is returned whatever happens.
     report.applied = Some(applied);
     // Read back what the server holds now, so status reports the truth.
@@ -528,7 +545,7 @@ mod tests {
 
     use super::*;
     use crate::dns::diff::Guard;
-    use crate::dns::model::parse_rdata;
+    use crate::dns::model::{RRset, parse_rdata};
 
     fn origin() -> Name {
         Name::from_ascii("example.com.").unwrap()
@@ -570,7 +587,7 @@ mod tests {
             zone_type: crate::api::dns_zone::ZoneType::Primary,
             backend: endpoint.clone(),
             transfer: endpoint,
-            desired,
+            desired: desired.into(),
             prune: false,
             drift_policy: DriftPolicy::Correct,
             guard: Guard {
@@ -634,7 +651,7 @@ mod tests {
         let gone = a("gone", "192.0.2.3");
         let observed = zone(&[www.clone(), left.clone()]);
         let mut owned = Owned::from([(left.key(), 7), (gone.key(), 9)]);
-        settle_ownership(&mut owned, std::slice::from_ref(&www), &observed);
+        settle_ownership(&mut owned, &Desired::from(vec![www.clone()]), &observed);
         assert_eq!(
             owned,
             Owned::from([

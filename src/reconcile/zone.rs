@@ -53,7 +53,7 @@ pub async fn reconcile_zone<H: ZoneHost>(
         return Ok(Outcome::Conflict { winner });
     }
     let lookup = host.lookup().await?;
-    let mut cfg = match config::resolve(spec, &lookup) {
+    let mut cfg = match pass::off_worker(|| config::resolve(spec, &lookup)) {
         Ok(cfg) => cfg,
         Err(e) => return Ok(Outcome::Invalid(e)),
     };

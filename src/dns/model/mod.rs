@@ -17,6 +17,7 @@ pub const MAX_RDATA_LEN: usize = 65_535;
 pub const MAX_CHAR_STRING: usize = 255;
 
 mod canonical;
+mod desired;
 mod lexer;
 mod name;
 mod rdata_parse;
@@ -30,6 +31,7 @@ mod zone;
 mod zone_text;
 
 pub use canonical::{WireError, canonical_rdata};
+pub use desired::Desired;
 pub use lexer::{EscapeError, LexError};
 pub use name::{NameError, in_zone, name_cmp, name_eq, name_to_text, parse_name, parse_owner};
 pub use rdata_parse::{FieldError, RdataError, SUPPORTED_TYPES, parse_rdata, parse_spec_rdata};
@@ -38,5 +40,6 @@ pub use rrset::{RRset, RRsetKey};
 pub(crate) use rules::semantic_errors_indexed;
 pub use rules::{RuleError, semantic_errors};
 pub use svcb::SvcParamError;
+pub(crate) use zone::owned_key;
 pub use zone::{Owned, Zone};
 pub use zone_text::{LineError, LineProblem, ZoneTextError, parse_ttl, parse_zone_text};

@@ -6,6 +6,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::name::{name_eq, name_to_text};
 use super::rrset::{RRset, RRsetKey};
+use super::zone::owned_key;
 
 /// A rule that spans RRsets, broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,30 +50,31 @@ pub(crate) fn semantic_errors_indexed(
 ) -> Vec<(usize, RuleError)> {
     let mut errors = Vec::new();
     let apex = origin.to_lowercase();
-    // Keyed by (name, ANY) to get the fast key comparison.
-    let mut by_name: BTreeMap<RRsetKey, Vec<(usize, RecordType)>> = BTreeMap::new();
+    // Keyed by the zone map's byte key of (name, ANY): memcmp, not label-wise comparison.
+    type AtName = (Name, Vec<(usize, RecordType)>);
+    let mut by_name: BTreeMap<Vec<u8>, AtName> = BTreeMap::new();
     for (index, set) in sets {
-        let key = set.key();
         by_name
-            .entry(RRsetKey::new(&key.name, RecordType::ANY))
-            .or_default()
+            .entry(owned_key(&set.name, RecordType::ANY))
+            .or_insert_with(|| (set.name.clone(), Vec::new()))
+            .1
             .push((*index, set.rtype));
         if set.rtype == RecordType::SOA {
             errors.push((*index, RuleError::Soa));
         }
         if set.rtype == RecordType::CNAME {
-            if name_eq(&key.name, &apex) {
+            if name_eq(&set.name, &apex) {
                 errors.push((*index, RuleError::CnameAtApex));
             }
             if set.len() > 1 {
                 errors.push((*index, RuleError::CnameCount(set.len())));
             }
         }
-        if set.rtype == RecordType::DS && name_eq(&key.name, &apex) {
+        if set.rtype == RecordType::DS && name_eq(&set.name, &apex) {
             errors.push((*index, RuleError::DsAtApex));
         }
     }
-    for (RRsetKey { name, .. }, entries) in by_name {
+    for (name, entries) in by_name.into_values() {
         if entries.len() > 1 && entries.iter().any(|(_, t)| *t == RecordType::CNAME) {
             let others: Vec<RecordType> = entries
                 .iter()
@@ -84,7 +86,7 @@ pub(crate) fn semantic_errors_indexed(
                     errors.push((
                         *index,
                         RuleError::CnameAndOtherData {
-                            name: Box::new(name.clone()),
+                            name: Box::new(RRsetKey::new(&name, RecordType::ANY).name),
                             others: others.clone(),
                         },
                     ));

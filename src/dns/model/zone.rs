@@ -574,7 +574,7 @@ impl Zone {
 }
 
 /// The map key of `name`/`rtype` on the heap, for range bounds.
-pub(super) fn owned_key(name: &Name, rtype: RecordType) -> Vec<u8> {
+pub(crate) fn owned_key(name: &Name, rtype: RecordType) -> Vec<u8> {
     let mut key = Vec::with_capacity(64);
     write_key(name, rtype, |b| key.push(b));
     key

@@ -1,0 +1,225 @@
+//! The RRsets a spec asks for, packed: one allocation per RRset instead of hickory's 80-byte
+//! `Name` plus a 192-byte `RData` per record. A million-RRset spec is held for the whole of a
+//! pass, so this is what the operator's memory is mostly made of.
+
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use super::canonical::decode_rdata;
+use super::rrset::RRset;
+use super::zone::{key_name, key_type, owned_key};
+
+/// Desired RRsets in the order they were given (duplicates are the caller's to refuse).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    sets: Vec<Packed>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Packed {
+    /// `key length (u16) | zone map key | ttl (u32) | owner? | records`, where `owner?` is
+    /// `0`, or `1` and the owner's labels as written (case kept) when the key's lower-case
+    /// name would not give it back, and each record is `length (u16) | wire RDATA`.
+    Bytes(Box<[u8]>),
+    /// An RRset whose data does not read back from its wire form exactly: kept as it is.
+    Plain(Box<RRset>),
+}
+
+impl Desired {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, set: RRset) {
+        self.sets
+            .push(pack(&set).map_or_else(|| Packed::Plain(Box::new(set)), Packed::Bytes));
+    }
+
+    pub fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.sets.clear();
+    }
+
+    /// Each RRset, decoded as it is reached, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = RRset> + Clone + '_ {
+        self.sets.iter().map(unpack)
+    }
+
+    /// The RRset at `index`.
+    pub fn get(&self, index: usize) -> Option<RRset> {
+        self.sets.get(index).map(unpack)
+    }
+
+    /// The zone map key (canonical order under memcmp) of the RRset at `index`.
+    pub(crate) fn key_bytes(&self, index: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        Some(match self.sets.get(index)? {
+            Packed::Bytes(b) => std::borrow::Cow::Borrowed(key_of(b)),
+            Packed::Plain(set) => std::borrow::Cow::Owned(owned_key(&set.name, set.rtype)),
+        })
+    }
+
+    pub fn to_vec(&self) -> Vec<RRset> {
+        self.iter().collect()
+    }
+}
+
+impl From<Vec<RRset>> for Desired {
+    fn from(sets: Vec<RRset>) -> Self {
+        sets.into_iter().collect()
+    }
+}
+
+impl FromIterator<RRset> for Desired {
+    fn from_iter<T: IntoIterator<Item = RRset>>(iter: T) -> Self {
+        let mut desired = Desired::new();
+        for set in iter {
+            desired.push(set);
+        }
+        desired
+    }
+}
+
+fn key_of(bytes: &[u8]) -> &[u8] {
+    let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+    &bytes[2..2 + len]
+}
+
+/// Whether the lower-case name of the zone map key gives `name` back.
+fn owner_from_key(name: &Name) -> bool {
+    name.is_fqdn() && !name.iter().any(|l| l.iter().any(u8::is_ascii_uppercase))
+}
+
+fn pack(set: &RRset) -> Option<Box<[u8]>> {
+    let key = owned_key(&set.name, set.rtype);
+    let mut out = Vec::with_capacity(key.len() + 16 + set.rdatas.len() * 8);
+    out.extend_from_slice(&u16::try_from(key.len()).ok()?.to_be_bytes());
+    out.extend_from_slice(&key);
+    out.extend_from_slice(&set.ttl.to_be_bytes());
+    if owner_from_key(&set.name) {
+        out.push(0);
+    } else {
+        out.push(1);
+        out.push(u8::from(set.name.is_fqdn()));
+        for label in set.name.iter() {
+            out.push(u8::try_from(label.len()).ok()?);
+            out.extend_from_slice(label);
+        }
+        out.push(0);
+    }
+    let mut wire = Vec::with_capacity(64);
+    for rdata in &set.rdatas {
+        wire.clear();
+        let mut encoder = BinEncoder::new(&mut wire);
+        rdata.emit(&mut encoder).ok()?;
+        // Only what reads back exactly is packed (case of embedded names included).
+        if decode_rdata(set.rtype, &wire).ok().as_ref() != Some(rdata) {
+            return None;
+        }
+        out.extend_from_slice(&u16::try_from(wire.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(&wire);
+    }
+    Some(out.into_boxed_slice())
+}
+
+fn unpack(packed: &Packed) -> RRset {
+    match packed {
+        Packed::Plain(set) => (**set).clone(),
+        Packed::Bytes(bytes) => unpack_bytes(bytes),
+    }
+}
+
+/// Reads what [`pack`] wrote (and checked): every read is in bounds of its own output.
+fn unpack_bytes(bytes: &[u8]) -> RRset {
+    let key = key_of(bytes);
+    let rtype: RecordType = key_type(key);
+    let mut at = 2 + key.len();
+    let u16_at = |i: usize| usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+    let ttl = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    at += 4;
+    let name = if bytes[at] == 0 {
+        at += 1;
+        key_name(key)
+    } else {
+        let fqdn = bytes[at + 1] == 1;
+        at += 2;
+        let mut labels: Vec<&[u8]> = Vec::new();
+        while bytes[at] != 0 {
+            let len = usize::from(bytes[at]);
+            labels.push(&bytes[at + 1..at + 1 + len]);
+            at += 1 + len;
+        }
+        at += 1;
+        let mut name = Name::from_labels(labels).unwrap_or_else(|_| key_name(key));
+        name.set_fqdn(fqdn);
+        name
+    };
+    let mut rdatas: Vec<RData> = Vec::new();
+    while at < bytes.len() {
+        let len = u16_at(at);
+        let wire = &bytes[at + 2..at + 2 + len];
+        at += 2 + len;
+        if let Ok(rdata) = decode_rdata(rtype, wire) {
+            rdatas.push(rdata);
+        }
+    }
+    RRset {
+        name,
+        rtype,
+        ttl,
+        rdatas,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::model::{parse_rdata, parse_zone_text};
+
+    #[test]
+    fn rrsets_read_back_as_given_case_order_and_all() {
+        let origin = Name::from_ascii("Example.com.").unwrap();
+        let text = "$TTL 300\nWWW IN A 192.0.2.1\nwww IN AAAA 2001:db8::1\n\
+                    mail MX 10 MX1.Example.com.\nmail MX 20 mx2\n\
+                    txt TXT \"a b\" \"c\"\n_svc._tcp SRV 0 5 443 Host.example.com.\n";
+        let mut sets = parse_zone_text(&origin, 3600, text).unwrap();
+        sets.push(RRset::new(
+            Name::from_ascii("Alias.Example.com.").unwrap(),
+            RecordType::CNAME,
+            600,
+            vec![parse_rdata(RecordType::CNAME, &origin, "Target.Example.com.").unwrap()],
+        ));
+        let mut relative = sets[0].clone();
+        relative.name = Name::from_ascii("rel").unwrap();
+        sets.push(relative);
+        let desired: Desired = sets.clone().into();
+        assert_eq!(desired.len(), sets.len());
+        let back = desired.to_vec();
+        for (want, got) in sets.iter().zip(&back) {
+            assert_eq!(want, got);
+            assert_eq!(
+                want.name.to_string(),
+                got.name.to_string(),
+                "owner case kept"
+            );
+            assert_eq!(want.name.is_fqdn(), got.name.is_fqdn());
+            assert_eq!(want.to_lines(), got.to_lines(), "data case kept");
+        }
+        assert!(
+            desired.sets.iter().all(|p| matches!(p, Packed::Bytes(_))),
+            "these all pack"
+        );
+        for (i, set) in sets.iter().enumerate() {
+            assert_eq!(
+                desired.key_bytes(i).unwrap().as_ref(),
+                owned_key(&set.name, set.rtype)
+            );
+        }
+    }
+}
