@@ -21,6 +21,8 @@
 //! and `plan-100k-records-{list,from}-bind`, the `zonekeeper` binary run as a user would,
 //! its peak_rss_mb read by `/usr/bin/time`, the floor a `dig axfr` of the same zone (both
 //! commands transfer the whole zone; a no-change plan then only compares).
+//! `-- --scale [--scale-max N] [--scale-quiet S]` only the many-zones scenarios (issue 18,
+//! benches/scenarios/scale.rs): `scale-zones-<n>`, n DnsZones Ready through `zonekeeper run`.
 
 #![allow(clippy::print_stdout)]
 
@@ -41,6 +43,9 @@ use zonekeeper::dns::query::{QueryOptions, query_soa};
 use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, axfr_zone, ixfr};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
+
+#[path = "scenarios/scale.rs"]
+mod scale;
 
 const ZONE: &str = "bench.test.";
 
@@ -886,7 +891,8 @@ async fn main() -> anyhow::Result<()> {
              \x20 --outgoing  only the transfer server scenarios (AXFR to kdig vs Knot, IXFR)\n\
              \x20 --acl       only the ACL review of a 1,000-RRset edit\n\
              \x20 --webhook   only the admission webhook answer for a 1,000-record zone edit\n\
-             \x20 --standalone  only import/plan of big zones by the zonekeeper binary"
+             \x20 --standalone  only import/plan of big zones by the zonekeeper binary\n\
+             \x20 --scale     only 1k/5k/10k DnsZones through the operator (--scale-max N, --scale-quiet S)"
         );
         return Ok(());
     }
@@ -895,6 +901,9 @@ async fn main() -> anyhow::Result<()> {
     if args.len() == 1 {
         println!("zonekeeper-bench: run it with `cargo bench --bench zonekeeper-bench`");
         return Ok(());
+    }
+    if args.iter().any(|a| a == "--scale") {
+        return scale::scale_scenarios(&args).await;
     }
     if args.iter().any(|a| a == "--zonesync") {
         return zonesync_scenario(Kind::Knot).await;

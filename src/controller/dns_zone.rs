@@ -285,15 +285,16 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
         zone.meta().creation_timestamp.clone().map(|t| t.0),
         key_of(zone),
     );
+    // Runs once per pass over every zone: the cheap comparisons first, nothing allocated or
+    // copied for the zones that differ.
     ctx.zones
-        .state()
-        .iter()
-        .filter(|other| {
-            key_of(other) != me.1
-                && other.spec.zone_name == zone.spec.zone_name
+        .state_filter(|other| {
+            other.spec.zone_name == zone.spec.zone_name
                 && other.spec.backend.server == zone.spec.backend.server
                 && other.meta().deletion_timestamp.is_none()
+                && key_of(other) != me.1
         })
+        .iter()
         .map(|other| {
             (
                 other.meta().creation_timestamp.clone().map(|t| t.0),

@@ -373,6 +373,31 @@ impl TestApiServer {
 
     /// Every stored object of a kind (`group` empty for core), bypassing HTTP, in the form
     /// that group serves (both Event kinds share one store).
+    /// How many stored objects of a type `pred` holds for, read in place: a benchmark polling
+    /// 10,000 objects must not copy them all (nor hold the lock that long) every round.
+    /// Objects as stored: core types' `apiVersion` without the `core/` prefix is not restored.
+    pub fn count_objects(&self, group: &str, plural: &str, pred: impl Fn(&Value) -> bool) -> usize {
+        let state = self.inner.lock();
+        let Some(rt) = state
+            .types
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)
+        else {
+            return 0;
+        };
+        state
+            .objects
+            .get(&rt.key())
+            .map_or(0, |m| m.values().filter(|o| pred(o)).count())
+    }
+
+    /// The number of requests answered so far, and how many of them were writes.
+    pub fn request_counts(&self) -> (usize, usize) {
+        let state = self.inner.lock();
+        let writes = state.requests.iter().filter(|r| r.is_write()).count();
+        (state.requests.len(), writes)
+    }
+
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
         let state = self.inner.lock();
         let Some(rt) = state
