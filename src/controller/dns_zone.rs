@@ -107,6 +107,13 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
+    let stopping = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.await;
+            ctx.stopping.send_replace(true);
+        })
+    };
     let sweeper = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
@@ -163,6 +170,7 @@ pub async fn run(
         })
         .await;
     sweeper.abort();
+    stopping.abort();
 }
 
 /// How soon the state and metric series of a zone deleted without a finalizer go.
@@ -705,6 +713,15 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     }
     let result = delete_records(&zone, ctx).await;
     match result {
+        Err(CleanupError::Cancelled(why)) => {
+            // No event: the object is gone, or the next operator carries on. An error (not
+            // Ok) keeps kube-runtime from taking a finalizer off a new object of the name.
+            tracing::info!(zone = %name, server = %zone.spec.backend.server, "{why}");
+            Err(Error::Cleanup {
+                zone: name,
+                detail: why.into(),
+            })
+        }
         Ok(note) => {
             publish(
                 ctx,

@@ -55,6 +55,8 @@ struct State {
     serial: AtomicU32,
     queries: AtomicUsize,
     transfers: AtomicUsize,
+    /// Transfers still being sent, by number (the first is 1).
+    open_transfers: Mutex<std::collections::BTreeSet<usize>>,
     stop: AtomicBool,
 }
 
@@ -86,6 +88,7 @@ impl HostileServer {
             serial: AtomicU32::new(1),
             queries: AtomicUsize::new(0),
             transfers: AtomicUsize::new(0),
+            open_transfers: Mutex::default(),
             stop: AtomicBool::new(false),
         });
         let tasks = vec![
@@ -112,6 +115,21 @@ impl HostileServer {
     /// AXFR/IXFR requests received.
     pub fn transfers(&self) -> usize {
         self.state.transfers.load(Ordering::SeqCst)
+    }
+
+    /// Transfers still being sent: an endless one ends when its client goes away.
+    pub fn open_transfers(&self) -> usize {
+        self.state.open_transfers.lock().unwrap().len()
+    }
+
+    /// Whether a transfer asked for after the first `n` is still being sent.
+    pub fn open_transfer_after(&self, n: usize) -> bool {
+        self.state
+            .open_transfers
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|&k| k > n)
     }
 
     /// The SOA serial it announces.
@@ -323,8 +341,11 @@ async fn serve(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
             write(&mut stream, &signing.encode(simple_answer(state, &request))).await?;
             continue;
         }
-        state.transfers.fetch_add(1, Ordering::SeqCst);
-        transfer(&mut stream, state, &request, &mut signing, now).await?;
+        let number = state.transfers.fetch_add(1, Ordering::SeqCst) + 1;
+        state.open_transfers.lock().unwrap().insert(number);
+        let sent = transfer(&mut stream, state, &request, &mut signing, now).await;
+        state.open_transfers.lock().unwrap().remove(&number);
+        sent?;
     }
 }
 
