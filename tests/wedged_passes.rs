@@ -171,25 +171,30 @@ async fn wait_for(what: &str, deadline: Duration, mut done: impl AsyncFnMut() ->
     }
 }
 
-/// A zone whose records were applied is deleted (DeleteRecords) while its server streams
-/// an endless transfer: the cleanup is stuck in it when this returns.
+/// A zone whose records were applied is deleted (DeleteRecords); the cleanup's UPDATE makes
+/// the server stream endlessly: the cleanup is stuck re-reading the zone when this returns.
 async fn delete_into_a_stuck_cleanup(cluster: &Cluster, hostile: &HostileServer) {
     cluster
         .apply_zone(hostile_zone("stuck", hostile, www_spec()))
         .await;
     cluster.wait_zone("stuck", WAIT, is_ready).await;
-    hostile.set(Behaviour::EndlessEmptyMessages);
+    // Passes of a zone matching its spec send no UPDATE: only the cleanup's turns it endless,
+    // so a transfer asked for after it is the cleanup's.
+    hostile.set(Behaviour::EndlessAfterUpdate(vec![www()]));
     cluster
         .zones()
         .delete("stuck", &Default::default())
         .await
         .unwrap();
-    // Once the deletion is out, only the cleanup asks for a transfer (a pass that got into
-    // one before is cancelled by the deletion).
-    let before = hostile.transfers();
-    wait_for("the cleanup's transfer", WAIT, async || {
-        hostile.open_transfer_after(before)
-    })
+    wait_for(
+        "the cleanup's transfer after its UPDATE",
+        WAIT,
+        async || {
+            hostile
+                .endless_after()
+                .is_some_and(|n| hostile.open_transfer_after(n))
+        },
+    )
     .await;
     let held = cluster.zones().get("stuck").await.unwrap();
     assert!(
