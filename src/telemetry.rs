@@ -126,6 +126,7 @@ struct WatchState {
     next: u64,
     running: std::collections::BTreeMap<u64, Running>,
     ended: Vec<String>,
+    cap: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -172,6 +173,13 @@ impl Watchdog {
         }
     }
 
+    /// Holds every reconcile, running or to come, to at most `cap` (`None`: each to its own
+    /// limit). The limits derived from a zone's bounds are minutes long; an embedder (or a
+    /// test) that wants a stuck loop noticed sooner tightens them here.
+    pub fn cap_limits(&self, cap: Option<Duration>) {
+        self.lock().cap = cap;
+    }
+
     /// Notes that a controller stopped although the operator did not ask it to.
     pub fn controller_ended(&self, which: &str) {
         tracing::error!(
@@ -192,12 +200,13 @@ impl Watchdog {
             .collect();
         why.extend(state.running.values().filter_map(|r| {
             let took = now.saturating_duration_since(r.started);
-            (took > r.limit).then(|| {
+            let limit = state.cap.map_or(r.limit, |cap| cap.min(r.limit));
+            (took > limit).then(|| {
                 format!(
                     "reconcile of {} running for {}s, limit {}s",
                     r.what,
                     took.as_secs(),
-                    r.limit.as_secs()
+                    limit.as_secs()
                 )
             })
         }));
@@ -537,5 +546,28 @@ mod tests {
             dog.verdict(t0),
             Err("ZoneSync controller stopped".to_string())
         );
+    }
+
+    #[test]
+    fn a_cap_tightens_every_limit_running_or_to_come_and_lifts_again() {
+        let dog = Arc::new(Watchdog::default());
+        let _sync = dog.start("ZoneSync dns/s (zone a.)".into(), Duration::from_secs(600));
+        let _short = dog.start("DnsZone dns/b".into(), Duration::from_secs(1));
+        let t0 = Instant::now();
+        let at = t0 + Duration::from_secs(5);
+        let why = dog.verdict(at).unwrap_err();
+        assert!(!why.contains("ZoneSync"), "within its own limit: {why}");
+        dog.cap_limits(Some(Duration::from_secs(2)));
+        let why = dog.verdict(at).unwrap_err();
+        assert!(
+            why.contains("ZoneSync dns/s (zone a.) running for 5s, limit 2s"),
+            "{why}"
+        );
+        assert!(
+            why.contains("DnsZone dns/b running for 5s, limit 1s"),
+            "a cap never loosens a shorter limit: {why}"
+        );
+        dog.cap_limits(None);
+        assert!(!dog.verdict(at).unwrap_err().contains("ZoneSync"));
     }
 }

@@ -515,14 +515,16 @@ async fn a_change_list_bigger_than_a_config_map_survives_a_failed_status_write()
     tokio::task::block_in_place(|| server.nsupdate(&script));
 
     let name = cluster.create_sync("huge", json!({})).await;
+    // 60,000 records: on a loaded 2-core machine starting and ending the sync took more than a
+    // minute (load 25: 47 s to Syncing); the deadlines return as soon as the phase is reached.
     cluster
-        .wait_sync(&name, WAIT, |s| phase(s) == Some(SyncPhase::Syncing))
+        .wait_sync(&name, BIG, |s| phase(s) == Some(SyncPhase::Syncing))
         .await;
     // The Syncing write is done: the next write of this status is the final one.
     let status_path =
         format!("/apis/dns.zonekeeper.io/v1alpha1/namespaces/{NS}/zonesyncs/{name}/status");
     cluster.api.fail_next(&status_path, 1, 500, None);
-    let done = cluster.wait_sync(&name, WAIT, finished).await;
+    let done = cluster.wait_sync(&name, BIG, finished).await;
     assert_complete(&done);
     let failed_writes = cluster
         .api

@@ -99,6 +99,9 @@ pub struct Context {
     pub locks: Arc<ZoneLocks>,
     /// The transfer server's side of outgoing transfers; `None` without `--transfer-addr`.
     pub outgoing: Option<Arc<super::outgoing::Outgoing>>,
+    /// Flips to true when the controller is told to stop: work that would hold the shutdown
+    /// up (a zone's cleanup against a stuck server) gives up.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     runtime: Mutex<HashMap<String, Arc<Mutex<ZoneRuntime>>>>,
 }
 
@@ -129,6 +132,7 @@ impl Context {
             syncs: stores.1,
             locks,
             outgoing: None,
+            stopping: tokio::sync::watch::Sender::new(false),
             runtime: Mutex::default(),
         }
     }

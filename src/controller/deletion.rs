@@ -86,6 +86,48 @@ pub async fn deleted(ctx: &Context, zone: &DnsZone) {
     }
 }
 
+/// Why a cleanup stopped before it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Cancelled {
+    /// Nothing waits for it any more: the object is gone or replaced by a new one of its
+    /// name, or our finalizer was taken off by hand. Going on could delete the records of a
+    /// zone created again under the same name.
+    #[error("cleanup cancelled: the object was released (finalizer removed by hand) or replaced")]
+    Released,
+    /// The operator stops; the finalizer stays, so the next operator runs the cleanup again.
+    #[error("cleanup cancelled: the operator is stopping, the next one deletes the records")]
+    Stopping,
+}
+
+/// Resolves once the cleanup of `zone` must stop (see [`Cancelled`]).
+pub async fn cleanup_cancelled(ctx: &Context, zone: &DnsZone) -> Cancelled {
+    let object = ObjectRef::from_obj(zone);
+    let uid = zone.meta().uid.clone();
+    let released = async {
+        loop {
+            let released = match ctx.zones.get(&object) {
+                None => true,
+                Some(now) => now.meta().uid != uid || !has_finalizer(&now),
+            };
+            if released {
+                return;
+            }
+            tokio::time::sleep(DELETION_POLL).await;
+        }
+    };
+    let mut stopping = ctx.stopping.subscribe();
+    let stopping = async {
+        // The sender lives in `ctx`, so `Err` (sender gone) cannot happen while we run.
+        if stopping.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = released => Cancelled::Released,
+        () = stopping => Cancelled::Stopping,
+    }
+}
+
 /// Beyond its transfers (a refresh and a re-check, each bounded by the zone's deadline) a
 /// pass waits on UPDATE round trips and API writes, each bounded by its own timeout.
 const RECONCILE_GRACE: Duration = Duration::from_secs(15 * 60);
@@ -119,10 +161,21 @@ pub enum CleanupError {
     Suspect(pass::Suspect),
     #[error("deleted {applied} of {total} RRsets")]
     Incomplete { applied: usize, total: usize },
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
 }
 
-/// Deletes the RRsets the zone manages; returns the event note.
+/// Deletes the RRsets the zone manages; returns the event note. Bounded by the zone's
+/// transfer deadline and UPDATE timeouts, and given up at once (its connection and the
+/// zone's locks dropped) when the object is released or the operator stops.
 pub(super) async fn delete_records(zone: &DnsZone, ctx: &Context) -> Result<String, CleanupError> {
+    tokio::select! {
+        result = delete_managed(zone, ctx) => result,
+        why = cleanup_cancelled(ctx, zone) => Err(why.into()),
+    }
+}
+
+async fn delete_managed(zone: &DnsZone, ctx: &Context) -> Result<String, CleanupError> {
     let ns = zone.namespace().unwrap_or_default();
     let fetched = fetch_lookup(&ctx.client, &ns, zone).await?;
     let mut cfg = config::resolve(&zone.spec, &fetched)?;

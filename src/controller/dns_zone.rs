@@ -108,8 +108,15 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
-    // Both helpers end with this function, also when a lost lease drops it midway: the sweeper
+    // These helpers end with this function, also when a lost lease drops it midway: the sweeper
     // holds the context, and with it the zones' outgoing tasks, which must not outlive the lead.
+    let _stopping = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            shutdown.await;
+            ctx.stopping.send_replace(true);
+        }))
+    };
     let _sweeper = {
         let ctx = ctx.clone();
         AbortOnDrop(tokio::spawn(async move {
@@ -709,6 +716,15 @@ async fn cleanup(zone: Arc<DnsZone>, ctx: &Context) -> Result<Action, Error> {
     }
     let result = delete_records(&zone, ctx).await;
     match result {
+        Err(CleanupError::Cancelled(why)) => {
+            // No event: the object is gone, or the next operator carries on. An error (not
+            // Ok) keeps kube-runtime from taking a finalizer off a new object of the name.
+            tracing::info!(zone = %name, server = %zone.spec.backend.server, "{why}");
+            Err(Error::Cleanup {
+                zone: name,
+                detail: why.into(),
+            })
+        }
         Ok(note) => {
             publish(
                 ctx,

@@ -284,6 +284,11 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
         write_sync_status(&api, &name, &st).await?;
         return Ok(Action::await_change());
     };
+    // Registered once the zone is known: its transfer bounds are the sync's too.
+    let _watched = ctx.metrics.watchdog.start(
+        format!("ZoneSync {ns}/{name} (zone {})", zone.spec.zone_name),
+        super::deletion::reconcile_limit(&zone),
+    );
     let zone_status = zone.status.clone().unwrap_or_default();
     let zone_name = zone.spec.zone_name.clone();
     let rejection = if zone.spec.suspend {

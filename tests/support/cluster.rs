@@ -26,6 +26,7 @@ pub struct Operator {
     pub task: JoinHandle<Result<(), OperatorError>>,
     pub metrics_addr: SocketAddr,
     pub leader: watch::Receiver<bool>,
+    pub metrics: std::sync::Arc<zonekeeper::telemetry::Metrics>,
 }
 
 impl Operator {
@@ -305,16 +306,21 @@ impl Cluster {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             operator::run(client, opts, rx, move |running| {
-                let _ = started_tx.send((running.metrics_addr, running.leader));
+                let _ = started_tx.send((
+                    running.metrics_addr,
+                    running.leader,
+                    running.metrics.clone(),
+                ));
             })
             .await
         });
-        let (metrics_addr, leader) = started_rx.await.expect("operator started");
+        let (metrics_addr, leader, metrics) = started_rx.await.expect("operator started");
         Operator {
             shutdown,
             task,
             metrics_addr,
             leader,
+            metrics,
         }
     }
 

@@ -40,6 +40,10 @@ pub enum Behaviour {
     Delay(Duration),
     /// The zone holding only its SOA: SOA, SOA.
     EmptyZone,
+    /// As `Normal` with these records until an UPDATE arrives, then as
+    /// `EndlessEmptyMessages`: only the client that sent the UPDATE gets stuck, in its
+    /// re-reading of the zone.
+    EndlessAfterUpdate(Vec<Record>),
 }
 
 /// Messages sent on one connection before the server gives up by itself: with the
@@ -55,6 +59,10 @@ struct State {
     serial: AtomicU32,
     queries: AtomicUsize,
     transfers: AtomicUsize,
+    /// Transfers asked for before an UPDATE turned `EndlessAfterUpdate` endless.
+    endless_after: Mutex<Option<usize>>,
+    /// Transfers still being sent, by number (the first is 1).
+    open_transfers: Mutex<std::collections::BTreeSet<usize>>,
     stop: AtomicBool,
 }
 
@@ -75,7 +83,7 @@ impl HostileServer {
         let (tcp, udp) = bind_pair().await;
         let addr = tcp.local_addr().unwrap();
         let normal = match &behaviour {
-            Behaviour::Normal(r) => r.clone(),
+            Behaviour::Normal(r) | Behaviour::EndlessAfterUpdate(r) => r.clone(),
             _ => Vec::new(),
         };
         let state = Arc::new(State {
@@ -86,6 +94,8 @@ impl HostileServer {
             serial: AtomicU32::new(1),
             queries: AtomicUsize::new(0),
             transfers: AtomicUsize::new(0),
+            endless_after: Mutex::default(),
+            open_transfers: Mutex::default(),
             stop: AtomicBool::new(false),
         });
         let tasks = vec![
@@ -97,7 +107,7 @@ impl HostileServer {
 
     /// Switches the behaviour; the serial moves so a client that polls sees a change.
     pub fn set(&self, behaviour: Behaviour) {
-        if let Behaviour::Normal(r) = &behaviour {
+        if let Behaviour::Normal(r) | Behaviour::EndlessAfterUpdate(r) = &behaviour {
             *self.state.normal_records.lock().unwrap() = r.clone();
         }
         *self.state.behaviour.lock().unwrap() = behaviour;
@@ -112,6 +122,27 @@ impl HostileServer {
     /// AXFR/IXFR requests received.
     pub fn transfers(&self) -> usize {
         self.state.transfers.load(Ordering::SeqCst)
+    }
+
+    /// Transfers still being sent: an endless one ends when its client goes away.
+    pub fn open_transfers(&self) -> usize {
+        self.state.open_transfers.lock().unwrap().len()
+    }
+
+    /// With `EndlessAfterUpdate`: the transfers asked for before the UPDATE that made it
+    /// endless, once one came.
+    pub fn endless_after(&self) -> Option<usize> {
+        *self.state.endless_after.lock().unwrap()
+    }
+
+    /// Whether a transfer asked for after the first `n` is still being sent.
+    pub fn open_transfer_after(&self, n: usize) -> bool {
+        self.state
+            .open_transfers
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|&k| k > n)
     }
 
     /// The SOA serial it announces.
@@ -236,6 +267,11 @@ fn simple_answer(state: &State, request: &Message) -> Message {
         // Accepted (the zone's content stays as the behaviour says), and the serial moves as
         // a real server's does, so a client re-observes after its apply.
         state.serial.fetch_add(1, Ordering::SeqCst);
+        let mut now = state.behaviour.lock().unwrap();
+        if let Behaviour::EndlessAfterUpdate(_) = *now {
+            *now = Behaviour::EndlessEmptyMessages;
+            *state.endless_after.lock().unwrap() = Some(state.transfers.load(Ordering::SeqCst));
+        }
     }
     let asks_soa = request
         .queries()
@@ -323,8 +359,11 @@ async fn serve(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
             write(&mut stream, &signing.encode(simple_answer(state, &request))).await?;
             continue;
         }
-        state.transfers.fetch_add(1, Ordering::SeqCst);
-        transfer(&mut stream, state, &request, &mut signing, now).await?;
+        let number = state.transfers.fetch_add(1, Ordering::SeqCst) + 1;
+        state.open_transfers.lock().unwrap().insert(number);
+        let sent = transfer(&mut stream, state, &request, &mut signing, now).await;
+        state.open_transfers.lock().unwrap().remove(&number);
+        sent?;
     }
 }
 
@@ -347,7 +386,10 @@ async fn transfer(
     };
     let soa = soa(state);
     match now {
-        Behaviour::Normal(_) | Behaviour::Delay(_) | Behaviour::WrongTsig => {
+        Behaviour::Normal(_)
+        | Behaviour::Delay(_)
+        | Behaviour::WrongTsig
+        | Behaviour::EndlessAfterUpdate(_) => {
             let mut records = vec![soa.clone()];
             records.extend(state.normal_records.lock().unwrap().iter().cloned());
             if records.len() == 1 {
