@@ -38,6 +38,25 @@ pub enum OutgoingStoreError {
     Corrupt { name: String, detail: String },
 }
 
+/// What a pointer ConfigMap names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedPointer {
+    /// Changes with every save (chunks are written under a new id each time).
+    pub id: String,
+    chunks: usize,
+    /// The served serial saved, when the pointer records it.
+    pub serial: Option<u32>,
+}
+
+/// One saved state as read.
+#[derive(Debug)]
+pub struct Saved {
+    /// The pointer id it was read under.
+    pub id: String,
+    pub zone: Zone,
+    pub backlog: BacklogExport,
+}
+
 /// Where one zone's served state lives.
 #[derive(Clone)]
 pub struct OutgoingStore {
@@ -53,6 +72,11 @@ impl std::fmt::Debug for OutgoingStore {
             .field("name", &self.name)
             .finish()
     }
+}
+
+/// The DnsZone whose pointer ConfigMap is named `name` (chunks are not pointers).
+pub fn zone_of_pointer(name: &str) -> Option<&str> {
+    name.strip_suffix(SUFFIX).filter(|z| !z.is_empty())
 }
 
 impl OutgoingStore {
@@ -102,6 +126,12 @@ impl OutgoingStore {
         &self,
         origin: &Name,
     ) -> Result<Option<(Zone, BacklogExport)>, OutgoingStoreError> {
+        Ok(self.load_saved(origin).await?.map(|s| (s.zone, s.backlog)))
+    }
+
+    /// What the pointer names now, without reading the chunks: a replica compares it with
+    /// what it serves before loading anything.
+    pub async fn pointer(&self) -> Result<Option<SavedPointer>, OutgoingStoreError> {
         let Some(cm) = self
             .api
             .get_opt(&self.name)
@@ -110,16 +140,33 @@ impl OutgoingStore {
         else {
             return Ok(None);
         };
-        let data = cm.data.unwrap_or_default();
-        let (Some(id), Some(count)) = (
-            data.get("id"),
-            data.get("chunks").and_then(|c| c.parse::<usize>().ok()),
+        self.parse_pointer(&cm).map(Some)
+    }
+
+    fn parse_pointer(&self, cm: &ConfigMap) -> Result<SavedPointer, OutgoingStoreError> {
+        let data = cm.data.as_ref();
+        let field = |k: &str| data.and_then(|d| d.get(k));
+        let (Some(id), Some(chunks)) = (
+            field("id"),
+            field("chunks").and_then(|c| c.parse::<usize>().ok()),
         ) else {
             return Err(self.corrupt("pointer without id or chunk count"));
         };
+        Ok(SavedPointer {
+            id: id.clone(),
+            chunks,
+            serial: field("serial").and_then(|s| s.parse().ok()),
+        })
+    }
+
+    /// The saved version, its backlog and the pointer id they were read under.
+    pub async fn load_saved(&self, origin: &Name) -> Result<Option<Saved>, OutgoingStoreError> {
+        let Some(pointer) = self.pointer().await? else {
+            return Ok(None);
+        };
         let bytes = self
             .chunks()
-            .read(id, count)
+            .read(&pointer.id, pointer.chunks)
             .await
             .map_err(|e| self.chunk_error(e))?;
         let (len, rest) = bytes
@@ -137,7 +184,11 @@ impl OutgoingStore {
             .read_to_end(&mut json)
             .map_err(|e| self.corrupt(e))?;
         let backlog = serde_json::from_slice(&json).map_err(|e| self.corrupt(e))?;
-        Ok(Some((zone, backlog)))
+        Ok(Some(Saved {
+            id: pointer.id,
+            zone,
+            backlog,
+        }))
     }
 
     /// Chunks first, the pointer last, old chunks after: a crash leaves a complete old or new
