@@ -129,20 +129,24 @@ async fn the_standby_serves_the_saved_version_and_keeps_serving_while_it_takes_o
         }))
         .await;
 
-    // The standby never talked to the backend, yet serves exactly the backend's zone.
-    let first = poll(WAIT, "the zone's first version on the backend", || {
-        let s = backend.soa_serial()?;
-        backend
-            .axfr_lines()
-            .iter()
-            .any(|l| l.starts_with("api."))
-            .then_some(s)
-    })
-    .await;
-    let served = poll(WAIT, "the standby to serve the first version", || {
-        axfr(standby_addr, &key)
-            .ok()
-            .filter(|l| soa_serial_of(l) == Some(first))
+    // The standby never talked to the backend, yet serves exactly the backend's zone (once
+    // zonekeeper's records are there), at the backend's serial.
+    let mut seen = (None, None);
+    let (first, served) = poll(WAIT, "the standby to serve the backend's version", || {
+        let backend_serial = backend.soa_serial()?;
+        let lines = axfr(standby_addr, &key).ok();
+        let now = (
+            Some(backend_serial),
+            lines.as_ref().and_then(|l| soa_serial_of(l)),
+        );
+        if now != seen {
+            eprintln!("backend serial, standby serial: {now:?}");
+            seen = now;
+        }
+        let lines = lines?;
+        (soa_serial_of(&lines) == Some(backend_serial)
+            && lines.iter().any(|l| l.starts_with("api.")))
+        .then_some((backend_serial, lines))
     })
     .await;
     assert_eq!(records(&served), records(&backend.axfr_lines()));

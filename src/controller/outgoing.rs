@@ -271,7 +271,7 @@ impl Runner {
             let notify = cfg.enabled && served.is_some() && (published || notify_now);
             if notify && let Some(serial) = served {
                 notify_now = false;
-                notify(
+                notify_and_record(
                     &cfg.peers,
                     &cfg.origin,
                     serial,
@@ -506,7 +506,7 @@ impl Runner {
                     .is_some()
                 && !answering.is_empty()
             {
-                notify(&answering, &cfg.origin, serial, &mut obs, RENOTIFY_RETRY).await;
+                notify_and_record(&answering, &cfg.origin, serial, &mut obs, RENOTIFY_RETRY).await;
             }
             tokio::time::sleep(CATCH_UP_POLL).await;
             self.check_peers(cfg, &mut obs).await;
@@ -531,7 +531,7 @@ impl Runner {
 }
 
 /// NOTIFYs `peers` of `serial` and records the outcome of each in `obs`.
-async fn notify(
+async fn notify_and_record(
     peers: &[PeerAuth],
     origin: &Name,
     serial: u32,

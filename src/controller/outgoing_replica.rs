@@ -33,7 +33,7 @@ const RETRY: Duration = Duration::from_secs(5);
 /// What woke the replica.
 enum Touch {
     /// A DnsZone event from the watch of one scope (a namespace, or all of them).
-    Zone(Option<String>, watcher::Event<DnsZone>),
+    Zone(Option<String>, Box<watcher::Event<DnsZone>>),
     Secret {
         namespace: String,
         name: String,
@@ -110,7 +110,7 @@ fn watches(client: &kube::Client, scope: Option<String>) -> Vec<BoxStream<'stati
             watcher::Config::default().any_semantic(),
         )
         .default_backoff()
-        .filter_map(move |e| future::ready(e.ok().map(|e| Touch::Zone(scope.clone(), e))))
+        .filter_map(move |e| future::ready(e.ok().map(|e| Touch::Zone(scope.clone(), Box::new(e)))))
         .boxed()
     };
     // Secrets and ConfigMaps only name zones: their metadata is all that is watched.
@@ -186,7 +186,7 @@ impl Replica {
 
     async fn touched(&mut self, touch: Touch, leader: &watch::Receiver<bool>) {
         match touch {
-            Touch::Zone(scope, event) => match event {
+            Touch::Zone(scope, event) => match *event {
                 watcher::Event::Apply(z) | watcher::Event::InitApply(z) => {
                     let key = zone_key(&z.namespace().unwrap_or_default(), &z.name_any());
                     if let Some(listed) = self.relisted.get_mut(&scope) {
