@@ -7,6 +7,7 @@ pub mod events;
 pub mod leader;
 pub mod operator;
 pub mod outgoing;
+pub mod outgoing_replica;
 pub mod outgoing_store;
 pub mod owner;
 pub mod ownership_store;

@@ -134,6 +134,14 @@ pub async fn run(
     let _webhook_tasks = webhook.map(|w| (AbortOnDrop(w.serve), w.inject.map(AbortOnDrop)));
 
     let (leader_tx, leader_rx) = watch::channel(opts.leader.is_none());
+    // Until it leads, a replica serves the outgoing zones as the leader saved them.
+    let _replica = outgoing.as_ref().map(|o| {
+        AbortOnDrop(tokio::spawn(o.replica(
+            client.clone(),
+            opts.namespaces.clone(),
+            leader_rx.clone(),
+        )))
+    });
     // Without election the sender stays here, unused, so leadership never reads as lost.
     let mut leader_tx = Some(leader_tx);
     // The elector has its own stop signal, sent only once the controllers have ended: releasing

@@ -22,6 +22,7 @@ use crate::dns::outgoing::{
     BacklogBounds, BacklogBytes, NotifyOutcome, NotifyRetry, NotifySources, PeerAddress, PeerAuth,
     PeerSoa, TransferHandle, TransferMethod, check_peer_soa, notify_peers,
 };
+use crate::dns::wire::serial_gt;
 use crate::reconcile::config::Endpoint;
 use crate::reconcile::outgoing::{Observation, PeerCheck, PeerObservation};
 use crate::reconcile::pass;
@@ -32,6 +33,13 @@ const PEER_CHECK_DEADLINE: Duration = Duration::from_secs(3);
 /// a secondary transfers within a second or two, and the status should say so promptly.
 const CATCH_UP_POLL: Duration = Duration::from_millis(500);
 const CATCH_UP_WINDOW: Duration = Duration::from_secs(15);
+/// When, after the first NOTIFY, peers still behind are NOTIFYed again.
+const RENOTIFY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(6)];
+/// A repeated NOTIFY goes to a peer that just answered: it is not retried for long.
+const RENOTIFY_RETRY: NotifyRetry = NotifyRetry {
+    attempts: 2,
+    first_wait: Duration::from_secs(1),
+};
 
 /// What the reconcile hands the zone's task.
 #[derive(Clone, Debug)]
@@ -190,7 +198,7 @@ impl Outgoing {
 }
 
 /// The backend may NOTIFY us from its address, or signed with the zone's transfer key.
-fn notify_sources(transfer: &Endpoint) -> NotifySources {
+pub(super) fn notify_sources(transfer: &Endpoint) -> NotifySources {
     let host = transfer
         .server
         .rsplit_once(':')
@@ -261,22 +269,21 @@ impl Runner {
             let mut obs = self.current();
             obs.served_serial = served;
             obs.backlog = self.handle.backlog_len(&cfg.origin);
+            // Saved before the NOTIFY: a peer sent to another replica by the Service finds
+            // the new serial there as soon as that replica loaded it.
+            self.persist(&cfg.origin).await;
             let notify = cfg.enabled && served.is_some() && (published || notify_now);
             if notify && let Some(serial) = served {
                 notify_now = false;
-                let outcomes =
-                    notify_peers(&cfg.peers, &cfg.origin, serial, NotifyRetry::default()).await;
-                let now = super::super::reconcile::status::now();
-                for (name, outcome) in outcomes {
-                    let failure = match outcome {
-                        NotifyOutcome::Acked | NotifyOutcome::NoTarget => None,
-                        NotifyOutcome::Error(e) => Some(e),
-                        NotifyOutcome::NoAnswer => Some("no answer".to_string()),
-                    };
-                    peer_mut(&mut obs, &name).notified = Some((now.clone(), failure));
-                }
+                notify_and_record(
+                    &cfg.peers,
+                    &cfg.origin,
+                    serial,
+                    &mut obs,
+                    NotifyRetry::default(),
+                )
+                .await;
             }
-            self.persist(&cfg.origin).await;
             self.check_peers(&cfg, &mut obs).await;
             self.store(obs.clone());
             if notify {
@@ -321,28 +328,37 @@ impl Runner {
     }
 
     /// After a restart (or on a new leader): serve the saved version with its backlog, so
-    /// peers at a recent serial still get IXFR. The backend is followed from there.
+    /// peers at a recent serial still get IXFR. The backend is followed from there. A
+    /// replica that served the saved state while standing by goes on from what it serves,
+    /// unless the store holds a later serial than it got to.
     async fn restore(&mut self, origin: &Name) {
         let Some(store) = &self.store else {
             return;
         };
-        if self.handle.zone(origin).is_some() {
-            return;
+        if let Some(served) = self.handle.serial(origin) {
+            match store.pointer().await {
+                Ok(Some(p)) if p.serial == Some(served) => {
+                    self.persisted = Some((served, self.handle.backlog_len(origin)));
+                    return;
+                }
+                Ok(Some(p)) if p.serial.is_some_and(|s| serial_gt(s, served)) => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(zone = %origin, error = %e, "outgoing: saved state unreadable; going on from the served version");
+                    return;
+                }
+            }
         }
         match store.load(origin).await {
             Ok(Some((zone, backlog))) => {
                 let serial = zone.soa_serial();
-                if let Err(e) = self.handle.publish(zone) {
-                    tracing::warn!(zone = %origin, error = %e, "outgoing: saved version not served");
-                    return;
-                }
-                match self.handle.import_backlog(origin, &backlog) {
+                match self.handle.install(zone, &backlog) {
                     Ok(n) => {
                         tracing::info!(zone = %origin, serial = ?serial, backlog = n, "outgoing: serving the saved version");
                         self.persisted = serial.map(|s| (s, n));
                     }
                     Err(e) => {
-                        tracing::warn!(zone = %origin, error = %e, "outgoing: saved backlog not usable; peers get AXFR")
+                        tracing::warn!(zone = %origin, error = %e, "outgoing: saved version not served")
                     }
                 }
             }
@@ -455,15 +471,46 @@ impl Runner {
             .retain(|(name, _)| cfg.peers.iter().any(|p| p.name == *name));
     }
 
-    /// After a NOTIFY: re-checks the peers until every one serves the served serial.
+    /// After a NOTIFY: re-checks the peers until every one serves the served serial. A
+    /// peer still behind after [`RENOTIFY_AFTER`] is NOTIFYed again: it may have asked
+    /// a replica (through the Service) that had not loaded the new version yet, found
+    /// nothing new and gone back to waiting for its refresh timer.
     async fn catch_up(&mut self, cfg: &TaskConfig, mut obs: Observation) {
-        let deadline = tokio::time::Instant::now() + CATCH_UP_WINDOW;
+        let start = tokio::time::Instant::now();
+        let deadline = start + CATCH_UP_WINDOW;
+        let mut renotify = RENOTIFY_AFTER.iter().peekable();
         while tokio::time::Instant::now() < deadline {
-            let all_there = obs.peers.iter().all(|(_, p)| {
-                matches!(&p.check, Some((PeerCheck::Serial(s), _)) if Some(*s) == obs.served_serial)
-            });
-            if all_there || self.config.has_changed().unwrap_or(true) {
+            let behind: Vec<PeerAuth> = cfg
+                .peers
+                .iter()
+                .filter(|peer| {
+                    !obs.peers.iter().any(|(name, p)| {
+                        *name == peer.name
+                            && matches!(&p.check, Some((PeerCheck::Serial(s), _)) if Some(*s) == obs.served_serial)
+                    })
+                })
+                .cloned()
+                .collect();
+            if behind.is_empty() || self.config.has_changed().unwrap_or(true) {
                 return;
+            }
+            // Only peers that answer at an older serial: an unreachable one would only
+            // hold the round up with retries, and is NOTIFYed on the next version anyway.
+            let answering: Vec<PeerAuth> = behind
+                .into_iter()
+                .filter(|peer| {
+                    obs.peers.iter().any(|(name, p)| {
+                        *name == peer.name && matches!(&p.check, Some((PeerCheck::Serial(_), _)))
+                    })
+                })
+                .collect();
+            if let Some(serial) = obs.served_serial
+                && renotify
+                    .next_if(|after| start.elapsed() >= **after)
+                    .is_some()
+                && !answering.is_empty()
+            {
+                notify_and_record(&answering, &cfg.origin, serial, &mut obs, RENOTIFY_RETRY).await;
             }
             tokio::time::sleep(CATCH_UP_POLL).await;
             self.check_peers(cfg, &mut obs).await;
@@ -484,6 +531,26 @@ impl Runner {
             let mut wakes = self.wake.lock().unwrap_or_else(|e| e.into_inner());
             wakes.retain(|tx| tx.unbounded_send(self.zone_ref.clone()).is_ok());
         }
+    }
+}
+
+/// NOTIFYs `peers` of `serial` and records the outcome of each in `obs`.
+async fn notify_and_record(
+    peers: &[PeerAuth],
+    origin: &Name,
+    serial: u32,
+    obs: &mut Observation,
+    retry: NotifyRetry,
+) {
+    let outcomes = notify_peers(peers, origin, serial, retry).await;
+    let now = crate::reconcile::status::now();
+    for (name, outcome) in outcomes {
+        let failure = match outcome {
+            NotifyOutcome::Acked | NotifyOutcome::NoTarget => None,
+            NotifyOutcome::Error(e) => Some(e),
+            NotifyOutcome::NoAnswer => Some("no answer".to_string()),
+        };
+        peer_mut(obs, &name).notified = Some((now.clone(), failure));
     }
 }
 
@@ -513,7 +580,7 @@ fn significant(obs: &Observation) -> Observation {
 }
 
 /// Peers that cannot be served, with why.
-fn peer_auths(
+pub(super) fn peer_auths(
     spec: &crate::api::dns_zone::OutgoingSpec,
     lookup: &dyn crate::reconcile::config::Lookup,
 ) -> (Vec<PeerAuth>, Vec<String>) {
@@ -559,7 +626,7 @@ fn backlog_bounds(spec: &crate::api::dns_zone::IxfrBacklog) -> BacklogBounds {
 }
 
 /// The zone's transfer connection as written: `spec.transfer`, defaulting to the backend.
-fn transfer_endpoint(
+pub(super) fn transfer_endpoint(
     spec: &crate::api::DnsZoneSpec,
     lookup: &dyn crate::reconcile::config::Lookup,
 ) -> Result<Endpoint, crate::reconcile::config::ConfigError> {

@@ -3,17 +3,15 @@
 //! `<zone>-zonekeeper-outgoing`, owned by the DnsZone), so a restarted operator serves IXFR
 //! from where the last one stopped instead of sending every peer an AXFR.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use hickory_proto::rr::Name;
-use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 
 use super::owner::controller_ref;
-use super::snapshot::{ChunkError, Chunks};
-use super::status::FIELD_MANAGER;
+use super::snapshot::{Blob, ChunkError, ChunkedPointer};
 use crate::api::DnsZone;
 use crate::dns::model::Zone;
 use crate::dns::outgoing::BacklogExport;
@@ -38,61 +36,66 @@ pub enum OutgoingStoreError {
     Corrupt { name: String, detail: String },
 }
 
-/// Where one zone's served state lives.
-#[derive(Clone)]
-pub struct OutgoingStore {
-    api: Api<ConfigMap>,
-    name: String,
-    object: String,
-    owner: OwnerReference,
+/// What a pointer ConfigMap names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedPointer {
+    /// Changes with every save (chunks are written under a new id each time).
+    pub id: String,
+    /// The served serial saved, when the pointer records it.
+    pub serial: Option<u32>,
 }
 
-impl std::fmt::Debug for OutgoingStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutgoingStore")
-            .field("name", &self.name)
-            .finish()
-    }
+/// One saved state as read.
+#[derive(Debug)]
+pub struct Saved {
+    /// The pointer id it was read under.
+    pub id: String,
+    pub zone: Zone,
+    pub backlog: BacklogExport,
+}
+
+/// The DnsZone whose pointer ConfigMap is named `name` (chunks are not pointers).
+pub fn zone_of_pointer(name: &str) -> Option<&str> {
+    name.strip_suffix(SUFFIX).filter(|z| !z.is_empty())
+}
+
+/// Where one zone's served state lives.
+#[derive(Clone, Debug)]
+pub struct OutgoingStore {
+    store: ChunkedPointer,
 }
 
 impl OutgoingStore {
     pub fn of(client: &kube::Client, zone: &DnsZone) -> Self {
         Self {
-            api: Api::namespaced(client.clone(), &zone.namespace().unwrap_or_default()),
-            name: format!("{}{SUFFIX}", zone.name_any()),
-            object: zone.name_any(),
-            owner: controller_ref(zone),
-        }
-    }
-
-    fn chunks(&self) -> Chunks<'_> {
-        Chunks {
-            api: &self.api,
-            base: self.name.clone(),
-            owner: &self.owner,
-            label_of: LABEL_OF,
-            object: &self.object,
-            label_id: LABEL_ID,
+            store: ChunkedPointer {
+                api: Api::namespaced(client.clone(), &zone.namespace().unwrap_or_default()),
+                name: format!("{}{SUFFIX}", zone.name_any()),
+                owner: controller_ref(zone),
+                label_of: LABEL_OF,
+                object: zone.name_any(),
+                label_id: LABEL_ID,
+                pointer_labels: BTreeMap::from([(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "zonekeeper".to_string(),
+                )]),
+            },
         }
     }
 
     fn corrupt(&self, detail: impl ToString) -> OutgoingStoreError {
         OutgoingStoreError::Corrupt {
-            name: self.name.clone(),
+            name: self.store.name.clone(),
             detail: detail.to_string(),
-        }
-    }
-
-    fn kube(&self, source: kube::Error) -> OutgoingStoreError {
-        OutgoingStoreError::Kube {
-            name: self.name.clone(),
-            source,
         }
     }
 
     fn chunk_error(&self, e: ChunkError) -> OutgoingStoreError {
         match e {
-            ChunkError::Kube(e) => self.kube(e),
+            ChunkError::Kube(source) => OutgoingStoreError::Kube {
+                name: self.store.name.clone(),
+                source,
+            },
             other => self.corrupt(other),
         }
     }
@@ -102,26 +105,37 @@ impl OutgoingStore {
         &self,
         origin: &Name,
     ) -> Result<Option<(Zone, BacklogExport)>, OutgoingStoreError> {
-        let Some(cm) = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| self.kube(e))?
-        else {
+        Ok(self.load_saved(origin).await?.map(|s| (s.zone, s.backlog)))
+    }
+
+    /// What the pointer names now, without reading the chunks: a replica compares it with
+    /// what it serves before loading anything.
+    pub async fn pointer(&self) -> Result<Option<SavedPointer>, OutgoingStoreError> {
+        let Some(data) = self.store.get().await.map_err(|e| self.chunk_error(e))? else {
             return Ok(None);
         };
-        let data = cm.data.unwrap_or_default();
-        let (Some(id), Some(count)) = (
-            data.get("id"),
-            data.get("chunks").and_then(|c| c.parse::<usize>().ok()),
-        ) else {
+        self.parse_pointer(&data).map(Some)
+    }
+
+    fn parse_pointer(
+        &self,
+        data: &BTreeMap<String, String>,
+    ) -> Result<SavedPointer, OutgoingStoreError> {
+        let Some(blob) = Blob::of(data) else {
             return Err(self.corrupt("pointer without id or chunk count"));
         };
-        let bytes = self
-            .chunks()
-            .read(id, count)
-            .await
-            .map_err(|e| self.chunk_error(e))?;
+        Ok(SavedPointer {
+            id: blob.id,
+            serial: data.get("serial").and_then(|s| s.parse().ok()),
+        })
+    }
+
+    /// The saved version, its backlog and the pointer id they were read under.
+    pub async fn load_saved(&self, origin: &Name) -> Result<Option<Saved>, OutgoingStoreError> {
+        let Some((data, bytes)) = self.store.load().await.map_err(|e| self.chunk_error(e))? else {
+            return Ok(None);
+        };
+        let pointer = self.parse_pointer(&data)?;
         let (len, rest) = bytes
             .split_first_chunk::<8>()
             .ok_or_else(|| self.corrupt("truncated"))?;
@@ -137,7 +151,11 @@ impl OutgoingStore {
             .read_to_end(&mut json)
             .map_err(|e| self.corrupt(e))?;
         let backlog = serde_json::from_slice(&json).map_err(|e| self.corrupt(e))?;
-        Ok(Some((zone, backlog)))
+        Ok(Some(Saved {
+            id: pointer.id,
+            zone,
+            backlog,
+        }))
     }
 
     /// Chunks first, the pointer last, old chunks after: a crash leaves a complete old or new
@@ -156,46 +174,23 @@ impl OutgoingStore {
         bytes.extend_from_slice(&(zone_bytes.len() as u64).to_be_bytes());
         bytes.extend_from_slice(&zone_bytes);
         bytes.extend_from_slice(&backlog_bytes);
-        let id = Chunks::new_id();
-        let count = self
-            .chunks()
-            .write(&id, &bytes)
+        let extra = BTreeMap::from([
+            (
+                "serial".to_string(),
+                zone.soa_serial().map(|s| s.to_string()).unwrap_or_default(),
+            ),
+            ("backlog".to_string(), backlog.diffs.len().to_string()),
+        ]);
+        self.store
+            .save(&bytes, extra)
             .await
             .map_err(|e| self.chunk_error(e))?;
-        let cm = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": self.name,
-                "labels": {"app.kubernetes.io/managed-by": "zonekeeper"},
-                "ownerReferences": [self.owner],
-            },
-            "data": {
-                "id": id,
-                "chunks": count.to_string(),
-                "serial": zone.soa_serial().map(|s| s.to_string()).unwrap_or_default(),
-                "backlog": backlog.diffs.len().to_string(),
-            },
-        });
-        self.api
-            .patch(
-                &self.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&cm),
-            )
-            .await
-            .map_err(|e| self.kube(e))?;
-        self.chunks().remove_others(&id).await;
         Ok(())
     }
 
     /// `spec.outgoing` removed: the state goes too (best effort; the owner reference removes
     /// it with the zone anyway).
     pub async fn delete(&self) {
-        let _ = self
-            .api
-            .delete(&self.name, &kube::api::DeleteParams::default())
-            .await;
-        self.chunks().remove_others("").await;
+        self.store.delete().await;
     }
 }

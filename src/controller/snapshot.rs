@@ -3,6 +3,8 @@
 //! complete set. A save writes every chunk first and flips the pointer last, so a crash
 //! mid-write leaves the old snapshot readable and never a mix of two.
 
+use std::collections::BTreeMap;
+
 use hickory_proto::rr::Name;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -45,26 +47,61 @@ pub enum ChunkError {
     Missing(String),
     #[error("chunk {0} is empty")]
     Empty(String),
+    #[error("pointer {0} names no complete set of chunks (id and chunk count)")]
+    Pointer(String),
 }
 
-/// Bytes too big for one ConfigMap, as ConfigMaps `<base>-<id>-<i>` of at most
-/// [`CHUNK_BYTES`] each. The caller keeps `id` and the count in a pointer object it writes
-/// after [`Chunks::write`] and before [`Chunks::remove_others`]: that order makes a save
-/// crash-safe (readers follow the pointer to a complete set, old or new).
-pub struct Chunks<'a> {
-    pub api: &'a Api<ConfigMap>,
-    pub base: String,
-    pub owner: &'a OwnerReference,
+/// One blob stored as chunks: the save id its chunks carry and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub id: String,
+    pub chunks: usize,
+}
+
+impl Blob {
+    /// The blob a pointer's `id` and `chunks` name.
+    pub fn of(data: &BTreeMap<String, String>) -> Option<Blob> {
+        Some(Blob {
+            id: data.get("id")?.clone(),
+            chunks: data.get("chunks")?.parse().ok()?,
+        })
+    }
+}
+
+/// "Chunked objects + a pointer written last", the one way zonekeeper stores anything that
+/// may outgrow a ConfigMap (snapshots, ownership lists, served outgoing state).
+///
+/// A blob is cut into ConfigMaps `<name>-<id>-<i>` of at most [`CHUNK_BYTES`] each, labelled
+/// `<label_of>=<object>` and `<label_id>=<id>`; the pointer ConfigMap `<name>` says which
+/// blobs are current. A save writes every chunk first, moves the pointer, and only then
+/// removes chunks the pointer no longer names: a crash at any point leaves the pointer naming
+/// complete blobs (old or new), and leftovers are garbage that is never read.
+#[derive(Clone)]
+pub struct ChunkedPointer {
+    pub api: Api<ConfigMap>,
+    /// The pointer's name; chunks derive theirs from it.
+    pub name: String,
+    pub owner: OwnerReference,
     /// Label key naming the object the chunks belong to; its value is `object`.
-    pub label_of: &'a str,
-    pub object: &'a str,
+    pub label_of: &'static str,
+    pub object: String,
     /// Label key carrying each chunk's save id.
-    pub label_id: &'a str,
+    pub label_id: &'static str,
+    /// Labels of the pointer itself.
+    pub pointer_labels: BTreeMap<String, String>,
 }
 
-impl Chunks<'_> {
-    fn name(&self, id: &str, index: usize) -> String {
-        format!("{}-{id}-{index}", self.base)
+impl std::fmt::Debug for ChunkedPointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkedPointer")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl ChunkedPointer {
+    fn chunk_name(&self, id: &str, index: usize) -> String {
+        format!("{}-{id}-{index}", self.name)
     }
 
     /// A fresh id for a save.
@@ -72,11 +109,21 @@ impl Chunks<'_> {
         uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
     }
 
-    /// Writes `bytes` as the chunks of save `id`; returns how many.
-    pub async fn write(&self, id: &str, bytes: &[u8]) -> Result<usize, ChunkError> {
+    /// The pointer's data, if the pointer exists.
+    pub async fn get(&self) -> Result<Option<BTreeMap<String, String>>, ChunkError> {
+        Ok(self
+            .api
+            .get_opt(&self.name)
+            .await?
+            .map(|cm| cm.data.unwrap_or_default()))
+    }
+
+    /// Writes `bytes` as the chunks of a new blob; nothing reads them until a pointer names it.
+    pub async fn stage(&self, bytes: &[u8]) -> Result<Blob, ChunkError> {
+        let id = Self::new_id();
         let pieces: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
         for (i, piece) in pieces.iter().enumerate() {
-            let name = self.name(id, i);
+            let name = self.chunk_name(&id, i);
             let cm = serde_json::json!({
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
@@ -96,14 +143,17 @@ impl Chunks<'_> {
                 )
                 .await?;
         }
-        Ok(pieces.len())
+        Ok(Blob {
+            id,
+            chunks: pieces.len(),
+        })
     }
 
-    /// Reads back the `count` chunks of save `id`, concatenated.
-    pub async fn read(&self, id: &str, count: usize) -> Result<Vec<u8>, ChunkError> {
+    /// Reads back a blob's chunks, concatenated.
+    pub async fn read(&self, blob: &Blob) -> Result<Vec<u8>, ChunkError> {
         let mut bytes = Vec::new();
-        for i in 0..count {
-            let name = self.name(id, i);
+        for i in 0..blob.chunks {
+            let name = self.chunk_name(&blob.id, i);
             let Some(cm) = self.api.get_opt(&name).await? else {
                 return Err(ChunkError::Missing(name));
             };
@@ -116,24 +166,92 @@ impl Chunks<'_> {
         Ok(bytes)
     }
 
-    /// Removes the chunks of every save but `id` (earlier saves, and orphans of a crash);
-    /// best effort, since leftovers are garbage, never read.
-    pub async fn remove_others(&self, id: &str) {
-        let selector = format!(
-            "{}={},{},{}!={id}",
-            self.label_of, self.object, self.label_id, self.label_id
-        );
-        if let Ok(list) = self
+    /// Moves the pointer (the flip: from here on readers see `data`), then removes the chunks
+    /// of every blob but `keep` (earlier saves, orphans of a crash). Returns the pointer as
+    /// written.
+    pub async fn flip(
+        &self,
+        data: &BTreeMap<String, String>,
+        keep: &[&str],
+    ) -> Result<ConfigMap, ChunkError> {
+        let cm = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": self.name,
+                "labels": self.pointer_labels,
+                "ownerReferences": [self.owner],
+            },
+            "data": data,
+        });
+        let written = self
+            .api
+            .patch(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&cm),
+            )
+            .await?;
+        self.remove_except(keep).await;
+        Ok(written)
+    }
+
+    /// Stores `bytes` as the one blob the pointer names (`id`, `chunks`) beside `extra`.
+    pub async fn save(
+        &self,
+        bytes: &[u8],
+        extra: BTreeMap<String, String>,
+    ) -> Result<(Blob, ConfigMap), ChunkError> {
+        let blob = self.stage(bytes).await?;
+        let mut data = extra;
+        data.insert("id".into(), blob.id.clone());
+        data.insert("chunks".into(), blob.chunks.to_string());
+        let written = self.flip(&data, &[&blob.id]).await?;
+        Ok((blob, written))
+    }
+
+    /// The pointer's data and the one blob it names, if there is a pointer.
+    pub async fn load(&self) -> Result<Option<(BTreeMap<String, String>, Vec<u8>)>, ChunkError> {
+        let Some(data) = self.get().await? else {
+            return Ok(None);
+        };
+        let blob = Blob::of(&data).ok_or_else(|| ChunkError::Pointer(self.name.clone()))?;
+        let bytes = self.read(&blob).await?;
+        Ok(Some((data, bytes)))
+    }
+
+    /// Removes the chunks of every blob whose id is not in `keep`; best effort, since
+    /// leftovers are never read.
+    pub async fn remove_except(&self, keep: &[&str]) {
+        let selector = format!("{}={},{}", self.label_of, self.object, self.label_id);
+        let Ok(list) = self
             .api
             .list(&ListParams::default().labels(&selector))
             .await
-        {
-            for cm in list {
-                if let Some(name) = cm.metadata.name {
-                    let _ = self.api.delete(&name, &DeleteParams::default()).await;
-                }
+        else {
+            return;
+        };
+        for cm in list {
+            let id = cm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(self.label_id))
+                .map(String::as_str);
+            if id.is_some_and(|id| keep.contains(&id)) {
+                continue;
+            }
+            if let Some(name) = cm.metadata.name {
+                let _ = self.api.delete(&name, &DeleteParams::default()).await;
             }
         }
+    }
+
+    /// Removes the pointer and every chunk (best effort; owner references remove them with
+    /// their owner anyway).
+    pub async fn delete(&self) {
+        let _ = self.api.delete(&self.name, &DeleteParams::default()).await;
+        self.remove_except(&[]).await;
     }
 }
 
@@ -151,6 +269,18 @@ const LABEL_ID: &str = "dns.zonekeeper.io/snapshot-id";
 impl ConfigMapStore {
     fn pointer_name(&self) -> String {
         format!("{}-zonekeeper-snapshot", self.zone_object)
+    }
+
+    fn chunked(&self) -> ChunkedPointer {
+        ChunkedPointer {
+            api: self.api.clone(),
+            name: self.pointer_name(),
+            owner: self.owner.clone(),
+            label_of: LABEL_ZONE,
+            object: self.zone_object.clone(),
+            label_id: LABEL_ID,
+            pointer_labels: BTreeMap::from([(LABEL_ZONE.to_string(), self.zone_object.clone())]),
+        }
     }
 
     fn chunk(&self, e: ChunkError) -> SnapshotError {
@@ -180,62 +310,20 @@ impl ConfigMapStore {
             source,
         }
     }
-
-    async fn put(
-        &self,
-        name: &str,
-        labels: serde_json::Value,
-        data: serde_json::Value,
-        binary: serde_json::Value,
-    ) -> Result<(), SnapshotError> {
-        let cm = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": labels, "ownerReferences": [self.owner]},
-            "data": data,
-            "binaryData": binary,
-        });
-        self.api
-            .patch(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&cm),
-            )
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
 }
 
 impl ConfigMapStore {
     /// The stored snapshot's id and serial, read from its pointer alone (one small GET).
     pub async fn pointer(&self) -> Result<Option<(String, Option<u32>)>, SnapshotError> {
-        let Some(pointer) = self
-            .api
-            .get_opt(&self.pointer_name())
-            .await
-            .map_err(|e| self.err(e))?
-        else {
+        let Some(data) = self.chunked().get().await.map_err(|e| self.chunk(e))? else {
             return Ok(None);
         };
-        let data = pointer.data.unwrap_or_default();
         let id = data
             .get("id")
             .cloned()
             .ok_or_else(|| self.corrupt("pointer has no id"))?;
         let serial = data.get("serial").and_then(|s| s.parse().ok());
         Ok(Some((id, serial)))
-    }
-
-    fn chunks(&self) -> Chunks<'_> {
-        Chunks {
-            api: &self.api,
-            base: self.pointer_name(),
-            owner: &self.owner,
-            label_of: LABEL_ZONE,
-            object: &self.zone_object,
-            label_id: LABEL_ID,
-        }
     }
 
     /// Stores `zone` (chunks first, pointer last) and returns the new snapshot's id.
@@ -249,15 +337,14 @@ impl ConfigMapStore {
     /// next commit.
     pub async fn stage(&self, zone: &Zone) -> Result<Staged, SnapshotError> {
         let bytes = encode(zone).map_err(|e| self.codec(e))?;
-        let id = Chunks::new_id();
-        let count = self
-            .chunks()
-            .write(&id, &bytes)
+        let blob = self
+            .chunked()
+            .stage(&bytes)
             .await
             .map_err(|e| self.chunk(e))?;
         Ok(Staged {
-            id,
-            chunks: count,
+            id: blob.id,
+            chunks: blob.chunks,
             serial: zone.soa_serial(),
             records: zone.record_count(),
             bytes: bytes.len(),
@@ -274,19 +361,20 @@ impl ConfigMapStore {
             records,
             bytes,
         } = staged;
-        let labels = serde_json::json!({LABEL_ZONE: self.zone_object});
-        let data = serde_json::json!({
-            "id": id,
-            "chunks": chunks.to_string(),
-            "serial": serial.map(|s| s.to_string()).unwrap_or_default(),
-            "records": records.to_string(),
-            "bytes": bytes.to_string(),
-        });
-        // The flip: from here on readers see the new snapshot.
-        self.put(&self.pointer_name(), labels, data, serde_json::json!({}))
-            .await?;
-        // Old and orphaned chunks (from an earlier crash) go last; failing here loses nothing.
-        self.chunks().remove_others(&id).await;
+        let data = BTreeMap::from([
+            ("id".to_string(), id.clone()),
+            ("chunks".to_string(), chunks.to_string()),
+            (
+                "serial".to_string(),
+                serial.map(|s| s.to_string()).unwrap_or_default(),
+            ),
+            ("records".to_string(), records.to_string()),
+            ("bytes".to_string(), bytes.to_string()),
+        ]);
+        self.chunked()
+            .flip(&data, &[&id])
+            .await
+            .map_err(|e| self.chunk(e))?;
         Ok(id)
     }
 }
@@ -305,27 +393,9 @@ impl SnapshotStore for ConfigMapStore {
     type Error = SnapshotError;
 
     async fn load(&self, origin: &Name) -> Result<Option<Zone>, SnapshotError> {
-        let Some(pointer) = self
-            .api
-            .get_opt(&self.pointer_name())
-            .await
-            .map_err(|e| self.err(e))?
-        else {
+        let Some((_, bytes)) = self.chunked().load().await.map_err(|e| self.chunk(e))? else {
             return Ok(None);
         };
-        let data = pointer.data.unwrap_or_default();
-        let id = data
-            .get("id")
-            .ok_or_else(|| self.corrupt("pointer has no id"))?;
-        let chunks: usize = data
-            .get("chunks")
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| self.corrupt("pointer has no chunk count"))?;
-        let bytes = self
-            .chunks()
-            .read(id, chunks)
-            .await
-            .map_err(|e| self.chunk(e))?;
         decode(origin, &bytes).map(Some).map_err(|e| self.codec(e))
     }
 

@@ -532,6 +532,43 @@ impl TransferHandle {
         })
     }
 
+    /// Serves `zone` with `export` as its backlog, both swapped in under one lock: a
+    /// transfer sees the old version with the old backlog or the new with the new, never a
+    /// mix (a replica loading what the leader saved, or a restart). A backlog that does not
+    /// lead up to `zone`'s serial is dropped (peers get AXFR). Returns the differences kept.
+    pub fn install(&self, zone: Zone, export: &BacklogExport) -> Result<usize, OutgoingError> {
+        let origin = zone.origin().clone();
+        let Some(serial) = zone.soa_serial() else {
+            return Err(OutgoingError::NoSoa(origin.to_ascii()));
+        };
+        let found = Name::from_ascii(&export.origin).ok();
+        if !found.is_some_and(|f| crate::dns::model::name_eq(&f, &origin)) {
+            return Err(OutgoingError::WrongZone {
+                zone: origin.to_ascii(),
+                found: export.origin.clone(),
+            });
+        }
+        let entries = export
+            .diffs
+            .iter()
+            .map(ExportedDiff::to_entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        let zone = Arc::new(zone);
+        Ok(self.with_zone(&origin, |z| {
+            let mut backlog = Backlog::default();
+            backlog.set_limits(z.backlog.limits());
+            for entry in entries {
+                backlog.push(entry);
+            }
+            if backlog.newest_serial() != Some(serial) || !z.enabled {
+                backlog.clear();
+            }
+            z.zone = Some(zone);
+            z.backlog = backlog;
+            z.backlog.len()
+        }))
+    }
+
     /// Each peer's last transfer of each zone.
     pub fn transfers(&self) -> Vec<TransferRecord> {
         self.state
