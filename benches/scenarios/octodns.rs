@@ -97,7 +97,7 @@ fn octodns_config(dir: &Path, server: &Server, n: usize) -> anyhow::Result<()> {
     for i in 0..n {
         let [a, b, c, d] = ip(i);
         records.push_str(&format!(
-            "h{i}:\n  type: A\n  ttl: 300\n  value: {a}.{b}.{c}.{d}\n"
+            "h{i}:\n  ttl: 300\n  type: A\n  value: {a}.{b}.{c}.{d}\n"
         ));
     }
     std::fs::write(zones.join(format!("{ZONE}yaml")), records)?;
@@ -105,7 +105,7 @@ fn octodns_config(dir: &Path, server: &Server, n: usize) -> anyhow::Result<()> {
         dir.join("octodns.yaml"),
         format!(
             "providers:\n  config:\n    class: octodns.provider.yaml.YamlProvider\n    \
-             directory: ./zones\n    default_ttl: 300\n  bind:\n    \
+             directory: ./zones\n    default_ttl: 300\n    enforce_order: false\n  bind:\n    \
              class: octodns_bind.Rfc2136Provider\n    host: {}\n    port: {}\n    \
              key_name: {}\n    key_secret: {}\n    key_algorithm: {}\n\
              zones:\n  {ZONE}:\n    sources: [config]\n    targets: [bind]\n",
