@@ -1,6 +1,6 @@
 //! `spec.records` to RRsets: every entry checked, every problem named by its entry.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use hickory_proto::rr::{Name, RecordType};
 
@@ -54,7 +54,8 @@ pub fn parse_record_sets(
 ) -> Result<Vec<RRset>, Vec<RecordError>> {
     let mut errors = Vec::new();
     let mut sets: Vec<(usize, RRset)> = Vec::new();
-    let mut seen: BTreeMap<RRsetKey, usize> = BTreeMap::new();
+    // Hashed, not ordered: an ordered map compares names label by label on every insert.
+    let mut seen: HashMap<RRsetKey, usize> = HashMap::with_capacity(records.len());
     for (index, rs) in records.iter().enumerate() {
         let err = |problem: RecordProblem| RecordError {
             index,

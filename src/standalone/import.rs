@@ -256,10 +256,16 @@ pub fn adopt(root: &Path, opts: &ImportOptions, zone: &Zone) -> Result<(), Impor
     let object = object_name(opts, &name_to_text(zone.origin()));
     let dir = ZoneDir::new(root, &opts.namespace, &object);
     let mut owned = dir.load_owned()?;
-    owned.extend(
-        managed_rrsets(zone, opts.include_apex_ns).map(|set| (set.key(), set.fingerprint())),
-    );
-    dir.save_owned(&owned)?;
+    let managed =
+        managed_rrsets(zone, opts.include_apex_ns).map(|set| (set.key(), set.fingerprint()));
+    if owned.is_empty() {
+        // The zone hands its RRsets out in canonical order, the list's own: written as they
+        // come, the list is never held whole.
+        dir.save_owned_lines(managed)?;
+    } else {
+        owned.extend(managed);
+        dir.save_owned(&owned)?;
+    }
     Ok(())
 }
 

@@ -12,9 +12,12 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::Value;
 
 use crate::api::crd::crds;
+use crate::api::dns_zone::RecordSet;
 use crate::api::schema::{FieldError, apply_defaults, check_structure, crd_schema, validate};
 use crate::api::shared::{GROUP, VERSION};
 use crate::api::{DnsZone, ZoneSync};
+
+use super::slices;
 
 /// Why manifests could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +94,90 @@ impl Manifests {
 
     /// Adds the objects of one YAML stream; `path` names it in errors.
     pub fn add_text(&mut self, path: &str, text: &str) -> Result<(), ManifestError> {
+        if let Some(objects) = Self::read_in_slices(path, text, slices::MIN_ITEMS)
+            && self.take_all(objects)
+        {
+            return Ok(());
+        }
+        self.add_text_whole(path, text)
+    }
+
+    /// The objects of a stream with big `spec.records` lists, each list read in slices (see
+    /// [`slices`]); `None` when the stream has no such list, or anything about it is not as
+    /// expected, errors included: the whole read then gives the answer and its messages.
+    fn read_in_slices(path: &str, text: &str, min_items: usize) -> Option<Manifests> {
+        let docs = slices::documents(text)?;
+        let cuts: Vec<Option<slices::Cut>> =
+            docs.iter().map(|d| slices::cut(d, min_items)).collect();
+        if cuts.iter().all(Option::is_none) {
+            return None;
+        }
+        let schema = object_schema(path, "DnsZone", "").ok()?;
+        let item_schema = records_apart(&schema).and_then(slices::item_schema)?;
+        let mut out = Manifests::default();
+        for (doc, cut) in docs.into_iter().zip(cuts) {
+            match cut {
+                None => {
+                    let mut values = serde_yaml::Deserializer::from_str(doc);
+                    if let Some(value) = values.next() {
+                        let value: Value = serde::Deserialize::deserialize(value).ok()?;
+                        if !value.is_null() {
+                            out.add_object(path, 0, value).ok()?;
+                        }
+                    }
+                    if values.next().is_some() {
+                        return None;
+                    }
+                }
+                Some(cut) => {
+                    let value: Value = serde_yaml::from_str(&cut.rest).ok()?;
+                    let ours = value["apiVersion"] == format!("{GROUP}/{VERSION}").as_str()
+                        && value["kind"] == "DnsZone";
+                    let first = slices::read_items(cut.first, 1)?;
+                    if !ours || value["spec"]["records"].as_array() != Some(&first) {
+                        return None;
+                    }
+                    let mut records = Vec::new();
+                    for (slice, count) in &cut.slices {
+                        for item in slices::read_items(slice, *count)? {
+                            if !check_structure(item_schema, &item, "").is_empty() {
+                                return None;
+                            }
+                            records.push(serde_json::from_value::<RecordSet>(item).ok()?);
+                        }
+                    }
+                    let key = object_key(
+                        value["metadata"]["namespace"].as_str(),
+                        value["metadata"]["name"]
+                            .as_str()
+                            .or_else(|| value["metadata"]["generateName"].as_str())
+                            .unwrap_or_default(),
+                    );
+                    out.add_object(path, 0, value).ok()?;
+                    out.zones.get_mut(&key)?.spec.records.append(&mut records);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Adds objects read apart, unless one is already here (`false`, nothing added): the
+    /// whole read then reports the duplicate as usual.
+    fn take_all(&mut self, objects: Manifests) -> bool {
+        let clash = objects.zones.keys().any(|k| self.zones.contains_key(k))
+            || objects.secrets.keys().any(|k| self.secrets.contains_key(k))
+            || (objects.config_maps.keys()).any(|k| self.config_maps.contains_key(k));
+        if clash {
+            return false;
+        }
+        self.zones.extend(objects.zones);
+        self.syncs.extend(objects.syncs);
+        self.secrets.extend(objects.secrets);
+        self.config_maps.extend(objects.config_maps);
+        true
+    }
+
+    fn add_text_whole(&mut self, path: &str, text: &str) -> Result<(), ManifestError> {
         for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
             let value: Value =
                 serde::Deserialize::deserialize(doc).map_err(|e| ManifestError::Parse {
@@ -430,6 +517,93 @@ mod tests {
             err.contains("records and recordsFrom are only meaningful with type: Primary"),
             "{err}"
         );
+    }
+
+    /// A big list in the ways people write lists: block and flow entries, quoted wildcard
+    /// names, text with `#` and `: `, comments between entries, an anchor used within a slice.
+    fn big_stream(items: usize) -> String {
+        let mut doc = String::from(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: k}\nstringData: {secret: s}\n---\n\
+             apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\nmetadata: {name: z}\n\
+             spec:\n  zoneName: example.com.\n  type: Primary\n\
+             \x20 backend: {server: '127.0.0.1:53'}\n  records:\n",
+        );
+        for i in 0..items {
+            doc.push_str(&match i % 5 {
+                0 => format!("  - {{name: h{i}, type: A, data: [\"192.0.2.1\"]}}\n"),
+                1 => format!(
+                    "  - name: \"*.w{i}\"\n    type: A\n    ttl: 60\n    data:\n    - 192.0.2.2\n"
+                ),
+                2 => format!(
+                    "  # entry {i}\n  - name: t{i}\n    type: TXT\n    data: ['a # b: c', \"d\"]\n"
+                ),
+                3 => format!("  - name: m{i}\n    type: MX\n    data: &mx{i}\n      - 10 mail\n"),
+                _ => format!("  -\n    name: c{i}\n    type: CNAME\n    data: [\"h0\"]\n"),
+            });
+        }
+        doc.push_str(
+            "  management: {prune: true}\n---\napiVersion: v1\nkind: ConfigMap\n\
+                      metadata: {name: c}\ndata: {zone: \"x\"}\n",
+        );
+        doc
+    }
+
+    fn json(zones: &BTreeMap<String, DnsZone>) -> Value {
+        serde_json::to_value(zones).unwrap()
+    }
+
+    #[test]
+    fn a_big_list_read_in_slices_is_the_list_read_whole() {
+        let text = big_stream(1_500);
+        let sliced = Manifests::read_in_slices("big.yaml", &text, 2).unwrap();
+        let mut whole = Manifests::default();
+        whole.add_text_whole("big.yaml", &text).unwrap();
+        assert_eq!(json(&sliced.zones), json(&whole.zones));
+        assert_eq!(sliced.secrets, whole.secrets);
+        assert_eq!(sliced.config_maps, whole.config_maps);
+        let zone = &sliced.zones["default/z"];
+        assert_eq!(zone.spec.records.len(), 1_500);
+        assert_eq!(zone.spec.records[1_499].data, ["h0"]);
+        assert!(zone.spec.management.prune);
+        // The real threshold takes the same road for a list this long.
+        let mut loaded = Manifests::default();
+        loaded.add_text("big.yaml", &text).unwrap();
+        assert_eq!(json(&loaded.zones), json(&whole.zones));
+    }
+
+    #[test]
+    fn what_slices_cannot_read_alone_is_read_whole_with_its_usual_errors() {
+        // An alias to an anchor in another slice.
+        let text = big_stream(1_500).replace(
+            "  management:",
+            "  - {name: last, type: MX, data: *mx3}\n  management:",
+        );
+        assert!(Manifests::read_in_slices("a.yaml", &text, 2).is_none());
+        let mut m = Manifests::default();
+        m.add_text("a.yaml", &text).unwrap();
+        assert_eq!(m.zones["default/z"].spec.records[1_500].data, ["10 mail"]);
+
+        let text =
+            big_stream(1_500).replace("name: t702\n    type: TXT", "name: t702\n    type: BOGUS");
+        assert!(Manifests::read_in_slices("b.yaml", &text, 2).is_none());
+        let err = Manifests::default()
+            .add_text("b.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "b.yaml: DnsZone z is invalid: spec.records[702].type: Unsupported value: \"BOGUS\""
+            ),
+            "{err}"
+        );
+
+        // A zone already loaded from another file is reported as before.
+        let mut m = Manifests::default();
+        m.add_text("c.yaml", &big_stream(1_100)).unwrap();
+        assert!(matches!(
+            m.add_text("d.yaml", &big_stream(1_100)),
+            Err(ManifestError::Duplicate { .. })
+        ));
     }
 
     /// A rule that reads the list's contents or a default inside it makes the list be checked

@@ -5,4 +5,5 @@ pub mod demo;
 pub mod import;
 pub mod manifests;
 pub mod progress;
+pub mod slices;
 pub mod state;
