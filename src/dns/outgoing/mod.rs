@@ -25,7 +25,7 @@ pub use peer::{NotifySources, PeerAddress, PeerAddressError, PeerAuth};
 pub use talk::{NotifyOutcome, NotifyRetry, PeerSoa, check_peer_soa, notify_peer, notify_peers};
 
 use crate::dns::model::{RRsetKey, Zone};
-use crate::dns::server::{Listeners, ServerError, handler::journal_entry, listen};
+use crate::dns::server::{Listeners, ServerError, WireZone, WireZoneError, listen};
 use backlog::Backlog;
 
 /// How the transfer server runs.
@@ -154,6 +154,9 @@ pub enum OutgoingError {
     /// The exported backlog does not decode.
     #[error(transparent)]
     Import(#[from] BacklogImportError),
+    /// The zone does not go into wire form (or come back from it).
+    #[error(transparent)]
+    Wire(#[from] WireZoneError),
 }
 
 /// What a publish did.
@@ -170,7 +173,8 @@ pub struct Published {
 
 #[derive(Debug)]
 struct ZoneState {
-    zone: Option<Arc<Zone>>,
+    /// The version served, in wire form only: a served zone costs about its AXFR size.
+    zone: Option<Arc<WireZone>>,
     backlog: Backlog,
     peers: Vec<PeerAuth>,
     enabled: bool,
@@ -265,7 +269,9 @@ impl TransferHandle {
         let Some(serial) = zone.soa_serial() else {
             return Err(OutgoingError::NoSoa(origin.to_ascii()));
         };
-        let new = Arc::new(zone);
+        // The model is dropped once in wire form: only the wire form is kept.
+        let new = Arc::new(WireZone::from_zone(&zone)?);
+        drop(zone);
         let old = self
             .state
             .read()
@@ -276,7 +282,7 @@ impl TransferHandle {
         // and transfers keep being served from the old version meanwhile.
         let entry = match (&old, previous) {
             (Some(old), Some(p)) if crate::dns::wire::serial_gt(serial, p) => {
-                journal_entry(old, &new)
+                WireZone::journal_entry(old, &new)
             }
             _ => None,
         };
@@ -311,8 +317,22 @@ impl TransferHandle {
         })
     }
 
-    /// The version served now.
+    /// The version served now, as a model to edit: decoded from the wire form each
+    /// time (about a second for a million records), so callers that only need the
+    /// serial ask [`Self::serial`].
     pub fn zone(&self, origin: &Name) -> Option<Arc<Zone>> {
+        let wire = self.served(origin)?;
+        match wire.to_zone() {
+            Ok(zone) => Some(Arc::new(zone)),
+            Err(e) => {
+                tracing::error!(zone = %origin, error = %e, "served version does not decode");
+                None
+            }
+        }
+    }
+
+    /// The version served now, in wire form (cheap: shared).
+    pub fn served(&self, origin: &Name) -> Option<Arc<WireZone>> {
         self.state
             .read()
             .get(&key(origin))
@@ -321,7 +341,7 @@ impl TransferHandle {
 
     /// The serial served now.
     pub fn serial(&self, origin: &Name) -> Option<u32> {
-        self.zone(origin).and_then(|z| z.soa_serial())
+        self.served(origin).and_then(|z| z.soa_serial())
     }
 
     /// The zones configured (published or not).
