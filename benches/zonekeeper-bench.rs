@@ -44,12 +44,13 @@ use zk_fixtures::dns_servers::{
 };
 use zonekeeper::dns::diff::zone_diff;
 use zonekeeper::dns::model::Zone;
-use zonekeeper::dns::outgoing::{PeerAuth, TransferOptions as ServeOptions, TransferServer};
 use zonekeeper::dns::query::{QueryOptions, query_soa};
 use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr, axfr_zone, ixfr};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
+#[path = "scenarios/axfr.rs"]
+mod axfr;
 #[path = "scenarios/scale.rs"]
 mod scale;
 
@@ -222,108 +223,6 @@ async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
     line(&format!("axfr-sync-{size}-{kn}"), ours, floor, peak);
     // peak_rss_mb here is the growth over the process's RSS at the start.
     line(&format!("axfr-raw-{size}-{kn}"), raw, floor, raw_peak);
-    Ok(())
-}
-
-/// zonekeeper's transfer server serving the zone Knot serves (taken from Knot by AXFR,
-/// SOA included) to `kdig`, against Knot serving it to `kdig`; then an IXFR of 10 changes
-/// from the backlog, against the 5 ms target.
-async fn outgoing_scenario(n: usize) -> anyhow::Result<()> {
-    let knot = start(Kind::Knot, n);
-    let k = key(&knot)?;
-    let z = zone()?;
-    let opts = TransferOptions {
-        tsig: Some(k.clone()),
-        ..Default::default()
-    };
-    let (model, stats) = axfr_zone(knot.addr, &z, &opts).await?;
-    let serial = model
-        .soa_serial()
-        .ok_or_else(|| anyhow::anyhow!("no SOA"))?;
-    let server = TransferServer::start("127.0.0.1:0".parse()?, ServeOptions::default()).await?;
-    let addr = server.local_addr();
-    let handle = server.handle();
-    handle.set_peers(
-        &z,
-        vec![PeerAuth {
-            name: "kdig".into(),
-            address: "127.0.0.1".parse()?,
-            key: k.clone(),
-        }],
-    );
-    handle.publish(model)?;
-    let fk = knot.key.clone();
-    // kdig blocks: off the runtime's workers, which serve the transfer.
-    let run = |addr: SocketAddr, qtype: String| {
-        let fk = fk.clone();
-        tokio::task::spawn_blocking(move || external_xfr_at("kdig", addr, &fk, &qtype))
-    };
-    run(knot.addr, "AXFR".into()).await??;
-    run(addr, "AXFR".into()).await??;
-    let runs = if n >= 1_000_000 { 1 } else { 3 };
-    let mut floor = Duration::MAX;
-    let mut ours = Duration::MAX;
-    let mut serve_peak: f64 = 0.0;
-    let mut total_peak: f64 = 0.0;
-    for _ in 0..runs {
-        floor = floor.min(run(knot.addr, "AXFR".into()).await??);
-        reset_peak();
-        let base = peak_mb();
-        ours = ours.min(run(addr, "AXFR".into()).await??);
-        serve_peak = serve_peak.max(peak_mb() - base);
-        total_peak = total_peak.max(peak_mb());
-    }
-    let size = human(n);
-    let wire_mb = stats.bytes as f64 / (1024.0 * 1024.0);
-    // peak_rss_mb: growth while serving (the zone was loaded before).
-    line(&format!("outgoing-axfr-{size}"), ours, floor, serve_peak);
-    println!(
-        "bench scenario=outgoing-axfr-{size}-rss wire_mb={wire_mb:.1} serve_growth_mb={serve_peak:.1} \
-         process_peak_mb={total_peak:.1} growth_vs_wire={:.3} process_vs_wire={:.3}",
-        serve_peak / wire_mb,
-        total_peak / wire_mb
-    );
-
-    let served = handle
-        .zone(&z)
-        .ok_or_else(|| anyhow::anyhow!("not served"))?;
-    let mut next = Zone::clone(&served);
-    drop(served);
-    for change in adds("x", 10)? {
-        for record in change.new {
-            next.insert(record);
-        }
-    }
-    next.set_soa_serial(serial.wrapping_add(1));
-    let t = Instant::now();
-    let published = handle.publish(next)?;
-    let publish = t.elapsed();
-    anyhow::ensure!(published.journaled, "{published:?}");
-    let mut ixfr_time = Duration::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
-        let (outcome, _) = ixfr(addr, &z, serial, &opts, &mut |_| Ok(())).await?;
-        ixfr_time = ixfr_time.min(t.elapsed());
-        match outcome {
-            IxfrOutcome::Incremental(steps) => {
-                let n: usize = steps.iter().map(|s| s.added.len() + s.deleted.len()).sum();
-                anyhow::ensure!(n == 10, "IXFR carried {n} records");
-            }
-            o => anyhow::bail!("expected incremental, got {o:?}"),
-        }
-    }
-    // The floor is the 5 ms target, not a measurement.
-    line(
-        &format!("outgoing-ixfr-10-on-{size}"),
-        ixfr_time,
-        Duration::from_millis(5),
-        peak_mb(),
-    );
-    println!(
-        "bench scenario=outgoing-publish-10-on-{size} ours_s={:.4} (diff of two versions into the backlog)",
-        publish.as_secs_f64()
-    );
-    server.shutdown().await;
     Ok(())
 }
 
@@ -762,7 +661,7 @@ async fn main() -> anyhow::Result<()> {
             "usage: cargo bench --bench zonekeeper-bench [-- --max N | --zonesync | --outgoing | --acl | --webhook | --standalone | --octodns]\n\
              \x20 --max N     skip scenarios with zones over N records (default 1000000)\n\
              \x20 --zonesync  only the ZoneSync scenarios (100k-record sync from Knot)\n\
-             \x20 --outgoing  only the transfer server scenarios (AXFR to kdig vs Knot, IXFR)\n\
+             \x20 --outgoing  only the transfer server scenarios (AXFR to kdig vs Knot, IXFR, NOTIFY to 3 peers)\n\
              \x20 --acl       only the ACL review of a 1,000-RRset edit\n\
              \x20 --webhook   only the admission webhook answer for a 1,000-record zone edit\n\
              \x20 --standalone  only import/plan of big zones by the zonekeeper binary\n\
@@ -803,9 +702,9 @@ async fn main() -> anyhow::Result<()> {
         // With --max below 100k, that size alone (a quick check of the scenario).
         let sizes: Vec<usize> = outgoing_sizes.collect();
         for n in if sizes.is_empty() { vec![max] } else { sizes } {
-            outgoing_scenario(n).await?;
+            axfr::outgoing_scenario(n).await?;
         }
-        return Ok(());
+        return axfr::propagate_scenario(10_000.min(max.max(1))).await;
     }
     if args.iter().any(|a| a == "--standalone") {
         return plan::standalone_scenarios(max).await;
@@ -828,7 +727,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     for n in outgoing_sizes {
-        outgoing_scenario(n).await?;
+        axfr::outgoing_scenario(n).await?;
     }
-    Ok(())
+    axfr::propagate_scenario(10_000.min(max.max(1))).await
 }

@@ -374,16 +374,18 @@ impl Runner {
         let Some(store) = &self.store else {
             return;
         };
-        let (Some(zone), Some(backlog)) =
-            (self.handle.zone(origin), self.handle.export_backlog(origin))
-        else {
+        let Some(backlog) = self.handle.export_backlog(origin) else {
             return;
         };
-        let Some(serial) = zone.soa_serial() else {
-            return;
-        };
-        let now = (serial, backlog.diffs.len());
+        let now = (backlog.serial, backlog.diffs.len());
         if self.persisted == Some(now) {
+            return;
+        }
+        // The served version is kept in wire form: decoded only when it is saved.
+        let Some(zone) = self.handle.zone(origin) else {
+            return;
+        };
+        if zone.soa_serial() != Some(backlog.serial) {
             return;
         }
         match store.save(&zone, &backlog).await {
@@ -414,10 +416,11 @@ impl Runner {
                 return false;
             }
         };
-        let served = self.handle.zone(&cfg.origin);
-        if served.as_ref().and_then(|z| z.soa_serial()) == Some(serial) {
+        if self.handle.serial(&cfg.origin) == Some(serial) {
             return false;
         }
+        // Decoded from the served wire form: only when the backend moved.
+        let served = self.handle.zone(&cfg.origin);
         let mut snapshot: Option<Zone> = served.map(|z| (*z).clone());
         if let Err(e) =
             pass::refresh_snapshot(&cfg.transfer, &cfg.origin, serial, &mut snapshot).await

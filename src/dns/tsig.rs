@@ -394,7 +394,10 @@ impl ResponseSigner {
 
     /// Signs `message` (complete, id set) and returns its wire form.
     pub fn sign(&mut self, message: &mut Message) -> Result<Vec<u8>, TsigError> {
-        let now = unix_now();
+        self.sign_at(message, unix_now())
+    }
+
+    fn sign_at(&mut self, message: &mut Message, now: u64) -> Result<Vec<u8>, TsigError> {
         let pre = TSIG::new(
             self.key.algorithm.clone(),
             now,
@@ -435,6 +438,92 @@ impl ResponseSigner {
         message.add_tsig(make_tsig_record(self.key.name.clone(), pre.set_mac(mac)));
         message.to_vec().map_err(|e| TsigError(e.to_string()))
     }
+}
+
+impl ResponseSigner {
+    /// Signs a response already in wire form (`message`, complete but for its TSIG),
+    /// appending the TSIG record and counting it in ARCOUNT: the same signature as
+    /// [`Self::sign`] without decoding the message into hickory's types. Chained like
+    /// it: the first message covers the request MAC and every TSIG variable, later ones
+    /// the previous MAC and the timers only (RFC 8945 5.3.1).
+    pub fn sign_raw(&mut self, message: &mut Vec<u8>) -> Result<(), TsigError> {
+        self.sign_raw_at(message, unix_now())
+    }
+
+    fn sign_raw_at(&mut self, message: &mut Vec<u8>, now: u64) -> Result<(), TsigError> {
+        if message.len() < 12 {
+            return Err(TsigError("message shorter than its header".to_string()));
+        }
+        let id = [message[0], message[1]];
+        let mut key_name = Vec::with_capacity(64);
+        canonical_name_wire(&self.key.name, &mut key_name);
+        let mut algorithm = Vec::with_capacity(32);
+        canonical_name_wire(&self.key.algorithm.to_name(), &mut algorithm);
+        let time = &now.to_be_bytes()[2..];
+        let other_len = u16::try_from(self.other.len())
+            .map_err(|_| TsigError("TSIG other data too long".to_string()))?;
+        let mut tbs = Vec::with_capacity(2 + self.prev_mac.len() + message.len() + 128);
+        tbs.extend_from_slice(&(self.prev_mac.len() as u16).to_be_bytes());
+        tbs.extend_from_slice(&self.prev_mac);
+        tbs.extend_from_slice(message);
+        if self.first {
+            tbs.extend_from_slice(&key_name);
+            tbs.extend_from_slice(&TSIG_CLASS_ANY.to_be_bytes());
+            tbs.extend_from_slice(&0u32.to_be_bytes());
+            tbs.extend_from_slice(&algorithm);
+            tbs.extend_from_slice(time);
+            tbs.extend_from_slice(&FUDGE.to_be_bytes());
+            tbs.extend_from_slice(&self.error.to_be_bytes());
+            tbs.extend_from_slice(&other_len.to_be_bytes());
+            tbs.extend_from_slice(&self.other);
+        } else {
+            tbs.extend_from_slice(time);
+            tbs.extend_from_slice(&FUDGE.to_be_bytes());
+        }
+        let mac = self
+            .signer
+            .sign(&tbs)
+            .map_err(|e| TsigError(e.to_string()))?;
+        let mac_len =
+            u16::try_from(mac.len()).map_err(|_| TsigError("MAC too long".to_string()))?;
+        let rdlen = algorithm.len() + 6 + 2 + 2 + mac.len() + 2 + 2 + 2 + self.other.len();
+        let rdlen = u16::try_from(rdlen).map_err(|_| TsigError("TSIG too long".to_string()))?;
+        message.extend_from_slice(&key_name);
+        message.extend_from_slice(&TSIG_TYPE.to_be_bytes());
+        message.extend_from_slice(&TSIG_CLASS_ANY.to_be_bytes());
+        message.extend_from_slice(&0u32.to_be_bytes());
+        message.extend_from_slice(&rdlen.to_be_bytes());
+        message.extend_from_slice(&algorithm);
+        message.extend_from_slice(time);
+        message.extend_from_slice(&FUDGE.to_be_bytes());
+        message.extend_from_slice(&mac_len.to_be_bytes());
+        message.extend_from_slice(&mac);
+        message.extend_from_slice(&id);
+        message.extend_from_slice(&self.error.to_be_bytes());
+        message.extend_from_slice(&other_len.to_be_bytes());
+        message.extend_from_slice(&self.other);
+        let arcount = u16::from_be_bytes([message[10], message[11]]).wrapping_add(1);
+        message[10..12].copy_from_slice(&arcount.to_be_bytes());
+        if message.len() > usize::from(u16::MAX) {
+            return Err(TsigError("signed message over 64 KiB".to_string()));
+        }
+        self.prev_mac = mac;
+        self.first = false;
+        Ok(())
+    }
+}
+
+/// TSIG's RR type and class (RFC 8945 4.2).
+const TSIG_TYPE: u16 = 250;
+const TSIG_CLASS_ANY: u16 = 255;
+
+/// Canonical (lower-case, uncompressed) wire form of a name, as TSIG digests it.
+fn canonical_name_wire(name: &Name, out: &mut Vec<u8>) {
+    for label in name.iter() {
+        out.push(u8::try_from(label.len()).unwrap_or(63));
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
 }
 
 /// The unsigned TSIG record of an error answer (BADKEY/BADSIG/BADTIME):
@@ -674,5 +763,46 @@ mod tests {
             }
         }
         assert!(failed, "tampered unsigned message must break the chain");
+    }
+
+    /// The raw signer writes what hickory's message signer writes, byte for byte, and
+    /// our verifier accepts a chain of raw-signed messages.
+    #[test]
+    fn raw_signing_matches_message_signing() {
+        let k = key();
+        let mut req = Message::new();
+        req.set_id(9).add_query(Query::query(
+            Name::from_ascii("z.").unwrap(),
+            RecordType::AXFR,
+        ));
+        let (wire, mut verifier) = k.sign(&mut req).unwrap();
+        let request = Message::from_vec(&wire).unwrap();
+        let RequestAuth::Verified(mut by_message) =
+            verify_request(std::slice::from_ref(&k), &wire, &request)
+        else {
+            panic!("request does not verify")
+        };
+        let RequestAuth::Verified(mut raw) =
+            verify_request(std::slice::from_ref(&k), &wire, &request)
+        else {
+            panic!("request does not verify")
+        };
+        let now = unix_now();
+        for i in 0..3u8 {
+            let mut m = Message::new();
+            m.set_id(9).set_message_type(MessageType::Response);
+            m.add_answer(Record::from_rdata(
+                Name::from_ascii(format!("a{i}.z.")).unwrap(),
+                60,
+                RData::A(hickory_proto::rr::rdata::A::new(10, 0, 0, i)),
+            ));
+            let mut bytes = m.to_vec().unwrap();
+            let expected = by_message.sign_at(&mut m, now).unwrap();
+            raw.sign_raw_at(&mut bytes, now).unwrap();
+            assert_eq!(bytes, expected, "message {i}");
+            let decoded = Message::from_vec(&bytes).unwrap();
+            verifier.verify(&bytes, &decoded).unwrap();
+        }
+        verifier.finish().unwrap();
     }
 }

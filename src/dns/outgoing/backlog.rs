@@ -66,19 +66,8 @@ pub(crate) struct Backlog {
     entries: VecDeque<(JournalEntry, usize)>,
     bytes: usize,
     bounds: BacklogBounds,
-    /// Wire size of the served zone, the base of a percentage bound.
+    /// Size of the served zone's records (`WireZone::byte_len`), the base of a percentage bound.
     zone_bytes: usize,
-}
-
-/// Uncompressed wire size of every record of `zone`, the measure of a percentage bound.
-pub(crate) fn zone_wire_bytes(zone: &crate::dns::model::Zone) -> usize {
-    let mut total = 0usize;
-    // Summing lengths cannot fail; an encoding error only means a record is not counted.
-    let _ = zone.write_records(|wire| {
-        total += wire.len();
-        Ok::<(), String>(())
-    });
-    total
 }
 
 fn serial(record: &Record) -> Option<u32> {
@@ -137,11 +126,6 @@ impl Backlog {
     pub(crate) fn set_bounds(&mut self, bounds: BacklogBounds) {
         self.bounds = bounds;
         self.trim();
-    }
-
-    /// Whether the byte bound depends on the zone's size (so publishing must measure it).
-    pub(crate) fn needs_zone_bytes(&self) -> bool {
-        matches!(self.bounds.bytes, BacklogBytes::PercentOfZone(_))
     }
 
     /// The served zone's wire size changed (a new version is served).
@@ -389,7 +373,6 @@ mod tests {
             max_versions: 1,
             bytes: BacklogBytes::Fixed(size * 10),
         });
-        assert!(!backlog.needs_zone_bytes());
         backlog.push(diff(10, 3000));
         backlog.push(diff(11, 3000));
         assert_eq!(backlog.len(), 1, "max_versions");

@@ -28,8 +28,8 @@ pub use peer::{NotifySources, PeerAddress, PeerAddressError, PeerAuth};
 pub use talk::{NotifyOutcome, NotifyRetry, PeerSoa, check_peer_soa, notify_peer, notify_peers};
 
 use crate::dns::model::{RRsetKey, Zone};
-use crate::dns::server::{Listeners, ServerError, handler::journal_entry, listen};
-use backlog::{Backlog, zone_wire_bytes};
+use crate::dns::server::{Listeners, ServerError, WireZone, WireZoneError, listen};
+use backlog::Backlog;
 
 /// How the transfer server runs.
 #[derive(Clone, Debug)]
@@ -157,6 +157,9 @@ pub enum OutgoingError {
     /// The exported backlog does not decode.
     #[error(transparent)]
     Import(#[from] BacklogImportError),
+    /// The zone does not go into wire form (or come back from it).
+    #[error(transparent)]
+    Wire(#[from] WireZoneError),
 }
 
 /// What a publish did.
@@ -173,7 +176,8 @@ pub struct Published {
 
 #[derive(Debug)]
 struct ZoneState {
-    zone: Option<Arc<Zone>>,
+    /// The version served, in wire form only: a served zone costs about its AXFR size.
+    zone: Option<Arc<WireZone>>,
     backlog: Backlog,
     peers: Vec<PeerAuth>,
     enabled: bool,
@@ -293,23 +297,22 @@ impl TransferHandle {
         let Some(serial) = zone.soa_serial() else {
             return Err(OutgoingError::NoSoa(origin.to_ascii()));
         };
-        let new = Arc::new(zone);
-        let (old, measure) = {
-            let zones = self.state.read();
-            let z = zones.get(&key(&origin));
-            (
-                z.and_then(|z| z.zone.clone()),
-                z.is_none_or(|z| z.backlog.needs_zone_bytes()),
-            )
-        };
-        // Measured outside the lock, like the difference below.
-        let zone_bytes = measure.then(|| zone_wire_bytes(&new));
+        // The model is dropped once in wire form: only the wire form is kept, and its size
+        // is what a percentage bound of the backlog is taken of.
+        let new = Arc::new(WireZone::from_zone(&zone)?);
+        drop(zone);
+        let zone_bytes = Some(new.byte_len());
+        let old = self
+            .state
+            .read()
+            .get(&key(&origin))
+            .and_then(|z| z.zone.clone());
         let previous = old.as_ref().and_then(|z| z.soa_serial());
         // The difference is computed outside the lock: for a big zone it takes a while,
         // and transfers keep being served from the old version meanwhile.
         let entry = match (&old, previous) {
             (Some(old), Some(p)) if crate::dns::wire::serial_gt(serial, p) => {
-                journal_entry(old, &new)
+                WireZone::journal_entry(old, &new)
             }
             _ => None,
         };
@@ -347,8 +350,22 @@ impl TransferHandle {
         })
     }
 
-    /// The version served now.
+    /// The version served now, as a model to edit: decoded from the wire form each
+    /// time (about a second for a million records), so callers that only need the
+    /// serial ask [`Self::serial`].
     pub fn zone(&self, origin: &Name) -> Option<Arc<Zone>> {
+        let wire = self.served(origin)?;
+        match wire.to_zone() {
+            Ok(zone) => Some(Arc::new(zone)),
+            Err(e) => {
+                tracing::error!(zone = %origin, error = %e, "served version does not decode");
+                None
+            }
+        }
+    }
+
+    /// The version served now, in wire form (cheap: shared).
+    pub fn served(&self, origin: &Name) -> Option<Arc<WireZone>> {
         self.state
             .read()
             .get(&key(origin))
@@ -357,7 +374,7 @@ impl TransferHandle {
 
     /// The serial served now.
     pub fn serial(&self, origin: &Name) -> Option<u32> {
-        self.zone(origin).and_then(|z| z.soa_serial())
+        self.served(origin).and_then(|z| z.soa_serial())
     }
 
     /// The zones configured (published or not).
@@ -448,28 +465,8 @@ impl TransferHandle {
     /// Bounds the backlog as `spec.outgoing.ixfrBacklog` says (the oldest differences leave
     /// first); a percentage bound follows the size of each version published.
     pub fn set_backlog_bounds(&self, origin: &Name, bounds: BacklogBounds) {
-        let (current, measured_before, zone) = {
-            let zones = self.state.read();
-            let z = zones.get(&key(origin));
-            (
-                z.map(|z| z.backlog.bounds()),
-                z.is_some_and(|z| z.backlog.needs_zone_bytes()),
-                z.and_then(|z| z.zone.clone()),
-            )
-        };
-        if current == Some(bounds) {
-            // Every reconcile sets the bounds: measuring a big zone each time would be waste.
-            return;
-        }
-        // Publishing measures each version only while a percentage bound is set.
-        let measured = match bounds.bytes {
-            BacklogBytes::PercentOfZone(_) if !measured_before => {
-                zone.as_deref().map(zone_wire_bytes)
-            }
-            _ => None,
-        };
         self.with_zone(origin, |z| {
-            if let Some(bytes) = measured {
+            if let Some(bytes) = z.zone.as_ref().map(|w| w.byte_len()) {
                 z.backlog.set_zone_bytes(bytes);
             }
             z.backlog.set_bounds(bounds);
@@ -553,10 +550,12 @@ impl TransferHandle {
             .iter()
             .map(ExportedDiff::to_entry)
             .collect::<Result<Vec<_>, _>>()?;
-        let zone = Arc::new(zone);
+        let zone = Arc::new(WireZone::from_zone(&zone)?);
+        let zone_bytes = zone.byte_len();
         Ok(self.with_zone(&origin, |z| {
             let mut backlog = Backlog::default();
-            backlog.set_limits(z.backlog.limits());
+            backlog.set_bounds(z.backlog.bounds());
+            backlog.set_zone_bytes(zone_bytes);
             for entry in entries {
                 backlog.push(entry);
             }

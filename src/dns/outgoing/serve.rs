@@ -9,9 +9,9 @@ use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
 use super::{IncomingNotify, RefusalReason, State, TransferMethod, TransferRecord, key};
-use crate::dns::model::Zone;
+use crate::dns::server::WireZone;
 use crate::dns::server::handler::{
-    Answer, decode_request, finish, ixfr, response_to, signer_or_reply, soa_record,
+    Answer, decode_request, finish, ixfr, response_to, signer_or_reply,
 };
 use crate::dns::server::{AxfrStream, JournalEntry, Reply, Service, Transport};
 use crate::dns::tsig::{self, RequestAuth, TsigKey, tsig_rcode};
@@ -29,7 +29,7 @@ fn serial_of(data: &RData) -> Option<u32> {
 
 /// What a verified peer may be served, copied out of the lock.
 struct Grant {
-    zone: Arc<Zone>,
+    zone: Arc<WireZone>,
     peer: String,
     backlog: Vec<JournalEntry>,
 }
@@ -161,7 +161,7 @@ impl State {
         if qtype == RecordType::SOA {
             let mut resp = response_to(request, ResponseCode::NoError);
             resp.set_authoritative(true);
-            if let Some(soa) = soa_record(zone) {
+            if let Some(soa) = zone.soa().cloned() {
                 resp.add_answer(soa);
             }
             return Answer::Messages(vec![resp]);
@@ -174,13 +174,13 @@ impl State {
             }
             let mut resp = response_to(request, ResponseCode::NoError);
             resp.set_authoritative(true);
-            if let Some(soa) = soa_record(zone) {
+            if let Some(soa) = zone.soa().cloned() {
                 resp.add_answer(soa);
             }
             return Answer::Messages(vec![resp]);
         }
         let incremental = match qtype {
-            RecordType::IXFR => ixfr(request, zone, &grant.backlog),
+            RecordType::IXFR => ixfr(request, zone.soa().cloned(), &grant.backlog),
             _ => None,
         };
         let (answer, method) = match incremental {

@@ -13,6 +13,8 @@ use crate::dns::diff::{Change, zone_diff};
 use crate::dns::model::{RRset, RRsetKey, Zone, canonical_rdata, in_zone, name_eq};
 use crate::dns::tsig::{self, RequestAuth, ResponseSigner, TsigKey};
 
+use super::wire_zone::WireZone;
+
 mod update;
 use update::update;
 
@@ -81,7 +83,7 @@ pub struct AxfrStream {
     /// Signs every message when the request was signed.
     pub signer: Option<ResponseSigner>,
     /// The version sent.
-    pub zone: Arc<Zone>,
+    pub zone: Arc<WireZone>,
 }
 
 /// Largest UDP answer sent, whatever EDNS size the client claims; bigger ones go out
@@ -273,17 +275,23 @@ pub fn handle_with(
     let (messages, changed) = match request.op_code() {
         OpCode::Query => match query(shared, &request, transport, signer.is_some()) {
             Answer::Messages(m) => (m, None),
-            Answer::Whole(zone) if stream => {
+            Answer::Whole(zone) => {
+                let xfr = AxfrStream {
+                    request,
+                    signer,
+                    zone,
+                };
+                if stream {
+                    return Some(Reply {
+                        stream: Some(Box::new(xfr)),
+                        ..Reply::default()
+                    });
+                }
                 return Some(Reply {
-                    stream: Some(Box::new(AxfrStream {
-                        request,
-                        signer,
-                        zone,
-                    })),
+                    messages: xfr.messages().ok()?,
                     ..Reply::default()
                 });
             }
-            Answer::Whole(zone) => (axfr(&request, &zone), None),
         },
         OpCode::Update => {
             if signer.is_none() {
@@ -447,7 +455,7 @@ pub fn response_to(request: &Message, rcode: ResponseCode) -> Message {
 /// What a query is answered with: messages, or the whole zone (AXFR).
 pub(crate) enum Answer {
     Messages(Vec<Message>),
-    Whole(Arc<Zone>),
+    Whole(Arc<WireZone>),
 }
 
 impl From<Vec<Message>> for Answer {
@@ -484,11 +492,21 @@ fn query(shared: &Shared, request: &Message, transport: Transport, signed: bool)
                 return vec![response_to(request, ResponseCode::Refused)].into();
             };
             if q.query_type() == RecordType::IXFR
-                && let Some(messages) = ixfr(request, &served.zone, &served.journal)
+                && let Some(messages) = ixfr(request, soa_record(&served.zone), &served.journal)
             {
                 return messages.into();
             }
-            Answer::Whole(served.zone.clone())
+            let zone = served.zone.clone();
+            drop(zones);
+            // The embedded server keeps models (UPDATE edits them); a transfer puts one in
+            // wire form first.
+            match WireZone::from_zone(&zone) {
+                Ok(wire) => Answer::Whole(Arc::new(wire)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "zone not transferable");
+                    vec![response_to(request, ResponseCode::ServFail)].into()
+                }
+            }
         }
         _ => {
             let zones = shared.read();
@@ -607,15 +625,6 @@ impl<'a> Packer<'a> {
         }
     }
 
-    /// Messages of at most about `budget` bytes. Smaller messages encode faster: the
-    /// encoder's name compression searches every name already in the message.
-    pub(crate) fn with_budget(request: &'a Message, budget: usize) -> Self {
-        Self {
-            budget,
-            ..Self::new(request)
-        }
-    }
-
     pub(crate) fn push(&mut self, record: Record) {
         // An estimate is enough: the budget leaves ample room under 64 KiB.
         let estimate = record.name().len() + 12 + rdata_len(record.data());
@@ -628,11 +637,6 @@ impl<'a> Packer<'a> {
         }
         self.size += estimate;
         self.current.add_answer(record);
-    }
-
-    /// The messages filled so far (the one being filled stays).
-    pub(crate) fn take_full(&mut self) -> Vec<Message> {
-        std::mem::take(&mut self.messages)
     }
 
     pub(crate) fn finish(mut self) -> Vec<Message> {
@@ -651,31 +655,17 @@ fn rdata_len(rdata: &RData) -> usize {
     }
 }
 
-pub(crate) fn axfr(request: &Message, zone: &Zone) -> Vec<Message> {
-    let Some(soa) = soa_record(zone) else {
-        return vec![response_to(request, ResponseCode::ServFail)];
-    };
-    let mut packer = Packer::new(request);
-    packer.push(soa.clone());
-    for set in zone.rrsets() {
-        if set.rtype == RecordType::SOA && name_eq(&set.name, zone.origin()) {
-            continue;
-        }
-        for record in set.records() {
-            packer.push(record);
-        }
-    }
-    packer.push(soa);
-    packer.finish()
-}
-
-/// IXFR from the journal (RFC 1995); `None` when the journal does not reach back to the
+/// IXFR from the journal (RFC 1995), `current` being the served SOA; `None` when the journal does not reach back to the
 /// client's serial: the caller answers AXFR-style, with the whole zone.
-pub(crate) fn ixfr<'a, J>(request: &Message, zone: &Zone, journal: J) -> Option<Vec<Message>>
+pub(crate) fn ixfr<'a, J>(
+    request: &Message,
+    current: Option<Record>,
+    journal: J,
+) -> Option<Vec<Message>>
 where
     J: IntoIterator<Item = &'a JournalEntry>,
 {
-    let Some(current) = soa_record(zone) else {
+    let Some(current) = current else {
         return Some(vec![response_to(request, ResponseCode::ServFail)]);
     };
     let current_serial = soa_serial_of(&current).unwrap_or(0);

@@ -5,6 +5,7 @@
 
 pub mod handler;
 mod stream;
+pub mod wire_zone;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 pub use handler::{AxfrStream, JournalEntry, Reply, Shared, Transport, handle, handle_with};
+pub use wire_zone::{WireZone, WireZoneError};
 
 use super::model::Zone;
 use super::query::QueryOptions;
