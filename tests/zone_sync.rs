@@ -1315,3 +1315,44 @@ async fn an_incremental_sync_stores_a_delta_and_a_failed_write_reports_the_same_
     assert_eq!(names.len(), 2, "{names:?}");
     op.stop().await;
 }
+
+/// Issue 13 finding 9 across a restart: the zone as the operator applied it is stored as the
+/// sync baseline, so after a restart (the in-memory baseline gone) and an out-of-band change
+/// of 2 adds and 1 delete, the first sync reports exactly those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_sync_after_a_restart_reports_only_the_out_of_band_change() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("restart", &server).await;
+    cluster
+        .apply_zone(manifest(
+            "restart",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    let ready = cluster.wait_zone("restart", WAIT, is_ready).await;
+    let serial = ready.status.unwrap().serial.map(|s| s as u32);
+    let s = store(&cluster, "restart");
+    let deadline = Instant::now() + WAIT;
+    while s.stored().await.unwrap().map(|st| st.serial) != Some(serial) {
+        assert!(Instant::now() < deadline, "no baseline stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    op.stop().await;
+    server.nsupdate(
+        "update add new1.example.com. 300 IN A 192.0.2.51\n\
+         update add new2.example.com. 300 IN TXT \"hello\"\n\
+         update delete old.example.com. A\n",
+    );
+    let op = cluster.operator("zk-1", None).await;
+    let first = sync_to_end(&cluster, "restart", json!({}), WAIT).await;
+    assert_complete(&first);
+    let summary = first.status.clone().unwrap().summary.unwrap();
+    assert_eq!(
+        (summary.added, summary.updated, summary.deleted),
+        (2, 0, 1),
+        "{summary:?}"
+    );
+    assert_snapshot_is_backend(&cluster, "restart", &server).await;
+    op.stop().await;
+}

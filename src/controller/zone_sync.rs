@@ -20,7 +20,7 @@ use kube::{Resource, ResourceExt};
 
 use super::owner::controller_ref;
 use super::references::fetch_lookup;
-use super::snapshot::{CHUNK_BYTES, ConfigMapStore, Staged};
+use super::snapshot::{CHUNK_BYTES, ConfigMapStore, DELTA_SHARE, Staged};
 use super::status::{FIELD_MANAGER, apply_status};
 use super::zone_lock::ZoneLocks;
 use crate::api::dns_zone::ZonePhase;
@@ -552,7 +552,10 @@ async fn run_sync(
     }
     // Only the chunks: the pointer moves after the change list and the status are written.
     // An incremental sync stores what it changed, as a delta on the stored snapshot.
-    let staged = match stored.as_ref().filter(|_| report.incremental) {
+    // A change of more than a share of the zone's RRsets would be compacted at once: it is
+    // written as a new base without encoding the delta first.
+    let small = report.changes.len().saturating_mul(DELTA_SHARE) <= report.snapshot.rrset_count();
+    let staged = match stored.as_ref().filter(|_| report.incremental && small) {
         Some(on) => {
             let delta = Delta::from_changes(&report.changes, &report.snapshot);
             store.stage_delta(on, &delta, &report.snapshot).await
