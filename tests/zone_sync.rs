@@ -6,7 +6,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
@@ -18,10 +18,10 @@ use zonekeeper::api::ZoneSync;
 use zonekeeper::api::dns_zone::ZonePhase;
 use zonekeeper::api::shared::ChangeType;
 use zonekeeper::api::zone_sync::SyncPhase;
-use zonekeeper::controller::snapshot::ConfigMapStore;
+use zonekeeper::controller::snapshot::{ConfigMapStore, MAX_DELTAS};
 use zonekeeper::dns::model::Zone;
 use zonekeeper::reconcile::config::Endpoint;
-use zonekeeper::reconcile::snapshot::SnapshotStore;
+use zonekeeper::reconcile::snapshot::{Delta, SnapshotStore};
 
 const WAIT: Duration = Duration::from_secs(60);
 const BIG: Duration = Duration::from_secs(240);
@@ -1164,4 +1164,197 @@ async fn snapshot_store_reads_old_or_new_never_a_mix() {
             .iter()
             .all(|n| n == "crash-zonekeeper-snapshot" || n.contains(&id))
     );
+}
+
+/// Incremental snapshots (issue 18): deltas replay in order on their base; a crash between
+/// the delta's chunk and the pointer (chunk written, pointer not moved) leaves the old
+/// snapshot readable; the deltas are folded into a new base before they outgrow it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_deltas_replay_in_order_and_compact_into_a_new_base() {
+    let cluster = Cluster::start().await;
+    let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
+    let mut zone = fresh_axfr(&server).await;
+    cluster.config_map("compact-owner", "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get("compact-owner").await.unwrap();
+    let s = ConfigMapStore {
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "compact-owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..OwnerReference::default()
+        },
+        ..store(&cluster, "compact")
+    };
+    s.save(&zone).await.unwrap();
+    let serial = zone.soa_serial().unwrap();
+    let mut compacted = 0;
+    for i in 0..=MAX_DELTAS as u32 {
+        let mut next = zone.clone();
+        next.insert(hickory_proto::rr::Record::from_rdata(
+            Name::from_ascii(format!("d{i}.example.com.")).unwrap(),
+            300,
+            zonekeeper::dns::model::parse_rdata(RecordType::A, &origin(), "192.0.2.77").unwrap(),
+        ));
+        next.set_soa_serial(serial + 1 + i);
+        let changes = zonekeeper::dns::diff::zone_diff(&zone, &next);
+        assert_eq!(changes.len(), 1);
+        let on = s.stored().await.unwrap().unwrap();
+        let staged = s
+            .stage_delta(&on, &Delta::from_changes(&changes, &next), &next)
+            .await
+            .unwrap();
+        if i == 0 {
+            assert!(staged.is_delta(), "one record on a {PAD}-record base");
+        }
+        // The crash point: the new chunk is in the cluster, the pointer has not moved.
+        assert!(s.load(&origin()).await.unwrap().unwrap() == zone);
+        let is_delta = staged.is_delta();
+        s.commit(staged).await.unwrap();
+        let now = s.stored().await.unwrap().unwrap();
+        assert!(now.deltas.len() <= MAX_DELTAS);
+        if !is_delta {
+            compacted += 1;
+            assert!(now.deltas.is_empty(), "{now:?}");
+        }
+        assert_eq!(now.serial, Some(serial + 1 + i));
+        assert!(s.load(&origin()).await.unwrap().unwrap() == next);
+        // Only the blobs the pointer names are kept.
+        let names: Vec<String> = cms
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .filter(|n| n.starts_with("compact-zonekeeper-snapshot-"))
+            .collect();
+        let named = 1 + now.deltas.len();
+        assert_eq!(names.len(), named, "{names:?}");
+        zone = next;
+    }
+    assert!(compacted >= 1, "deltas never folded into a new base");
+}
+
+/// Incremental snapshots (issue 18): an IXFR sync stores a delta on the stored base instead
+/// of the whole zone. A failed write before the pointer moves — the delta's chunk, or the
+/// sync's final status — leaves the old snapshot, and the next attempt reports the same
+/// changes; the snapshot then reads back as the backend serves the zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_sync_stores_a_delta_and_a_failed_write_reports_the_same_changes() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("delta", &server).await;
+    cluster
+        .apply_zone(manifest(
+            "delta",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    cluster.wait_zone("delta", WAIT, is_ready).await;
+    assert_complete(&sync_to_end(&cluster, "delta", json!({}), WAIT).await);
+    let s = store(&cluster, "delta");
+    let base = s.stored().await.unwrap().expect("a snapshot");
+    assert!(base.deltas.is_empty(), "{base:?}");
+
+    server.nsupdate(
+        "update add new1.example.com. 300 IN A 192.0.2.51\n\
+         update add new2.example.com. 300 IN TXT \"hello\"\n\
+         update delete old.example.com. A\n",
+    );
+    let prefix = format!("/api/v1/namespaces/{NS}/configmaps/delta-zonekeeper-snapshot");
+    cluster.api.fail_next_method("PATCH", &prefix, 1, 500, None);
+    let failed = sync_to_end(&cluster, "delta", json!({}), WAIT).await;
+    assert_eq!(
+        phase(&failed),
+        Some(SyncPhase::Failed),
+        "{:?}",
+        failed.status
+    );
+    assert_eq!(reason(&failed).as_deref(), Some("SnapshotWriteFailed"));
+    assert_eq!(s.stored().await.unwrap().as_ref(), Some(&base));
+
+    let name = cluster.create_sync("delta", json!({})).await;
+    cluster
+        .wait_sync(&name, WAIT, |s| phase(s) == Some(SyncPhase::Syncing))
+        .await;
+    let status_path =
+        format!("/apis/dns.zonekeeper.io/v1alpha1/namespaces/{NS}/zonesyncs/{name}/status");
+    cluster.api.fail_next(&status_path, 1, 500, None);
+    let done = cluster.wait_sync(&name, WAIT, finished).await;
+    assert_complete(&done);
+    let failed_writes = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path == status_path && r.status == 500)
+        .count();
+    assert_eq!(failed_writes, 1, "the final status write failed once");
+    assert_eq!(method(&done), "IXFR");
+    let summary = done.status.clone().unwrap().summary.unwrap();
+    assert_eq!(
+        (summary.added, summary.updated, summary.deleted),
+        (2, 0, 1),
+        "{summary:?}"
+    );
+    let after = s.stored().await.unwrap().unwrap();
+    assert_eq!(after.base, base.base, "the base is kept");
+    assert_eq!(after.deltas.len(), 1, "{after:?}");
+    assert!(after.deltas[0].1 * 4 < base.base_bytes, "{after:?}");
+    assert_snapshot_is_backend(&cluster, "delta", &server).await;
+    // The failed attempts' chunks are gone: only the base and the delta remain.
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let names: Vec<String> = cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with("delta-zonekeeper-snapshot-"))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    op.stop().await;
+}
+
+/// Issue 13 finding 9 across a restart: the zone as the operator applied it is stored as the
+/// sync baseline, so after a restart (the in-memory baseline gone) and an out-of-band change
+/// of 2 adds and 1 delete, the first sync reports exactly those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_sync_after_a_restart_reports_only_the_out_of_band_change() {
+    let server = start(ServerKind::Bind, small_zone(), ServerOptions::default()).await;
+    let (cluster, op) = Cluster::with_operator("restart", &server).await;
+    cluster
+        .apply_zone(manifest(
+            "restart",
+            &server,
+            json!({"interval": "1h", "minInterval": "0"}),
+        ))
+        .await;
+    let ready = cluster.wait_zone("restart", WAIT, is_ready).await;
+    let serial = ready.status.unwrap().serial.map(|s| s as u32);
+    let s = store(&cluster, "restart");
+    let deadline = Instant::now() + WAIT;
+    while s.stored().await.unwrap().map(|st| st.serial) != Some(serial) {
+        assert!(Instant::now() < deadline, "no baseline stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    op.stop().await;
+    server.nsupdate(
+        "update add new1.example.com. 300 IN A 192.0.2.51\n\
+         update add new2.example.com. 300 IN TXT \"hello\"\n\
+         update delete old.example.com. A\n",
+    );
+    let op = cluster.operator("zk-1", None).await;
+    let first = sync_to_end(&cluster, "restart", json!({}), WAIT).await;
+    assert_complete(&first);
+    let summary = first.status.clone().unwrap().summary.unwrap();
+    assert_eq!(
+        (summary.added, summary.updated, summary.deleted),
+        (2, 0, 1),
+        "{summary:?}"
+    );
+    assert_snapshot_is_backend(&cluster, "restart", &server).await;
+    op.stop().await;
 }

@@ -570,6 +570,10 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
             // A sync someone creates by hand starts from it too (it waits for this lock).
             ctx.locks
                 .set_baseline(&key, rt.drift_base.as_ref().and_then(|b| b.zone.clone()));
+            if let Some(b) = rt.drift_base.as_ref().and_then(|b| b.zone.clone()) {
+                zone_syncs::persist_baseline(&ctx.client, &ctx.locks, &zone, &b, status.serial)
+                    .await;
+            }
         }
     }
     if failed {

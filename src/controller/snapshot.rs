@@ -12,7 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
 use crate::dns::model::Zone;
-use crate::reconcile::snapshot::{CodecError, SnapshotStore, decode, encode};
+use crate::reconcile::snapshot::{
+    CodecError, Delta, MAX_DECOMPRESSED, SnapshotStore, decode, encode,
+};
 
 use super::status::FIELD_MANAGER;
 
@@ -312,29 +314,111 @@ impl ConfigMapStore {
     }
 }
 
+/// Deltas kept before a new base is written: loading replays each one.
+pub const MAX_DELTAS: usize = 16;
+/// Deltas kept while their bytes stay under this share (1/N) of the base's: past it, a new
+/// base costs less than what the deltas cost to read.
+pub const DELTA_SHARE: usize = 4;
+
+/// A stored snapshot as its pointer names it: a base and the deltas to replay on it, oldest
+/// first. Pointers written before deltas existed name a base alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub base: Blob,
+    pub base_bytes: usize,
+    pub deltas: Vec<(Blob, usize)>,
+    pub serial: Option<u32>,
+}
+
+impl Stored {
+    /// Names this exact snapshot: the newest blob's id (it changes with every save).
+    pub fn version(&self) -> &str {
+        self.deltas
+            .last()
+            .map_or(self.base.id.as_str(), |(b, _)| b.id.as_str())
+    }
+
+    fn delta_bytes(&self) -> usize {
+        self.deltas.iter().map(|(_, n)| n).sum()
+    }
+
+    fn parse(data: &BTreeMap<String, String>) -> Option<Stored> {
+        let base = Blob::of(data)?;
+        let mut deltas = Vec::new();
+        for item in data
+            .get("deltas")
+            .map(String::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            let mut parts = item.split(':');
+            let id = parts.next()?.to_string();
+            let chunks = parts.next()?.parse().ok()?;
+            let bytes = parts.next()?.parse().ok()?;
+            deltas.push((Blob { id, chunks }, bytes));
+        }
+        Some(Stored {
+            base,
+            base_bytes: data.get("bytes").and_then(|b| b.parse().ok()).unwrap_or(0),
+            deltas,
+            serial: data.get("serial").and_then(|s| s.parse().ok()),
+        })
+    }
+
+    fn data(&self, records: usize) -> BTreeMap<String, String> {
+        let deltas: Vec<String> = self
+            .deltas
+            .iter()
+            .map(|(b, n)| format!("{}:{}:{n}", b.id, b.chunks))
+            .collect();
+        BTreeMap::from([
+            ("id".to_string(), self.base.id.clone()),
+            ("chunks".to_string(), self.base.chunks.to_string()),
+            (
+                "serial".to_string(),
+                self.serial.map(|s| s.to_string()).unwrap_or_default(),
+            ),
+            ("records".to_string(), records.to_string()),
+            ("bytes".to_string(), self.base_bytes.to_string()),
+            ("deltas".to_string(), deltas.join(" ")),
+        ])
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        std::iter::once(self.base.id.as_str())
+            .chain(self.deltas.iter().map(|(b, _)| b.id.as_str()))
+            .collect()
+    }
+}
+
 impl ConfigMapStore {
-    /// The stored snapshot's id and serial, read from its pointer alone (one small GET).
+    /// The stored snapshot's version and serial, read from its pointer alone (one small GET).
     pub async fn pointer(&self) -> Result<Option<(String, Option<u32>)>, SnapshotError> {
+        Ok(self
+            .stored()
+            .await?
+            .map(|s| (s.version().to_string(), s.serial)))
+    }
+
+    /// What the pointer names, without reading the blobs.
+    pub async fn stored(&self) -> Result<Option<Stored>, SnapshotError> {
         let Some(data) = self.chunked().get().await.map_err(|e| self.chunk(e))? else {
             return Ok(None);
         };
-        let id = data
-            .get("id")
-            .cloned()
-            .ok_or_else(|| self.corrupt("pointer has no id"))?;
-        let serial = data.get("serial").and_then(|s| s.parse().ok());
-        Ok(Some((id, serial)))
+        Stored::parse(&data)
+            .map(Some)
+            .ok_or_else(|| self.corrupt("pointer names no complete snapshot"))
     }
 
-    /// Stores `zone` (chunks first, pointer last) and returns the new snapshot's id.
+    /// Stores `zone` (chunks first, pointer last) and returns the new snapshot's version.
     pub async fn save_id(&self, zone: &Zone) -> Result<String, SnapshotError> {
         let staged = self.stage(zone).await?;
         self.commit(staged).await
     }
 
-    /// Writes `zone`'s chunks without moving the pointer: readers still see the old snapshot
-    /// until [`ConfigMapStore::commit`]. Staged chunks never committed are removed by the
-    /// next commit.
+    /// Writes `zone` as a new base without moving the pointer: readers still see the old
+    /// snapshot until [`ConfigMapStore::commit`]. Staged chunks never committed are removed
+    /// by the next commit.
     pub async fn stage(&self, zone: &Zone) -> Result<Staged, SnapshotError> {
         let bytes = encode(zone).map_err(|e| self.codec(e))?;
         let blob = self
@@ -343,60 +427,96 @@ impl ConfigMapStore {
             .await
             .map_err(|e| self.chunk(e))?;
         Ok(Staged {
-            id: blob.id,
-            chunks: blob.chunks,
-            serial: zone.soa_serial(),
+            stored: Stored {
+                base: blob,
+                base_bytes: bytes.len(),
+                deltas: Vec::new(),
+                serial: zone.soa_serial(),
+            },
             records: zone.record_count(),
-            bytes: bytes.len(),
         })
     }
 
-    /// Moves the pointer to a staged snapshot (the flip) and removes every other snapshot's
-    /// chunks; returns the snapshot's id.
-    pub async fn commit(&self, staged: Staged) -> Result<String, SnapshotError> {
-        let Staged {
-            id,
-            chunks,
-            serial,
-            records,
-            bytes,
-        } = staged;
-        let data = BTreeMap::from([
-            ("id".to_string(), id.clone()),
-            ("chunks".to_string(), chunks.to_string()),
-            (
-                "serial".to_string(),
-                serial.map(|s| s.to_string()).unwrap_or_default(),
-            ),
-            ("records".to_string(), records.to_string()),
-            ("bytes".to_string(), bytes.to_string()),
-        ]);
-        self.chunked()
-            .flip(&data, &[&id])
+    /// Writes what leads from the stored snapshot `on` to `after` as a delta, or, once the
+    /// deltas have grown past [`MAX_DELTAS`] or 1/[`DELTA_SHARE`] of the base's bytes, `after`
+    /// as a new base (the compaction). The pointer does not move until
+    /// [`ConfigMapStore::commit`].
+    pub async fn stage_delta(
+        &self,
+        on: &Stored,
+        delta: &Delta,
+        after: &Zone,
+    ) -> Result<Staged, SnapshotError> {
+        let bytes = delta.encode().map_err(|e| self.codec(e))?;
+        let grown = on.delta_bytes() + bytes.len();
+        if on.deltas.len() >= MAX_DELTAS || grown.saturating_mul(DELTA_SHARE) > on.base_bytes {
+            return self.stage(after).await;
+        }
+        let blob = self
+            .chunked()
+            .stage(&bytes)
             .await
             .map_err(|e| self.chunk(e))?;
-        Ok(id)
+        let mut stored = on.clone();
+        stored.deltas.push((blob, bytes.len()));
+        stored.serial = after.soa_serial();
+        Ok(Staged {
+            stored,
+            records: after.record_count(),
+        })
+    }
+
+    /// Moves the pointer to a staged snapshot (the flip) and removes the chunks it does not
+    /// name; returns the snapshot's version.
+    pub async fn commit(&self, staged: Staged) -> Result<String, SnapshotError> {
+        let Staged { stored, records } = staged;
+        self.chunked()
+            .flip(&stored.data(records), &stored.ids())
+            .await
+            .map_err(|e| self.chunk(e))?;
+        Ok(stored.version().to_string())
     }
 }
 
 /// A snapshot whose chunks are written and whose pointer has not moved yet.
 #[derive(Debug, Clone)]
 pub struct Staged {
-    pub id: String,
-    chunks: usize,
-    serial: Option<u32>,
+    stored: Stored,
     records: usize,
-    bytes: usize,
+}
+
+impl Staged {
+    /// Whether this snapshot is a delta on the stored one (not a new base).
+    pub fn is_delta(&self) -> bool {
+        !self.stored.deltas.is_empty()
+    }
+
+    /// The version the pointer will name once committed.
+    pub fn version(&self) -> &str {
+        self.stored.version()
+    }
 }
 
 impl SnapshotStore for ConfigMapStore {
     type Error = SnapshotError;
 
     async fn load(&self, origin: &Name) -> Result<Option<Zone>, SnapshotError> {
-        let Some((_, bytes)) = self.chunked().load().await.map_err(|e| self.chunk(e))? else {
+        let Some(stored) = self.stored().await? else {
             return Ok(None);
         };
-        decode(origin, &bytes).map(Some).map_err(|e| self.codec(e))
+        let chunked = self.chunked();
+        let bytes = chunked
+            .read(&stored.base)
+            .await
+            .map_err(|e| self.chunk(e))?;
+        let mut zone = decode(origin, &bytes).map_err(|e| self.codec(e))?;
+        for (blob, _) in &stored.deltas {
+            let bytes = chunked.read(blob).await.map_err(|e| self.chunk(e))?;
+            Delta::decode(origin, &bytes, MAX_DECOMPRESSED)
+                .map_err(|e| self.codec(e))?
+                .apply(&mut zone);
+        }
+        Ok(Some(zone))
     }
 
     async fn save(&self, zone: &Zone) -> Result<(), SnapshotError> {

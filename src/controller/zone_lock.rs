@@ -18,6 +18,9 @@ pub struct ZoneLocks {
     locks: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
     syncing: Arc<StdMutex<HashSet<String>>>,
     baselines: StdMutex<HashMap<String, Arc<Zone>>>,
+    /// The serial of the baseline this process last found stored (or stored itself), per
+    /// zone: an unchanged pass then writes nothing and reads nothing.
+    persisted: StdMutex<HashMap<String, u32>>,
 }
 
 impl ZoneLocks {
@@ -38,6 +41,23 @@ impl ZoneLocks {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .cloned()
+    }
+
+    /// The serial of the baseline known to be stored for the zone.
+    pub fn persisted_baseline(&self, key: &str) -> Option<u32> {
+        self.persisted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Notes that the zone's stored baseline has `serial`.
+    pub fn set_persisted_baseline(&self, key: &str, serial: u32) {
+        self.persisted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), serial);
     }
 
     /// Waits for the zone's lock; a pass in flight ends first.
@@ -77,6 +97,10 @@ impl ZoneLocks {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.set_baseline(key, None);
+        self.persisted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 

@@ -20,7 +20,7 @@ use kube::{Resource, ResourceExt};
 
 use super::owner::controller_ref;
 use super::references::fetch_lookup;
-use super::snapshot::{CHUNK_BYTES, ConfigMapStore, Staged};
+use super::snapshot::{CHUNK_BYTES, ConfigMapStore, DELTA_SHARE, Staged};
 use super::status::{FIELD_MANAGER, apply_status};
 use super::zone_lock::ZoneLocks;
 use crate::api::dns_zone::ZonePhase;
@@ -32,7 +32,7 @@ use crate::dns::model::Zone;
 use crate::reconcile::config;
 use crate::reconcile::outcome::new_change_id;
 use crate::reconcile::reason::SyncReason;
-use crate::reconcile::snapshot::SnapshotStore;
+use crate::reconcile::snapshot::{Delta, SnapshotStore};
 use crate::reconcile::status::{self, ConditionUpdate, condition, requested_by, set_condition};
 use crate::reconcile::sync::{self, SyncReport};
 use crate::telemetry::Metrics;
@@ -423,11 +423,18 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
             // Until it is written the pointer stays where it was: a retry after a failed
             // write computes the same diff and reports the same changes.
             write_sync_status(&api, &name, &st).await?;
-            if let Some(staged) = staged {
-                let origin = report.snapshot.origin().clone();
-                let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(origin));
-                if let Some(id) = commit_snapshot(&ctx, &sync, &store, staged).await {
+            let origin = report.snapshot.origin().clone();
+            match staged {
+                Save::Nothing => {}
+                Save::Unchanged(id) => {
+                    let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(origin));
                     ctx.put_cached(&key, Some((id, snapshot)));
+                }
+                Save::Staged(staged) => {
+                    let snapshot = std::mem::replace(&mut report.snapshot, Zone::new(origin));
+                    if let Some(id) = commit_snapshot(&ctx, &sync, &store, staged).await {
+                        ctx.put_cached(&key, Some((id, snapshot)));
+                    }
                 }
             }
             drop(lock);
@@ -473,7 +480,7 @@ async fn run_sync(
     sync: &ZoneSync,
     store: &ConfigMapStore,
     cached: &mut Option<(String, Zone)>,
-) -> Result<(SyncReport, Option<Staged>), Failure> {
+) -> Result<(SyncReport, Save), Failure> {
     let lookup = fetch_lookup(&ctx.client, ns, zone)
         .await
         .map_err(|e| Failure {
@@ -486,16 +493,18 @@ async fn run_sync(
     })?;
     // The stored snapshot is the reference; the in-memory one is only a cache of it, used
     // while the pointer still names it (saves decoding a big zone on every sync).
-    let pointer = store.pointer().await.unwrap_or_else(|e| {
+    let stored = store.stored().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "snapshot pointer unreadable; syncing with a full transfer");
         None
     });
-    let previous = match (&pointer, cached.take()) {
-        (Some((id, _)), Some((cached_id, zone))) if *id == cached_id => Some(zone),
+    let mut from_store = stored.is_some();
+    let previous = match (&stored, cached.take()) {
+        (Some(s), Some((cached_id, zone))) if s.version() == cached_id => Some(zone),
         (Some(_), _) => match store.load(&cfg.origin).await {
             Ok(z) => z,
             Err(e) => {
                 tracing::warn!(error = %e, "stored snapshot unreadable; syncing with a full transfer");
+                from_store = false;
                 None
             }
         },
@@ -506,7 +515,7 @@ async fn run_sync(
             .baseline(&format!("{ns}/{}", zone.name_any()))
             .map(|z| (*z).clone()),
     };
-    let pointer_id = pointer.map(|(id, _)| id);
+    let pointer_id = stored.as_ref().map(|s| s.version().to_string());
     let method = sync.spec.method;
     let failure = |e: crate::reconcile::pass::PassError| Failure {
         reason: e.reason().to_string(),
@@ -518,7 +527,7 @@ async fn run_sync(
         if let (Some(id), Some(zone)) = (pointer_id, previous) {
             *cached = Some((id, zone));
         }
-        return report.map(|r| (r, None)).map_err(failure);
+        return report.map(|r| (r, Save::Nothing)).map_err(failure);
     }
     // By value: an IXFR changes the big snapshot in place rather than copying it.
     let guard = sync::SyncGuard {
@@ -538,12 +547,41 @@ async fn run_sync(
             });
         }
     };
+    let stored = stored.filter(|_| from_store);
+    let up_to_date = report.incremental
+        && report.changes.is_empty()
+        && report.serial_before == Some(report.serial_after);
+    if let Some(on) = stored.as_ref().filter(|_| up_to_date) {
+        // The stored snapshot is this one already.
+        return Ok((report, Save::Unchanged(on.version().to_string())));
+    }
     // Only the chunks: the pointer moves after the change list and the status are written.
-    let staged = store.stage(&report.snapshot).await.map_err(|e| Failure {
+    // An incremental sync stores what it changed, as a delta on the stored snapshot.
+    // A change of more than a share of the zone's RRsets would be compacted at once: it is
+    // written as a new base without encoding the delta first.
+    let small = report.changes.len().saturating_mul(DELTA_SHARE) <= report.snapshot.rrset_count();
+    let staged = match stored.as_ref().filter(|_| report.incremental && small) {
+        Some(on) => {
+            let delta = Delta::from_changes(&report.changes, &report.snapshot);
+            store.stage_delta(on, &delta, &report.snapshot).await
+        }
+        None => store.stage(&report.snapshot).await,
+    }
+    .map_err(|e| Failure {
         reason: SyncReason::SnapshotWriteFailed.to_string(),
         message: e.to_string(),
     })?;
-    Ok((report, Some(staged)))
+    Ok((report, Save::Staged(staged)))
+}
+
+/// What a sync leaves to store once its status is written.
+enum Save {
+    /// A dry run: nothing.
+    Nothing,
+    /// The stored snapshot (this version) is already what the backend serves.
+    Unchanged(String),
+    /// Written, waiting for the pointer to move.
+    Staged(Staged),
 }
 
 /// Moves the snapshot pointer once the sync's status says Complete; returns the snapshot id.

@@ -13,6 +13,7 @@ use kube::{Resource, ResourceExt};
 
 use super::owner::controller_ref;
 use super::snapshot::ConfigMapStore;
+use super::zone_lock::ZoneLocks;
 use super::zone_sync::is_finished;
 use crate::api::dns_zone::HistoryEntry;
 use crate::api::shared::{ChangeStatus, ChangeType};
@@ -158,6 +159,45 @@ pub async fn drift_check(
             "drift check: the backend's serial moved without zonekeeper; sync requested"
         ),
         Err(e) => tracing::warn!(error = %e, "drift check: creating a ZoneSync failed"),
+    }
+}
+
+/// Stores the baseline (the zone as the DnsZone controller saw it, while it was never synced)
+/// as the zone's snapshot, so a first sync after an operator restart still reports what
+/// changed since zonekeeper's last look, not the whole zone. Only a baseline at the serial
+/// the status recorded is stored (one seen after an out-of-band move is what the next sync
+/// must report, not its starting point), and only once per serial: an unchanged pass costs
+/// no API call; the first pass after a restart one GET. Failures are logged, never fatal.
+pub async fn persist_baseline(
+    client: &kube::Client,
+    locks: &ZoneLocks,
+    zone: &DnsZone,
+    baseline: &Zone,
+    recorded: Option<i64>,
+) {
+    let Some(serial) = baseline.soa_serial() else {
+        return;
+    };
+    let key = format!(
+        "{}/{}",
+        zone.namespace().unwrap_or_default(),
+        zone.name_any()
+    );
+    if recorded != Some(i64::from(serial)) || locks.persisted_baseline(&key) == Some(serial) {
+        return;
+    }
+    let store = ConfigMapStore {
+        api: Api::namespaced(client.clone(), &zone.namespace().unwrap_or_default()),
+        zone_object: zone.name_any(),
+        owner: controller_ref(zone),
+    };
+    match store.stored().await {
+        Ok(Some(s)) if s.serial == Some(serial) => locks.set_persisted_baseline(&key, serial),
+        Ok(_) => match store.save(baseline).await {
+            Ok(()) => locks.set_persisted_baseline(&key, serial),
+            Err(e) => tracing::warn!(error = %e, "storing the sync baseline failed"),
+        },
+        Err(e) => tracing::warn!(error = %e, "snapshot pointer unreadable"),
     }
 }
 

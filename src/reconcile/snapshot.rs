@@ -11,10 +11,11 @@ use std::path::PathBuf;
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
 
-use crate::dns::model::Zone;
+use crate::dns::diff::Change;
+use crate::dns::model::{RRset, RRsetKey, Zone};
 
 /// Why snapshot bytes could not be written or read back.
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +107,11 @@ pub fn decode(origin: &Name, bytes: &[u8]) -> Result<Zone, CodecError> {
 /// [`decode`] with a chosen cap on the decompressed size.
 pub fn decode_capped(origin: &Name, bytes: &[u8], limit: u64) -> Result<Zone, CodecError> {
     let raw = gunzip_capped(bytes, limit)?;
-    let mut zone = Zone::new(origin.clone());
-    let mut rest = &raw[..];
+    records_into(Zone::new(origin.clone()), &raw)
+}
+
+/// Adds length-prefixed wire records to `zone`.
+fn records_into(mut zone: Zone, mut rest: &[u8]) -> Result<Zone, CodecError> {
     while !rest.is_empty() {
         if rest.len() < 2 {
             return Err(CodecError::TruncatedLength);
@@ -120,6 +124,112 @@ pub fn decode_capped(origin: &Name, bytes: &[u8], limit: u64) -> Result<Zone, Co
         rest = &rest[2 + len..];
     }
     Ok(zone)
+}
+
+/// What turns one stored snapshot into the next, RRset by RRset: the RRsets that went, and
+/// the RRsets (whole, SOA included) that are new or replaced. Stored beside a base snapshot,
+/// it costs what changed rather than what the zone holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    pub removed: Vec<RRsetKey>,
+    pub set: Vec<RRset>,
+}
+
+impl Delta {
+    /// The delta from a sync's change list to `after` (the zone the changes lead to); the
+    /// SOA, which change lists leave out, is taken from `after`.
+    pub fn from_changes(changes: &[Change], after: &Zone) -> Self {
+        let mut delta = Delta {
+            removed: Vec::new(),
+            set: Vec::new(),
+        };
+        for change in changes {
+            match change {
+                Change::Add(new) | Change::Replace { new, .. } => delta.set.push(new.clone()),
+                Change::Delete(old) => delta.removed.push(old.key()),
+            }
+        }
+        match after.get_by(after.origin(), RecordType::SOA) {
+            Some(soa) => delta.set.push(soa),
+            None => delta
+                .removed
+                .push(RRsetKey::new(after.origin(), RecordType::SOA)),
+        }
+        delta
+    }
+
+    /// Brings `zone` forward by this delta.
+    pub fn apply(self, zone: &mut Zone) {
+        for key in &self.removed {
+            zone.remove_rrset(key);
+        }
+        for set in self.set {
+            zone.insert_rrset(set);
+        }
+    }
+
+    /// Gzip over: the count of removed RRsets (u32), each as a length-prefixed wire name and
+    /// its type; then the set RRsets' records as [`encode`] writes them.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        let mut raw = Vec::new();
+        let count = u32::try_from(self.removed.len()).map_err(|_| CodecError::RecordTooLong)?;
+        raw.extend_from_slice(&count.to_be_bytes());
+        for key in &self.removed {
+            let name = key
+                .name
+                .to_bytes()
+                .map_err(|e| CodecError::Encode(e.to_string()))?;
+            let len = u16::try_from(name.len()).map_err(|_| CodecError::RecordTooLong)?;
+            raw.extend_from_slice(&len.to_be_bytes());
+            raw.extend_from_slice(&name);
+            raw.extend_from_slice(&u16::from(key.rtype).to_be_bytes());
+        }
+        for set in &self.set {
+            for record in set.records() {
+                let wire = record
+                    .to_bytes()
+                    .map_err(|e| CodecError::Encode(e.to_string()))?;
+                let len = u16::try_from(wire.len()).map_err(|_| CodecError::RecordTooLong)?;
+                raw.extend_from_slice(&len.to_be_bytes());
+                raw.extend_from_slice(&wire);
+            }
+        }
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&raw)
+            .map_err(|e| CodecError::Encode(e.to_string()))?;
+        gz.finish().map_err(|e| CodecError::Encode(e.to_string()))
+    }
+
+    /// Decodes what [`Delta::encode`] wrote, decompressing at most `limit` bytes; damage is an
+    /// error, never a partial delta.
+    pub fn decode(origin: &Name, bytes: &[u8], limit: u64) -> Result<Self, CodecError> {
+        let raw = gunzip_capped(bytes, limit)?;
+        let (count, mut rest) = raw
+            .split_first_chunk::<4>()
+            .ok_or(CodecError::TruncatedLength)?;
+        let mut removed = Vec::new();
+        for _ in 0..u32::from_be_bytes(*count) {
+            let (len, tail) = rest
+                .split_first_chunk::<2>()
+                .ok_or(CodecError::TruncatedLength)?;
+            let len = usize::from(u16::from_be_bytes(*len));
+            let name = tail.get(..len).ok_or(CodecError::TruncatedRecord)?;
+            let name = Name::from_bytes(name).map_err(CodecError::BadRecord)?;
+            let (rtype, tail) = tail[len..]
+                .split_first_chunk::<2>()
+                .ok_or(CodecError::TruncatedRecord)?;
+            removed.push(RRsetKey::new(
+                &name,
+                RecordType::from(u16::from_be_bytes(*rtype)),
+            ));
+            rest = tail;
+        }
+        let sets = records_into(Zone::new(origin.clone()), rest)?;
+        Ok(Delta {
+            removed,
+            set: sets.rrsets().collect(),
+        })
+    }
 }
 
 /// Where snapshots live: ConfigMaps in a cluster, files in standalone mode.
@@ -245,6 +355,60 @@ mod tests {
         );
         assert!(decode(&origin, &bytes[..bytes.len() / 2]).is_err());
         assert!(decode(&origin, &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_delta_replayed_on_the_old_snapshot_gives_the_new_one_and_damage_is_an_error() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let rec = |owner: &str, rtype: RecordType, data: &str| {
+            Record::from_rdata(
+                Name::from_ascii(owner).unwrap(),
+                300,
+                parse_rdata(rtype, &origin, data).unwrap(),
+            )
+        };
+        let mut old = Zone::new(origin.clone());
+        old.insert(Record::from_rdata(
+            origin.clone(),
+            3600,
+            crate::reconcile::sync::tests::soa_rdata(7),
+        ));
+        for i in 0..500 {
+            old.insert(rec(
+                &format!("h{i}.example.com."),
+                RecordType::A,
+                &format!("10.0.{}.{}", i / 256, i % 256),
+            ));
+        }
+        let mut new = old.clone();
+        new.remove_rrset(&RRsetKey::new(
+            &Name::from_ascii("h1.example.com.").unwrap(),
+            RecordType::A,
+        ));
+        new.insert(rec("h2.example.com.", RecordType::A, "192.0.2.2"));
+        new.insert(rec("t.example.com.", RecordType::TXT, "\"a b\""));
+        new.insert(rec(
+            "Web.example.com.",
+            RecordType::CNAME,
+            "Www.Example.com.",
+        ));
+        new.set_soa_serial(8);
+        let changes = crate::dns::diff::zone_diff(&old, &new);
+        assert_eq!(changes.len(), 4, "{changes:?}");
+        let delta = Delta::from_changes(&changes, &new);
+        let bytes = delta.encode().unwrap();
+        assert!(bytes.len() < 400, "{} bytes for 4 changes", bytes.len());
+        let back = Delta::decode(&origin, &bytes, MAX_DECOMPRESSED).unwrap();
+        let mut replayed = old.clone();
+        back.apply(&mut replayed);
+        assert_eq!(replayed, new);
+        assert_eq!(replayed.soa_serial(), Some(8));
+        assert_eq!(replayed.record_count(), new.record_count());
+        assert!(Delta::decode(&origin, &bytes[..bytes.len() - 1], MAX_DECOMPRESSED).is_err());
+        assert!(matches!(
+            Delta::decode(&origin, &bytes, 8),
+            Err(CodecError::TooLarge { limit: 8 })
+        ));
     }
 
     #[test]
