@@ -127,7 +127,8 @@ async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_delete
             .iter()
             .any(|l| l.starts_with(&format!("host-{}.", RRSETS - 1)))
     );
-    // The ownership save follows the apply; wait for it, then count what it left.
+    // The ownership save follows the apply, and the old chunks go after the new pointer is
+    // written: wait for both.
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let pointer = api.get("big-zonekeeper-owned").await.unwrap();
@@ -135,30 +136,29 @@ async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_delete
             .data
             .as_ref()
             .and_then(|d| d.get("rrsetCount").cloned());
-        if count == Some((RRSETS - 1).to_string()) {
+        let chunks_now = api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|cm| {
+                cm.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("big-zonekeeper-owned-"))
+            })
+            .count();
+        if count == Some((RRSETS - 1).to_string()) && chunks_now == owned_chunks {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "ownership not saved: {count:?}"
+            "ownership not saved with its old chunks removed: rrsetCount {count:?}, \
+             {chunks_now} chunks where {owned_chunks} were before"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let after = api.list(&ListParams::default()).await.unwrap();
-    let chunks_now = after
-        .items
-        .iter()
-        .filter(|cm| {
-            cm.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("big-zonekeeper-owned-"))
-        })
-        .count();
-    assert_eq!(
-        chunks_now, owned_chunks,
-        "old chunks removed after the new save"
-    );
     op.stop().await;
 }
 

@@ -8,10 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use support::cluster::{Cluster, condition};
-use support::dns_servers::{
-    DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent, dig_transfer_at, free_port,
-};
+use support::cluster::{Cluster, bind_serving, condition};
+use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
 use zonekeeper::api::dns_zone::{OutgoingTransferMethod, PeerState};
 
@@ -52,14 +50,7 @@ struct Peer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secondaries_follow_the_backend_through_zonekeeper_and_status_shows_each_peer() {
-    let backend = blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new(ZONE, vec!["www 300 A 192.0.2.10".into()]),
-            ServerOptions::default(),
-        )
-    })
-    .await;
+    let backend = bind_serving(ZONE, &["www 300 A 192.0.2.10"]).await;
     let cluster = Cluster::start().await;
     cluster.secret("backend-tsig", &backend.key).await;
     let transfer: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

@@ -11,10 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Cluster, Operator};
-use support::dns_servers::{
-    DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent, dig_transfer_at, free_port,
-};
+use support::cluster::{Cluster, Operator, bind_serving};
+use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -38,14 +36,7 @@ struct Setup {
 /// A BIND primary, the operator serving transfers, and zone `out` with one peer (`dig`, at
 /// [`PEER_NET`], key in Secret `peer-xfr`), served at the backend's serial.
 async fn setup(outgoing_extra: serde_json::Value) -> Setup {
-    let backend = blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new(ZONE, vec!["www 300 A 192.0.2.10".into()]),
-            ServerOptions::default(),
-        )
-    })
-    .await;
+    let backend = bind_serving(ZONE, &["www 300 A 192.0.2.10"]).await;
     let cluster = Cluster::start().await;
     cluster.secret("backend-tsig", &backend.key).await;
     let key = TsigKey::generate("peer-xfr", "hmac-sha256");

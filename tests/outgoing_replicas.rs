@@ -8,10 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Cluster, Operator};
-use support::dns_servers::{
-    DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent, dig_transfer_at, free_port,
-};
+use support::cluster::{Cluster, Operator, bind_serving};
+use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
 use zonekeeper::api::dns_zone::PeerState;
 
@@ -75,14 +73,7 @@ fn is_leader(op: &Operator) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_serves_the_saved_version_and_keeps_serving_while_it_takes_over() {
-    let backend = blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new(ZONE, vec!["www 300 A 192.0.2.10".into()]),
-            ServerOptions::default(),
-        )
-    })
-    .await;
+    let backend = bind_serving(ZONE, &["www 300 A 192.0.2.10"]).await;
     let cluster = Cluster::start().await;
     cluster.secret("backend-tsig", &backend.key).await;
     let lease = Duration::from_secs(3);

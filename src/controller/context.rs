@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
+use super::operator::AbortOnDrop;
 use super::zone_lock::ZoneLocks;
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::reconcile::config::Endpoint;
@@ -114,7 +115,34 @@ pub fn recorder(client: &Client, instance: String) -> Recorder {
     Recorder::new(client.clone(), reporter)
 }
 
+/// How soon the state and metric series of a zone deleted without a finalizer go.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
 impl Context {
+    /// The controller's background work: flags `stopping` when `shutdown` fires and sweeps
+    /// the state of zones gone without a finalizer. Ends when dropped, also when a lost lease
+    /// drops the controller midway: the sweeper holds the context, and with it the zones'
+    /// outgoing tasks, which must not outlive the lead.
+    pub(super) fn background(
+        ctx: &Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> AbortOnDrop<()> {
+        let ctx = ctx.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let stopping = async {
+                shutdown.await;
+                ctx.stopping.send_replace(true);
+            };
+            let sweeping = async {
+                loop {
+                    tokio::time::sleep(SWEEP_INTERVAL).await;
+                    ctx.forget_gone().await;
+                }
+            };
+            futures::join!(stopping, sweeping);
+        }))
+    }
+
     pub fn new(
         client: Client,
         metrics: Arc<Metrics>,

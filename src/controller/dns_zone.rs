@@ -108,24 +108,7 @@ pub async fn run(
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
     let metrics = ctx.metrics.clone();
-    // These helpers end with this function, also when a lost lease drops it midway: the sweeper
-    // holds the context, and with it the zones' outgoing tasks, which must not outlive the lead.
-    let _stopping = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        AbortOnDrop(tokio::spawn(async move {
-            shutdown.await;
-            ctx.stopping.send_replace(true);
-        }))
-    };
-    let _sweeper = {
-        let ctx = ctx.clone();
-        AbortOnDrop(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(SWEEP_INTERVAL).await;
-                ctx.forget_gone().await;
-            }
-        }))
-    };
+    let _background = Context::background(&ctx, shutdown.clone());
     // Ready once the controller's store holds the first full list of DnsZones. kube-runtime
     // 5.0's `DelayedInit` keeps only the last poller's waker and the Controller's own runner
     // waits on the same store, so a waiter that polled first may never be woken: the wait is
@@ -173,9 +156,6 @@ pub async fn run(
         })
         .await;
 }
-
-/// How soon the state and metric series of a zone deleted without a finalizer go.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 impl Error {
     /// The metric label: what kind of failure this was.
@@ -571,8 +551,15 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
             ctx.locks
                 .set_baseline(&key, rt.drift_base.as_ref().and_then(|b| b.zone.clone()));
             if let Some(b) = rt.drift_base.as_ref().and_then(|b| b.zone.clone()) {
-                zone_syncs::persist_baseline(&ctx.client, &ctx.locks, &zone, &b, status.serial)
-                    .await;
+                zone_syncs::persist_baseline(
+                    &ctx.client,
+                    &ctx.locks,
+                    &zone,
+                    &b,
+                    status.serial,
+                    changed_backend,
+                )
+                .await;
             }
         }
     }

@@ -174,6 +174,7 @@ pub async fn persist_baseline(
     zone: &DnsZone,
     baseline: &Zone,
     recorded: Option<i64>,
+    zonekeeper_wrote: bool,
 ) {
     let Some(serial) = baseline.soa_serial() else {
         return;
@@ -193,6 +194,9 @@ pub async fn persist_baseline(
     };
     match store.stored().await {
         Ok(Some(s)) if s.serial == Some(serial) => locks.set_persisted_baseline(&key, serial),
+        // A stored baseline moves only with zonekeeper's own changes: a serial that moved
+        // without zonekeeper is drift, which the first sync must report, not absorb.
+        Ok(Some(_)) if !zonekeeper_wrote => {}
         Ok(_) => match store.save(baseline).await {
             Ok(()) => locks.set_persisted_baseline(&key, serial),
             Err(e) => tracing::warn!(error = %e, "storing the sync baseline failed"),

@@ -121,12 +121,14 @@ pub async fn create_object(client: &Client, obj: &Value) {
 
 /// A BIND serving an empty `example.com.` (SOA and NS only), started off the async runtime.
 pub async fn empty_bind() -> DnsServer {
-    tokio::task::spawn_blocking(|| {
-        DnsServer::start(
-            ServerKind::Bind,
-            &ZoneContent::new("example.com.", vec![]),
-            ServerOptions::default(),
-        )
+    bind_serving("example.com.", &[]).await
+}
+
+/// A BIND serving `zone` with `records` (zone-file lines), started off the async runtime.
+pub async fn bind_serving(zone: &str, records: &[&str]) -> DnsServer {
+    let content = ZoneContent::new(zone, records.iter().map(|r| r.to_string()).collect());
+    tokio::task::spawn_blocking(move || {
+        DnsServer::start(ServerKind::Bind, &content, ServerOptions::default())
     })
     .await
     .unwrap()
@@ -393,13 +395,29 @@ impl Cluster {
     }
 
     pub async fn create_sync(&self, zone: &str, extra: Value) -> String {
+        self.create_sync_with(
+            zone,
+            json!({"generateName": format!("{zone}-sync-")}),
+            extra,
+        )
+        .await
+    }
+
+    /// As [`Cluster::create_sync`], named `name`: its paths are known before it exists.
+    pub async fn create_named_sync(&self, zone: &str, name: &str, extra: Value) -> String {
+        self.create_sync_with(zone, json!({"name": name}), extra)
+            .await
+    }
+
+    async fn create_sync_with(&self, zone: &str, mut metadata: Value, extra: Value) -> String {
         let mut spec = json!({"zoneRef": {"name": zone}});
         if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
             s.extend(e.clone());
         }
+        metadata["namespace"] = json!(NS);
         let obj: ZoneSync = serde_json::from_value(json!({
             "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "ZoneSync",
-            "metadata": {"generateName": format!("{zone}-sync-"), "namespace": NS},
+            "metadata": metadata,
             "spec": spec,
         }))
         .unwrap();

@@ -119,10 +119,6 @@ impl Backlog {
         });
     }
 
-    pub(crate) fn bounds(&self) -> BacklogBounds {
-        self.bounds
-    }
-
     pub(crate) fn set_bounds(&mut self, bounds: BacklogBounds) {
         self.bounds = bounds;
         self.trim();
@@ -348,7 +344,7 @@ mod tests {
     #[test]
     fn a_percentage_bound_follows_the_zone_size_with_a_floor() {
         let mut backlog = Backlog::default();
-        assert_eq!(backlog.bounds(), BacklogBounds::default());
+        assert_eq!(backlog.bounds, BacklogBounds::default());
         backlog.set_zone_bytes(10_000_000);
         assert_eq!(backlog.limits().max_bytes, 1_000_000, "10% of the zone");
         backlog.set_zone_bytes(1000);

@@ -268,6 +268,27 @@ impl Default for TransferHandle {
     }
 }
 
+impl BacklogExport {
+    /// The differences, decoded, when the export belongs to `origin`.
+    fn entries_for(
+        &self,
+        origin: &Name,
+    ) -> Result<Vec<crate::dns::server::JournalEntry>, OutgoingError> {
+        let found = Name::from_ascii(&self.origin).ok();
+        if !found.is_some_and(|f| crate::dns::model::name_eq(&f, origin)) {
+            return Err(OutgoingError::WrongZone {
+                zone: origin.to_ascii(),
+                found: self.origin.clone(),
+            });
+        }
+        Ok(self
+            .diffs
+            .iter()
+            .map(ExportedDiff::to_entry)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
 impl TransferHandle {
     /// An empty handle serving nothing.
     pub fn new() -> Self {
@@ -501,18 +522,7 @@ impl TransferHandle {
         origin: &Name,
         export: &BacklogExport,
     ) -> Result<usize, OutgoingError> {
-        let found = Name::from_ascii(&export.origin).ok();
-        if !found.is_some_and(|f| crate::dns::model::name_eq(&f, origin)) {
-            return Err(OutgoingError::WrongZone {
-                zone: origin.to_ascii(),
-                found: export.origin.clone(),
-            });
-        }
-        let entries = export
-            .diffs
-            .iter()
-            .map(ExportedDiff::to_entry)
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries = export.entries_for(origin)?;
         self.with_zone(origin, |z| {
             let Some(serial) = z.zone.as_ref().and_then(|zone| zone.soa_serial()) else {
                 return Err(OutgoingError::NotPublished(origin.to_ascii()));
@@ -538,23 +548,11 @@ impl TransferHandle {
         let Some(serial) = zone.soa_serial() else {
             return Err(OutgoingError::NoSoa(origin.to_ascii()));
         };
-        let found = Name::from_ascii(&export.origin).ok();
-        if !found.is_some_and(|f| crate::dns::model::name_eq(&f, &origin)) {
-            return Err(OutgoingError::WrongZone {
-                zone: origin.to_ascii(),
-                found: export.origin.clone(),
-            });
-        }
-        let entries = export
-            .diffs
-            .iter()
-            .map(ExportedDiff::to_entry)
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries = export.entries_for(&origin)?;
         let zone = Arc::new(WireZone::from_zone(&zone)?);
         let zone_bytes = zone.byte_len();
         Ok(self.with_zone(&origin, |z| {
-            let mut backlog = Backlog::default();
-            backlog.set_bounds(z.backlog.bounds());
+            let mut backlog = z.backlog.empty_like();
             backlog.set_zone_bytes(zone_bytes);
             for entry in entries {
                 backlog.push(entry);

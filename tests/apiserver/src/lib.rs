@@ -69,6 +69,8 @@ pub(crate) struct Fault {
     /// Only requests of this method (`GET`, `PATCH`, …) fail; any method when `None`.
     pub method: Option<String>,
     pub path_prefix: String,
+    /// Matching requests let through before the failures start.
+    pub skip: usize,
     pub remaining: usize,
     pub status: u16,
     pub retry_after: Option<u32>,
@@ -308,6 +310,7 @@ impl TestApiServer {
         self.inner.lock().faults.push(Fault {
             method: None,
             path_prefix: path_prefix.into(),
+            skip: 0,
             remaining: n,
             status,
             retry_after,
@@ -327,9 +330,31 @@ impl TestApiServer {
         self.inner.lock().faults.push(Fault {
             method: Some(method.to_ascii_uppercase()),
             path_prefix: path_prefix.into(),
+            skip: 0,
             remaining: n,
             status,
             retry_after,
+        });
+    }
+
+    /// As [`Self::fail_next_method`], after letting the first `skip` matching requests
+    /// through: a test can fail the second status write of an object that does not exist
+    /// yet, without racing the controller to see the first.
+    pub fn fail_method_after(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        skip: usize,
+        n: usize,
+        status: u16,
+    ) {
+        self.inner.lock().faults.push(Fault {
+            method: Some(method.to_ascii_uppercase()),
+            path_prefix: path_prefix.into(),
+            skip,
+            remaining: n,
+            status,
+            retry_after: None,
         });
     }
 

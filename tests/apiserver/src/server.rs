@@ -218,6 +218,10 @@ fn injected_fault(
             && path.starts_with(&f.path_prefix)
             && f.method.as_deref().is_none_or(|m| m == method)
     })?;
+    if fault.skip > 0 {
+        fault.skip -= 1;
+        return None;
+    }
     fault.remaining -= 1;
     let (code, retry_after) = (fault.status, fault.retry_after);
     state.faults.retain(|f| f.remaining > 0);
