@@ -528,10 +528,15 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
                         &zone,
                         Some(b.serial),
                         observed,
-                        b.zone,
+                        b.zone.clone(),
                     )
                     .await;
-                    None
+                    // The requested sync must report the drift: its starting point stays the
+                    // zone as zonekeeper last saw it, now under the serial the status holds.
+                    status.serial.map(|serial| DriftBase {
+                        serial,
+                        zone: b.zone,
+                    })
                 }
                 other => other,
             };
