@@ -460,15 +460,42 @@ impl Runner {
             };
             peer_mut(obs, &peer.name).check = Some((check, now.clone()));
         }
-        for record in self.handle.transfers() {
-            if !crate::dns::model::name_eq(&record.zone, &cfg.origin) {
-                continue;
+        // Per peer the newest transfer, whichever replica served it.
+        let mut newest: HashMap<String, (SystemTime, TransferMethod)> = HashMap::new();
+        let mut keep = |peer: &str, at: SystemTime, method: TransferMethod| {
+            let e = newest.entry(peer.to_string()).or_insert((at, method));
+            if at > e.0 {
+                *e = (at, method);
             }
-            let method = match record.method {
+        };
+        for record in self.handle.transfers() {
+            if crate::dns::model::name_eq(&record.zone, &cfg.origin) {
+                keep(&record.peer, record.time, record.method);
+            }
+        }
+        if let Some(store) = &self.store {
+            match store.replica_transfers().await {
+                Ok(records) => {
+                    for r in records {
+                        let same_origin = Name::from_ascii(&r.origin)
+                            .is_ok_and(|o| crate::dns::model::name_eq(&o, &cfg.origin));
+                        if same_origin {
+                            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(r.time_ms);
+                            keep(&r.peer, at, r.method);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(zone = %cfg.origin, error = %e, "outgoing: the standbys' transfers not read; next round")
+                }
+            }
+        }
+        for (peer, (at, method)) in newest {
+            let method = match method {
                 TransferMethod::Axfr => OutgoingTransferMethod::Axfr,
                 TransferMethod::Ixfr => OutgoingTransferMethod::Ixfr,
             };
-            peer_mut(obs, &record.peer).transferred = Some((time(record.time), method));
+            peer_mut(obs, &peer).transferred = Some((time(at), method));
         }
         obs.peers
             .retain(|(name, _)| cfg.peers.iter().any(|p| p.name == *name));
