@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::{Notify, watch};
 
-use super::outgoing_store::OutgoingStore;
+use super::outgoing_store::{OutgoingStore, StandbyTransfers};
 use crate::api::DnsZone;
 use crate::api::dns_zone::OutgoingTransferMethod;
 use crate::dns::model::Zone;
@@ -74,6 +74,7 @@ pub struct Outgoing {
     tasks: Mutex<HashMap<String, ZoneTask>>,
     observed: Arc<Mutex<HashMap<String, Observation>>>,
     wake: Wake,
+    standbys: StandbyTransfers,
 }
 
 /// How a task asks for its zone's reconcile (which writes the status): one channel per
@@ -87,6 +88,7 @@ impl Outgoing {
             tasks: Mutex::default(),
             observed: Arc::default(),
             wake: Arc::default(),
+            standbys: StandbyTransfers::default(),
         }
     }
 
@@ -162,6 +164,7 @@ impl Outgoing {
             last_peers: Vec::new(),
             store,
             persisted: None,
+            standbys: self.standbys.clone(),
         };
         let task = tokio::spawn(runner.run());
         tasks.insert(key.to_string(), ZoneTask { config, kick, task });
@@ -240,6 +243,7 @@ struct Runner {
     store: Option<OutgoingStore>,
     /// Served serial and backlog length last saved.
     persisted: Option<(u32, usize)>,
+    standbys: StandbyTransfers,
 }
 
 impl Runner {
@@ -474,7 +478,7 @@ impl Runner {
             }
         }
         if let Some(store) = &self.store {
-            match store.replica_transfers().await {
+            match self.standbys.of_zone(store).await {
                 Ok(records) => {
                     for r in records {
                         let same_origin = Name::from_ascii(&r.origin)

@@ -3,8 +3,10 @@
 //! `<zone>-zonekeeper-outgoing`, owned by the DnsZone), so a restarted operator serves IXFR
 //! from where the last one stopped instead of sending every peer an AXFR.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -65,11 +67,13 @@ pub fn zone_of_pointer(name: &str) -> Option<&str> {
 #[derive(Clone, Debug)]
 pub struct OutgoingStore {
     store: ChunkedPointer,
+    namespace: String,
 }
 
 impl OutgoingStore {
     pub fn of(client: &kube::Client, zone: &DnsZone) -> Self {
         Self {
+            namespace: zone.namespace().unwrap_or_default(),
             store: ChunkedPointer {
                 api: Api::namespaced(client.clone(), &zone.namespace().unwrap_or_default()),
                 name: format!("{}{SUFFIX}", zone.name_any()),
@@ -190,9 +194,9 @@ impl OutgoingStore {
         Ok(())
     }
 
-    /// Every standby's last transfer of this zone to each peer, from the ConfigMaps the
+    /// Every standby's last transfers of the namespace's zones, from the ConfigMaps the
     /// standbys publish (found by label: the leader need not know who stands by).
-    pub async fn replica_transfers(&self) -> Result<Vec<ServedTransfer>, OutgoingStoreError> {
+    async fn namespace_transfers(&self) -> Result<Vec<ServedTransfer>, OutgoingStoreError> {
         let list = self
             .store
             .api
@@ -211,9 +215,7 @@ impl OutgoingStore {
             };
             // One replica's unreadable record must not hide the others'.
             match serde_json::from_str::<Vec<ServedTransfer>>(json) {
-                Ok(records) => {
-                    out.extend(records.into_iter().filter(|r| r.zone == self.store.object))
-                }
+                Ok(records) => out.extend(records),
                 Err(e) => {
                     tracing::debug!(configmap = %cm.name_any(), error = %e, "outgoing: unreadable transfer record skipped")
                 }
@@ -226,6 +228,48 @@ impl OutgoingStore {
     /// it with the zone anyway).
     pub async fn delete(&self) {
         self.store.delete().await;
+    }
+}
+
+/// The standbys' records of a namespace are read at most this often for all its zones' tasks:
+/// otherwise every round of every zone would list them all.
+const STANDBY_READ_EVERY: Duration = Duration::from_secs(1);
+
+/// The standbys' transfer records as last read, by namespace; shared by the zones' tasks.
+#[derive(Clone, Debug, Default)]
+pub struct StandbyTransfers(Arc<Mutex<StandbyCache>>);
+
+type StandbyCache = HashMap<String, (Instant, Arc<Vec<ServedTransfer>>)>;
+
+impl StandbyTransfers {
+    /// Every standby's last transfer of `store`'s zone to each peer.
+    pub async fn of_zone(
+        &self,
+        store: &OutgoingStore,
+    ) -> Result<Vec<ServedTransfer>, OutgoingStoreError> {
+        let fresh = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&store.namespace)
+            .filter(|(at, _)| at.elapsed() < STANDBY_READ_EVERY)
+            .map(|(_, r)| r.clone());
+        let records = match fresh {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(store.namespace_transfers().await?);
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(store.namespace.clone(), (Instant::now(), r.clone()));
+                r
+            }
+        };
+        Ok(records
+            .iter()
+            .filter(|r| r.zone == store.store.object)
+            .cloned()
+            .collect())
     }
 }
 
