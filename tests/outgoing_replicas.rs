@@ -1,6 +1,7 @@
 //! Outgoing transfers with two replicas: the standby serves the version the leader saved
 //! (so the Service may send a secondary to either), keeps serving while the leader dies and
-//! it takes over, and then follows the backend itself.
+//! it takes over, and then follows the backend itself. What the standby serves shows in the
+//! leader's status.
 
 mod support;
 
@@ -11,7 +12,7 @@ use serde_json::json;
 use support::cluster::{Cluster, Operator, bind_serving};
 use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
-use zonekeeper::api::dns_zone::PeerState;
+use zonekeeper::api::dns_zone::{OutgoingTransferMethod, PeerState};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ZONE: &str = "example.com.";
@@ -67,6 +68,44 @@ fn peer_in_sync(zone: &DnsZone, serial: u32) -> bool {
         })
 }
 
+/// Peer nsd's last transfer as the leader's status shows it: (unix seconds, method).
+fn nsd_transfer(zone: &DnsZone) -> Option<(i64, OutgoingTransferMethod)> {
+    let peer = zone
+        .status
+        .as_ref()?
+        .outgoing
+        .as_ref()?
+        .peers
+        .iter()
+        .find(|p| p.name == "nsd")?;
+    Some((
+        peer.last_transferred_time.as_ref()?.0.as_second(),
+        peer.last_transfer_method?,
+    ))
+}
+
+/// The writes `user` made, other than to its Lease.
+fn writes_by(cluster: &Cluster, user: &str) -> Vec<String> {
+    cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.user == user && r.is_write() && !r.path.starts_with("/apis/coordination.k8s.io/")
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn lease_calls_by(cluster: &Cluster, user: &str) -> usize {
+    cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.user == user && r.path.starts_with("/apis/coordination.k8s.io/"))
+        .count()
+}
+
 fn is_leader(op: &Operator) -> bool {
     *op.leader.borrow()
 }
@@ -91,10 +130,10 @@ async fn the_standby_serves_the_saved_version_and_keeps_serving_while_it_takes_o
         (is_leader(&a) != is_leader(&b)).then_some(())
     })
     .await;
-    let (leader, standby, standby_addr) = if is_leader(&a) {
-        (a, b, addr_b)
+    let (leader, standby, standby_addr, standby_id) = if is_leader(&a) {
+        (a, b, addr_b, "zk-b")
     } else {
-        (b, a, addr_a)
+        (b, a, addr_a, "zk-a")
     };
 
     let key = TsigKey::generate("nsd-xfr", "hmac-sha256");
@@ -155,6 +194,15 @@ async fn the_standby_serves_the_saved_version_and_keeps_serving_while_it_takes_o
     cluster
         .wait_zone("out", WAIT, |z| peer_in_sync(z, first))
         .await;
+    // Only the standby served nsd, yet the leader's status shows that transfer.
+    let (axfr_at, _) = nsd_transfer(
+        &cluster
+            .wait_zone("out", WAIT, |z| {
+                nsd_transfer(z).is_some_and(|(_, m)| m == OutgoingTransferMethod::Axfr)
+            })
+            .await,
+    )
+    .unwrap();
 
     // A change on the backend: the leader follows, saves, NOTIFYs; the secondary transfers
     // the new serial from the standby, by IXFR from the backlog the leader saved.
@@ -184,6 +232,43 @@ async fn the_standby_serves_the_saved_version_and_keeps_serving_while_it_takes_o
     cluster
         .wait_zone("out", WAIT, |z| peer_in_sync(z, second))
         .await;
+    cluster
+        .wait_zone("out", WAIT, |z| {
+            nsd_transfer(z)
+                .is_some_and(|(at, m)| m == OutgoingTransferMethod::Ixfr && at >= axfr_at)
+        })
+        .await;
+    let published = writes_by(&cluster, standby_id);
+    assert!(
+        published
+            .iter()
+            .any(|w| w.contains("/configmaps/zonekeeper-outgoing-transfers-")),
+        "the standby published nothing: {published:#?}"
+    );
+
+    // With nothing transferred the standby writes nothing: some window of more than two
+    // publish periods (2 s), in which the standby was demonstrably running (it kept asking
+    // for the lease), passes without a write.
+    let end = Instant::now() + WAIT;
+    loop {
+        let before = writes_by(&cluster, standby_id);
+        let leases = lease_calls_by(&cluster, standby_id);
+        let window = Instant::now() + Duration::from_secs(5);
+        poll(WAIT, "a window of the standby running", || {
+            (Instant::now() >= window && lease_calls_by(&cluster, standby_id) >= leases + 3)
+                .then_some(())
+        })
+        .await;
+        let after = writes_by(&cluster, standby_id);
+        if after.len() == before.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the idle standby keeps writing: {:#?}",
+            &after[before.len()..]
+        );
+    }
 
     // Kill the leader as a crash would: every transfer from the standby succeeds, at the
     // served serial, until it leads.

@@ -139,6 +139,7 @@ pub async fn run(
         AbortOnDrop(tokio::spawn(o.replica(
             client.clone(),
             opts.namespaces.clone(),
+            opts.identity.clone(),
             leader_rx.clone(),
         )))
     });

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::{Notify, watch};
 
-use super::outgoing_store::OutgoingStore;
+use super::outgoing_store::{OutgoingStore, StandbyTransfers};
 use crate::api::DnsZone;
 use crate::api::dns_zone::OutgoingTransferMethod;
 use crate::dns::model::Zone;
@@ -74,6 +74,7 @@ pub struct Outgoing {
     tasks: Mutex<HashMap<String, ZoneTask>>,
     observed: Arc<Mutex<HashMap<String, Observation>>>,
     wake: Wake,
+    standbys: StandbyTransfers,
 }
 
 /// How a task asks for its zone's reconcile (which writes the status): one channel per
@@ -87,6 +88,7 @@ impl Outgoing {
             tasks: Mutex::default(),
             observed: Arc::default(),
             wake: Arc::default(),
+            standbys: StandbyTransfers::default(),
         }
     }
 
@@ -162,6 +164,7 @@ impl Outgoing {
             last_peers: Vec::new(),
             store,
             persisted: None,
+            standbys: self.standbys.clone(),
         };
         let task = tokio::spawn(runner.run());
         tasks.insert(key.to_string(), ZoneTask { config, kick, task });
@@ -240,6 +243,7 @@ struct Runner {
     store: Option<OutgoingStore>,
     /// Served serial and backlog length last saved.
     persisted: Option<(u32, usize)>,
+    standbys: StandbyTransfers,
 }
 
 impl Runner {
@@ -460,15 +464,42 @@ impl Runner {
             };
             peer_mut(obs, &peer.name).check = Some((check, now.clone()));
         }
-        for record in self.handle.transfers() {
-            if !crate::dns::model::name_eq(&record.zone, &cfg.origin) {
-                continue;
+        // Per peer the newest transfer, whichever replica served it.
+        let mut newest: HashMap<String, (SystemTime, TransferMethod)> = HashMap::new();
+        let mut keep = |peer: &str, at: SystemTime, method: TransferMethod| {
+            let e = newest.entry(peer.to_string()).or_insert((at, method));
+            if at > e.0 {
+                *e = (at, method);
             }
-            let method = match record.method {
+        };
+        for record in self.handle.transfers() {
+            if crate::dns::model::name_eq(&record.zone, &cfg.origin) {
+                keep(&record.peer, record.time, record.method);
+            }
+        }
+        if let Some(store) = &self.store {
+            match self.standbys.of_zone(store).await {
+                Ok(records) => {
+                    for r in records {
+                        let same_origin = Name::from_ascii(&r.origin)
+                            .is_ok_and(|o| crate::dns::model::name_eq(&o, &cfg.origin));
+                        if same_origin {
+                            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(r.time_ms);
+                            keep(&r.peer, at, r.method);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(zone = %cfg.origin, error = %e, "outgoing: the standbys' transfers not read; next round")
+                }
+            }
+        }
+        for (peer, (at, method)) in newest {
+            let method = match method {
                 TransferMethod::Axfr => OutgoingTransferMethod::Axfr,
                 TransferMethod::Ixfr => OutgoingTransferMethod::Ixfr,
             };
-            peer_mut(obs, &record.peer).transferred = Some((time(record.time), method));
+            peer_mut(obs, &peer).transferred = Some((time(at), method));
         }
         obs.peers
             .retain(|(name, _)| cfg.peers.iter().any(|p| p.name == *name));

@@ -2,13 +2,14 @@
 //! version the leader last saved (zone and IXFR backlog at one serial, swapped in together),
 //! so the Service can send a peer to any replica. It watches DnsZones (peers, keys,
 //! enabled), the peers' Secrets and the saved-state pointers, and loads a saved state when
-//! its pointer changes. It neither polls the backend nor NOTIFYs nor writes anything: that
-//! is the leader's. Once this replica leads it stops; the zone tasks go on from what it
-//! serves.
+//! its pointer changes. It neither polls the backend nor NOTIFYs nor writes status: that is
+//! the leader's. What it writes is the transfers it served (one ConfigMap per namespace, at
+//! most every [`PUBLISH_EVERY`] and only when one changed), which the leader merges into the
+//! peers' status. Once this replica leads it stops; the zone tasks go on from what it serves.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::{StreamExt, future};
@@ -21,7 +22,7 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::outgoing::{Outgoing, notify_sources, peer_auths, transfer_endpoint};
-use super::outgoing_store::{OutgoingStore, zone_of_pointer};
+use super::outgoing_store::{OutgoingStore, ServedTransfer, publish_transfers, zone_of_pointer};
 use super::references::{fetch_secrets_only, secret_names};
 use crate::api::DnsZone;
 use crate::dns::outgoing::TransferHandle;
@@ -29,6 +30,9 @@ use crate::dns::outgoing::TransferHandle;
 /// A zone whose configuration or saved state could not be read is tried again this often
 /// (the watches only say when something changes, not when the API server is back).
 const RETRY: Duration = Duration::from_secs(5);
+/// Transfers served are published at most this often: the leader's status follows within
+/// a check round or so, and a busy standby does not write on every transfer.
+const PUBLISH_EVERY: Duration = Duration::from_secs(2);
 
 /// What woke the replica.
 enum Touch {
@@ -42,6 +46,12 @@ enum Touch {
         namespace: String,
         zone: String,
     },
+}
+
+/// Why the loop turned.
+enum Wake {
+    Touch(Touch),
+    Publish,
 }
 
 /// What this replica serves of one zone.
@@ -61,11 +71,14 @@ impl Outgoing {
         &self,
         client: kube::Client,
         namespaces: Vec<String>,
+        identity: String,
         leader: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let replica = Replica {
             handle: self.handle().clone(),
             client,
+            identity,
+            published: HashMap::new(),
             zones: HashMap::new(),
             served: HashMap::new(),
             failed: HashSet::new(),
@@ -78,6 +91,10 @@ impl Outgoing {
 struct Replica {
     handle: TransferHandle,
     client: kube::Client,
+    /// Names this replica's transfer records.
+    identity: String,
+    /// The transfer records last published, by namespace.
+    published: HashMap<String, Vec<ServedTransfer>>,
     /// Every DnsZone seen, by `namespace/name`.
     zones: HashMap<String, DnsZone>,
     served: HashMap<String, Served>,
@@ -163,18 +180,22 @@ impl Replica {
         );
         let mut retry = tokio::time::interval(RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut publish = tokio::time::interval(PUBLISH_EVERY);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!("outgoing: standing by, serving the saved versions");
         loop {
             // Decided first, acted on after: no borrow of `leader` lives across the select.
             let touch = tokio::select! {
                 // Leading (or shutting down): the zone tasks take over from what is served.
                 _ = leader.wait_for(|l| *l) => None,
-                t = events.next() => t.map(Some),
+                t = events.next() => t.map(|t| Some(Wake::Touch(t))),
                 _ = retry.tick() => Some(None),
+                _ = publish.tick() => Some(Some(Wake::Publish)),
             };
             match touch {
                 None => return,
-                Some(Some(t)) => self.touched(t, &leader).await,
+                Some(Some(Wake::Publish)) => self.publish().await,
+                Some(Some(Wake::Touch(t))) => self.touched(t, &leader).await,
                 Some(None) => {
                     for key in std::mem::take(&mut self.failed) {
                         self.sync(&key, true, &leader).await;
@@ -361,6 +382,62 @@ impl Replica {
             }
             Err(e) => {
                 tracing::warn!(zone = %origin, error = %e, "outgoing replica: saved version not served")
+            }
+        }
+    }
+}
+
+impl Replica {
+    /// The transfers served, by namespace, as the leader reads them.
+    fn served_transfers(&self) -> HashMap<String, Vec<ServedTransfer>> {
+        let mut out: HashMap<String, Vec<ServedTransfer>> = HashMap::new();
+        for record in self.handle.transfers() {
+            for (key, served) in &self.served {
+                if !crate::dns::model::name_eq(&served.origin, &record.zone) {
+                    continue;
+                }
+                let Some((namespace, zone)) = key.split_once('/') else {
+                    continue;
+                };
+                let time_ms = record
+                    .time
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                out.entry(namespace.to_string())
+                    .or_default()
+                    .push(ServedTransfer {
+                        zone: zone.to_string(),
+                        origin: served.origin.to_ascii(),
+                        peer: record.peer.clone(),
+                        method: record.method,
+                        time_ms,
+                    });
+            }
+        }
+        for records in out.values_mut() {
+            records.sort_by(|a, b| (&a.zone, &a.peer).cmp(&(&b.zone, &b.peer)));
+        }
+        out
+    }
+
+    /// Writes each namespace's records that changed since the last write; nothing when idle.
+    async fn publish(&mut self) {
+        let mut now = self.served_transfers();
+        // A namespace whose zones went keeps an empty record rather than stale ones.
+        for namespace in self.published.keys() {
+            now.entry(namespace.clone()).or_default();
+        }
+        for (namespace, records) in now {
+            if self.published.get(&namespace) == Some(&records) {
+                continue;
+            }
+            match publish_transfers(&self.client, &namespace, &self.identity, &records).await {
+                Ok(()) => {
+                    self.published.insert(namespace, records);
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = %namespace, error = %e, "outgoing replica: publishing the transfers served failed; trying again")
+                }
             }
         }
     }
