@@ -157,7 +157,9 @@ fn is_lease(r: &RequestRecord) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     let (server, cluster) = bind_and_cluster().await;
-    let lease = Duration::from_secs(2);
+    // Long enough that a loaded machine's slow renewal (the leader keeps the lead until 2/3
+    // of it) does not hand the lead over while the test checks who reconciled.
+    let lease = Duration::from_secs(6);
     let a = candidate(&cluster, "zk-a", lease).await;
     let b = candidate(&cluster, "zk-b", lease).await;
 
