@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use support::cluster::{Cluster, bind_serving, condition};
+use support::cluster::{Cluster, bind_serving, condition, outgoing_zone};
 use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
 use zonekeeper::api::dns_zone::{OutgoingTransferMethod, PeerState};
@@ -79,19 +79,11 @@ async fn secondaries_follow_the_backend_through_zonekeeper_and_status_shows_each
             .collect()
     };
     cluster
-        .apply_zone(json!({
-            "apiVersion": "dns.zonekeeper.io/v1alpha1",
-            "kind": "DnsZone",
-            "metadata": {"name": "out", "namespace": "dns"},
-            "spec": {
-                "zoneName": ZONE,
-                "type": "Primary",
-                "backend": {"server": backend.addr.to_string(), "tsigKeySecretRef": {"name": "backend-tsig"}, "timeout": "10s"},
-                "records": [{"name": "api", "type": "A", "data": ["192.0.2.20"]}],
-                "sync": {"interval": "1h", "minInterval": "0"},
-                "outgoing": {"enabled": true, "peers": spec_of(&[1, 1, 1]), "checkInterval": "2s"},
-            }
-        }))
+        .apply_zone(outgoing_zone(
+            &backend,
+            json!([{"name": "api", "type": "A", "data": ["192.0.2.20"]}]),
+            json!({"enabled": true, "peers": spec_of(&[1, 1, 1]), "checkInterval": "2s"}),
+        ))
         .await;
     let mut peers = Vec::new();
     for (name, kind, key) in &keys {

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Cluster, Operator, bind_serving};
+use support::cluster::{Cluster, Operator, bind_serving, outgoing_zone};
 use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
 
@@ -56,18 +56,7 @@ async fn setup(outgoing_extra: serde_json::Value) -> Setup {
         }
     }
     cluster
-        .apply_zone(json!({
-            "apiVersion": "dns.zonekeeper.io/v1alpha1",
-            "kind": "DnsZone",
-            "metadata": {"name": "out", "namespace": "dns"},
-            "spec": {
-                "zoneName": ZONE,
-                "type": "Primary",
-                "backend": {"server": backend.addr.to_string(), "tsigKeySecretRef": {"name": "backend-tsig"}, "timeout": "10s"},
-                "sync": {"interval": "1h", "minInterval": "0"},
-                "outgoing": outgoing,
-            }
-        }))
+        .apply_zone(outgoing_zone(&backend, json!([]), outgoing))
         .await;
     let setup = Setup {
         backend,

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Cluster, Operator, bind_serving};
+use support::cluster::{Cluster, Operator, bind_serving, outgoing_zone};
 use support::dns_servers::{DnsServer, ServerKind, TsigKey, dig_transfer_at, free_port};
 use zonekeeper::api::DnsZone;
 use zonekeeper::api::dns_zone::{OutgoingTransferMethod, PeerState};
@@ -144,19 +144,11 @@ async fn the_standby_serves_the_saved_version_and_keeps_serving_while_it_takes_o
         ]})
     };
     cluster
-        .apply_zone(json!({
-            "apiVersion": "dns.zonekeeper.io/v1alpha1",
-            "kind": "DnsZone",
-            "metadata": {"name": "out", "namespace": "dns"},
-            "spec": {
-                "zoneName": ZONE,
-                "type": "Primary",
-                "backend": {"server": backend.addr.to_string(), "tsigKeySecretRef": {"name": "backend-tsig"}, "timeout": "10s"},
-                "records": [{"name": "api", "type": "A", "data": ["192.0.2.20"]}],
-                "sync": {"interval": "1h", "minInterval": "0"},
-                "outgoing": outgoing(1),
-            }
-        }))
+        .apply_zone(outgoing_zone(
+            &backend,
+            json!([{"name": "api", "type": "A", "data": ["192.0.2.20"]}]),
+            outgoing(1),
+        ))
         .await;
 
     // The standby never talked to the backend, yet serves exactly the backend's zone (once

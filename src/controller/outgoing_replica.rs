@@ -15,7 +15,6 @@ use futures::stream::{BoxStream, SelectAll};
 use futures::{StreamExt, future};
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -23,7 +22,7 @@ use tokio::sync::watch;
 
 use super::outgoing::{Outgoing, notify_sources, peer_auths, transfer_endpoint};
 use super::outgoing_store::{OutgoingStore, ServedTransfer, publish_transfers, zone_of_pointer};
-use super::references::{fetch_secrets_only, secret_names};
+use super::references::{fetch_secrets_only, scoped_api as api, secret_names};
 use crate::api::DnsZone;
 use crate::dns::outgoing::TransferHandle;
 
@@ -106,16 +105,6 @@ struct Replica {
 
 fn zone_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
-}
-
-fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// The watches of one scope, merged.

@@ -140,3 +140,14 @@ async fn fetch_secrets(
     }
     Ok(secrets)
 }
+
+/// The API of `K` in the one watched namespace, or in all when none is set.
+pub(super) fn scoped_api<K>(client: &kube::Client, namespace: &Option<String>) -> kube::Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    }
+}

@@ -119,6 +119,25 @@ pub async fn create_object(client: &Client, obj: &Value) {
         .unwrap_or_else(|e| panic!("creating {} {:?}: {e}", types.kind, obj.metadata.name));
 }
 
+/// DnsZone `out` in namespace `dns`: a Primary of `example.com.` on `backend` (key in Secret
+/// `backend-tsig`), no scheduled sync, served to `outgoing` (its `spec.outgoing`); `records`
+/// as given.
+pub fn outgoing_zone(backend: &DnsServer, records: Value, outgoing: Value) -> Value {
+    json!({
+        "apiVersion": "dns.zonekeeper.io/v1alpha1",
+        "kind": "DnsZone",
+        "metadata": {"name": "out", "namespace": NS},
+        "spec": {
+            "zoneName": "example.com.",
+            "type": "Primary",
+            "backend": {"server": backend.addr.to_string(), "tsigKeySecretRef": {"name": "backend-tsig"}, "timeout": "10s"},
+            "records": records,
+            "sync": {"interval": "1h", "minInterval": "0"},
+            "outgoing": outgoing,
+        }
+    })
+}
+
 /// A BIND serving an empty `example.com.` (SOA and NS only), started off the async runtime.
 pub async fn empty_bind() -> DnsServer {
     bind_serving("example.com.", &[]).await
