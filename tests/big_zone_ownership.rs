@@ -41,6 +41,18 @@ fn stored_bytes(cm: &ConfigMap) -> usize {
     data + binary
 }
 
+/// How many chunk ConfigMaps of zone `big`'s ownership list there are.
+fn owned_chunk_count<'a>(cms: impl IntoIterator<Item = &'a ConfigMap>) -> usize {
+    cms.into_iter()
+        .filter(|cm| {
+            cm.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("big-zonekeeper-owned-"))
+        })
+        .count()
+}
+
 fn host_count(server: &DnsServer) -> usize {
     server
         .axfr_lines()
@@ -79,15 +91,7 @@ async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_delete
                 .is_some_and(|n| n.starts_with("big-zonekeeper"))
         })
         .collect();
-    let owned_chunks = ours
-        .iter()
-        .filter(|cm| {
-            cm.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("big-zonekeeper-owned-"))
-        })
-        .count();
+    let owned_chunks = owned_chunk_count(ours.iter().copied());
     assert!(owned_chunks >= 1, "ownership stored in chunks");
     for cm in &ours {
         assert!(
@@ -136,19 +140,7 @@ async fn ownership_of_thirty_thousand_rrsets_fits_in_configmaps_and_still_delete
             .data
             .as_ref()
             .and_then(|d| d.get("rrsetCount").cloned());
-        let chunks_now = api
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .filter(|cm| {
-                cm.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("big-zonekeeper-owned-"))
-            })
-            .count();
+        let chunks_now = owned_chunk_count(&api.list(&ListParams::default()).await.unwrap().items);
         if count == Some((RRSETS - 1).to_string()) && chunks_now == owned_chunks {
             break;
         }

@@ -11,9 +11,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::plan::{records_list_manifest, zonekeeper_run};
+use super::plan::{records_list_manifest, timed, zonekeeper_run};
 use super::{Kind, Server, ZONE, ip, start};
 
 const OCTODNS: &str = "octodns==1.22.0";
@@ -63,29 +63,6 @@ fn venv() -> anyhow::Result<PathBuf> {
         .status()?;
     anyhow::ensure!(pip.success(), "pip install {OCTODNS} {OCTODNS_BIND} failed");
     Ok(venv)
-}
-
-/// A command under `/usr/bin/time`: wall time, peak RSS in MB, exit code.
-fn timed(dir: &Path, program: &Path, args: &[&str]) -> anyhow::Result<(Duration, f64, i32)> {
-    let rss = dir.join("peer-rss.txt");
-    let t = Instant::now();
-    let status = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&rss)
-        .arg(program)
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    let elapsed = t.elapsed();
-    let kb: f64 = std::fs::read_to_string(&rss)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .parse()?;
-    Ok((elapsed, kb / 1024.0, status.code().unwrap_or(-1)))
 }
 
 /// octoDNS's config: the records in its YAML, the server as an RFC 2136 target.
@@ -166,14 +143,19 @@ fn side_by_side(venv: &Path, n: usize) -> anyhow::Result<()> {
     octodns_config(peer_dir.path(), &peer_server, n)?;
     let sync = venv.join("bin/octodns-sync");
     let config = ["--config-file", "octodns.yaml"];
-    let (t, rss, code) = timed(peer_dir.path(), &sync, &[config[0], config[1], "--doit"])?;
+    let (t, rss, code) = timed(
+        peer_dir.path(),
+        &sync,
+        &[config[0], config[1], "--doit"],
+        Stdio::null(),
+    )?;
     anyhow::ensure!(code == 0, "octodns-sync --doit exited {code}");
     anyhow::ensure!(
         holds_last(&peer_server, n)?,
         "octodns-sync wrote no records"
     );
     let peer_apply = (t, rss);
-    let (t, rss, code) = timed(peer_dir.path(), &sync, &config)?;
+    let (t, rss, code) = timed(peer_dir.path(), &sync, &config, Stdio::null())?;
     anyhow::ensure!(code == 0, "octodns-sync plan exited {code}");
     let peer_plan = (t, rss);
 

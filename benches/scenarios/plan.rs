@@ -15,14 +15,27 @@ pub fn zonekeeper_run(
     args: &[&str],
     stdout: Stdio,
 ) -> anyhow::Result<(Duration, f64, i32)> {
+    timed(
+        dir,
+        Path::new(env!("CARGO_BIN_EXE_zonekeeper")),
+        args,
+        stdout,
+    )
+}
+
+/// A command under `/usr/bin/time`: wall time, peak RSS in MB, exit code.
+pub fn timed(
+    dir: &Path,
+    program: &Path,
+    args: &[&str],
+    stdout: Stdio,
+) -> anyhow::Result<(Duration, f64, i32)> {
     let rss = dir.join("rss.txt");
     let t = Instant::now();
     let status = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
+        .args(["-f", "%M", "-o"])
         .arg(&rss)
-        .arg(env!("CARGO_BIN_EXE_zonekeeper"))
+        .arg(program)
         .args(args)
         .current_dir(dir)
         .stdout(stdout)
