@@ -231,7 +231,6 @@ async fn ownership_stored_in_the_old_plain_form_is_read_and_converted() {
 /// server demands (the test API server refuses more). Prints the time and the test process'
 /// peak RSS (operator and test API server together; BIND is another process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "minutes on a loaded 2-core machine (BIND loads 1M records, the debug-build operator transfers and parses them): run with --ignored"]
 async fn a_million_records_through_the_operator_fit_in_objects_under_a_mebibyte() {
     const N: usize = 1_000_000;
     let line = |i: usize| {
