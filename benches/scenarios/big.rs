@@ -7,7 +7,8 @@
 //! desired zone, as `axfr-sync-*`), with `dig axfr` alongside as `dig_s`.
 //!
 //! `bench scenario=operator-<n> ours_s= floor_s= ratio= peak_rss_mb=<operator>
-//! apiserver_rss_mb=<this process> dig_s= configmaps=`
+//! floor_rss_mb=<engine sync> apiserver_rss_mb=<this process> dig_s= configmaps=`, and a
+//! `bench-detail` line with the operator's RSS second by second.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,10 @@ use zonekeeper::api::DnsZone;
 use zonekeeper::dns::model::Zone;
 
 use super::scale::{is_ready, peak_rss_mb, poll_until, start_operator};
-use super::{Kind, Server, ServerOptions, ZONE, ZoneContent, external_axfr, human, key, sync_once};
+use super::{
+    Kind, Server, ServerOptions, ZONE, ZoneContent, external_axfr, human, key, peak_mb, reset_peak,
+    sync_once,
+};
 
 const NS_NAME: &str = "big";
 const SIZES: [usize; 2] = [100_000, 1_000_000];
@@ -44,6 +48,18 @@ pub async fn big_scenarios(args: &[String]) -> anyhow::Result<()> {
         big_scenario(n).await?;
     }
     Ok(())
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn ip(i: usize) -> [u8; 4] {
@@ -97,21 +113,24 @@ fn parts(n: usize) -> Vec<String> {
     parts
 }
 
-/// The engine's own sync of the zone (best of `runs`) and `dig axfr`'s time beside it.
-async fn floor(server: &Server, n: usize) -> anyhow::Result<(Duration, Duration)> {
+/// The engine's own sync of the zone (best of `runs`), its peak RSS (this process, the
+/// desired zone built beforehand counted, as in `axfr-sync-*`) and `dig axfr`'s time.
+async fn floor(server: &Server, n: usize) -> anyhow::Result<(Duration, f64, Duration)> {
     let k = key(server)?;
     let desired = desired(n)?;
     let runs = if n >= 1_000_000 { 1 } else { 3 };
     external_axfr("dig", server, "AXFR")?;
-    let (mut dig, mut sync) = (Duration::MAX, Duration::MAX);
+    let (mut dig, mut sync, mut peak) = (Duration::MAX, Duration::MAX, 0.0f64);
     for _ in 0..runs {
         dig = dig.min(external_axfr("dig", server, "AXFR")?);
+        reset_peak();
         let t = Instant::now();
         let changes = sync_once(server, &k, &desired).await?;
         sync = sync.min(t.elapsed());
+        peak = peak.max(peak_mb());
         anyhow::ensure!(changes == 0, "{changes} differences on an identical zone");
     }
-    Ok((sync, dig))
+    Ok((sync, peak, dig))
 }
 
 async fn setup_cluster(api: &TestApiServer, server: &Server, n: usize) -> anyhow::Result<usize> {
@@ -182,7 +201,7 @@ async fn big_scenario(n: usize) -> anyhow::Result<()> {
         "bench-detail operator-{size} bind_start_s={:.1}",
         t.elapsed().as_secs_f64()
     );
-    let (sync, dig) = floor(&server, n).await?;
+    let (sync, floor_rss, dig) = floor(&server, n).await?;
 
     let api = TestApiServer::start().await;
     api.install_crds(&zonekeeper::api::crd::crds()).await;
@@ -192,7 +211,16 @@ async fn big_scenario(n: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut operator = start_operator(dir.path(), &api)?;
     let pid = operator.id();
+    // The operator's RSS by second (highest sample), to place its peak in the pass.
+    let mut by_second: Vec<f64> = Vec::new();
     let ready = || {
+        let second = started.elapsed().as_secs() as usize;
+        if by_second.len() <= second {
+            by_second.resize(second + 1, 0.0);
+        }
+        if let Some(slot) = by_second.get_mut(second) {
+            *slot = slot.max(rss_mb(pid));
+        }
         api.object("dns.zonekeeper.io", "dnszones", NS_NAME, "big")
             .is_some_and(|z| is_ready(&z))
     };
@@ -210,10 +238,20 @@ async fn big_scenario(n: usize) -> anyhow::Result<()> {
         dir.keep().join("operator.log").display()
     );
     let apiserver = peak_rss_mb(std::process::id());
+    let timeline: Vec<String> = by_second
+        .iter()
+        .enumerate()
+        .map(|(s, mb)| format!("{s}:{mb:.0}"))
+        .collect();
+    println!(
+        "bench-detail operator-{size} rss_mb_by_second={}",
+        timeline.join(",")
+    );
     let (o, f) = (ours.as_secs_f64(), sync.as_secs_f64());
     println!(
         "bench scenario=operator-{size} ours_s={o:.3} floor_s={f:.3} ratio={:.2} \
-         peak_rss_mb={peak:.1} apiserver_rss_mb={apiserver:.1} dig_s={:.3} configmaps={configmaps}",
+         peak_rss_mb={peak:.1} floor_rss_mb={floor_rss:.1} apiserver_rss_mb={apiserver:.1} \
+         dig_s={:.3} configmaps={configmaps}",
         if f > 0.0 { o / f } else { 0.0 },
         dig.as_secs_f64()
     );

@@ -260,23 +260,30 @@ pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Desired RRsets that already match the server are owned as they are.
+/// Desired RRsets that already match the server are owned as they are. The batch is kept
+/// as indexes into `desired` (12 bytes an RRset, not a copy of its key): for a million-RRset
+/// zone adopted as it is, this runs beside the observed zone at the pass's peak.
 fn own_matching(owned: &mut Owned, desired: &Desired, observed: &Zone) {
-    let mut set = Vec::new();
+    let mut set: Vec<(u32, u64)> = Vec::new();
     for (i, want) in desired.iter().enumerate() {
         if !observed.holds(&want) {
             continue;
         }
         let fp = want.fingerprint();
-        let Some(key) = desired.key_bytes(i) else {
+        let (Ok(index), Some(key)) = (u32::try_from(i), desired.key_bytes(i)) else {
             continue;
         };
         // Already owned as it is (every pass after the first): nothing to merge.
         if owned.get_bytes(&key) != Some(fp) {
-            set.push((key, fp));
+            set.push((index, fp));
         }
     }
-    owned.update(set, Vec::new());
+    if set.is_empty() {
+        return;
+    }
+    let key = |i: u32| desired.key_bytes(i as usize).unwrap_or_default();
+    set.sort_by(|a, b| key(a.0).cmp(&key(b.0)));
+    owned.merge(set.iter().map(|&(i, fp)| (key(i), fp)), &[] as &[&[u8]]);
 }
 
 /// The plan for what the server holds: the changes the spec asks for (drift corrections left

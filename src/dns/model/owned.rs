@@ -141,30 +141,51 @@ impl Owned {
         if set.is_empty() && unset.is_empty() {
             return;
         }
-        // The last of equal keys wins, as with inserts one after the other.
-        set.reverse();
+        // Stable: of equal keys the later stays later, and the merge keeps the last.
         set.sort_by(|a, b| a.0.cmp(&b.0));
-        set.dedup_by(|later, kept| later.0 == kept.0);
         unset.sort_unstable();
+        self.merge(set.iter().map(|(k, fp)| (k.as_ref(), *fp)), &unset);
+    }
+
+    /// [`Owned::update`] for `set` entries already in key order (of equal keys the last
+    /// wins) and `unset` sorted: no copy of the batch is made.
+    pub fn merge<S: AsRef<[u8]>, K: AsRef<[u8]>>(
+        &mut self,
+        set: impl Iterator<Item = (S, u64)>,
+        unset: &[K],
+    ) {
         let old = std::mem::take(self);
         self.bytes.reserve(old.bytes.len());
-        self.ends.reserve(old.len() + set.len());
-        self.fps.reserve(old.len() + set.len());
-        let mut new = set.iter().peekable();
+        self.ends.reserve(old.len());
+        self.fps.reserve(old.len());
+        let mut new = set.peekable();
         for (key, fp) in old.entries() {
             while let Some((k, f)) = new.next_if(|(k, _)| k.as_ref() < key) {
-                self.push(k, *f);
+                self.push_or_replace(k.as_ref(), f);
             }
-            if let Some((k, f)) = new.next_if(|(k, _)| k.as_ref() == key) {
-                self.push(k, *f);
+            if new.peek().is_some_and(|(k, _)| k.as_ref() == key) {
+                while let Some((k, f)) = new.next_if(|(k, _)| k.as_ref() == key) {
+                    self.push_or_replace(k.as_ref(), f);
+                }
             } else if unset.binary_search_by(|u| u.as_ref().cmp(key)).is_err() {
                 self.push(key, fp);
             }
         }
         for (k, f) in new {
-            self.push(k, *f);
+            self.push_or_replace(k.as_ref(), f);
         }
         self.shrink();
+    }
+
+    /// Appends, or replaces the fingerprint of the last entry when `key` is its key.
+    fn push_or_replace(&mut self, key: &[u8], fp: u64) {
+        if self.last_key() == Some(key) {
+            if let Some(last) = self.fps.last_mut() {
+                *last = fp;
+            }
+        } else {
+            self.push(key, fp);
+        }
     }
 
     /// Keeps only the entries `keep` accepts (given key bytes and fingerprint).
