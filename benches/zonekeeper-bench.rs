@@ -23,6 +23,8 @@
 //! commands transfer the whole zone; a no-change plan then only compares).
 //! `-- --scale [--scale-max N] [--scale-quiet S]` only the many-zones scenarios (issue 18,
 //! benches/scenarios/scale.rs): `scale-zones-<n>`, n DnsZones Ready through `zonekeeper run`.
+//! `-- --big [--big-max N]` only `operator-{100k,1m}`: one big recordsFrom zone Ready through
+//! `zonekeeper run` beside the engine's own sync of it (benches/scenarios/big.rs).
 //! `-- --octodns` only `peer-octodns-{apply,plan}-{10000,100000}`: the same work by octoDNS
 //! (benches/scenarios/octodns.rs).
 
@@ -53,6 +55,8 @@ use zonekeeper::dns::update::{RRsetChange, UpdateOptions, apply_changes};
 
 #[path = "scenarios/axfr.rs"]
 mod axfr;
+#[path = "scenarios/big.rs"]
+mod big;
 #[path = "scenarios/scale.rs"]
 mod scale;
 
@@ -555,6 +559,7 @@ async fn main() -> anyhow::Result<()> {
              \x20 --webhook   only the admission webhook answer for a 1,000-record zone edit\n\
              \x20 --standalone  only import/plan of big zones by the zonekeeper binary\n\
              \x20 --scale     only 1k/5k/10k DnsZones through the operator (--scale-max N, --scale-quiet S)\n\
+             \x20 --big       only a 100k/1M-record zone through the operator (--big-max N)\n\
              \x20 --octodns   only zonekeeper apply/plan beside octoDNS 1.22 (installed under target/)"
         );
         return Ok(());
@@ -567,6 +572,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--scale") {
         return scale::scale_scenarios(&args).await;
+    }
+    if args.iter().any(|a| a == "--big") {
+        return big::big_scenarios(&args).await;
     }
     if args.iter().any(|a| a == "--zonesync") {
         return snap::zonesync_scenario(Kind::Knot).await;

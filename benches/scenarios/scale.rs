@@ -80,7 +80,7 @@ fn manifest(i: usize, server: &DnsServer) -> anyhow::Result<DnsZone> {
 }
 
 /// Ready=True for the object's current generation, as `kubectl wait` would see it.
-fn is_ready(zone: &Value) -> bool {
+pub(super) fn is_ready(zone: &Value) -> bool {
     let status = &zone["status"];
     status["observedGeneration"] == zone["metadata"]["generation"]
         && status["conditions"].as_array().is_some_and(|cs| {
@@ -116,7 +116,7 @@ fn cpu_s(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks()
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
+pub(super) fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -129,7 +129,7 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 /// `zonekeeper run` against the test API server, logging to `dir/operator.log`.
-fn start_operator(dir: &Path, api: &TestApiServer) -> anyhow::Result<Child> {
+pub(super) fn start_operator(dir: &Path, api: &TestApiServer) -> anyhow::Result<Child> {
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig)?;
     let log = std::fs::File::create(dir.join("operator.log"))?;
@@ -150,7 +150,7 @@ fn start_operator(dir: &Path, api: &TestApiServer) -> anyhow::Result<Child> {
 }
 
 /// Polls until `pred` holds; false if `deadline` passed first.
-async fn poll_until(deadline: Duration, mut pred: impl FnMut() -> bool) -> bool {
+pub(super) async fn poll_until(deadline: Duration, mut pred: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + deadline;
     loop {
         if pred() {

@@ -252,7 +252,7 @@ fn plan_core(
         if key.rtype == RecordType::SOA || has_key(desired_keys, &owned_key(&key.name, key.rtype)) {
             continue;
         }
-        if let Some(have) = observed.get(key) {
+        if let Some(have) = observed.get(&key) {
             plan.changes.push(Change::Delete(have));
         }
     }

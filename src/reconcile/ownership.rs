@@ -1,13 +1,13 @@
 //! The ownership list: the RRsets an object manages, with the fingerprint of what it applied.
 
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hickory_proto::rr::{Name, RecordType};
 
 pub use crate::dns::model::Owned;
-use crate::dns::model::{RRsetKey, name_to_text};
+use crate::dns::model::{RRsetKey, name_to_text, owned_key};
 
 /// Why a stored ownership list could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -39,57 +39,120 @@ pub enum OwnershipError {
 /// about 40 MB of text, so this leaves room for zones ten times that and no more.
 pub const MAX_OWNED_TEXT: u64 = 512 * 1024 * 1024;
 
-/// The stored form: gzip over [`format_owned`]'s text. Names repeat their zone's suffix and
-/// fingerprints are 8 random bytes in 16 hex digits, so this is about 4x smaller than the text.
+/// The stored form: gzip over [`format_owned`]'s text, written line by line into the encoder
+/// (the text of a 1M-RRset list is 40 MB that need not exist at once). Names repeat their
+/// zone's suffix and fingerprints are 8 random bytes in 16 hex digits, so this is about 4x
+/// smaller than the text.
 pub fn encode_owned(owned: &Owned) -> Result<Vec<u8>, OwnershipError> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-    enc.write_all(format_owned(owned).as_bytes())
-        .and_then(|()| enc.finish())
-        .map_err(|e| {
-            OwnershipError::Compressed(crate::reconcile::snapshot::CodecError::Encode(
-                e.to_string(),
-            ))
-        })
+    let encode_error = |e: std::io::Error| {
+        OwnershipError::Compressed(crate::reconcile::snapshot::CodecError::Encode(
+            e.to_string(),
+        ))
+    };
+    let mut out = std::io::BufWriter::with_capacity(
+        64 * 1024,
+        GzEncoder::new(Vec::new(), Compression::fast()),
+    );
+    write_owned(owned, &mut out).map_err(encode_error)?;
+    out.into_inner()
+        .map_err(|e| encode_error(e.into_error()))?
+        .finish()
+        .map_err(encode_error)
 }
 
-/// Reads what [`encode_owned`] wrote, inflating to at most `limit` bytes.
+/// Reads what [`encode_owned`] wrote, inflating to at most `limit` bytes, a line at a time.
 pub fn decode_owned(bytes: &[u8], limit: u64) -> Result<Owned, OwnershipError> {
-    let raw = crate::reconcile::snapshot::gunzip_capped(bytes, limit)
-        .map_err(OwnershipError::Compressed)?;
-    let text = String::from_utf8(raw).map_err(|_| OwnershipError::NotUtf8)?;
-    parse_owned(&text)
+    use crate::reconcile::snapshot::CodecError;
+    let mut reader = std::io::BufReader::with_capacity(
+        64 * 1024,
+        flate2::read::GzDecoder::new(bytes).take(limit.saturating_add(1)),
+    );
+    let mut total = 0u64;
+    let mut line = Vec::new();
+    let mut number = 0;
+    let next = || -> Result<Option<(Vec<u8>, u64)>, OwnershipError> {
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| OwnershipError::Compressed(CodecError::Incomplete(e)))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            total += n as u64;
+            if total > limit {
+                return Err(OwnershipError::Compressed(CodecError::TooLarge { limit }));
+            }
+            number += 1;
+            let text = std::str::from_utf8(&line).map_err(|_| OwnershipError::NotUtf8)?;
+            if let Some(entry) = parse_line(text, number)? {
+                return Ok(Some(entry));
+            }
+        }
+    };
+    collect_entries(next)
 }
+
+/// Builds the list from `next` entries as they are parsed (no list of parsed lines beside
+/// it), stopping at the first error.
+fn collect_entries(
+    mut next: impl FnMut() -> Result<Option<(Vec<u8>, u64)>, OwnershipError>,
+) -> Result<Owned, OwnershipError> {
+    let mut error = None;
+    let owned = Owned::from_key_bytes(std::iter::from_fn(|| match next() {
+        Ok(entry) => entry,
+        Err(e) => {
+            error = Some(e);
+            None
+        }
+    }));
+    match error {
+        Some(e) => Err(e),
+        None => Ok(owned),
+    }
+}
+
 /// Reads ownership lines `name TYPE fingerprint` (hex).
 pub fn parse_owned(text: &str) -> Result<Owned, OwnershipError> {
-    let mut owned = Owned::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
+    let mut lines = text.lines().enumerate();
+    collect_entries(|| {
+        for (i, line) in lines.by_ref() {
+            if let Some(entry) = parse_line(line, i + 1)? {
+                return Ok(Some(entry));
+            }
         }
-        let mut parts = line.split_whitespace();
-        let (Some(name), Some(rtype), Some(fp), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(OwnershipError::Shape { line: i + 1 });
-        };
-        let name = Name::from_ascii(name).map_err(|source| OwnershipError::Name {
-            line: i + 1,
-            source,
-        })?;
-        let rtype = rtype
-            .parse::<RecordType>()
-            .map_err(|source| OwnershipError::Type {
-                line: i + 1,
-                source,
-            })?;
-        let fp = u64::from_str_radix(fp, 16).map_err(|source| OwnershipError::Fingerprint {
-            line: i + 1,
-            source,
-        })?;
-        owned.insert(RRsetKey::new(&name, rtype), fp);
+        Ok(None)
+    })
+}
+
+/// One line as zone-map key bytes and fingerprint; `None` for a blank line.
+fn parse_line(line: &str, number: usize) -> Result<Option<(Vec<u8>, u64)>, OwnershipError> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(None);
     }
-    Ok(owned)
+    let mut parts = line.split_whitespace();
+    let (Some(name), Some(rtype), Some(fp), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(OwnershipError::Shape { line: number });
+    };
+    let name = Name::from_ascii(name).map_err(|source| OwnershipError::Name {
+        line: number,
+        source,
+    })?;
+    let rtype = rtype
+        .parse::<RecordType>()
+        .map_err(|source| OwnershipError::Type {
+            line: number,
+            source,
+        })?;
+    let fp = u64::from_str_radix(fp, 16).map_err(|source| OwnershipError::Fingerprint {
+        line: number,
+        source,
+    })?;
+    let key = RRsetKey::new(&name, rtype);
+    Ok(Some((owned_key(&key.name, key.rtype), fp)))
 }
 
 /// A digest of the list: whether it changed over a pass is told by comparing two of these
@@ -98,7 +161,7 @@ pub fn digest(owned: &Owned) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     owned.len().hash(&mut h);
-    for (k, fp) in owned {
+    for (k, fp) in owned.entries() {
         k.hash(&mut h);
         fp.hash(&mut h);
     }
@@ -106,16 +169,19 @@ pub fn digest(owned: &Owned) -> u64 {
 }
 
 /// Writes what [`parse_owned`] reads.
-pub fn format_owned(owned: &Owned) -> String {
-    let mut out = String::new();
-    for (k, fp) in owned {
-        out.push_str(&format!(
-            "{} {} {fp:016x}\n",
-            name_to_text(&k.name),
-            k.rtype
-        ));
+pub fn write_owned(owned: &Owned, out: &mut impl Write) -> std::io::Result<()> {
+    for (k, fp) in owned.iter() {
+        writeln!(out, "{} {} {fp:016x}", name_to_text(&k.name), k.rtype)?;
     }
-    out
+    Ok(())
+}
+
+/// [`write_owned`] into a string.
+pub fn format_owned(owned: &Owned) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and the text is ASCII/UTF-8 by construction.
+    let _ = write_owned(owned, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

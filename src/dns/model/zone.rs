@@ -10,9 +10,6 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use super::canonical::{decode_rdata, try_canonical_rdata, wire_rdata};
 use super::rrset::{RRset, RRsetKey};
 
-/// Ownership: the RRsets an object manages, with the fingerprint of what it applied.
-pub type Owned = BTreeMap<RRsetKey, u64>;
-
 /// Bytes of the stack buffer a lookup key is built in; longer keys (impossible for names
 /// within RFC 1035's 255-byte limit) fall back to the heap.
 pub(super) const KEY_STACK: usize = 600;
