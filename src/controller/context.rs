@@ -11,6 +11,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
 use super::operator::AbortOnDrop;
+use super::references::NameIndex;
 use super::zone_lock::ZoneLocks;
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::reconcile::config::Endpoint;
@@ -96,6 +97,8 @@ pub struct Context {
     pub zones: Store<DnsZone>,
     /// Every ZoneSync: the zone's sync history and whether a sync holds it are read here.
     pub syncs: Store<ZoneSync>,
+    /// The zones' references and targets, from the same watch as `zones`.
+    pub names: NameIndex,
     /// Shared with the ZoneSync controller.
     pub locks: Arc<ZoneLocks>,
     /// The transfer server's side of outgoing transfers; `None` without `--transfer-addr`.
@@ -158,6 +161,7 @@ impl Context {
             settings,
             zones: stores.0,
             syncs: stores.1,
+            names: NameIndex::default(),
             locks,
             outgoing: None,
             stopping: tokio::sync::watch::Sender::new(false),
