@@ -313,7 +313,7 @@ mod tests {
     fn zone(ns: &str, name: &str, origin: &str, secret: &str, cms: &[&str]) -> DnsZone {
         let records_from: Vec<_> = cms
             .iter()
-            .map(|cm| serde_json::json!({"configMapRef": {"name": cm}}))
+            .map(|cm| serde_json::json!({"configMapRef": {"name": cm, "key": "zone"}}))
             .collect();
         serde_json::from_value(serde_json::json!({
             "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "DnsZone",
