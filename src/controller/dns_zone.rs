@@ -294,6 +294,7 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
 
 async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &str) {
     let reference = zone.object_ref(&());
+    let recorder = ctx.recorder_for(&key_of(zone));
     for e in events {
         let event = KubeEvent {
             type_: if e.warning {
@@ -306,7 +307,7 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
             action: super::events::action_for(action, &e.note),
             secondary: None,
         };
-        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(err) = recorder.publish(&event, &reference).await {
             tracing::warn!(error = %err, reason = %e.reason, "publishing an event failed");
         }
     }
