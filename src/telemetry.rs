@@ -336,8 +336,19 @@ impl Metrics {
     /// Notes whether a zone is Ready after its reconcile.
     pub fn zone_readiness(&self, labels: &ZoneLabels, ready: bool) {
         let mut zones = self.zone_ready.lock().unwrap_or_else(|p| p.into_inner());
-        zones.insert((labels.namespace.clone(), labels.name.clone()), ready);
-        self.count_not_ready(&zones, &labels.namespace);
+        let before = zones.insert((labels.namespace.clone(), labels.name.clone()), ready);
+        // The count moves by this zone's change (under the map's lock): a count of every zone
+        // on every pass cost O(zones) a pass.
+        let gauge = self.not_ready_gauge(&labels.namespace);
+        match (before, ready) {
+            (Some(false), true) => {
+                gauge.dec();
+            }
+            (None | Some(true), false) => {
+                gauge.inc();
+            }
+            _ => {}
+        }
     }
 
     /// Drops every per-zone series of a deleted zone.
@@ -345,24 +356,19 @@ impl Metrics {
         self.zone_records.remove(labels);
         self.drift_rrsets.remove(labels);
         let mut zones = self.zone_ready.lock().unwrap_or_else(|p| p.into_inner());
-        zones.remove(&(labels.namespace.clone(), labels.name.clone()));
-        self.count_not_ready(&zones, &labels.namespace);
+        let before = zones.remove(&(labels.namespace.clone(), labels.name.clone()));
+        let gauge = self.not_ready_gauge(&labels.namespace);
+        if before == Some(false) {
+            gauge.dec();
+        }
     }
 
-    fn count_not_ready(
-        &self,
-        zones: &std::collections::BTreeMap<(String, String), bool>,
-        namespace: &str,
-    ) {
-        let n = zones
-            .iter()
-            .filter(|((ns, _), ready)| ns == namespace && !**ready)
-            .count();
+    fn not_ready_gauge(&self, namespace: &str) -> Gauge {
         self.zones_not_ready
             .get_or_create(&NamespaceLabels {
                 namespace: namespace.to_string(),
             })
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
+            .clone()
     }
 
     pub fn set_ready(&self) {

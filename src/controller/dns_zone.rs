@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
@@ -20,7 +20,7 @@ use super::context::{Context, DriftBase, ZoneRuntime};
 use super::deletion::{self, CleanupError, DELETION_REQUEUE, delete_records, deleted};
 use super::operator::AbortOnDrop;
 use super::ownership_store::{self, OwnershipStoreError};
-use super::references::{Fetched, config_map_names, fetch_lookup, secret_names, zones_naming};
+use super::references::{Fetched, fetch_lookup};
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
@@ -85,9 +85,7 @@ pub async fn run(
 ) {
     use super::references::scoped_api as api;
     let zones: Api<DnsZone> = api(&client, &namespace);
-    let controller = Controller::new(zones, watcher::Config::default().any_semantic())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
-    let store = controller.store();
+    let (store, writer) = reflector::store::<DnsZone>();
     // The ZoneSync store is updated before the event that wakes a zone is handed on, so the
     // reconcile it starts sees the sync as it is now.
     let (sync_store, sync_writer) = reflector::store::<ZoneSync>();
@@ -99,6 +97,15 @@ pub async fn run(
     .reflect(sync_writer)
     .touched_objects();
     let ctx = ctx_builder((store.clone(), sync_store));
+    // What Controller::new builds, with the name index fed from the same events: it is
+    // updated before the store, so whatever the store shows the index has too.
+    let names = ctx.names.clone();
+    let zone_events = watcher(zones, watcher::Config::default().any_semantic())
+        .inspect_ok(move |event| names.apply(event))
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(zone_events, store.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let metrics = ctx.metrics.clone();
     let _background = Context::background(&ctx, shutdown.clone());
     // Ready once the controller's store holds the first full list of DnsZones. kube-runtime
@@ -126,18 +133,16 @@ pub async fn run(
     )
     .default_backoff()
     .touched_objects();
-    let (secret_zones, cm_zones) = (store.clone(), store);
+    let (secret_zones, cm_zones) = (ctx.names.clone(), ctx.names.clone());
     controller
         .watches_stream(sync_events, |sync: ZoneSync| {
             let ns = sync.namespace().unwrap_or_default();
             Some(ObjectRef::<DnsZone>::new(&sync.spec.zone_ref.name).within(&ns))
         })
         .watches_stream(secret_events, move |secret| {
-            zones_naming(&secret_zones, &secret, secret_names)
+            secret_zones.zones_naming_secret(&secret)
         })
-        .watches_stream(cm_events, move |cm| {
-            zones_naming(&cm_zones, &cm, config_map_names)
-        })
+        .watches_stream(cm_events, move |cm| cm_zones.zones_naming_config_map(&cm))
         .reconcile_on(wakes.map_or_else(|| futures::stream::empty().boxed(), |w| w.boxed()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -264,20 +269,22 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
         zone.meta().creation_timestamp.clone().map(|t| t.0),
         key_of(zone),
     );
-    // Runs once per pass over every zone: the cheap comparisons first, nothing allocated or
-    // copied for the zones that differ.
-    ctx.zones
-        .state_filter(|other| {
+    // Only the zones the index has on this target: a scan of the store per pass made the
+    // passes of n zones cost n² comparisons. The store's copy decides, the index may lag.
+    ctx.names
+        .managing(&zone.spec.zone_name, &zone.spec.backend.server)
+        .iter()
+        .filter_map(|r| ctx.zones.get(r))
+        .filter(|other| {
             other.spec.zone_name == zone.spec.zone_name
                 && other.spec.backend.server == zone.spec.backend.server
                 && other.meta().deletion_timestamp.is_none()
                 && key_of(other) != me.1
         })
-        .iter()
         .map(|other| {
             (
                 other.meta().creation_timestamp.clone().map(|t| t.0),
-                key_of(other),
+                key_of(&other),
             )
         })
         .filter(|other| *other < me)
@@ -287,6 +294,7 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
 
 async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &str) {
     let reference = zone.object_ref(&());
+    let recorder = ctx.recorder_for(&key_of(zone));
     for e in events {
         let event = KubeEvent {
             type_: if e.warning {
@@ -299,7 +307,7 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
             action: super::events::action_for(action, &e.note),
             secondary: None,
         };
-        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(err) = recorder.publish(&event, &reference).await {
             tracing::warn!(error = %err, reason = %e.reason, "publishing an event failed");
         }
     }

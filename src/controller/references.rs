@@ -2,12 +2,14 @@
 //! Both controllers resolve a zone's config through here; the DnsZone controller also maps a
 //! changed Secret or ConfigMap back to the zones that name it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Resource;
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
 
 use crate::api::DnsZone;
 use crate::reconcile::config::Lookup;
@@ -44,23 +46,172 @@ pub fn config_map_names(zone: &DnsZone) -> BTreeSet<String> {
         .collect()
 }
 
-/// The zones of `store` in the object's namespace whose `names` include the object's name.
-pub fn zones_naming<K: Resource>(
-    store: &Store<DnsZone>,
-    object: &K,
-    names: impl Fn(&DnsZone) -> BTreeSet<String>,
-) -> Vec<ObjectRef<DnsZone>> {
-    let meta = object.meta();
-    let (Some(name), ns) = (meta.name.as_deref(), meta.namespace.as_deref()) else {
-        return Vec::new();
-    };
-    // Every ownership ConfigMap a pass writes comes through here: with 10,000 zones a copy
-    // of the store (or of each zone's namespace) per event made the operator quadratic.
-    store
-        .state_filter(|z| z.meta().namespace.as_deref() == ns && names(z).contains(name))
-        .iter()
-        .map(|z| ObjectRef::from_obj(z.as_ref()))
-        .collect()
+/// What one zone names, as the index last saw it.
+#[derive(Debug, Default)]
+struct Named {
+    secrets: BTreeSet<String>,
+    config_maps: BTreeSet<String>,
+    /// `spec.zoneName` and `spec.backend.server`: zones sharing both are in conflict.
+    target: (String, String),
+}
+
+type ZoneKey = (String, String);
+
+/// One generation of the index: the live one, or a relist being read.
+#[derive(Debug, Default)]
+struct Names {
+    zones: HashMap<ZoneKey, Named>,
+    /// (namespace, Secret) → the names of the zones of that namespace naming it.
+    secrets: HashMap<ZoneKey, BTreeSet<String>>,
+    config_maps: HashMap<ZoneKey, BTreeSet<String>>,
+    /// (zoneName, server) → the zones (namespace, name) managing it.
+    targets: HashMap<(String, String), BTreeSet<ZoneKey>>,
+}
+
+fn unlink(
+    map: &mut HashMap<ZoneKey, BTreeSet<String>>,
+    ns: &str,
+    names: &BTreeSet<String>,
+    zone: &str,
+) {
+    for name in names {
+        let key = (ns.to_string(), name.clone());
+        if let Some(zones) = map.get_mut(&key) {
+            zones.remove(zone);
+            if zones.is_empty() {
+                map.remove(&key);
+            }
+        }
+    }
+}
+
+impl Names {
+    fn remove(&mut self, key: &ZoneKey) {
+        let Some(old) = self.zones.remove(key) else {
+            return;
+        };
+        unlink(&mut self.secrets, &key.0, &old.secrets, &key.1);
+        unlink(&mut self.config_maps, &key.0, &old.config_maps, &key.1);
+        if let Some(zones) = self.targets.get_mut(&old.target) {
+            zones.remove(key);
+            if zones.is_empty() {
+                self.targets.remove(&old.target);
+            }
+        }
+    }
+
+    fn insert(&mut self, zone: &DnsZone) {
+        let key = zone_key(zone);
+        self.remove(&key);
+        let named = Named {
+            secrets: secret_names(zone),
+            config_maps: config_map_names(zone),
+            target: (
+                zone.spec.zone_name.clone(),
+                zone.spec.backend.server.clone(),
+            ),
+        };
+        for name in &named.secrets {
+            let entry = self.secrets.entry((key.0.clone(), name.clone()));
+            entry.or_default().insert(key.1.clone());
+        }
+        for name in &named.config_maps {
+            let entry = self.config_maps.entry((key.0.clone(), name.clone()));
+            entry.or_default().insert(key.1.clone());
+        }
+        self.targets
+            .entry(named.target.clone())
+            .or_default()
+            .insert(key.clone());
+        self.zones.insert(key, named);
+    }
+}
+
+fn zone_key(zone: &DnsZone) -> ZoneKey {
+    let meta = zone.meta();
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+#[derive(Debug, Default)]
+struct IndexState {
+    live: Names,
+    /// A relist in progress: it replaces `live` whole once complete, as the store does.
+    relist: Option<Names>,
+}
+
+/// Which zones name each Secret and ConfigMap, and which zones manage each (zoneName,
+/// server), kept beside the DnsZone store from the same watch events. Every ownership
+/// ConfigMap a pass writes is mapped back to zones, and every pass looks for a conflicting
+/// zone: a scan of the store for each made the operator quadratic in the number of zones.
+#[derive(Clone, Debug, Default)]
+pub struct NameIndex(Arc<Mutex<IndexState>>);
+
+impl NameIndex {
+    fn state(&self) -> MutexGuard<'_, IndexState> {
+        // Every change is one step on plain maps: a panic elsewhere leaves them consistent.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies one event of the DnsZone watch, as the reflector applies it to the store.
+    pub fn apply(&self, event: &watcher::Event<DnsZone>) {
+        let mut state = self.state();
+        match event {
+            watcher::Event::Apply(zone) => state.live.insert(zone),
+            watcher::Event::Delete(zone) => state.live.remove(&zone_key(zone)),
+            watcher::Event::Init => state.relist = Some(Names::default()),
+            watcher::Event::InitApply(zone) => state.relist.get_or_insert_default().insert(zone),
+            watcher::Event::InitDone => {
+                if let Some(names) = state.relist.take() {
+                    state.live = names;
+                }
+            }
+        }
+    }
+
+    /// The zones of the Secret's namespace that name it.
+    pub fn zones_naming_secret<K: Resource>(&self, secret: &K) -> Vec<ObjectRef<DnsZone>> {
+        self.naming(secret, |names| &names.secrets)
+    }
+
+    /// The zones of the ConfigMap's namespace that take records from it.
+    pub fn zones_naming_config_map<K: Resource>(&self, cm: &K) -> Vec<ObjectRef<DnsZone>> {
+        self.naming(cm, |names| &names.config_maps)
+    }
+
+    fn naming<K: Resource>(
+        &self,
+        object: &K,
+        map: impl Fn(&Names) -> &HashMap<ZoneKey, BTreeSet<String>>,
+    ) -> Vec<ObjectRef<DnsZone>> {
+        let meta = object.meta();
+        let Some(name) = meta.name.as_deref() else {
+            return Vec::new();
+        };
+        let ns = meta.namespace.clone().unwrap_or_default();
+        let state = self.state();
+        map(&state.live)
+            .get(&(ns.clone(), name.to_string()))
+            .into_iter()
+            .flatten()
+            .map(|zone| ObjectRef::new(zone).within(&ns))
+            .collect()
+    }
+
+    /// The zones (`namespace`, `name`) managing `zone_name` on `server`, the asking one included.
+    pub fn managing(&self, zone_name: &str, server: &str) -> Vec<ObjectRef<DnsZone>> {
+        let state = self.state();
+        state
+            .live
+            .targets
+            .get(&(zone_name.to_string(), server.to_string()))
+            .into_iter()
+            .flatten()
+            .map(|(ns, name)| ObjectRef::new(name).within(ns))
+            .collect()
+    }
 }
 
 /// Secrets and ConfigMaps of the zone's namespace, read once per reconcile.
@@ -149,5 +300,87 @@ where
     match namespace {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
         None => kube::Api::all(client.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+
+    fn zone(ns: &str, name: &str, origin: &str, secret: &str, cms: &[&str]) -> DnsZone {
+        let records_from: Vec<_> = cms
+            .iter()
+            .map(|cm| serde_json::json!({"configMapRef": {"name": cm, "key": "zone"}}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "dns.zonekeeper.io/v1alpha1", "kind": "DnsZone",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"zoneName": origin, "type": "Primary",
+                     "backend": {"server": "127.0.0.1:53", "tsigKeySecretRef": {"name": secret}},
+                     "recordsFrom": records_from},
+        }))
+        .unwrap()
+    }
+
+    fn object<K: Resource<DynamicType = ()> + serde::de::DeserializeOwned>(
+        ns: &str,
+        name: &str,
+    ) -> K {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": K::api_version(&()), "kind": K::kind(&()),
+            "metadata": {"name": name, "namespace": ns},
+        }))
+        .unwrap()
+    }
+
+    fn names(refs: Vec<ObjectRef<DnsZone>>) -> Vec<String> {
+        let mut out: Vec<String> = refs
+            .iter()
+            .map(|r| format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn maps_secrets_config_maps_and_targets_to_the_zones_naming_them() {
+        let index = NameIndex::default();
+        index.apply(&Event::Apply(zone("a", "z1", "x.test.", "key", &["cm1"])));
+        index.apply(&Event::Apply(zone("a", "z2", "x.test.", "key", &[])));
+        index.apply(&Event::Apply(zone("b", "z3", "y.test.", "key", &["cm1"])));
+        let secret: Secret = object("a", "key");
+        assert_eq!(names(index.zones_naming_secret(&secret)), ["a/z1", "a/z2"]);
+        let cm: ConfigMap = object("b", "cm1");
+        assert_eq!(names(index.zones_naming_config_map(&cm)), ["b/z3"]);
+        let unnamed: ConfigMap = object("a", "other");
+        assert!(index.zones_naming_config_map(&unnamed).is_empty());
+        assert_eq!(
+            names(index.managing("x.test.", "127.0.0.1:53")),
+            ["a/z1", "a/z2"]
+        );
+
+        // A zone that stops naming the ConfigMap, and a deleted zone, are gone from it.
+        index.apply(&Event::Apply(zone("a", "z1", "x.test.", "other-key", &[])));
+        index.apply(&Event::Delete(zone("a", "z2", "x.test.", "key", &[])));
+        assert!(index.zones_naming_secret(&secret).is_empty());
+        let cm1: ConfigMap = object("a", "cm1");
+        assert!(index.zones_naming_config_map(&cm1).is_empty());
+        assert_eq!(names(index.managing("x.test.", "127.0.0.1:53")), ["a/z1"]);
+    }
+
+    #[test]
+    fn a_relist_replaces_the_index_once_complete() {
+        let index = NameIndex::default();
+        index.apply(&Event::Apply(zone("a", "old", "x.test.", "key", &[])));
+        index.apply(&Event::Init);
+        index.apply(&Event::InitApply(zone("a", "new", "x.test.", "key", &[])));
+        let secret: Secret = object("a", "key");
+        // Until the relist is done the index answers as the store does: from the last list.
+        assert_eq!(names(index.zones_naming_secret(&secret)), ["a/old"]);
+        index.apply(&Event::InitDone);
+        assert_eq!(names(index.zones_naming_secret(&secret)), ["a/new"]);
     }
 }

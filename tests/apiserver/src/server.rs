@@ -1331,7 +1331,14 @@ fn list(
     let mut items = Vec::new();
     let mut more = 0usize;
     let mut last_key = None;
-    for ((ons, oname), o) in state.objects.get(&rt.key()).into_iter().flatten() {
+    let stored = state.objects.get(&rt.key());
+    let candidates: Box<dyn Iterator<Item = (&(String, String), &Value)>> =
+        match (stored, sel.required_label()) {
+            (Some(objects), Some((label, value))) => Box::new(objects.labelled(label, value)),
+            (Some(objects), None) => Box::new(objects.iter()),
+            (None, _) => Box::new(std::iter::empty()),
+        };
+    for ((ons, oname), o) in candidates {
         if rt.namespaced && !ns.is_empty() && ons != ns {
             continue;
         }
