@@ -20,6 +20,7 @@ mod canonical;
 mod desired;
 mod lexer;
 mod name;
+mod packed_set;
 mod rdata_parse;
 mod rdata_text;
 mod rrset;
@@ -28,6 +29,7 @@ mod svcb;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod zone;
+mod zone_builder;
 mod zone_text;
 
 pub use canonical::{WireError, canonical_rdata};
@@ -42,4 +44,5 @@ pub use rules::{RuleError, semantic_errors};
 pub use svcb::SvcParamError;
 pub(crate) use zone::owned_key;
 pub use zone::{Owned, Zone};
+pub use zone_builder::ZoneBuilder;
 pub use zone_text::{LineError, LineProblem, ZoneTextError, parse_ttl, parse_zone_text};
