@@ -112,11 +112,17 @@ impl Verbatim {
 
 /// Canonical bytes of `rdata`, and whether decoding them would not give `rdata` back.
 pub(super) fn encode_stored(rdata: &RData) -> (Box<[u8]>, bool) {
+    let (bytes, differs) = encode_canonical(rdata);
+    (bytes.into(), differs)
+}
+
+/// [`encode_stored`] without shrinking the buffer: for bytes about to be copied.
+fn encode_canonical(rdata: &RData) -> (Vec<u8>, bool) {
     let Some(canonical) = try_canonical_rdata(rdata) else {
-        return (wire_rdata(rdata).into(), true);
+        return (wire_rdata(rdata), true);
     };
     let differs = embedded_names_have_upper(rdata);
-    (canonical.into(), differs)
+    (canonical, differs)
 }
 
 /// Whether a name that canonical form lower-cases (hickory's encoder does so for NS,
@@ -348,7 +354,7 @@ impl Zone {
             ttl,
             rdata,
         } = incoming;
-        let (bytes, keep) = encode_stored(&rdata);
+        let (bytes, keep) = encode_canonical(&rdata);
         let Some(entry) = self.find_owned(key) else {
             self.rrsets.insert(pack(key, ttl, &[&bytes]));
             self.records += 1;
@@ -356,7 +362,10 @@ impl Zone {
             if owner.is_some() || keep {
                 let verbatim = Verbatim {
                     owner,
-                    rdatas: keep.then_some((bytes, rdata)).into_iter().collect(),
+                    rdatas: keep
+                        .then_some((bytes.into_boxed_slice(), rdata))
+                        .into_iter()
+                        .collect(),
                 };
                 self.verbatim.insert(key.into(), verbatim);
             }
@@ -385,7 +394,7 @@ impl Zone {
                     .entry(key.into())
                     .or_default()
                     .rdatas
-                    .push((bytes, rdata));
+                    .push((bytes.into_boxed_slice(), rdata));
             }
         }
     }
@@ -434,10 +443,10 @@ impl Zone {
         let RRset {
             name, ttl, rdatas, ..
         } = rrset;
-        let mut items: Vec<(Box<[u8]>, Option<RData>)> = rdatas
+        let mut items: Vec<(Vec<u8>, Option<RData>)> = rdatas
             .into_iter()
             .map(|r| {
-                let (bytes, keep) = encode_stored(&r);
+                let (bytes, keep) = encode_canonical(&r);
                 (bytes, keep.then_some(r))
             })
             .collect();
@@ -455,7 +464,7 @@ impl Zone {
             owner: has_upper(&name).then_some(name),
             rdatas: items
                 .into_iter()
-                .filter_map(|(b, r)| r.map(|r| (b, r)))
+                .filter_map(|(b, r)| r.map(|r| (b.into_boxed_slice(), r)))
                 .collect(),
         };
         if !verbatim.is_empty() {
@@ -498,8 +507,8 @@ impl Zone {
         let key = key_slice(&rrset.name, rrset.rtype, &mut stack, &mut heap);
         self.find(key).map(View::of).is_some_and(|have| {
             have.ttl == rrset.ttl && have.rdatas().count() == rrset.len() && {
-                let mut want: Vec<Box<[u8]>> =
-                    rrset.rdatas.iter().map(|r| encode_stored(r).0).collect();
+                let mut want: Vec<Vec<u8>> =
+                    rrset.rdatas.iter().map(|r| encode_canonical(r).0).collect();
                 want.sort();
                 want.dedup();
                 want.iter().map(|b| &b[..]).eq(have.rdatas())
