@@ -27,9 +27,13 @@
 //! `zonekeeper run` beside the engine's own sync of it (benches/scenarios/big.rs).
 //! `-- --octodns` only `peer-octodns-{apply,plan}-{10000,100000}`: the same work by octoDNS
 //! (benches/scenarios/octodns.rs).
+//! `-- --sync [--max N]` only `axfr-sync-*`/`axfr-raw-*` at 100k and 1M and the zone model's
+//! bytes per RRset (benches/scenarios/mem.rs).
 
 #![allow(clippy::print_stdout)]
 
+#[path = "scenarios/mem.rs"]
+mod mem;
 #[path = "scenarios/octodns.rs"]
 mod octodns;
 #[path = "scenarios/plan.rs"]
@@ -560,7 +564,8 @@ async fn main() -> anyhow::Result<()> {
              \x20 --standalone  only import/plan of big zones by the zonekeeper binary\n\
              \x20 --scale     only 1k/5k/10k DnsZones through the operator (--scale-max N, --scale-quiet S)\n\
              \x20 --big       only a 100k/1M-record zone through the operator (--big-max N)\n\
-             \x20 --octodns   only zonekeeper apply/plan beside octoDNS 1.22 (installed under target/)"
+             \x20 --octodns   only zonekeeper apply/plan beside octoDNS 1.22 (installed under target/)\n\
+             \x20 --sync      only the AXFR sync scenarios (100k, 1M up to --max) and the zone model's bytes per RRset"
         );
         return Ok(());
     }
@@ -608,6 +613,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--octodns") {
         return octodns::scenarios(max);
+    }
+    if args.iter().any(|a| a == "--sync") {
+        return mem::sync_scenarios(&args, max).await;
     }
     // Small scenarios first: RSS freed by a big one is not always returned
     // to the OS, and the peak of a later scenario can only start there.

@@ -15,7 +15,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::TcpStream;
 
 use super::error::{DnsError, DnsErrorKind, Operation};
-use super::model::Zone;
+use super::model::{Zone, ZoneBuilder};
 use super::tsig::{self, ResponseVerifier, TsigKey};
 use super::wire::{self, Ctx};
 
@@ -312,13 +312,13 @@ pub async fn axfr_zone(
     zone: &Name,
     opts: &TransferOptions,
 ) -> Result<(Zone, TransferStats), DnsError> {
-    let mut model = Zone::new(zone.clone());
+    let mut model = ZoneBuilder::new(zone.clone());
     let stats = axfr(server, zone, opts, &mut |r| {
-        model.insert(r);
+        model.push(r);
         Ok(())
     })
     .await?;
-    Ok((model, stats))
+    Ok((model.finish(), stats))
 }
 
 /// Brings `observed` up to date by IXFR from its SOA serial: the steps are
@@ -341,16 +341,16 @@ pub async fn ixfr_refresh(
         *observed = full;
         return Ok((true, stats));
     };
-    let mut full = Zone::new(name.clone());
+    let mut full = ZoneBuilder::new(name.clone());
     let (outcome, stats) = ixfr(server, &name, serial, opts, &mut |r| {
-        full.insert(r);
+        full.push(r);
         Ok(())
     })
     .await?;
     match outcome {
         IxfrOutcome::UpToDate => Ok((false, stats)),
         IxfrOutcome::Full => {
-            *observed = full;
+            *observed = full.finish();
             Ok((true, stats))
         }
         IxfrOutcome::Incremental(steps) => {

@@ -150,6 +150,14 @@ impl ApplyReport {
     }
 }
 
+/// A batch as planned: which changes, and how they are described. Its message is built only
+/// when it is sent, so a plan of 100k changes holds no hickory records.
+struct Planned {
+    range: Range<usize>,
+    info: BatchInfo,
+}
+
+#[cfg(test)]
 struct Batch {
     range: Range<usize>,
     message: Message,
@@ -221,16 +229,48 @@ fn subject(changes: &[RRsetChange]) -> String {
     s.join(", ")
 }
 
-/// Cuts `changes` into batches. Fails on a change that cannot fit any UPDATE.
+/// The UPDATE message of `changes`: each one's prerequisites and updates, in order.
+fn batch_message(zone: &Name, changes: &[RRsetChange]) -> Message {
+    let mut message = new_message(zone);
+    for c in changes {
+        let (prereqs, updates) = change_records(c);
+        for p in prereqs {
+            message.add_answer(p);
+        }
+        for u in updates {
+            message.add_name_server(u);
+        }
+    }
+    message
+}
+
+/// [`plan_ranges`] with each batch's message built.
+#[cfg(test)]
 fn plan_batches(
     ctx: &Ctx,
     zone: &Name,
     changes: &[RRsetChange],
     opts: &UpdateOptions,
 ) -> Result<Vec<Batch>, DnsError> {
+    Ok(plan_ranges(ctx, changes, opts)?
+        .into_iter()
+        .map(|p| Batch {
+            message: batch_message(zone, &changes[p.range.clone()]),
+            range: p.range,
+            info: p.info,
+        })
+        .collect())
+}
+
+/// Cuts `changes` into batches by encoded size. Fails on a change that cannot fit any UPDATE.
+fn plan_ranges(
+    ctx: &Ctx,
+    changes: &[RRsetChange],
+    opts: &UpdateOptions,
+) -> Result<Vec<Planned>, DnsError> {
     let budget = opts.max_batch_bytes.min(65_535).saturating_sub(OVERHEAD);
-    let mut batches: Vec<(Range<usize>, Message)> = Vec::new();
-    let mut cur: Option<(Range<usize>, Message, usize)> = None;
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut cur: Option<(Range<usize>, usize)> = None;
     let mut scratch = Vec::with_capacity(512);
     for (i, c) in changes.iter().enumerate() {
         let (prereqs, updates) = change_records(c);
@@ -246,35 +286,29 @@ fn plan_batches(
             ))));
         }
         let isolate = c.old.len().max(c.new.len()) > opts.isolate_rrsets_over;
-        let fits = matches!(&cur, Some((_, _, used)) if !isolate && used + size <= budget);
+        let fits = matches!(&cur, Some((_, used)) if !isolate && used + size <= budget);
         if !fits {
-            if let Some((r, m, _)) = cur.take() {
-                batches.push((r, m));
+            if let Some((r, _)) = cur.take() {
+                ranges.push(r);
             }
-            cur = Some((i..i, new_message(zone), 0));
+            cur = Some((i..i, 0));
         }
-        if let Some((r, m, used)) = cur.as_mut() {
+        if let Some((r, used)) = cur.as_mut() {
             r.end = i + 1;
             *used += size;
-            for p in prereqs {
-                m.add_answer(p);
-            }
-            for u in updates {
-                m.add_name_server(u);
-            }
         }
-        if isolate && let Some((r, m, _)) = cur.take() {
-            batches.push((r, m));
+        if isolate && let Some((r, _)) = cur.take() {
+            ranges.push(r);
         }
     }
-    if let Some((r, m, _)) = cur.take() {
-        batches.push((r, m));
+    if let Some((r, _)) = cur.take() {
+        ranges.push(r);
     }
-    let total = batches.len();
-    Ok(batches
+    let total = ranges.len();
+    Ok(ranges
         .into_iter()
         .enumerate()
-        .map(|(index, (range, message))| Batch {
+        .map(|(index, range)| Planned {
             info: BatchInfo {
                 index,
                 total,
@@ -282,7 +316,6 @@ fn plan_batches(
                 subject: subject(&changes[range.clone()]),
             },
             range,
-            message,
         })
         .collect())
 }
@@ -317,7 +350,7 @@ pub async fn apply_changes(
     if changes.is_empty() {
         return report;
     }
-    let batches = match plan_batches(&ctx, zone, changes, opts) {
+    let batches = match plan_ranges(&ctx, changes, opts) {
         Ok(b) => b,
         Err(e) => {
             report.failed = Some((0, e));
@@ -326,7 +359,7 @@ pub async fn apply_changes(
         }
     };
     report.batches_total = batches.len();
-    run_batches(&ctx, batches, opts, &mut report).await;
+    run_batches(&ctx, zone, changes, batches, opts, &mut report).await;
     report.applied_ranges.sort_by_key(|r| r.start);
     report.applied_ranges = coalesce(std::mem::take(&mut report.applied_ranges));
     report.duration = start.elapsed();
@@ -347,7 +380,9 @@ fn coalesce(ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
 
 async fn run_batches(
     ctx: &Ctx,
-    mut batches: Vec<Batch>,
+    zone: &Name,
+    changes: &[RRsetChange],
+    batches: Vec<Planned>,
     opts: &UpdateOptions,
     report: &mut ApplyReport,
 ) {
@@ -373,19 +408,19 @@ async fn run_batches(
     };
     loop {
         while !stop && next < total && inflight.len() < opts.in_flight.max(1) {
-            let b = &mut batches[next];
+            let b = &batches[next];
             let mut id = wire::random_id();
             while inflight.contains_key(&id) {
                 id = wire::random_id();
             }
-            b.message.set_id(id);
+            let mut message = batch_message(zone, &changes[b.range.clone()]);
+            message.set_id(id);
             let signed = match &opts.tsig {
                 Some(k) => k
-                    .sign(&mut b.message)
+                    .sign(&mut message)
                     .map(|(w, v)| (w, Some(v)))
                     .map_err(|e| ctx.err(DnsErrorKind::AuthFailed(e.0))),
-                None => b
-                    .message
+                None => message
                     .to_vec()
                     .map(|w| (w, None))
                     .map_err(|e| ctx.err(DnsErrorKind::Encode(e.to_string()))),
@@ -493,7 +528,7 @@ fn check_answer(
     wire_resp: &[u8],
     resp: &Message,
     verifier: Option<ResponseVerifier>,
-    batch: &Batch,
+    batch: &Planned,
 ) -> Result<(), DnsError> {
     if resp.message_type() != MessageType::Response || resp.op_code() != OpCode::Update {
         return Err(ctx.protocol("answer is not an UPDATE response"));

@@ -21,6 +21,7 @@ mod desired;
 mod lexer;
 mod name;
 mod owned;
+mod packed_set;
 mod rdata_parse;
 mod rdata_text;
 mod rrset;
@@ -29,6 +30,7 @@ mod svcb;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod zone;
+mod zone_builder;
 mod zone_text;
 
 pub use canonical::{WireError, canonical_rdata};
@@ -44,4 +46,5 @@ pub use rules::{RuleError, semantic_errors};
 pub use svcb::SvcParamError;
 pub use zone::Zone;
 pub(crate) use zone::owned_key;
+pub use zone_builder::ZoneBuilder;
 pub use zone_text::{LineError, LineProblem, ZoneTextError, parse_ttl, parse_zone_text};

@@ -1,6 +1,6 @@
 //! The zone map: every RRset of a zone, stored compactly as canonical wire bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use hickory_proto::rr::rdata::{CNAME, NS, PTR};
@@ -8,6 +8,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::canonical::{decode_rdata, try_canonical_rdata, wire_rdata};
+use super::packed_set::{View, pack};
 use super::rrset::{RRset, RRsetKey};
 
 /// Bytes of the stack buffer a lookup key is built in; longer keys (impossible for names
@@ -67,29 +68,28 @@ pub(super) fn key_slice<'b>(
 
 /// A zone's content: its origin and every RRset, SOA included.
 ///
-/// RRsets are kept compact, as canonical wire bytes (see [`Stored`]), and handed out as
+/// Each RRset is one heap block of canonical wire bytes (see [`packed_set`]), handed out as
 /// owned [`RRset`]s: a million-record zone is a few hundred megabytes smaller than one
 /// holding hickory's 192-byte `RData` and 80-byte `Name` per record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Zone {
     origin: Name,
-    /// RRsets by [`write_key`] bytes, hence in canonical order.
-    rrsets: BTreeMap<Box<[u8]>, Stored>,
+    /// RRsets as [`packed_set`] entries: their byte order is canonical order.
+    rrsets: BTreeSet<Box<[u8]>>,
+    /// What canonical form lost, by map key, for the few RRsets that have some.
+    verbatim: BTreeMap<Box<[u8]>, Verbatim>,
     /// Records over all RRsets, kept up to date by every mutation.
     records: usize,
 }
 
-/// One RRset inside a [`Zone`]: its TTL and the canonical wire RDATA (RFC 4034 6.2) of each
-/// record. Owner name and type are in the map key. Canonical bytes are what DNS compares,
-/// so equality and the diff are memcmp.
-#[derive(Clone, Debug)]
-pub(crate) struct Stored {
-    ttl: u32,
-    /// Canonical RDATA of each record, sorted, no duplicates.
-    rdatas: Vec<Box<[u8]>>,
-    /// What the canonical bytes would not give back, kept only when there is some.
-    verbatim: Option<Box<Verbatim>>,
+impl PartialEq for Zone {
+    // Case is not data (RFC 4343): what is kept verbatim does not count.
+    fn eq(&self, other: &Self) -> bool {
+        self.origin == other.origin && self.records == other.records && self.rrsets == other.rrsets
+    }
 }
+
+impl Eq for Zone {}
 
 /// The parts of an RRset as received that canonical form loses: upper-case letters in the
 /// owner name or in embedded names that canonical form lower-cases, and data hickory
@@ -101,22 +101,25 @@ pub(super) struct Verbatim {
     rdatas: Vec<(Box<[u8]>, RData)>,
 }
 
-impl PartialEq for Stored {
-    // Case is not data (RFC 4343): the verbatim parts do not count.
-    fn eq(&self, other: &Self) -> bool {
-        self.ttl == other.ttl && self.rdatas == other.rdatas
+impl Verbatim {
+    fn is_empty(&self) -> bool {
+        self.owner.is_none() && self.rdatas.is_empty()
     }
 }
 
-impl Eq for Stored {}
-
 /// Canonical bytes of `rdata`, and whether decoding them would not give `rdata` back.
 pub(super) fn encode_stored(rdata: &RData) -> (Box<[u8]>, bool) {
+    let (bytes, differs) = encode_canonical(rdata);
+    (bytes.into(), differs)
+}
+
+/// [`encode_stored`] without shrinking the buffer: for bytes about to be copied.
+fn encode_canonical(rdata: &RData) -> (Vec<u8>, bool) {
     let Some(canonical) = try_canonical_rdata(rdata) else {
-        return (wire_rdata(rdata).into(), true);
+        return (wire_rdata(rdata), true);
     };
     let differs = embedded_names_have_upper(rdata);
-    (canonical.into(), differs)
+    (canonical, differs)
 }
 
 /// Whether a name that canonical form lower-cases (hickory's encoder does so for NS,
@@ -138,90 +141,26 @@ pub(super) fn has_upper(name: &Name) -> bool {
     name.iter().any(|l| l.iter().any(u8::is_ascii_uppercase))
 }
 
-impl Stored {
-    fn new(owner: &Name, ttl: u32) -> Self {
-        Self {
-            ttl,
-            rdatas: Vec::new(),
-            verbatim: has_upper(owner).then(|| {
-                Box::new(Verbatim {
-                    owner: Some(owner.clone()),
-                    rdatas: Vec::new(),
-                })
-            }),
-        }
-    }
-
-    fn from_rrset(rrset: RRset) -> Self {
-        let mut stored = Self::new(&rrset.name, rrset.ttl);
-        for rdata in rrset.rdatas {
-            stored.insert(rdata);
-        }
-        stored
-    }
-
-    /// Adds one record keeping the order; false when it was already there.
-    fn insert(&mut self, rdata: RData) -> bool {
-        let (bytes, keep) = encode_stored(&rdata);
-        // Servers usually send an RRset in canonical order: appending is the common case.
-        let pos = match self.rdatas.last() {
-            None => 0,
-            Some(last) if **last < *bytes => self.rdatas.len(),
-            Some(_) => match self.rdatas.binary_search(&bytes) {
-                Ok(_) => return false,
-                Err(pos) => pos,
-            },
-        };
-        if keep {
-            self.verbatim
-                .get_or_insert_with(Box::default)
-                .rdatas
-                .push((bytes.clone(), rdata));
-        }
-        self.rdatas.insert(pos, bytes);
-        true
-    }
-
-    /// Removes one record; false when it was not there.
-    fn remove(&mut self, rdata: &RData) -> bool {
-        let (bytes, _) = encode_stored(rdata);
-        let Ok(pos) = self.rdatas.binary_search(&bytes) else {
-            return false;
-        };
-        self.rdatas.remove(pos);
-        if let Some(v) = self.verbatim.as_mut() {
-            v.rdatas.retain(|(b, _)| *b != bytes);
-        }
-        true
-    }
-
-    fn len(&self) -> usize {
-        self.rdatas.len()
-    }
-
-    /// The RRset stored under `key`.
-    fn to_rrset(&self, key: &[u8]) -> RRset {
-        let rtype = key_type(key);
-        let verbatim = self.verbatim.as_deref();
-        let name = verbatim
-            .and_then(|v| v.owner.clone())
-            .unwrap_or_else(|| key_name(key));
-        let rdatas = self
-            .rdatas
-            .iter()
-            .map(|bytes| {
-                verbatim
-                    .and_then(|v| v.rdatas.iter().find(|(b, _)| b == bytes))
-                    .map(|(_, r)| r.clone())
-                    .unwrap_or_else(|| decode_stored(rtype, bytes))
-            })
-            .collect();
-        RRset {
-            name,
-            rtype,
-            ttl: self.ttl,
-            rdatas,
-        }
+/// The RRset of a packed entry, with what was kept verbatim for it.
+fn to_rrset(view: View<'_>, verbatim: Option<&Verbatim>) -> RRset {
+    let rtype = key_type(view.key);
+    let name = verbatim
+        .and_then(|v| v.owner.clone())
+        .unwrap_or_else(|| key_name(view.key));
+    let rdatas = view
+        .rdatas()
+        .map(|bytes| {
+            verbatim
+                .and_then(|v| v.rdatas.iter().find(|(b, _)| **b == *bytes))
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| decode_stored(rtype, bytes))
+        })
+        .collect();
+    RRset {
+        name,
+        rtype,
+        ttl: view.ttl,
+        rdatas,
     }
 }
 
@@ -305,28 +244,36 @@ pub(super) fn key_name_wire(key: &[u8], out: &mut Vec<u8>) {
 /// One RRset of a zone as [`Zone::entries`] hands it out: compared without decoding.
 #[derive(Clone, Copy)]
 pub(crate) struct Entry<'a> {
-    key: &'a [u8],
-    stored: &'a Stored,
+    view: View<'a>,
+    verbatim: Option<&'a Verbatim>,
 }
 
 impl<'a> Entry<'a> {
     /// The map key: byte order is canonical order.
     pub(crate) fn key(self) -> &'a [u8] {
-        self.key
+        self.view.key
     }
 
     pub(crate) fn rtype(self) -> RecordType {
-        key_type(self.key)
+        key_type(self.view.key)
     }
 
     /// Same TTL and data (case aside).
     pub(crate) fn same(self, other: Entry<'_>) -> bool {
-        self.stored == other.stored
+        self.view.value == other.view.value
     }
 
     pub(crate) fn to_rrset(self) -> RRset {
-        self.stored.to_rrset(self.key)
+        to_rrset(self.view, self.verbatim)
     }
+}
+
+/// A record's parts for [`Zone::insert`].
+struct Incoming<'k> {
+    key: &'k [u8],
+    owner: Name,
+    ttl: u32,
+    rdata: RData,
 }
 
 impl Zone {
@@ -336,7 +283,8 @@ impl Zone {
         origin.set_fqdn(true);
         Self {
             origin,
-            rrsets: BTreeMap::new(),
+            rrsets: BTreeSet::new(),
+            verbatim: BTreeMap::new(),
             records: 0,
         }
     }
@@ -350,6 +298,36 @@ impl Zone {
         zone
     }
 
+    /// A zone of packed entries holding `records` records in all (see `ZoneBuilder`).
+    pub(super) fn from_packed(origin: Name, rrsets: BTreeSet<Box<[u8]>>, records: usize) -> Self {
+        let mut zone = Self::new(origin);
+        zone.rrsets = rrsets;
+        zone.records = records;
+        zone
+    }
+
+    /// The entry stored under `key`.
+    fn find(&self, key: &[u8]) -> Option<&[u8]> {
+        self.rrsets
+            .range::<[u8], _>((Bound::Included(key), Bound::Unbounded))
+            .next()
+            .map(|entry| &entry[..])
+            .filter(|entry| entry.starts_with(key))
+    }
+
+    /// The entry stored under `key`, copied out so the zone can change around it.
+    fn find_owned(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.find(key).map(<[u8]>::to_vec)
+    }
+
+    /// Puts `new` in place of the entry `old` (both of one key).
+    fn replace(&mut self, old: &[u8], new: Option<Box<[u8]>>) {
+        self.rrsets.remove(old);
+        if let Some(new) = new {
+            self.rrsets.insert(new);
+        }
+    }
+
     /// Adds one record, merging it into its RRset; a duplicate is ignored. When records
     /// of one RRset disagree on the TTL the lowest wins (RFC 2181 5.2).
     pub fn insert(&mut self, record: Record) {
@@ -358,17 +336,64 @@ impl Zone {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let key = key_slice(&parts.name_labels, rtype, &mut stack, &mut heap);
-        if let Some(set) = self.rrsets.get_mut(key) {
-            set.ttl = set.ttl.min(parts.ttl);
-            if set.insert(parts.rdata) {
-                self.records += 1;
+        self.insert_parts(Incoming {
+            key,
+            owner: parts.name_labels,
+            ttl: parts.ttl,
+            rdata: parts.rdata,
+        });
+    }
+
+    fn insert_parts(&mut self, incoming: Incoming<'_>) {
+        let Incoming {
+            key,
+            owner,
+            ttl,
+            rdata,
+        } = incoming;
+        let (bytes, keep) = encode_canonical(&rdata);
+        let Some(entry) = self.find_owned(key) else {
+            self.rrsets.insert(pack(key, ttl, &[&bytes]));
+            self.records += 1;
+            let owner = has_upper(&owner).then_some(owner);
+            if owner.is_some() || keep {
+                let verbatim = Verbatim {
+                    owner,
+                    rdatas: keep
+                        .then_some((bytes.into_boxed_slice(), rdata))
+                        .into_iter()
+                        .collect(),
+                };
+                self.verbatim.insert(key.into(), verbatim);
             }
             return;
+        };
+        let view = View::of(&entry);
+        let mut rdatas: Vec<&[u8]> = view.rdatas().collect();
+        // Servers usually send an RRset in canonical order: appending is the common case.
+        let pos = match rdatas.last() {
+            Some(last) if **last >= *bytes => rdatas.binary_search(&&bytes[..]).err(),
+            _ => Some(rdatas.len()),
+        };
+        let lowest = view.ttl.min(ttl);
+        if pos.is_none() && lowest == view.ttl {
+            return;
         }
-        let mut set = Stored::new(&parts.name_labels, parts.ttl);
-        set.insert(parts.rdata);
-        self.rrsets.insert(key.into(), set);
-        self.records += 1;
+        if let Some(pos) = pos {
+            rdatas.insert(pos, &bytes);
+        }
+        let new = pack(key, lowest, &rdatas);
+        self.replace(&entry, Some(new));
+        if pos.is_some() {
+            self.records += 1;
+            if keep {
+                self.verbatim
+                    .entry(key.into())
+                    .or_default()
+                    .rdatas
+                    .push((bytes.into_boxed_slice(), rdata));
+            }
+        }
     }
 
     /// Removes one record (matched by data; TTL ignored); drops the RRset when it empties.
@@ -376,12 +401,28 @@ impl Zone {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let key = key_slice(record.name(), record.record_type(), &mut stack, &mut heap);
-        if let Some(set) = self.rrsets.get_mut(key) {
-            if set.remove(record.data()) {
-                self.records -= 1;
-            }
-            if set.rdatas.is_empty() {
-                self.rrsets.remove(key);
+        let Some(entry) = self.find_owned(key) else {
+            return;
+        };
+        let (bytes, _) = encode_stored(record.data());
+        let view = View::of(&entry);
+        let before = view.rdatas().count();
+        let rdatas: Vec<&[u8]> = view.rdatas().filter(|r| **r != *bytes).collect();
+        if rdatas.len() == before {
+            return;
+        }
+        self.records -= 1;
+        if rdatas.is_empty() {
+            self.replace(&entry, None);
+            self.verbatim.remove(key);
+            return;
+        }
+        let new = pack(key, view.ttl, &rdatas);
+        self.replace(&entry, Some(new));
+        if let Some(v) = self.verbatim.get_mut(key) {
+            v.rdatas.retain(|(b, _)| *b != bytes);
+            if v.is_empty() {
+                self.verbatim.remove(key);
             }
         }
     }
@@ -391,14 +432,41 @@ impl Zone {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let key = key_slice(&rrset.name, rrset.rtype, &mut stack, &mut heap);
-        let stored = Stored::from_rrset(rrset);
-        let added = stored.len();
-        let old = if added == 0 {
-            self.rrsets.remove(key)
-        } else {
-            self.rrsets.insert(key.into(), stored)
+        if let Some(old) = self.find_owned(key) {
+            self.records -= View::of(&old).rdatas().count();
+            self.replace(&old, None);
+        }
+        self.verbatim.remove(key);
+        let RRset {
+            name, ttl, rdatas, ..
+        } = rrset;
+        let mut items: Vec<(Vec<u8>, Option<RData>)> = rdatas
+            .into_iter()
+            .map(|r| {
+                let (bytes, keep) = encode_canonical(&r);
+                (bytes, keep.then_some(r))
+            })
+            .collect();
+        // Stable: of duplicates the first given is the one kept, as a record-by-record
+        // insert would.
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.dedup_by(|later, first| later.0 == first.0);
+        if items.is_empty() {
+            return;
+        }
+        let slices: Vec<&[u8]> = items.iter().map(|(b, _)| &b[..]).collect();
+        self.rrsets.insert(pack(key, ttl, &slices));
+        self.records += items.len();
+        let verbatim = Verbatim {
+            owner: has_upper(&name).then_some(name),
+            rdatas: items
+                .into_iter()
+                .filter_map(|(b, r)| r.map(|r| (b.into_boxed_slice(), r)))
+                .collect(),
         };
-        self.records = self.records + added - old.map_or(0, |s| s.len());
+        if !verbatim.is_empty() {
+            self.verbatim.insert(key.into(), verbatim);
+        }
     }
 
     /// Removes a whole RRset.
@@ -406,9 +474,12 @@ impl Zone {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let k = key_slice(&key.name, key.rtype, &mut stack, &mut heap);
-        let old = self.rrsets.remove(k)?;
+        let entry = self.find_owned(k)?;
+        let old = to_rrset(View::of(&entry), self.verbatim.get(k));
         self.records -= old.len();
-        Some(old.to_rrset(k))
+        self.replace(&entry, None);
+        self.verbatim.remove(k);
+        Some(old)
     }
 
     /// The RRset under `key`.
@@ -421,7 +492,8 @@ impl Zone {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let key = key_slice(name, rtype, &mut stack, &mut heap);
-        self.rrsets.get(key).map(|s| s.to_rrset(key))
+        self.find(key)
+            .map(|entry| to_rrset(View::of(entry), self.verbatim.get(key)))
     }
 
     /// Whether the zone holds exactly `rrset` (same TTL and data; case aside), without
@@ -430,13 +502,13 @@ impl Zone {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
         let key = key_slice(&rrset.name, rrset.rtype, &mut stack, &mut heap);
-        self.rrsets.get(key).is_some_and(|have| {
-            have.ttl == rrset.ttl && have.len() == rrset.len() && {
-                let mut want: Vec<Box<[u8]>> =
-                    rrset.rdatas.iter().map(|r| encode_stored(r).0).collect();
+        self.find(key).map(View::of).is_some_and(|have| {
+            have.ttl == rrset.ttl && have.rdatas().count() == rrset.len() && {
+                let mut want: Vec<Vec<u8>> =
+                    rrset.rdatas.iter().map(|r| encode_canonical(r).0).collect();
                 want.sort();
                 want.dedup();
-                want == have.rdatas
+                want.iter().map(|b| &b[..]).eq(have.rdatas())
             }
         })
     }
@@ -445,13 +517,13 @@ impl Zone {
     pub fn contains(&self, name: &Name, rtype: RecordType) -> bool {
         let mut stack = [0u8; KEY_STACK];
         let mut heap = Vec::new();
-        self.rrsets
-            .contains_key(key_slice(name, rtype, &mut stack, &mut heap))
+        self.find(key_slice(name, rtype, &mut stack, &mut heap))
+            .is_some()
     }
 
     /// Every RRset in canonical name order, decoded as it is reached.
     pub fn rrsets(&self) -> impl Iterator<Item = RRset> + '_ {
-        self.rrsets.iter().map(|(k, s)| s.to_rrset(k))
+        self.entries().map(Entry::to_rrset)
     }
 
     /// Hands `out` every record in wire form (owner name uncompressed, class IN), in
@@ -463,9 +535,9 @@ impl Zone {
     {
         let mut buf = Vec::with_capacity(512);
         let mut owner = Vec::with_capacity(256);
-        for (key, stored) in &self.rrsets {
-            if stored.verbatim.is_some() {
-                for record in stored.to_rrset(key).records() {
+        for entry in self.entries() {
+            if entry.verbatim.is_some() {
+                for record in entry.to_rrset().records() {
                     buf.clear();
                     let mut encoder = BinEncoder::new(&mut buf);
                     record
@@ -475,17 +547,18 @@ impl Zone {
                 }
                 continue;
             }
+            let view = entry.view;
             owner.clear();
-            key_name_wire(key, &mut owner);
-            let rtype = u16::from(key_type(key)).to_be_bytes();
-            for rdata in &stored.rdatas {
+            key_name_wire(view.key, &mut owner);
+            let rtype = u16::from(key_type(view.key)).to_be_bytes();
+            for rdata in view.rdatas() {
                 let len = u16::try_from(rdata.len())
                     .map_err(|_| E::from(format!("{} bytes of record data", rdata.len())))?;
                 buf.clear();
                 buf.extend_from_slice(&owner);
                 buf.extend_from_slice(&rtype);
                 buf.extend_from_slice(&1u16.to_be_bytes());
-                buf.extend_from_slice(&stored.ttl.to_be_bytes());
+                buf.extend_from_slice(&view.ttl.to_be_bytes());
                 buf.extend_from_slice(&len.to_be_bytes());
                 buf.extend_from_slice(rdata);
                 out(&buf)?;
@@ -497,9 +570,24 @@ impl Zone {
     /// Every RRset in canonical order, undecoded: two zones' entries can be merged by
     /// comparing the keys' bytes.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
-        self.rrsets
-            .iter()
-            .map(|(key, stored)| Entry { key, stored })
+        // The verbatim map is in key order too: walked beside the entries, not searched.
+        let mut side = self.verbatim.iter().peekable();
+        self.rrsets.iter().map(move |entry| {
+            let view = View::of(entry);
+            let mut verbatim = None;
+            while let Some((k, v)) = side.peek() {
+                match k[..].cmp(view.key) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => verbatim = Some(*v),
+                    std::cmp::Ordering::Greater => break,
+                }
+                side.next();
+                if verbatim.is_some() {
+                    break;
+                }
+            }
+            Entry { view, verbatim }
+        })
     }
 
     /// Number of RRsets.
@@ -550,23 +638,32 @@ impl Zone {
 
     /// Every RRset owned by `name` (ASCII case ignored), in type order.
     pub fn rrsets_at<'a>(&'a self, name: &Name) -> impl Iterator<Item = RRset> + use<'a> {
-        let low = owned_key(name, RecordType::Unknown(0));
-        let high = owned_key(name, RecordType::Unknown(u16::MAX));
+        // The name's keys are its labels, the closing `00 00`, then the type.
+        let mut prefix = owned_key(name, RecordType::Unknown(0));
+        prefix.truncate(prefix.len() - 2);
         self.rrsets
-            .range::<[u8], _>((Bound::Included(&low[..]), Bound::Included(&high[..])))
-            .map(|(key, set)| set.to_rrset(key))
+            .range::<[u8], _>((Bound::Included(&prefix[..]), Bound::Unbounded))
+            .take_while(move |entry| entry.starts_with(&prefix))
+            .map(|entry| {
+                let view = View::of(entry);
+                to_rrset(view, self.verbatim.get(view.key))
+            })
     }
 
     /// Whether some RRset is owned by a name strictly below `name`: an empty non-terminal
     /// exists (NODATA, not NXDOMAIN). Descendants follow their ancestor in canonical order
     /// and share its key prefix (the labels, without the `00 00` that closes the name).
     pub fn has_descendants(&self, name: &Name) -> bool {
-        let high = owned_key(name, RecordType::Unknown(u16::MAX));
-        let prefix = &high[..high.len() - 4];
+        let mut start = owned_key(name, RecordType::Unknown(0));
+        start.truncate(start.len() - 4);
+        let labels = start.len();
+        // A child's next label starts with a byte above 00 or with `00 ff` (an escaped
+        // zero): after `00 01`, which no key has there, and after the name's own `00 00`.
+        start.extend_from_slice(&[0, 1]);
         self.rrsets
-            .range::<[u8], _>((Bound::Excluded(&high[..]), Bound::Unbounded))
+            .range::<[u8], _>((Bound::Included(&start[..]), Bound::Unbounded))
             .next()
-            .is_some_and(|(k, _)| k.starts_with(prefix) && !k[prefix.len()..].starts_with(&[0, 0]))
+            .is_some_and(|entry| entry.starts_with(&start[..labels]))
     }
 }
 
@@ -816,5 +913,107 @@ mod tests {
             (got_soa.serial(), got_soa.refresh(), got_soa.minimum()),
             (8, 3600, 300)
         );
+    }
+    /// Any sequence of record and RRset inserts and removals leaves the packed zone
+    /// holding what a plain map of decoded RRsets holds: same RRsets in canonical order,
+    /// same counts, names found under any case, descendants seen.
+    #[test]
+    fn packed_zone_matches_a_plain_map() {
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+        let names = [
+            "example.com.",
+            "a.example.com.",
+            "B.a.example.com.",
+            "c.example.com.",
+            "*.c.example.com.",
+        ];
+        let op = (
+            0..4u8,
+            0..names.len(),
+            any::<bool>(),
+            0..3u8,
+            0..4u8,
+            1..4u32,
+        );
+        proptest!(ProptestConfig::with_cases(300), |(ops in proptest::collection::vec(op, 1..60))| {
+            let mut zone = Zone::new(origin());
+            // key -> (ttl, canonical text of each record)
+            let mut plain: BTreeMap<RRsetKey, (u32, BTreeSet<String>)> = BTreeMap::new();
+            for (kind, n, up, t, v, ttl) in ops {
+                let mut name = Name::from_ascii(names[n]).unwrap();
+                if up {
+                    name = upper(&name);
+                }
+                let (rtype, data) = match t {
+                    0 => (RecordType::A, format!("192.0.2.{v}")),
+                    1 => (RecordType::MX, format!("{v} MX{v}.example.com.")),
+                    _ => (RecordType::TXT, format!("\"t{v}\"")),
+                };
+                let rdata = parse_rdata(rtype, &origin(), &data).unwrap();
+                let text = rdata_to_text(&rdata).to_ascii_lowercase();
+                let key = RRsetKey::new(&name, rtype);
+                match kind {
+                    0 | 1 => {
+                        zone.insert(Record::from_rdata(name, ttl, rdata));
+                        let e = plain.entry(key).or_insert((ttl, BTreeSet::new()));
+                        e.0 = e.0.min(ttl);
+                        e.1.insert(text);
+                    }
+                    2 => {
+                        zone.remove(&Record::from_rdata(name, ttl, rdata));
+                        if let Some(e) = plain.get_mut(&key) {
+                            e.1.remove(&text);
+                            if e.1.is_empty() {
+                                plain.remove(&key);
+                            }
+                        }
+                    }
+                    _ => {
+                        if v == 0 {
+                            zone.remove_rrset(&key);
+                            plain.remove(&key);
+                        } else {
+                            zone.insert_rrset(RRset::new(name, rtype, ttl, vec![rdata.clone(), rdata]));
+                            plain.insert(key, (ttl, BTreeSet::from([text])));
+                        }
+                    }
+                }
+            }
+            let got: Vec<(RRsetKey, u32, BTreeSet<String>)> = zone
+                .rrsets()
+                .map(|s| {
+                    let texts = s.rdatas.iter().map(|r| rdata_to_text(r).to_ascii_lowercase()).collect();
+                    (s.key(), s.ttl, texts)
+                })
+                .collect();
+            let want: Vec<(RRsetKey, u32, BTreeSet<String>)> =
+                plain.iter().map(|(k, (ttl, t))| (k.clone(), *ttl, t.clone())).collect();
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(zone.rrset_count(), plain.len());
+            prop_assert_eq!(zone.record_count(), plain.values().map(|v| v.1.len()).sum::<usize>());
+            let mut copy = Zone::new(origin());
+            zone.write_records(|wire: &[u8]| -> Result<(), String> {
+                use hickory_proto::serialize::binary::BinDecodable as _;
+                copy.insert(Record::read(&mut BinDecoder::new(wire)).map_err(|e| e.to_string())?);
+                Ok(())
+            }).unwrap();
+            prop_assert!(copy == zone);
+            for n in names {
+                let name = upper(&Name::from_ascii(n).unwrap());
+                let at: Vec<RRsetKey> = zone.rrsets_at(&name).map(|s| s.key()).collect();
+                let want_at: Vec<RRsetKey> = plain.keys().filter(|k| name_eq(&k.name, &name)).cloned().collect();
+                prop_assert_eq!(at, want_at);
+                let below = plain.keys().any(|k| name.zone_of(&k.name) && !name_eq(&k.name, &name));
+                prop_assert_eq!(zone.has_descendants(&name), below, "{}", n);
+                for t in [RecordType::A, RecordType::MX, RecordType::TXT] {
+                    let key = RRsetKey::new(&name, t);
+                    prop_assert_eq!(zone.contains(&name, t), plain.contains_key(&key));
+                    if let Some(set) = zone.get(&key) {
+                        prop_assert!(zone.holds(&set));
+                    }
+                }
+            }
+        });
     }
 }

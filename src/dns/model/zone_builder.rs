@@ -1,0 +1,201 @@
+//! A [`Zone`] built from a stream of records (a transfer), in one go.
+//!
+//! Inserting a million records one by one searches the map twice per record and leaves its
+//! nodes half full. The builder packs each run of records of one RRset as it arrives, sorts
+//! the entries once and builds the map from sorted input (full nodes), merging RRsets whose
+//! records came apart. A record whose case or data canonical form would lose (see
+//! `zone::Verbatim`) switches the builder to record-by-record inserts from there on, so the
+//! result is always what [`Zone::insert`] of every record in order gives.
+
+use std::collections::BTreeSet;
+
+use hickory_proto::rr::{Name, Record};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use super::packed_set::{View, pack};
+use super::zone::{Zone, embedded_names_have_upper, has_upper, write_key};
+
+/// Collects records into a [`Zone`]; see the module documentation.
+pub struct ZoneBuilder {
+    origin: Name,
+    /// Set once a record needed [`Zone::insert`]: every later record goes there too.
+    fallback: Option<Zone>,
+    entries: Vec<Box<[u8]>>,
+    /// The RRset being received: its key, lowest TTL, and records (`spans` into `data`).
+    run_key: Vec<u8>,
+    run_ttl: u32,
+    run_data: Vec<u8>,
+    run_spans: Vec<(usize, usize)>,
+    key: Vec<u8>,
+    rdata: Vec<u8>,
+}
+
+impl ZoneBuilder {
+    pub fn new(origin: Name) -> Self {
+        Self {
+            origin,
+            fallback: None,
+            entries: Vec::new(),
+            run_key: Vec::with_capacity(256),
+            run_ttl: 0,
+            run_data: Vec::with_capacity(512),
+            run_spans: Vec::new(),
+            key: Vec::with_capacity(256),
+            rdata: Vec::with_capacity(512),
+        }
+    }
+
+    /// Adds one record, as [`Zone::insert`] would.
+    pub fn push(&mut self, record: Record) {
+        if let Some(zone) = self.fallback.as_mut() {
+            zone.insert(record);
+            return;
+        }
+        if has_upper(record.name()) || embedded_names_have_upper(record.data()) {
+            return self.fall_back(record);
+        }
+        self.rdata.clear();
+        let encoded = {
+            let mut encoder = BinEncoder::new(&mut self.rdata);
+            // Canonical (RFC 4034 6.2): no compression; embedded names are lower case
+            // already (checked above), so this is `canonical_rdata`'s output.
+            encoder.set_canonical_names(true);
+            record.data().emit(&mut encoder).is_ok()
+        };
+        if !encoded {
+            return self.fall_back(record);
+        }
+        self.key.clear();
+        write_key(record.name(), record.record_type(), |b| self.key.push(b));
+        if self.key != self.run_key || self.run_spans.is_empty() {
+            self.flush();
+            std::mem::swap(&mut self.key, &mut self.run_key);
+            self.run_ttl = record.ttl();
+        } else {
+            self.run_ttl = self.run_ttl.min(record.ttl());
+        }
+        let start = self.run_data.len();
+        self.run_data.extend_from_slice(&self.rdata);
+        self.run_spans.push((start, self.run_data.len()));
+    }
+
+    /// Packs the RRset being received.
+    fn flush(&mut self) {
+        if self.run_spans.is_empty() {
+            return;
+        }
+        let data = &self.run_data;
+        let mut rdatas: Vec<&[u8]> = self.run_spans.iter().map(|&(a, b)| &data[a..b]).collect();
+        rdatas.sort_unstable();
+        rdatas.dedup();
+        self.entries
+            .push(pack(&self.run_key, self.run_ttl, &rdatas));
+        self.run_data.clear();
+        self.run_spans.clear();
+    }
+
+    /// From here on records go through [`Zone::insert`], onto what was built so far.
+    fn fall_back(&mut self, record: Record) {
+        let mut zone = self.build();
+        zone.insert(record);
+        self.fallback = Some(zone);
+    }
+
+    /// The entries so far as a zone.
+    fn build(&mut self) -> Zone {
+        self.flush();
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_unstable();
+        let mut merged: Vec<Box<[u8]>> = Vec::with_capacity(entries.len());
+        let mut records = 0usize;
+        let mut i = 0;
+        while i < entries.len() {
+            let key = View::of(&entries[i]).key;
+            let same = entries[i + 1..]
+                .iter()
+                .take_while(|e| View::of(e).key == key)
+                .count();
+            let group = &entries[i..=i + same];
+            if same == 0 {
+                records += View::of(&group[0]).rdatas().count();
+                merged.push(std::mem::take(&mut entries[i]));
+            } else {
+                // One RRset's records came apart in the stream: one entry of them all.
+                let ttl = group.iter().map(|e| View::of(e).ttl).min().unwrap_or(0);
+                let mut rdatas: Vec<&[u8]> =
+                    group.iter().flat_map(|e| View::of(e).rdatas()).collect();
+                rdatas.sort_unstable();
+                rdatas.dedup();
+                records += rdatas.len();
+                merged.push(pack(key, ttl, &rdatas));
+            }
+            i += same + 1;
+        }
+        drop(entries);
+        // Sorted and unique: the set is built bottom-up with full nodes.
+        let rrsets: BTreeSet<Box<[u8]>> = merged.into_iter().collect();
+        Zone::from_packed(self.origin.clone(), rrsets, records)
+    }
+
+    /// The zone of every record pushed.
+    pub fn finish(mut self) -> Zone {
+        match self.fallback.take() {
+            Some(zone) => zone,
+            None => self.build(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::model::test_support::*;
+    use crate::dns::model::*;
+    use hickory_proto::rr::RecordType;
+
+    fn record(name: &str, ttl: u32, rtype: RecordType, data: &str) -> Record {
+        let name = Name::from_ascii(name).unwrap();
+        Record::from_rdata(name, ttl, parse_rdata(rtype, &origin(), data).unwrap())
+    }
+
+    /// Whatever the order, split RRsets and duplicates, the built zone is the one record
+    /// inserts give, upper case met midway included.
+    #[test]
+    fn a_built_zone_equals_the_inserted_one() {
+        let a = RecordType::A;
+        let stream = vec![
+            record("example.com.", 3600, RecordType::NS, "ns1.example.com."),
+            record("www.example.com.", 300, a, "192.0.2.2"),
+            record("www.example.com.", 60, a, "192.0.2.1"),
+            record("b.example.com.", 300, a, "192.0.2.9"),
+            // The www RRset again, apart from its first records, with a duplicate.
+            record("www.example.com.", 300, a, "192.0.2.1"),
+            record("www.example.com.", 300, a, "192.0.2.3"),
+            record("a.example.com.", 300, RecordType::TXT, "\"x\""),
+            record("example.com.", 3600, RecordType::NS, "ns0.example.com."),
+        ];
+        let mut odd = stream.clone();
+        odd.insert(4, record("MX.example.com.", 300, a, "192.0.2.4"));
+        odd.push(record("www.example.com.", 10, a, "192.0.2.7"));
+        odd.push(record("mx.example.com.", 300, a, "192.0.2.5"));
+        for stream in [stream, odd] {
+            let mut inserted = Zone::new(origin());
+            let mut builder = ZoneBuilder::new(origin());
+            for r in &stream {
+                inserted.insert(r.clone());
+                builder.push(r.clone());
+            }
+            let built = builder.finish();
+            assert_eq!(built, inserted);
+            assert_eq!(built.record_count(), inserted.record_count());
+            let www = built.get_by(&upper(&Name::from_ascii("www.example.com.").unwrap()), a);
+            assert_eq!(
+                www,
+                inserted.get_by(&Name::from_ascii("www.example.com.").unwrap(), a)
+            );
+            let names =
+                |z: &Zone| -> Vec<String> { z.rrsets().map(|s| s.name.to_ascii()).collect() };
+            assert_eq!(names(&built), names(&inserted), "owner case kept");
+        }
+    }
+}
