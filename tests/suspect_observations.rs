@@ -310,7 +310,7 @@ async fn what_landed_is_recorded_when_reading_the_zone_back_fails() {
     let cfg = config(&server, vec![www.clone()]);
     let mut state = ZoneState {
         owned: Owned::new(),
-        snapshot: Some(apex_zone(server.serial())),
+        snapshot: Some(std::sync::Arc::new(apex_zone(server.serial()))),
         ..ZoneState::default()
     };
     let report = pass::run(&cfg, &mut state, Mode::Apply)

@@ -549,7 +549,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
             rt.drift_base = status.serial.map(|serial| DriftBase {
                 serial,
                 zone: never_synced
-                    .then(|| reuse.or_else(|| rt.state.snapshot.clone().map(Arc::new)))
+                    .then(|| reuse.or_else(|| rt.state.snapshot.clone()))
                     .flatten(),
             });
             // A sync someone creates by hand starts from it too (it waits for this lock).

@@ -17,7 +17,6 @@ use tokio::sync::{Notify, watch};
 use super::outgoing_store::{OutgoingStore, StandbyTransfers};
 use crate::api::DnsZone;
 use crate::api::dns_zone::OutgoingTransferMethod;
-use crate::dns::model::Zone;
 use crate::dns::outgoing::{
     BacklogBounds, BacklogBytes, NotifyOutcome, NotifyRetry, NotifySources, PeerAddress, PeerAuth,
     PeerSoa, TransferHandle, TransferMethod, check_peer_soa, notify_peers,
@@ -425,7 +424,7 @@ impl Runner {
         }
         // Decoded from the served wire form: only when the backend moved.
         let served = self.handle.zone(&cfg.origin);
-        let mut snapshot: Option<Zone> = served.map(|z| (*z).clone());
+        let mut snapshot = served;
         if let Err(e) =
             pass::refresh_snapshot(&cfg.transfer, &cfg.origin, serial, &mut snapshot).await
         {
@@ -435,7 +434,7 @@ impl Runner {
         let Some(zone) = snapshot else {
             return false;
         };
-        match self.handle.publish(zone) {
+        match self.handle.publish(Arc::unwrap_or_clone(zone)) {
             Ok(p) => {
                 tracing::info!(zone = %zone_name, server = %cfg.transfer.server, serial = p.serial, previous = ?p.previous, journaled = p.journaled, "outgoing: serving a new version");
                 p.previous != Some(p.serial)

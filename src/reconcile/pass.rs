@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
@@ -24,8 +25,10 @@ use crate::dns::update::{self, ApplyReport, UpdateOptions};
 pub struct ZoneState {
     /// RRsets this object manages on the backend, with the fingerprint of what was applied.
     pub owned: Owned,
-    /// The backend's zone as last transferred, at its SOA serial.
-    pub snapshot: Option<Zone>,
+    /// The backend's zone as last transferred, at its SOA serial. Shared, so the drift
+    /// baseline of a 1M-record zone is not a second copy; a transfer that changes it copies
+    /// it only while someone else still holds the old version.
+    pub snapshot: Option<Arc<Zone>>,
     /// What the passes learnt about the SOA's managed fields (kept in memory only).
     pub soa: SoaMemory,
 }
@@ -208,11 +211,12 @@ pub async fn refresh_snapshot(
     transfer_endpoint: &Endpoint,
     origin: &Name,
     serial: u32,
-    snapshot: &mut Option<Zone>,
+    snapshot: &mut Option<Arc<Zone>>,
 ) -> Result<Option<TransferStats>, PassError> {
     match snapshot.as_mut() {
         Some(zone) if zone.soa_serial() == Some(serial) => Ok(None),
         Some(zone) => {
+            let zone = Arc::make_mut(zone);
             let addr = resolve_server(&transfer_endpoint.server).await?;
             let opts = transfer_options(transfer_endpoint, zone.record_count() as u64);
             let (_, stats) = transfer::ixfr_refresh(addr, zone, &opts).await?;
@@ -220,7 +224,7 @@ pub async fn refresh_snapshot(
         }
         None => {
             let (zone, stats) = axfr_zone(transfer_endpoint, origin).await?;
-            *snapshot = Some(zone);
+            *snapshot = Some(Arc::new(zone));
             Ok(Some(stats))
         }
     }
@@ -344,7 +348,7 @@ pub async fn run(
     mode: Mode,
 ) -> Result<PassReport, PassError> {
     let serial_before = soa_serial(&cfg.backend, &cfg.origin).await?;
-    let known_before = state.snapshot.as_ref().map_or(0, content_rrsets);
+    let known_before = state.snapshot.as_deref().map_or(0, content_rrsets);
     let mut transfers = Vec::new();
     if let Some(t) = refresh_snapshot(
         &cfg.transfer,
@@ -409,7 +413,7 @@ async fn plan_and_apply(
     transfers: &mut Vec<TransferStats>,
 ) -> Result<PassReport, PassError> {
     let empty = Zone::new(cfg.origin.clone());
-    let observed = state.snapshot.as_ref().unwrap_or(&empty);
+    let observed = state.snapshot.as_deref().unwrap_or(&empty);
     let (plan, guard) = off_worker(|| plan_pass(cfg, observed, &state.owned));
     let suspect = if cfg.allow_mass_deletion {
         None
@@ -467,7 +471,7 @@ async fn plan_and_apply(
     match reobserve(cfg, &mut state.snapshot, transfers).await {
         Ok(serial_after) => {
             report.serial_after = serial_after;
-            report.record_count = state.snapshot.as_ref().map_or(0, Zone::record_count);
+            report.record_count = state.snapshot.as_deref().map_or(0, Zone::record_count);
             let sent_serial = report
                 .plan
                 .changes
@@ -480,7 +484,7 @@ async fn plan_and_apply(
                     }),
                     _ => None,
                 });
-            report.soa = state.snapshot.as_ref().and_then(ServedSoa::of);
+            report.soa = state.snapshot.as_deref().and_then(ServedSoa::of);
             report.soa_not_taken =
                 settle_soa(&mut state.soa, &cfg.soa, report.soa.as_ref(), sent_serial);
         }
@@ -547,7 +551,7 @@ fn settle_soa(
 /// The backend's serial after an apply, with the snapshot brought to it.
 async fn reobserve(
     cfg: &ZoneConfig,
-    snapshot: &mut Option<Zone>,
+    snapshot: &mut Option<Arc<Zone>>,
     transfers: &mut Vec<TransferStats>,
 ) -> Result<u32, PassError> {
     let serial = soa_serial(&cfg.backend, &cfg.origin).await?;

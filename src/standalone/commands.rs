@@ -80,7 +80,11 @@ impl<'a> ZoneHost for StateDirHost<'a> {
             Some(state) => state,
             None => ZoneState {
                 owned: self.dir.load_owned()?,
-                snapshot: self.dir.load_snapshot(origin).await?,
+                snapshot: self
+                    .dir
+                    .load_snapshot(origin)
+                    .await?
+                    .map(std::sync::Arc::new),
                 soa: self.dir.load_soa()?,
             },
         };
