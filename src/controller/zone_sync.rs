@@ -240,7 +240,17 @@ pub async fn reconcile(sync: Arc<ZoneSync>, ctx: Arc<SyncContext>) -> Result<Act
     let name = sync.name_any();
     let api: Api<ZoneSync> = Api::namespaced(ctx.client.clone(), &ns);
     let zones: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut st = sync.status.clone().unwrap_or_default();
+    if is_finished(sync.status.as_ref().and_then(|s| s.phase)) {
+        return Ok(Action::await_change());
+    }
+    // The cache can lag this controller's own writes: a reconcile queued by the sync's
+    // Syncing write may start after the sync completed and still see it Syncing. A sync runs
+    // once, so its phase is read from the API server before anything is done (the same object
+    // is never reconciled twice at once, so the previous run's final write is visible here).
+    let Some(fresh) = api.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    let mut st = fresh.status.clone().unwrap_or_default();
     if is_finished(st.phase) {
         return Ok(Action::await_change());
     }

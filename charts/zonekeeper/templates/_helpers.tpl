@@ -47,9 +47,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["update"]
 - apiGroups: ["dns.zonekeeper.io"]
   resources: ["zonesyncs"]
-  # list/watch: the ZoneSync controller; create: the scheduled drift check starts syncs;
-  # delete: completed and failed syncs beyond the zone's history limits.
-  verbs: ["list", "watch", "create", "delete"]
+  # list/watch: the ZoneSync controller; get: a sync's phase read fresh before it runs (the
+  # cache may lag the controller's own writes; a sync runs once); create: the scheduled drift
+  # check starts syncs; delete: completed and failed syncs beyond the zone's history limits.
+  verbs: ["get", "list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
   # get: TSIG keys, read by name; list/watch: a key's change triggers its zones (the watch
