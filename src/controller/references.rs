@@ -85,6 +85,18 @@ fn unlink(
     }
 }
 
+fn link(
+    map: &mut HashMap<ZoneKey, BTreeSet<String>>,
+    ns: &str,
+    names: &BTreeSet<String>,
+    zone: &str,
+) {
+    for name in names {
+        let zones = map.entry((ns.to_string(), name.clone())).or_default();
+        zones.insert(zone.to_string());
+    }
+}
+
 impl Names {
     fn remove(&mut self, key: &ZoneKey) {
         let Some(old) = self.zones.remove(key) else {
@@ -111,14 +123,8 @@ impl Names {
                 zone.spec.backend.server.clone(),
             ),
         };
-        for name in &named.secrets {
-            let entry = self.secrets.entry((key.0.clone(), name.clone()));
-            entry.or_default().insert(key.1.clone());
-        }
-        for name in &named.config_maps {
-            let entry = self.config_maps.entry((key.0.clone(), name.clone()));
-            entry.or_default().insert(key.1.clone());
-        }
+        link(&mut self.secrets, &key.0, &named.secrets, &key.1);
+        link(&mut self.config_maps, &key.0, &named.config_maps, &key.1);
         self.targets
             .entry(named.target.clone())
             .or_default()
