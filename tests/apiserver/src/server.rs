@@ -441,7 +441,7 @@ fn openapi_doc(state: &State, group: &str, version: &str) -> Option<Value> {
         };
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
         if let Some(schema) = &t.schema {
-            schemas.insert(schema_name(t), published_schema(t, schema));
+            schemas.insert(schema_name(t), published_schema(t, schema.json()));
         }
         paths.insert(
             path,

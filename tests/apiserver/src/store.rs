@@ -635,9 +635,10 @@ impl State {
                 return Err(invalid(rt, &name, &errors));
             }
         }
-        let Some(schema) = &rt.schema else {
+        let Some(compiled) = &rt.schema else {
             return Ok(());
         };
+        let schema = compiled.json();
         let mut pruned = Vec::new();
         prune(schema, obj, "", &mut pruned, true);
         if !pruned.is_empty() {
@@ -667,7 +668,7 @@ impl State {
         if opts.prepare {
             return Ok(());
         }
-        if let Err(errors) = zonekeeper::api::schema::validate(schema, obj, old) {
+        if let Err(errors) = compiled.validate(obj, old) {
             let errs: Vec<(String, String)> =
                 errors.into_iter().map(|e| (e.path, e.message)).collect();
             return Err(invalid(rt, &name, &errs));
