@@ -275,3 +275,60 @@ fn defaults_are_filled_in() {
     assert_eq!(defaulted["spec"]["historyLimit"], 20);
     assert_eq!(defaulted["spec"]["backend"]["timeout"], "5s");
 }
+
+#[test]
+fn an_unchanged_field_is_not_refused_again() {
+    // Validation ratcheting, as a real server: a status write is not refused for a spec that
+    // was stored before a rule refused it, and is itself still checked.
+    let schema = schema_for("DnsZone");
+    let mut stored = apply_defaults(
+        &schema,
+        &with(zone(), "/spec/masters", json!(["192.0.2.1:53"])),
+    );
+    assert!(validate(&schema, &stored, None).is_err());
+    stored["status"] = json!({"observedGeneration": 1});
+    let status_write = with(stored.clone(), "/status/observedGeneration", json!(2));
+    validate(&schema, &status_write, Some(&stored)).unwrap();
+    let bad_status = with(stored.clone(), "/status/observedGeneration", json!("two"));
+    let errors = validate(&schema, &bad_status, Some(&stored)).unwrap_err();
+    assert_eq!(errors[0].path, "status.observedGeneration", "{errors:?}");
+    // A spec write is checked in full, rules that read oldSelf included.
+    let edited = with(stored.clone(), "/spec/description", json!("edited"));
+    let errors = validate(&schema, &edited, Some(&stored)).unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.path == "spec.masters"),
+        "{errors:?}"
+    );
+    let renamed = with(stored.clone(), "/spec/zoneName", json!("example.org."));
+    let errors = validate(&schema, &renamed, Some(&stored)).unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.path == "spec.zoneName"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn rules_reading_old_self_still_hold_an_unchanged_value() {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {"n": {"type": "integer",
+                    "x-kubernetes-validations": [{"rule": "self != oldSelf", "message": "must change"}]}},
+                "x-kubernetes-validations": [{"rule": "self.n < 10", "message": "too big"}]
+            },
+            "status": {"type": "object", "properties": {"x": {"type": "integer"}}}
+        }
+    });
+    let old = json!({"spec": {"n": 20}, "status": {"x": 1}});
+    let new = json!({"spec": {"n": 20}, "status": {"x": 2}});
+    let errors = validate(&schema, &new, Some(&old)).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "spec.n");
+    assert!(errors[0].message.contains("must change"), "{errors:?}");
+    let errors = validate(&schema, &json!({"spec": {"n": 21}}), Some(&old)).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "spec");
+    assert!(errors[0].message.contains("too big"), "{errors:?}");
+}

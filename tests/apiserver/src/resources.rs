@@ -1,7 +1,10 @@
 //! The kinds the server knows: the built-in ones the operator and kubectl use, and those
 //! added by CustomResourceDefinitions at run time.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+use zonekeeper::api::schema::Schema;
 
 /// One printer column of a Table response.
 #[derive(Clone, Debug)]
@@ -30,8 +33,9 @@ pub(crate) struct ResourceType {
     pub status_subresource: bool,
     /// `metadata.generation` is maintained (custom resources and CRDs).
     pub generation: bool,
-    /// openAPIV3Schema of a custom resource's version.
-    pub schema: Option<Value>,
+    /// openAPIV3Schema of a custom resource's version, compiled once per CRD write: every
+    /// request clones its ResourceType, and every write of the kind is checked against it.
+    pub schema: Option<Arc<Schema>>,
     pub columns: Vec<Column>,
     /// A custom resource (validated, pruned, `kind`/`apiVersion` always stored).
     pub custom: bool,
@@ -411,7 +415,9 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
             categories: strings(names.get("categories")),
             status_subresource: v["subresources"].get("status").is_some(),
             generation: true,
-            schema: v["schema"].get("openAPIV3Schema").cloned(),
+            schema: v["schema"]
+                .get("openAPIV3Schema")
+                .map(|s| Arc::new(Schema::new(s))),
             columns,
             custom: true,
         });

@@ -282,27 +282,33 @@ fn finalizers(o: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The object without what never counts as a spec change.
-fn spec_part(rt: &ResourceType, o: &Value) -> Value {
-    let mut o = o.clone();
-    if let Some(m) = o.as_object_mut() {
-        m.remove("metadata");
-        m.remove("apiVersion");
-        m.remove("kind");
-        if rt.status_subresource {
-            m.remove("status");
-        }
-    }
-    o
+/// Whether `a` and `b` agree on every top-level field `skip` does not name, compared in place:
+/// copying both objects to compare them was a tenth of a status write's cost.
+fn same_except(a: &Value, b: &Value, skip: impl Fn(&str) -> bool) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip(k)).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip(k))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
-fn without_volatile(o: &Value) -> Value {
-    let mut o = o.clone();
-    if let Some(m) = o["metadata"].as_object_mut() {
-        m.remove("managedFields");
-        m.remove("resourceVersion");
-    }
-    o
+/// Whether the two differ only in what never counts as a spec change.
+fn same_spec(rt: &ResourceType, a: &Value, b: &Value) -> bool {
+    same_except(a, b, |k| {
+        matches!(k, "metadata" | "apiVersion" | "kind") || (rt.status_subresource && k == "status")
+    })
+}
+
+/// Whether the two differ only in managedFields and resourceVersion.
+fn same_but_volatile(a: &Value, b: &Value) -> bool {
+    same_except(a, b, |k| k == "metadata")
+        && a.get("metadata").is_some() == b.get("metadata").is_some()
+        && same_except(&a["metadata"], &b["metadata"], |k| {
+            matches!(k, "managedFields" | "resourceVersion")
+        })
 }
 
 /// Removes fields the schema does not declare, as a structural schema's pruning does.
@@ -429,8 +435,21 @@ fn size_error(rt: &ResourceType, obj: &Value) -> Option<ApiError> {
 
 /// What etcd answers when asked to store an object over its request limit.
 fn too_large_for_etcd(obj: &Value) -> Option<ApiError> {
-    (obj.to_string().len() > MAX_STORED_BYTES)
-        .then(|| ApiError::new(500, "", "etcdserver: request is too large"))
+    /// Counts what would be written: the size of every write without building its text.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut size = Count(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut size, obj);
+    (size.0 > MAX_STORED_BYTES).then(|| ApiError::new(500, "", "etcdserver: request is too large"))
 }
 
 fn cause_reason(message: &str) -> &'static str {
@@ -635,9 +654,10 @@ impl State {
                 return Err(invalid(rt, &name, &errors));
             }
         }
-        let Some(schema) = &rt.schema else {
+        let Some(compiled) = &rt.schema else {
             return Ok(());
         };
+        let schema = compiled.json();
         let mut pruned = Vec::new();
         prune(schema, obj, "", &mut pruned, true);
         if !pruned.is_empty() {
@@ -667,7 +687,7 @@ impl State {
         if opts.prepare {
             return Ok(());
         }
-        if let Err(errors) = zonekeeper::api::schema::validate(schema, obj, old) {
+        if let Err(errors) = compiled.validate(obj, old) {
             let errs: Vec<(String, String)> =
                 errors.into_iter().map(|e| (e.path, e.message)).collect();
             return Err(invalid(rt, &name, &errs));
@@ -960,7 +980,7 @@ impl State {
         if rt.kind == "CustomResourceDefinition" {
             new["status"] = crd_status(&new);
         }
-        if rt.generation && spec_part(rt, old) != spec_part(rt, &new) {
+        if rt.generation && !same_spec(rt, old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             meta(&mut new).insert("generation".into(), json!(g));
         }
@@ -987,7 +1007,7 @@ impl State {
             }
         }
         meta(&mut new).insert("managedFields".into(), fields::encode(&managers));
-        if without_volatile(&new) == without_volatile(old) {
+        if same_but_volatile(&new, old) {
             // A write that changes nothing is not a write: no new resourceVersion, no event.
             return Ok(old.clone());
         }
@@ -1000,7 +1020,6 @@ impl State {
         self.rv += 1;
         meta(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let new = to_storage(rt, new);
-        let old = &to_storage(rt, old.clone());
         let key = (ns.to_string(), name.clone());
         if !new["metadata"]["deletionTimestamp"].is_null() && finalizers(&new).is_empty() {
             self.store(rt).remove(&key);
@@ -1008,8 +1027,10 @@ impl State {
             self.after_delete(rt, &new);
             return Ok(new);
         }
-        self.store(rt).insert(key, new.clone());
-        self.emit(&rt.key(), ns, "MODIFIED", new.clone(), Some(old.clone()));
+        // The object replaced is the event's `prev`, as stored: no copy of `old` to make.
+        let prev = self.store(rt).insert(key, new.clone());
+        let prev = prev.unwrap_or_else(|| to_storage(rt, old.clone()));
+        self.emit(&rt.key(), ns, "MODIFIED", new.clone(), Some(prev));
         if rt.kind == "CustomResourceDefinition" {
             self.refresh_types();
         }
@@ -1362,10 +1383,15 @@ pub(crate) fn to_storage(rt: &ResourceType, o: Value) -> Value {
 
 /// A stored object as served at `rt`'s group and version.
 pub(crate) fn present(rt: &ResourceType, o: &Value) -> Value {
+    into_presented(rt, o.clone())
+}
+
+/// [`present`] for an object the caller owns: no copy.
+pub(crate) fn into_presented(rt: &ResourceType, o: Value) -> Value {
     let mut o = if rt.group == "events.k8s.io" {
-        rename(o.clone(), false)
+        rename(o, false)
     } else {
-        o.clone()
+        o
     };
     o["apiVersion"] = json!(rt.api_version());
     o["kind"] = json!(rt.kind);

@@ -1431,3 +1431,103 @@ async fn finalizer_add_from_a_stale_cache_is_refused_like_a_real_server() {
         ["dns.zonekeeper.io/cleanup"]
     );
 }
+
+#[tokio::test]
+async fn status_writes_are_checked_against_the_status_schema() {
+    let (_server, client) = server_with_crds().await;
+    let zones: Api<DnsZone> = Api::default_namespaced(client);
+    zones
+        .create(&PostParams::default(), &zone("st"))
+        .await
+        .unwrap();
+    let pp = PatchParams::default();
+    zones
+        .patch_status(
+            "st",
+            &pp,
+            &Patch::Merge(json!({"status": {"observedGeneration": 1}})),
+        )
+        .await
+        .unwrap();
+    let e = zones
+        .patch_status(
+            "st",
+            &pp,
+            &Patch::Merge(json!({"status": {"observedGeneration": "one"}})),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(s) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(s.code, 422);
+    assert_eq!(
+        s.details.unwrap().causes[0].field,
+        "status.observedGeneration"
+    );
+    assert_eq!(
+        zones
+            .get_status("st")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .observed_generation,
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn wait_all_answers_when_every_object_matches_at_once() {
+    let (server, client) = server_with_crds().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    let keys: Vec<(String, String)> = ["w0", "w1", "w2"]
+        .iter()
+        .map(|n| ("default".to_string(), n.to_string()))
+        .collect();
+    let done = |o: &serde_json::Value| o["data"]["done"] == "yes";
+    let set = |v: &str| Patch::Merge(json!({"data": {"done": v}}));
+    let (pp, patch) = (PostParams::default(), PatchParams::default());
+    for name in ["w0", "w1"] {
+        let mut cm = config_map(name, &[]);
+        cm.data = Some(BTreeMap::from([("done".to_string(), "yes".to_string())]));
+        cms.create(&pp, &cm).await.unwrap();
+    }
+    let short = Duration::from_millis(300);
+    assert!(
+        !server.wait_all("", "configmaps", &keys, done, short).await,
+        "w2 does not exist yet"
+    );
+    cms.create(&pp, &config_map("w2", &[])).await.unwrap();
+
+    // Woken by the writes: w2 starts to match while w1 stops, and w1 matches again later.
+    let wait = async {
+        let all = server
+            .wait_all("", "configmaps", &keys, done, Duration::from_secs(30))
+            .await;
+        (
+            all,
+            Instant::now(),
+            server.object("", "configmaps", "default", "w1"),
+        )
+    };
+    let write = async {
+        cms.patch("w1", &patch, &set("no")).await.unwrap();
+        cms.patch("w2", &patch, &set("yes")).await.unwrap();
+        // Time enough for a wait that forgot w1 stopped matching to answer too early.
+        tokio::time::sleep(short).await;
+        cms.patch("w1", &patch, &set("yes")).await.unwrap();
+        Instant::now()
+    };
+    let ((all, answered, w1), last_write) = tokio::join!(wait, write);
+    assert!(all);
+    assert_eq!(
+        w1.unwrap()["data"]["done"],
+        "yes",
+        "answered before w1 matched again"
+    );
+    assert!(
+        answered.duration_since(last_write) < Duration::from_secs(5),
+        "answered long after the write that completed it"
+    );
+}
