@@ -101,6 +101,7 @@ pub async fn run(
     // updated before the store, so whatever the store shows the index has too.
     let names = ctx.names.clone();
     let zone_events = watcher(zones, watcher::Config::default().any_semantic())
+        .modify(|zone| zone_status::slim_metadata(&mut zone.metadata))
         .inspect_ok(move |event| names.apply(event))
         .reflect(writer)
         .applied_objects();
