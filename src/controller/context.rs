@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::operator::AbortOnDrop;
 use super::references::NameIndex;
+use super::settled::{Settled, Touched};
 use super::zone_lock::ZoneLocks;
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::reconcile::config::Endpoint;
@@ -43,6 +44,9 @@ pub struct ZoneRuntime {
     pub status_unwritten: bool,
     /// Saving `state.owned` failed: the next pass saves it even if ownership did not change.
     pub owned_unsaved: bool,
+    /// Set by a pass that succeeded: until the object or what it names changes, or the
+    /// requeue is due, a reconcile has nothing to do.
+    pub settled: Option<Settled>,
 }
 
 /// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
@@ -99,6 +103,8 @@ pub struct Context {
     pub syncs: Store<ZoneSync>,
     /// The zones' references and targets, from the same watch as `zones`.
     pub names: NameIndex,
+    /// The zones woken by a Secret, ConfigMap, ZoneSync or the transfer server.
+    pub touched: Touched,
     /// Shared with the ZoneSync controller.
     pub locks: Arc<ZoneLocks>,
     /// The transfer server's side of outgoing transfers; `None` without `--transfer-addr`.
@@ -169,6 +175,7 @@ impl Context {
             zones: stores.0,
             syncs: stores.1,
             names: NameIndex::default(),
+            touched: Touched::default(),
             locks,
             outgoing: None,
             stopping: tokio::sync::watch::Sender::new(false),
@@ -205,6 +212,7 @@ impl Context {
     /// Forgets a deleted zone.
     pub async fn forget(&self, key: &str) {
         self.forget_recorder(key);
+        self.touched.take(&zone_ref(key));
         self.runtime.lock().await.remove(key);
         self.locks.forget(key);
     }
@@ -225,6 +233,7 @@ impl Context {
         };
         for (key, rt) in gone {
             self.forget_recorder(&key);
+            self.touched.take(&zone_ref(&key));
             self.locks.forget(&key);
             if let Some(labels) = rt.lock().await.labels.take() {
                 self.metrics.zone_deleted(&labels);
@@ -233,7 +242,12 @@ impl Context {
     }
 
     fn in_store(&self, key: &str) -> bool {
-        let (ns, name) = key.split_once('/').unwrap_or(("", key));
-        self.zones.get(&ObjectRef::new(name).within(ns)).is_some()
+        self.zones.get(&zone_ref(key)).is_some()
     }
+}
+
+/// The reference of the zone `namespace/name`.
+pub fn zone_ref(key: &str) -> ObjectRef<DnsZone> {
+    let (ns, name) = key.split_once('/').unwrap_or(("", key));
+    ObjectRef::new(name).within(ns)
 }

@@ -21,6 +21,8 @@ use super::deletion::{self, CleanupError, DELETION_REQUEUE, delete_records, dele
 use super::operator::AbortOnDrop;
 use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, fetch_lookup};
+use super::settled::Settled;
+use super::zone_metrics::{record_metrics, zone_labels};
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
@@ -135,15 +137,24 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
     let (secret_zones, cm_zones) = (ctx.names.clone(), ctx.names.clone());
+    // Whatever wakes a zone from outside its own object is marked, so its reconcile does not
+    // take it for the echo of its own status write.
+    let touched = ctx.touched.clone();
+    let (sync_touched, secret_touched, cm_touched) =
+        (touched.clone(), touched.clone(), touched.clone());
+    let wakes = wakes.map(|w| w.map(move |zone| touched.mark_one(zone)));
     controller
-        .watches_stream(sync_events, |sync: ZoneSync| {
+        .watches_stream(sync_events, move |sync: ZoneSync| {
             let ns = sync.namespace().unwrap_or_default();
-            Some(ObjectRef::<DnsZone>::new(&sync.spec.zone_ref.name).within(&ns))
+            let zone = ObjectRef::<DnsZone>::new(&sync.spec.zone_ref.name).within(&ns);
+            Some(sync_touched.mark_one(zone))
         })
         .watches_stream(secret_events, move |secret| {
-            secret_zones.zones_naming_secret(&secret)
+            secret_touched.mark(secret_zones.zones_naming_secret(&secret))
         })
-        .watches_stream(cm_events, move |cm| cm_zones.zones_naming_config_map(&cm))
+        .watches_stream(cm_events, move |cm| {
+            cm_touched.mark(cm_zones.zones_naming_config_map(&cm))
+        })
         .reconcile_on(wakes.map_or_else(|| futures::stream::empty().boxed(), |w| w.boxed()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -319,15 +330,15 @@ async fn write_status(
     zone: &DnsZone,
     (base, status): (&DnsZoneStatus, &DnsZoneStatus),
     rt: &mut super::context::ZoneRuntime,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
     let result = super::status::write_zone_status(&api, zone, base, status).await;
     match result {
-        Ok(written) => {
-            rt.written = Some(written);
+        Ok(w) => {
+            rt.written = Some((w.from, w.status));
             rt.status_unwritten = false;
-            Ok(())
+            Ok(w.written)
         }
         Err(e) => {
             // Kept even when the write failed: it may hold a history entry for changes that
@@ -367,14 +378,6 @@ fn hold_for_sync(zone: &DnsZone, status: &mut DnsZoneStatus) {
     }
 }
 
-fn zone_labels(zone: &DnsZone) -> crate::telemetry::ZoneLabels {
-    crate::telemetry::ZoneLabels {
-        namespace: zone.namespace().unwrap_or_default(),
-        name: zone.name_any(),
-        zone: zone.spec.zone_name.clone(),
-    }
-}
-
 /// The reason of a pass that ended without the zone Ready, for the reconcile metric.
 type Failure = std::sync::Mutex<Option<String>>;
 
@@ -391,6 +394,17 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         };
     }
     rt.labels = Some(zone_labels(&zone));
+    // Taken whatever follows, so a touch during this pass wakes the zone again after it.
+    let touched = ctx.touched.take(&ObjectRef::from_obj(zone.as_ref()));
+    let settled = rt.settled.take();
+    if let Some(quiet) = settled
+        .as_ref()
+        .filter(|_| !touched)
+        .and_then(|s| s.quiet_for(&zone, Instant::now()))
+    {
+        rt.settled = settled;
+        return Ok(Action::requeue(quiet));
+    }
     let current = rt.status_of(&zone);
     let mut status = current.clone();
     if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
@@ -505,8 +519,9 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     );
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
+    let mut left_version = zone.resource_version();
     if status != current || rt.status_unwritten {
-        write_status(ctx, &zone, (&current, &status), &mut rt).await?;
+        left_version = write_status(ctx, &zone, (&current, &status), &mut rt).await?;
     }
     if let Some(e) = owned_error {
         return Err(e.into());
@@ -581,6 +596,10 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         ))
     } else {
         rt.failures = 0;
+        rt.settled = left_version.map(|resource_version| Settled {
+            resource_version,
+            due: Instant::now() + healthy_requeue,
+        });
         Ok(Action::requeue(healthy_requeue))
     }
 }
@@ -645,38 +664,6 @@ async fn test_connection(
             }
             _ => Err(e),
         },
-    }
-}
-
-fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
-    let labels = zone_labels(zone);
-    ctx.metrics
-        .zone_records
-        .get_or_create(&labels)
-        .set(i64::try_from(report.record_count).unwrap_or(i64::MAX));
-    ctx.metrics
-        .drift_rrsets
-        .get_or_create(&labels)
-        .set(i64::try_from(report.plan.drifted.len()).unwrap_or(i64::MAX));
-    if let Some(applied) = &report.applied {
-        ctx.metrics
-            .update_messages
-            .inc_by(applied.batches_ok as u64);
-        let rrs: usize = report.plan.changes.iter().map(|c| c.rr_count()).sum();
-        ctx.metrics.update_rrs.inc_by(rrs as u64);
-    }
-    for t in &report.transfers {
-        let method = crate::telemetry::MethodLabels {
-            method: t.method.query_type().to_string(),
-        };
-        ctx.metrics
-            .transfer_bytes
-            .get_or_create(&method)
-            .inc_by(t.bytes);
-        ctx.metrics
-            .transfer_duration
-            .get_or_create(&method)
-            .observe(t.duration.as_secs_f64());
     }
 }
 
