@@ -44,6 +44,8 @@ pub struct ZoneRuntime {
     pub status_unwritten: bool,
     /// Saving `state.owned` failed: the next pass saves it even if ownership did not change.
     pub owned_unsaved: bool,
+    /// What the ownership pointer names, as far as this process knows.
+    pub owned_chunks: super::snapshot::Before,
     /// Set by a pass that succeeded: until the object or what it names changes, or the
     /// requeue is due, a reconcile has nothing to do.
     pub settled: Option<Settled>,

@@ -488,11 +488,13 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     // landed): the status is written first, the error returned after, the save retried.
     let mut owned_error = None;
     if owned_changed || rt.owned_unsaved {
-        match ownership_store::save(&ctx.client, &zone, &rt.state.owned).await {
-            Ok(()) => rt.owned_unsaved = false,
+        let saved = ownership_store::save(&ctx.client, &zone, &rt.state.owned, &rt.owned_chunks);
+        match saved.await {
+            Ok(now) => (rt.owned_unsaved, rt.owned_chunks) = (false, now),
             Err(e) => {
                 tracing::warn!(error = %e, "saving ownership failed; retried on the next pass");
-                rt.owned_unsaved = true;
+                // It may have left chunks no pointer names: the next save lists them.
+                (rt.owned_unsaved, rt.owned_chunks) = (true, Default::default());
                 owned_error = Some(e);
             }
         }
@@ -630,7 +632,8 @@ impl ZoneHost for OperatorHost<'_> {
 
     async fn state(&mut self, _origin: &Name) -> Result<&mut ZoneState, Error> {
         if !self.rt.owned_loaded {
-            self.rt.state.owned = ownership_store::load(&self.ctx.client, self.zone).await?;
+            (self.rt.state.owned, self.rt.owned_chunks) =
+                ownership_store::load(&self.ctx.client, self.zone).await?;
             self.rt.owned_loaded = true;
         }
         self.owned_before = Some(ownership::digest(&self.rt.state.owned));
