@@ -403,6 +403,10 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         .and_then(|s| s.quiet_for(&zone, Instant::now()))
     {
         rt.settled = settled;
+        // Once the object is past the version it was computed from, the copy kept for a
+        // lagging cache is never read again (`status_of`): a status per zone less in memory.
+        let behind = |(from, _): &(Option<String>, _)| *from == zone.metadata.resource_version;
+        rt.written = rt.written.take().filter(behind);
         return Ok(Action::requeue(quiet));
     }
     let current = rt.status_of(&zone);
