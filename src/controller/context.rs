@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
+use super::events::ZoneEvents;
 use super::operator::AbortOnDrop;
 use super::references::NameIndex;
 use super::settled::{Settled, Touched};
@@ -115,20 +116,21 @@ pub struct Context {
     /// up (a zone's cleanup against a stuck server) gives up.
     pub stopping: tokio::sync::watch::Sender<bool>,
     runtime: Mutex<HashMap<String, Arc<Mutex<ZoneRuntime>>>>,
-    /// One event recorder per zone: kube-runtime's `Recorder` scans its whole cache on every
-    /// publish, so one shared by 10,000 zones made each Event cost O(zones). A zone's events
-    /// all regard that zone, so its series are the same as with one shared recorder.
-    recorders: std::sync::Mutex<HashMap<String, Recorder>>,
-    instance: String,
+    /// The zones' Events, with what each zone needs to count a repeat.
+    pub events: ZoneEvents,
+}
+
+/// Who this instance's Events say reported them.
+fn reporter(instance: String) -> Reporter {
+    Reporter {
+        controller: "zonekeeper".into(),
+        instance: Some(instance),
+    }
 }
 
 /// The event recorder every controller of this instance reports as.
 pub fn recorder(client: &Client, instance: String) -> Recorder {
-    let reporter = Reporter {
-        controller: "zonekeeper".into(),
-        instance: Some(instance),
-    };
-    Recorder::new(client.clone(), reporter)
+    Recorder::new(client.clone(), reporter(instance))
 }
 
 /// How soon the state and metric series of a zone deleted without a finalizer go.
@@ -169,8 +171,7 @@ impl Context {
     ) -> Self {
         Self {
             recorder: recorder(&client, instance.clone()),
-            recorders: std::sync::Mutex::default(),
-            instance,
+            events: ZoneEvents::new(client.clone(), reporter(instance)),
             client,
             metrics,
             settings,
@@ -197,23 +198,9 @@ impl Context {
             .clone()
     }
 
-    /// The event recorder of one zone (`namespace/name`).
-    pub fn recorder_for(&self, key: &str) -> Recorder {
-        let mut recorders = self.recorders.lock().unwrap_or_else(|p| p.into_inner());
-        recorders
-            .entry(key.to_string())
-            .or_insert_with(|| recorder(&self.client, self.instance.clone()))
-            .clone()
-    }
-
-    fn forget_recorder(&self, key: &str) {
-        let mut recorders = self.recorders.lock().unwrap_or_else(|p| p.into_inner());
-        recorders.remove(key);
-    }
-
     /// Forgets a deleted zone.
     pub async fn forget(&self, key: &str) {
-        self.forget_recorder(key);
+        self.events.forget(key);
         self.touched.take(&zone_ref(key));
         self.runtime.lock().await.remove(key);
         self.locks.forget(key);
@@ -234,7 +221,7 @@ impl Context {
                 .collect()
         };
         for (key, rt) in gone {
-            self.forget_recorder(&key);
+            self.events.forget(&key);
             self.touched.take(&zone_ref(&key));
             self.locks.forget(&key);
             if let Some(labels) = rt.lock().await.labels.take() {

@@ -306,7 +306,7 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
 
 async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &str) {
     let reference = zone.object_ref(&());
-    let recorder = ctx.recorder_for(&key_of(zone));
+    let key = key_of(zone);
     for e in events {
         let event = KubeEvent {
             type_: if e.warning {
@@ -319,7 +319,7 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
             action: super::events::action_for(action, &e.note),
             secondary: None,
         };
-        if let Err(err) = recorder.publish(&event, &reference).await {
+        if let Err(err) = ctx.events.publish(&key, &event, &reference).await {
             tracing::warn!(error = %err, reason = %e.reason, "publishing an event failed");
         }
     }
