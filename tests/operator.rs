@@ -1098,3 +1098,85 @@ async fn email_and_ttl_edited_with_kubectl_reach_the_served_soa() {
     );
     op.stop().await;
 }
+
+/// The DnsZones' Events are the objects kube-runtime's `Recorder` makes: an exact repeat about
+/// the same object version is counted on the first event (a series), another reason, or the
+/// same one about a newer version of the object, is an event of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_events_count_exact_repeats_as_a_series() {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use kube::runtime::events::{Event, EventType, Reporter};
+    use zonekeeper::controller::events::ZoneEvents;
+
+    let cluster = Cluster::start().await;
+    let reporter = Reporter {
+        controller: "zonekeeper".into(),
+        instance: Some("zk-events".into()),
+    };
+    let events = ZoneEvents::new(cluster.client.clone(), reporter);
+    let regarding = |rv: &str| ObjectReference {
+        api_version: Some("dns.zonekeeper.io/v1alpha1".into()),
+        kind: Some("DnsZone".into()),
+        name: Some("evz".into()),
+        namespace: Some("default".into()),
+        uid: Some("uid-1".into()),
+        resource_version: Some(rv.into()),
+        ..ObjectReference::default()
+    };
+    let event = |reason: &str| Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(format!("{reason} happened")),
+        action: "Reconcile-0000".into(),
+        secondary: None,
+    };
+    let key = "default/evz";
+    events
+        .publish(key, &event("Unreachable"), &regarding("1"))
+        .await
+        .unwrap();
+    events
+        .publish(key, &event("Unreachable"), &regarding("1"))
+        .await
+        .unwrap();
+    events
+        .publish(key, &event("Unreachable"), &regarding("1"))
+        .await
+        .unwrap();
+    events
+        .publish(key, &event("Refused"), &regarding("1"))
+        .await
+        .unwrap();
+    events
+        .publish(key, &event("Unreachable"), &regarding("2"))
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, String, i64)> = cluster
+        .api
+        .objects("events.k8s.io", "events")
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == "evz")
+        .map(|e| {
+            assert_eq!(e["reportingController"], "zonekeeper");
+            assert_eq!(e["reportingInstance"], "zk-events");
+            assert_eq!(e["type"], "Warning");
+            (
+                e["reason"].as_str().unwrap_or_default().to_string(),
+                e["regarding"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["series"]["count"].as_i64().unwrap_or(1),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("Refused".into(), "1".into(), 1),
+            ("Unreachable".into(), "1".into(), 3),
+            ("Unreachable".into(), "2".into(), 1),
+        ]
+    );
+}

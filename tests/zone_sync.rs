@@ -18,7 +18,7 @@ use zonekeeper::api::ZoneSync;
 use zonekeeper::api::dns_zone::ZonePhase;
 use zonekeeper::api::shared::ChangeType;
 use zonekeeper::api::zone_sync::SyncPhase;
-use zonekeeper::controller::snapshot::{ConfigMapStore, MAX_DELTAS};
+use zonekeeper::controller::snapshot::{Before, ChunkedPointer, ConfigMapStore, MAX_DELTAS};
 use zonekeeper::dns::model::Zone;
 use zonekeeper::reconcile::config::Endpoint;
 use zonekeeper::reconcile::snapshot::{Delta, SnapshotStore};
@@ -1191,6 +1191,91 @@ async fn snapshot_store_reads_old_or_new_never_a_mix() {
             .iter()
             .all(|n| n == "crash-zonekeeper-snapshot" || n.contains(&id))
     );
+}
+
+/// A save that knows what its pointer named (read or written by this process) removes those
+/// chunks by name and lists nothing: with thousands of zones, a labelled list per save was a
+/// request per save (and a scan of the namespace's ConfigMaps on a real API server). A save
+/// that does not know still lists, and removes orphans of a crash too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_pointer_known_before_removes_by_name_without_a_list() {
+    let cluster = Cluster::start().await;
+    cluster.config_map("known-owner", "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get("known-owner").await.unwrap();
+    let store = ChunkedPointer {
+        api: cms.clone(),
+        name: "known-ptr".into(),
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "known-owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..OwnerReference::default()
+        },
+        label_of: "test.zonekeeper.io/of",
+        object: "known".into(),
+        label_id: "test.zonekeeper.io/id",
+        pointer_labels: Default::default(),
+    };
+    let chunks = || async {
+        let mut names: Vec<String> = cms
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .filter(|n| n.starts_with("known-ptr-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let lists = |api: &zk_apiserver::TestApiServer| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.query.contains("labelSelector"))
+            .count()
+    };
+
+    cluster.api.reset_requests();
+    let (first, _) = store
+        .save(b"one", Default::default(), &Before::Named(Vec::new()))
+        .await
+        .unwrap();
+    let (second, _) = store
+        .save(
+            b"two",
+            Default::default(),
+            &Before::Named(vec![first.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lists(&cluster.api),
+        0,
+        "no chunk list when the pointer is known"
+    );
+    assert_eq!(chunks().await, [format!("known-ptr-{}-0", second.id)]);
+    assert_eq!(store.load().await.unwrap().unwrap().1, b"two");
+
+    // An orphan (a crash between chunk and pointer): a save that knows nothing lists and
+    // removes it with the previous blob.
+    let orphan: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "known-ptr-deadbeef0000-0", "namespace": NS,
+            "labels": {"test.zonekeeper.io/of": "known", "test.zonekeeper.io/id": "deadbeef0000"}},
+        "binaryData": {"chunk": "AA=="},
+    }))
+    .unwrap();
+    cms.create(&Default::default(), &orphan).await.unwrap();
+    let (third, _) = store
+        .save(b"three", Default::default(), &Before::Unknown)
+        .await
+        .unwrap();
+    assert_eq!(lists(&cluster.api), 1);
+    assert_eq!(chunks().await, [format!("known-ptr-{}-0", third.id)]);
+    assert_eq!(store.load().await.unwrap().unwrap().1, b"three");
 }
 
 /// Incremental snapshots (issue 18): deltas replay in order on their base; a crash between

@@ -10,8 +10,10 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Mutex;
 
+use super::events::ZoneEvents;
 use super::operator::AbortOnDrop;
 use super::references::NameIndex;
+use super::settled::{Settled, Touched};
 use super::zone_lock::ZoneLocks;
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
 use crate::reconcile::config::Endpoint;
@@ -43,6 +45,11 @@ pub struct ZoneRuntime {
     pub status_unwritten: bool,
     /// Saving `state.owned` failed: the next pass saves it even if ownership did not change.
     pub owned_unsaved: bool,
+    /// What the ownership pointer names, as far as this process knows.
+    pub owned_chunks: super::snapshot::Before,
+    /// Set by a pass that succeeded: until the object or what it names changes, or the
+    /// requeue is due, a reconcile has nothing to do.
+    pub settled: Option<Settled>,
 }
 
 /// The serial (and, for a zone never synced, the zone at it) that zonekeeper has accounted
@@ -99,6 +106,8 @@ pub struct Context {
     pub syncs: Store<ZoneSync>,
     /// The zones' references and targets, from the same watch as `zones`.
     pub names: NameIndex,
+    /// The zones woken by a Secret, ConfigMap, ZoneSync or the transfer server.
+    pub touched: Touched,
     /// Shared with the ZoneSync controller.
     pub locks: Arc<ZoneLocks>,
     /// The transfer server's side of outgoing transfers; `None` without `--transfer-addr`.
@@ -107,20 +116,21 @@ pub struct Context {
     /// up (a zone's cleanup against a stuck server) gives up.
     pub stopping: tokio::sync::watch::Sender<bool>,
     runtime: Mutex<HashMap<String, Arc<Mutex<ZoneRuntime>>>>,
-    /// One event recorder per zone: kube-runtime's `Recorder` scans its whole cache on every
-    /// publish, so one shared by 10,000 zones made each Event cost O(zones). A zone's events
-    /// all regard that zone, so its series are the same as with one shared recorder.
-    recorders: std::sync::Mutex<HashMap<String, Recorder>>,
-    instance: String,
+    /// The zones' Events, with what each zone needs to count a repeat.
+    pub events: ZoneEvents,
+}
+
+/// Who this instance's Events say reported them.
+fn reporter(instance: String) -> Reporter {
+    Reporter {
+        controller: "zonekeeper".into(),
+        instance: Some(instance),
+    }
 }
 
 /// The event recorder every controller of this instance reports as.
 pub fn recorder(client: &Client, instance: String) -> Recorder {
-    let reporter = Reporter {
-        controller: "zonekeeper".into(),
-        instance: Some(instance),
-    };
-    Recorder::new(client.clone(), reporter)
+    Recorder::new(client.clone(), reporter(instance))
 }
 
 /// How soon the state and metric series of a zone deleted without a finalizer go.
@@ -161,14 +171,14 @@ impl Context {
     ) -> Self {
         Self {
             recorder: recorder(&client, instance.clone()),
-            recorders: std::sync::Mutex::default(),
-            instance,
+            events: ZoneEvents::new(client.clone(), reporter(instance)),
             client,
             metrics,
             settings,
             zones: stores.0,
             syncs: stores.1,
             names: NameIndex::default(),
+            touched: Touched::default(),
             locks,
             outgoing: None,
             stopping: tokio::sync::watch::Sender::new(false),
@@ -188,23 +198,10 @@ impl Context {
             .clone()
     }
 
-    /// The event recorder of one zone (`namespace/name`).
-    pub fn recorder_for(&self, key: &str) -> Recorder {
-        let mut recorders = self.recorders.lock().unwrap_or_else(|p| p.into_inner());
-        recorders
-            .entry(key.to_string())
-            .or_insert_with(|| recorder(&self.client, self.instance.clone()))
-            .clone()
-    }
-
-    fn forget_recorder(&self, key: &str) {
-        let mut recorders = self.recorders.lock().unwrap_or_else(|p| p.into_inner());
-        recorders.remove(key);
-    }
-
     /// Forgets a deleted zone.
     pub async fn forget(&self, key: &str) {
-        self.forget_recorder(key);
+        self.events.forget(key);
+        self.touched.take(&zone_ref(key));
         self.runtime.lock().await.remove(key);
         self.locks.forget(key);
     }
@@ -224,7 +221,8 @@ impl Context {
                 .collect()
         };
         for (key, rt) in gone {
-            self.forget_recorder(&key);
+            self.events.forget(&key);
+            self.touched.take(&zone_ref(&key));
             self.locks.forget(&key);
             if let Some(labels) = rt.lock().await.labels.take() {
                 self.metrics.zone_deleted(&labels);
@@ -233,7 +231,12 @@ impl Context {
     }
 
     fn in_store(&self, key: &str) -> bool {
-        let (ns, name) = key.split_once('/').unwrap_or(("", key));
-        self.zones.get(&ObjectRef::new(name).within(ns)).is_some()
+        self.zones.get(&zone_ref(key)).is_some()
     }
+}
+
+/// The reference of the zone `namespace/name`.
+pub fn zone_ref(key: &str) -> ObjectRef<DnsZone> {
+    let (ns, name) = key.split_once('/').unwrap_or(("", key));
+    ObjectRef::new(name).within(ns)
 }

@@ -186,7 +186,7 @@ async fn delete_managed(zone: &DnsZone, ctx: &Context) -> Result<String, Cleanup
     // A running sync ends before the records go.
     let _zone_lock = ctx.locks.lock(&key_of(zone)).await;
     if !rt.owned_loaded {
-        rt.state.owned = ownership_store::load(&ctx.client, zone)
+        (rt.state.owned, rt.owned_chunks) = ownership_store::load(&ctx.client, zone)
             .await
             .map_err(|e| CleanupError::Ownership(Box::new(e.into())))?;
         rt.owned_loaded = true;

@@ -21,6 +21,8 @@ use super::deletion::{self, CleanupError, DELETION_REQUEUE, delete_records, dele
 use super::operator::AbortOnDrop;
 use super::ownership_store::{self, OwnershipStoreError};
 use super::references::{Fetched, fetch_lookup};
+use super::settled::Settled;
+use super::zone_metrics::{record_metrics, zone_labels};
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
@@ -101,6 +103,7 @@ pub async fn run(
     // updated before the store, so whatever the store shows the index has too.
     let names = ctx.names.clone();
     let zone_events = watcher(zones, watcher::Config::default().any_semantic())
+        .modify(|zone| zone_status::slim_metadata(&mut zone.metadata))
         .inspect_ok(move |event| names.apply(event))
         .reflect(writer)
         .applied_objects();
@@ -134,15 +137,24 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
     let (secret_zones, cm_zones) = (ctx.names.clone(), ctx.names.clone());
+    // Whatever wakes a zone from outside its own object is marked, so its reconcile does not
+    // take it for the echo of its own status write.
+    let touched = ctx.touched.clone();
+    let (sync_touched, secret_touched, cm_touched) =
+        (touched.clone(), touched.clone(), touched.clone());
+    let wakes = wakes.map(|w| w.map(move |zone| touched.mark_one(zone)));
     controller
-        .watches_stream(sync_events, |sync: ZoneSync| {
+        .watches_stream(sync_events, move |sync: ZoneSync| {
             let ns = sync.namespace().unwrap_or_default();
-            Some(ObjectRef::<DnsZone>::new(&sync.spec.zone_ref.name).within(&ns))
+            let zone = ObjectRef::<DnsZone>::new(&sync.spec.zone_ref.name).within(&ns);
+            Some(sync_touched.mark_one(zone))
         })
         .watches_stream(secret_events, move |secret| {
-            secret_zones.zones_naming_secret(&secret)
+            secret_touched.mark(secret_zones.zones_naming_secret(&secret))
         })
-        .watches_stream(cm_events, move |cm| cm_zones.zones_naming_config_map(&cm))
+        .watches_stream(cm_events, move |cm| {
+            cm_touched.mark(cm_zones.zones_naming_config_map(&cm))
+        })
         .reconcile_on(wakes.map_or_else(|| futures::stream::empty().boxed(), |w| w.boxed()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -294,7 +306,7 @@ fn conflict_winner(zone: &DnsZone, ctx: &Context) -> Option<String> {
 
 async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &str) {
     let reference = zone.object_ref(&());
-    let recorder = ctx.recorder_for(&key_of(zone));
+    let key = key_of(zone);
     for e in events {
         let event = KubeEvent {
             type_: if e.warning {
@@ -307,7 +319,7 @@ async fn publish(ctx: &Context, zone: &DnsZone, events: &[ZoneEvent], action: &s
             action: super::events::action_for(action, &e.note),
             secondary: None,
         };
-        if let Err(err) = recorder.publish(&event, &reference).await {
+        if let Err(err) = ctx.events.publish(&key, &event, &reference).await {
             tracing::warn!(error = %err, reason = %e.reason, "publishing an event failed");
         }
     }
@@ -318,15 +330,15 @@ async fn write_status(
     zone: &DnsZone,
     (base, status): (&DnsZoneStatus, &DnsZoneStatus),
     rt: &mut super::context::ZoneRuntime,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let ns = zone.namespace().unwrap_or_default();
     let api: Api<DnsZone> = Api::namespaced(ctx.client.clone(), &ns);
     let result = super::status::write_zone_status(&api, zone, base, status).await;
     match result {
-        Ok(written) => {
-            rt.written = Some(written);
+        Ok(w) => {
+            rt.written = Some((w.from, w.status));
             rt.status_unwritten = false;
-            Ok(())
+            Ok(w.written)
         }
         Err(e) => {
             // Kept even when the write failed: it may hold a history entry for changes that
@@ -366,14 +378,6 @@ fn hold_for_sync(zone: &DnsZone, status: &mut DnsZoneStatus) {
     }
 }
 
-fn zone_labels(zone: &DnsZone) -> crate::telemetry::ZoneLabels {
-    crate::telemetry::ZoneLabels {
-        namespace: zone.namespace().unwrap_or_default(),
-        name: zone.name_any(),
-        zone: zone.spec.zone_name.clone(),
-    }
-}
-
 /// The reason of a pass that ended without the zone Ready, for the reconcile metric.
 type Failure = std::sync::Mutex<Option<String>>;
 
@@ -390,6 +394,21 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         };
     }
     rt.labels = Some(zone_labels(&zone));
+    // Taken whatever follows, so a touch during this pass wakes the zone again after it.
+    let touched = ctx.touched.take(&ObjectRef::from_obj(zone.as_ref()));
+    let settled = rt.settled.take();
+    if let Some(quiet) = settled
+        .as_ref()
+        .filter(|_| !touched)
+        .and_then(|s| s.quiet_for(&zone, Instant::now()))
+    {
+        rt.settled = settled;
+        // Once the object is past the version it was computed from, the copy kept for a
+        // lagging cache is never read again (`status_of`): a status per zone less in memory.
+        let behind = |(from, _): &(Option<String>, _)| *from == zone.metadata.resource_version;
+        rt.written = rt.written.take().filter(behind);
+        return Ok(Action::requeue(quiet));
+    }
     let current = rt.status_of(&zone);
     let mut status = current.clone();
     if zone_syncs::record_finished(&ctx.syncs, &zone, &mut status) {
@@ -473,11 +492,13 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     // landed): the status is written first, the error returned after, the save retried.
     let mut owned_error = None;
     if owned_changed || rt.owned_unsaved {
-        match ownership_store::save(&ctx.client, &zone, &rt.state.owned).await {
-            Ok(()) => rt.owned_unsaved = false,
+        let saved = ownership_store::save(&ctx.client, &zone, &rt.state.owned, &rt.owned_chunks);
+        match saved.await {
+            Ok(now) => (rt.owned_unsaved, rt.owned_chunks) = (false, now),
             Err(e) => {
                 tracing::warn!(error = %e, "saving ownership failed; retried on the next pass");
-                rt.owned_unsaved = true;
+                // It may have left chunks no pointer names: the next save lists them.
+                (rt.owned_unsaved, rt.owned_chunks) = (true, Default::default());
                 owned_error = Some(e);
             }
         }
@@ -504,8 +525,9 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
     );
     // Events first: whoever sees the new status finds the event that goes with it.
     publish(ctx, &zone, &events, "Reconcile").await;
+    let mut left_version = zone.resource_version();
     if status != current || rt.status_unwritten {
-        write_status(ctx, &zone, (&current, &status), &mut rt).await?;
+        left_version = write_status(ctx, &zone, (&current, &status), &mut rt).await?;
     }
     if let Some(e) = owned_error {
         return Err(e.into());
@@ -580,6 +602,10 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         ))
     } else {
         rt.failures = 0;
+        rt.settled = left_version.map(|resource_version| Settled {
+            resource_version,
+            due: Instant::now() + healthy_requeue,
+        });
         Ok(Action::requeue(healthy_requeue))
     }
 }
@@ -610,7 +636,8 @@ impl ZoneHost for OperatorHost<'_> {
 
     async fn state(&mut self, _origin: &Name) -> Result<&mut ZoneState, Error> {
         if !self.rt.owned_loaded {
-            self.rt.state.owned = ownership_store::load(&self.ctx.client, self.zone).await?;
+            (self.rt.state.owned, self.rt.owned_chunks) =
+                ownership_store::load(&self.ctx.client, self.zone).await?;
             self.rt.owned_loaded = true;
         }
         self.owned_before = Some(ownership::digest(&self.rt.state.owned));
@@ -644,38 +671,6 @@ async fn test_connection(
             }
             _ => Err(e),
         },
-    }
-}
-
-fn record_metrics(ctx: &Context, zone: &DnsZone, report: &pass::PassReport) {
-    let labels = zone_labels(zone);
-    ctx.metrics
-        .zone_records
-        .get_or_create(&labels)
-        .set(i64::try_from(report.record_count).unwrap_or(i64::MAX));
-    ctx.metrics
-        .drift_rrsets
-        .get_or_create(&labels)
-        .set(i64::try_from(report.plan.drifted.len()).unwrap_or(i64::MAX));
-    if let Some(applied) = &report.applied {
-        ctx.metrics
-            .update_messages
-            .inc_by(applied.batches_ok as u64);
-        let rrs: usize = report.plan.changes.iter().map(|c| c.rr_count()).sum();
-        ctx.metrics.update_rrs.inc_by(rrs as u64);
-    }
-    for t in &report.transfers {
-        let method = crate::telemetry::MethodLabels {
-            method: t.method.query_type().to_string(),
-        };
-        ctx.metrics
-            .transfer_bytes
-            .get_or_create(&method)
-            .inc_by(t.bytes);
-        ctx.metrics
-            .transfer_duration
-            .get_or_create(&method)
-            .observe(t.duration.as_secs_f64());
     }
 }
 

@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use super::owner::controller_ref;
-use super::snapshot::{Blob, ChunkError, ChunkedPointer};
+use super::snapshot::{Before, Blob, ChunkError, ChunkedPointer};
 use super::status::FIELD_MANAGER;
 use crate::api::DnsZone;
 use crate::dns::model::Zone;
@@ -188,7 +188,7 @@ impl OutgoingStore {
             ("backlog".to_string(), backlog.diffs.len().to_string()),
         ]);
         self.store
-            .save(&bytes, extra)
+            .save(&bytes, extra, &Before::Unknown)
             .await
             .map_err(|e| self.chunk_error(e))?;
         Ok(())

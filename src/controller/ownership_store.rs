@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 
 use super::owner::controller_ref;
-use super::snapshot::{Blob, ChunkError, ChunkedPointer};
+use super::snapshot::{Before, Blob, ChunkError, ChunkedPointer};
 use crate::api::DnsZone;
 use crate::dns::model::Owned;
 use crate::reconcile::ownership::{MAX_OWNED_TEXT, decode_owned, encode_owned, parse_owned};
@@ -57,38 +57,46 @@ fn chunk_error(store: &ChunkedPointer, e: ChunkError) -> OwnershipStoreError {
     }
 }
 
-/// The zone's ownership list; empty when none was stored yet.
-pub async fn load(client: &kube::Client, zone: &DnsZone) -> Result<Owned, OwnershipStoreError> {
+/// The zone's ownership list, empty when none was stored yet, and what the next save finds
+/// stored: nothing when there was no pointer; otherwise not known for sure (an earlier
+/// process may have left orphans), so its first save lists the chunks.
+pub async fn load(
+    client: &kube::Client,
+    zone: &DnsZone,
+) -> Result<(Owned, Before), OwnershipStoreError> {
     let store = pointer(client, zone);
     let Some(data) = store.get().await.map_err(|e| chunk_error(&store, e))? else {
-        return Ok(Owned::new());
+        return Ok((Owned::new(), Before::Named(Vec::new())));
     };
     if !data.contains_key("id") {
         // Written before ownership was chunked: the text itself; the next save converts it.
         let text = data.get("rrsets").cloned().unwrap_or_default();
-        return parse_owned(&text).map_err(|e| corrupt(&store, e));
+        let owned = parse_owned(&text).map_err(|e| corrupt(&store, e))?;
+        return Ok((owned, Before::Unknown));
     }
     let blob = Blob::of(&data).ok_or_else(|| corrupt(&store, "pointer has no chunk count"))?;
     let bytes = store
         .read(&blob)
         .await
         .map_err(|e| chunk_error(&store, e))?;
-    decode_owned(&bytes, MAX_OWNED_TEXT).map_err(|e| corrupt(&store, e))
+    let owned = decode_owned(&bytes, MAX_OWNED_TEXT).map_err(|e| corrupt(&store, e))?;
+    Ok((owned, Before::Unknown))
 }
 
 /// Stored as a [`ChunkedPointer`], so a crash at any point leaves the pointer naming a
 /// complete list (old or new); an old single-ConfigMap list is replaced by the pointer in
-/// the same write.
+/// the same write. Returns what the pointer names now, for the next save's `before`.
 pub async fn save(
     client: &kube::Client,
     zone: &DnsZone,
     owned: &Owned,
-) -> Result<(), OwnershipStoreError> {
+    before: &Before,
+) -> Result<Before, OwnershipStoreError> {
     let store = pointer(client, zone);
     let bytes = encode_owned(owned).map_err(|e| corrupt(&store, e))?;
     let extra = BTreeMap::from([("rrsetCount".to_string(), owned.len().to_string())]);
-    let (_, written) = store
-        .save(&bytes, extra)
+    let (blob, written) = store
+        .save(&bytes, extra, before)
         .await
         .map_err(|e| chunk_error(&store, e))?;
     // Apply drops the old plain list only if our field manager wrote it; one edited by hand
@@ -103,5 +111,5 @@ pub async fn save(
             )
             .await?;
     }
-    Ok(())
+    Ok(Before::Named(vec![blob]))
 }

@@ -70,13 +70,29 @@ impl Blob {
     }
 }
 
+/// What a save knows of the chunks stored under its pointer before it, which decides how the
+/// chunks its new pointer does not name are found for removal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Before {
+    /// Nothing for sure (an earlier process may have crashed mid-save, a save of this one may
+    /// have failed midway): every chunk of the object is listed by label.
+    #[default]
+    Unknown,
+    /// This process read or wrote the pointer last and it named these blobs (none: there was
+    /// no pointer): only their chunks are removed, by name, without a list. Orphans of a crash
+    /// before that read are left to the next save that lists; they are never read, and their
+    /// owner reference removes them with the zone.
+    Named(Vec<Blob>),
+}
+
 /// "Chunked objects + a pointer written last", the one way zonekeeper stores anything that
 /// may outgrow a ConfigMap (snapshots, ownership lists, served outgoing state).
 ///
 /// A blob is cut into ConfigMaps `<name>-<id>-<i>` of at most [`CHUNK_BYTES`] each, labelled
 /// `<label_of>=<object>` and `<label_id>=<id>`; the pointer ConfigMap `<name>` says which
 /// blobs are current. A save writes every chunk first, moves the pointer, and only then
-/// removes chunks the pointer no longer names: a crash at any point leaves the pointer naming
+/// removes chunks the pointer no longer names (found by label, or by name when the save knows
+/// what the pointer named: [`Before`]): a crash at any point leaves the pointer naming
 /// complete blobs (old or new), and leftovers are garbage that is never read.
 #[derive(Clone)]
 pub struct ChunkedPointer {
@@ -169,12 +185,13 @@ impl ChunkedPointer {
     }
 
     /// Moves the pointer (the flip: from here on readers see `data`), then removes the chunks
-    /// of every blob but `keep` (earlier saves, orphans of a crash). Returns the pointer as
-    /// written.
+    /// of every blob but `keep` (earlier saves, orphans of a crash; see [`Before`]). Returns
+    /// the pointer as written.
     pub async fn flip(
         &self,
         data: &BTreeMap<String, String>,
         keep: &[&str],
+        before: &Before,
     ) -> Result<ConfigMap, ChunkError> {
         let cm = serde_json::json!({
             "apiVersion": "v1",
@@ -194,8 +211,22 @@ impl ChunkedPointer {
                 &Patch::Apply(&cm),
             )
             .await?;
-        self.remove_except(keep).await;
+        match before {
+            Before::Unknown => self.remove_except(keep).await,
+            Before::Named(blobs) => self.remove_named(blobs, keep).await,
+        }
         Ok(written)
+    }
+
+    /// Removes the chunks of `blobs` not in `keep`, by name; best effort, as
+    /// [`ChunkedPointer::remove_except`].
+    async fn remove_named(&self, blobs: &[Blob], keep: &[&str]) {
+        for blob in blobs.iter().filter(|b| !keep.contains(&b.id.as_str())) {
+            for i in 0..blob.chunks {
+                let name = self.chunk_name(&blob.id, i);
+                let _ = self.api.delete(&name, &DeleteParams::default()).await;
+            }
+        }
     }
 
     /// Stores `bytes` as the one blob the pointer names (`id`, `chunks`) beside `extra`.
@@ -203,12 +234,13 @@ impl ChunkedPointer {
         &self,
         bytes: &[u8],
         extra: BTreeMap<String, String>,
+        before: &Before,
     ) -> Result<(Blob, ConfigMap), ChunkError> {
         let blob = self.stage(bytes).await?;
         let mut data = extra;
         data.insert("id".into(), blob.id.clone());
         data.insert("chunks".into(), blob.chunks.to_string());
-        let written = self.flip(&data, &[&blob.id]).await?;
+        let written = self.flip(&data, &[&blob.id], before).await?;
         Ok((blob, written))
     }
 
@@ -416,6 +448,14 @@ impl ConfigMapStore {
         self.commit(staged).await
     }
 
+    /// Stores `zone` where its caller just found no pointer: nothing to list for removal.
+    pub async fn save_first(&self, zone: &Zone) -> Result<(), SnapshotError> {
+        let staged = self.stage(zone).await?;
+        self.commit_after(staged, &Before::Named(Vec::new()))
+            .await
+            .map(|_| ())
+    }
+
     /// Writes `zone` as a new base without moving the pointer: readers still see the old
     /// snapshot until [`ConfigMapStore::commit`]. Staged chunks never committed are removed
     /// by the next commit.
@@ -469,9 +509,13 @@ impl ConfigMapStore {
     /// Moves the pointer to a staged snapshot (the flip) and removes the chunks it does not
     /// name; returns the snapshot's version.
     pub async fn commit(&self, staged: Staged) -> Result<String, SnapshotError> {
+        self.commit_after(staged, &Before::Unknown).await
+    }
+
+    async fn commit_after(&self, staged: Staged, before: &Before) -> Result<String, SnapshotError> {
         let Staged { stored, records } = staged;
         self.chunked()
-            .flip(&stored.data(records), &stored.ids())
+            .flip(&stored.data(records), &stored.ids(), before)
             .await
             .map_err(|e| self.chunk(e))?;
         Ok(stored.version().to_string())

@@ -10,12 +10,13 @@ use crate::reconcile::status::push_history;
 pub use crate::reconcile::status::FIELD_MANAGER;
 
 /// Writes an object's whole status with server-side apply under [`FIELD_MANAGER`]. The whole
-/// status every time: fields an apply omits would be dropped from the manager's set.
+/// status every time: fields an apply omits would be dropped from the manager's set. Returns
+/// the resourceVersion of the object as written.
 pub async fn apply_status<K>(
     api: &kube::Api<K>,
     name: &str,
     status: &impl serde::Serialize,
-) -> Result<(), kube::Error>
+) -> Result<Option<String>, kube::Error>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -24,13 +25,24 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        name,
-        &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
-        &kube::api::Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    let written = api
+        .patch_status(
+            name,
+            &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+            &kube::api::Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(written.resource_version())
+}
+
+/// A DnsZone status as written.
+#[derive(Debug)]
+pub struct ZoneStatusWrite {
+    /// The resourceVersion of the object the status was computed against.
+    pub from: Option<String>,
+    pub status: DnsZoneStatus,
+    /// The object's resourceVersion after the write.
+    pub written: Option<String>,
 }
 
 /// How many times a history write is tried against a changed object before the reconcile
@@ -41,14 +53,13 @@ const HISTORY_WRITE_ATTEMPTS: usize = 3;
 /// A status that adds history entries is written only onto the object version it was
 /// computed from (`resourceVersion` in the apply), so a stale cache cannot drop an entry
 /// another writer added; on a conflict the object is read again, the new entries are put on
-/// top of its history and the write is tried again. Returns the resourceVersion the status
-/// was computed against and the status written.
+/// top of its history and the write is tried again.
 pub async fn write_zone_status(
     api: &kube::Api<DnsZone>,
     zone: &DnsZone,
     base: &DnsZoneStatus,
     status: &DnsZoneStatus,
-) -> Result<(Option<String>, DnsZoneStatus), kube::Error> {
+) -> Result<ZoneStatusWrite, kube::Error> {
     let name = zone.name_any();
     let added: Vec<&HistoryEntry> = status
         .history
@@ -56,8 +67,12 @@ pub async fn write_zone_status(
         .filter(|e| !base.history.iter().any(|b| b.id == e.id))
         .collect();
     if added.is_empty() {
-        apply_status(api, &name, status).await?;
-        return Ok((zone.resource_version(), status.clone()));
+        let written = apply_status(api, &name, status).await?;
+        return Ok(ZoneStatusWrite {
+            from: zone.resource_version(),
+            status: status.clone(),
+            written,
+        });
     }
     let mut version = zone.resource_version();
     let mut writing = status.clone();
@@ -77,7 +92,13 @@ pub async fn write_zone_status(
             )
             .await;
         match result {
-            Ok(_) => return Ok((version, writing)),
+            Ok(written) => {
+                return Ok(ZoneStatusWrite {
+                    from: version,
+                    status: writing,
+                    written: written.resource_version(),
+                });
+            }
             Err(kube::Error::Api(e)) if e.code == 409 && attempt < HISTORY_WRITE_ATTEMPTS => {
                 attempt += 1;
                 let fresh = api.get(&name).await?;

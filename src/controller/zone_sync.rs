@@ -185,7 +185,8 @@ async fn write_sync_status(
     name: &str,
     status: &ZoneSyncStatus,
 ) -> Result<(), Error> {
-    Ok(apply_status(api, name, status).await?)
+    apply_status(api, name, status).await?;
+    Ok(())
 }
 
 async fn event<K: Resource<DynamicType = ()>>(

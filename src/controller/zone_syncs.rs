@@ -143,7 +143,7 @@ pub async fn drift_check(
         };
         match store.pointer().await {
             Ok(None) => {
-                if let Err(e) = store.save(&baseline).await {
+                if let Err(e) = store.save_first(&baseline).await {
                     tracing::warn!(error = %e, "drift check: storing the baseline failed");
                 }
             }
@@ -192,16 +192,24 @@ pub async fn persist_baseline(
         zone_object: zone.name_any(),
         owner: controller_ref(zone),
     };
-    match store.stored().await {
-        Ok(Some(s)) if s.serial == Some(serial) => locks.set_persisted_baseline(&key, serial),
+    let saved = match store.stored().await {
+        Ok(Some(s)) if s.serial == Some(serial) => {
+            locks.set_persisted_baseline(&key, serial);
+            return;
+        }
         // A stored baseline moves only with zonekeeper's own changes: a serial that moved
         // without zonekeeper is drift, which the first sync must report, not absorb.
-        Ok(Some(_)) if !zonekeeper_wrote => {}
-        Ok(_) => match store.save(baseline).await {
-            Ok(()) => locks.set_persisted_baseline(&key, serial),
-            Err(e) => tracing::warn!(error = %e, "storing the sync baseline failed"),
-        },
-        Err(e) => tracing::warn!(error = %e, "snapshot pointer unreadable"),
+        Ok(Some(_)) if !zonekeeper_wrote => return,
+        Ok(Some(_)) => store.save(baseline).await,
+        Ok(None) => store.save_first(baseline).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "snapshot pointer unreadable");
+            return;
+        }
+    };
+    match saved {
+        Ok(()) => locks.set_persisted_baseline(&key, serial),
+        Err(e) => tracing::warn!(error = %e, "storing the sync baseline failed"),
     }
 }
 

@@ -2,7 +2,9 @@
 //! `lastTransitionTime` only moves on a real transition, the capped change history, and who made
 //! a change (`userId`).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    Condition, ManagedFieldsEntry, ObjectMeta, Time,
+};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::dns_zone::HistoryEntry;
@@ -144,6 +146,11 @@ pub fn requested_by(meta: &ObjectMeta) -> Option<String> {
     {
         return Some(user.clone());
     }
+    last_spec_manager(meta).and_then(|m| m.manager.clone())
+}
+
+/// The newest `managedFields` entry of a manager of spec fields other than zonekeeper.
+fn last_spec_manager(meta: &ObjectMeta) -> Option<&ManagedFieldsEntry> {
     meta.managed_fields
         .iter()
         .flatten()
@@ -156,14 +163,33 @@ pub fn requested_by(meta: &ObjectMeta) -> Option<String> {
                 .is_none_or(|f| f.0.get("f:spec").is_some())
         })
         .max_by_key(|m| m.time.as_ref().map(|t| t.0))
-        .and_then(|m| m.manager.clone())
 }
+
+/// Drops what a controller's cache never reads: of `managedFields` only the entry
+/// [`requested_by`] answers from is kept (its manager and time, without its field set), and
+/// kubectl's copy of the last applied manifest goes. Both are a few KB per object, more than
+/// the rest of a small DnsZone, kept for every zone in the watch cache.
+pub fn slim_metadata(meta: &mut ObjectMeta) {
+    let kept = last_spec_manager(meta).map(|m| ManagedFieldsEntry {
+        manager: m.manager.clone(),
+        time: m.time.clone(),
+        ..ManagedFieldsEntry::default()
+    });
+    meta.managed_fields = kept.map(|m| vec![m]);
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+/// Where `kubectl apply` (client side) keeps the whole manifest it applied last.
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     use super::*;
     use crate::api::shared::{ChangeStatus, ChangeType};
@@ -292,5 +318,48 @@ mod tests {
         assert_eq!(requested_by(&meta).as_deref(), Some("alice@example.com"));
 
         assert_eq!(requested_by(&ObjectMeta::default()), None);
+    }
+
+    #[test]
+    fn slim_metadata_keeps_who_requested_the_change_and_nothing_else() {
+        let mut meta = ObjectMeta {
+            managed_fields: Some(vec![
+                ManagedFieldsEntry {
+                    fields_v1: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(
+                        serde_json::json!({"f:spec": {"f:records": {}}}),
+                    )),
+                    ..managed("argocd-controller", 20, None)
+                },
+                managed("kubectl-client-side-apply", 10, None),
+                managed(FIELD_MANAGER, 30, Some("status")),
+            ]),
+            annotations: Some(BTreeMap::from([(
+                LAST_APPLIED_ANNOTATION.to_string(),
+                "{\"spec\": {}}".to_string(),
+            )])),
+            ..Default::default()
+        };
+        slim_metadata(&mut meta);
+        assert_eq!(requested_by(&meta).as_deref(), Some("argocd-controller"));
+        let kept = meta.managed_fields.as_deref().unwrap_or_default();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].fields_v1, None);
+        assert_eq!(meta.annotations, None);
+
+        // The webhook's annotation stays: it is the first answer of requested_by.
+        meta.annotations = Some(BTreeMap::from([(
+            REQUESTED_BY_ANNOTATION.to_string(),
+            "alice@example.com".to_string(),
+        )]));
+        slim_metadata(&mut meta);
+        assert_eq!(requested_by(&meta).as_deref(), Some("alice@example.com"));
+
+        let mut only_ours = ObjectMeta {
+            managed_fields: Some(vec![managed(FIELD_MANAGER, 30, Some("status"))]),
+            ..Default::default()
+        };
+        slim_metadata(&mut only_ours);
+        assert_eq!(only_ours.managed_fields, None);
+        assert_eq!(requested_by(&only_ours), None);
     }
 }
