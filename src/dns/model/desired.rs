@@ -155,8 +155,22 @@ fn pack(set: &RRset) -> Option<Box<[u8]>> {
         }
         out.push(0);
     }
-    let mut wire = Vec::with_capacity(64);
+    let mut wire = Vec::new();
     for rdata in &set.rdatas {
+        // Addresses are their octets, and read back as they are: no encoder, no check.
+        match rdata {
+            RData::A(a) if set.rtype == RecordType::A => {
+                out.extend_from_slice(&[0, 4]);
+                out.extend_from_slice(&a.0.octets());
+                continue;
+            }
+            RData::AAAA(a) if set.rtype == RecordType::AAAA => {
+                out.extend_from_slice(&[0, 16]);
+                out.extend_from_slice(&a.0.octets());
+                continue;
+            }
+            _ => {}
+        }
         wire.clear();
         let mut encoder = BinEncoder::new(&mut wire);
         rdata.emit(&mut encoder).ok()?;

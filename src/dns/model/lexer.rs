@@ -62,32 +62,43 @@ pub(super) fn tokenize(
     let mut depth = 0usize;
     let mut paren_line = 0usize;
     let mut i = 0usize;
-    // The token being read: start offset, decoded bytes, quoted flag.
-    let mut tok: Option<(usize, Vec<u8>, bool)> = None;
+    // The token being read: start offset, decoded bytes, quoted flag. The decoded bytes are
+    // only gathered from the first quote or escape on: before that they are the text itself,
+    // copied once at the end (most tokens), not grown byte by byte.
+    let mut tok: Option<(usize, Option<Vec<u8>>, bool)> = None;
     let mut in_quote = false;
 
     fn finish(
-        tok: &mut Option<(usize, Vec<u8>, bool)>,
+        tok: &mut Option<(usize, Option<Vec<u8>>, bool)>,
         end: usize,
         text: &str,
         out: &mut Vec<Token>,
     ) {
-        if let Some((start, bytes, quoted)) = tok.take() {
+        if let Some((start, decoded, quoted)) = tok.take() {
+            let raw = text.get(start..end).unwrap_or_default();
             out.push(Token {
-                raw: text.get(start..end).unwrap_or_default().to_string(),
-                bytes,
+                raw: raw.to_string(),
+                bytes: decoded.unwrap_or_else(|| raw.as_bytes().to_vec()),
                 quoted,
             });
         }
+    }
+
+    /// The decoded bytes of the token being read, gathered from here on.
+    fn decoded<'t>(
+        tok: &'t mut Option<(usize, Option<Vec<u8>>, bool)>,
+        at: usize,
+        bytes: &[u8],
+    ) -> &'t mut Vec<u8> {
+        let (start, decoded, _) = tok.get_or_insert_with(|| (at, None, false));
+        decoded.get_or_insert_with(|| bytes.get(*start..at).unwrap_or_default().to_vec())
     }
 
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'\\' {
             let (value, used) = decode_escape(&bytes[i..]).map_err(|e| (line_no, e.into()))?;
-            tok.get_or_insert_with(|| (i, Vec::new(), false))
-                .1
-                .push(value);
+            decoded(&mut tok, i, bytes).push(value);
             i += used;
             continue;
         }
@@ -98,8 +109,8 @@ pub(super) fn tokenize(
                 if b == b'\n' {
                     line_no += 1;
                 }
-                if let Some(t) = tok.as_mut() {
-                    t.1.push(b);
+                if let Some((_, Some(d), _)) = tok.as_mut() {
+                    d.push(b);
                 }
             }
             i += 1;
@@ -108,8 +119,10 @@ pub(super) fn tokenize(
         match b {
             b'"' => {
                 in_quote = true;
-                let t = tok.get_or_insert_with(|| (i, Vec::new(), true));
-                t.2 = true;
+                decoded(&mut tok, i, bytes);
+                if let Some(t) = tok.as_mut() {
+                    t.2 = true;
+                }
             }
             b' ' | b'\t' | b'\r' => finish(&mut tok, i, text, &mut current.tokens),
             b'\n' => {
@@ -146,7 +159,11 @@ pub(super) fn tokenize(
                     .checked_sub(1)
                     .ok_or((line_no, LexError::CloseWithoutOpen))?;
             }
-            _ => tok.get_or_insert_with(|| (i, Vec::new(), false)).1.push(b),
+            _ => match tok.as_mut() {
+                Some((_, Some(d), _)) => d.push(b),
+                Some((_, None, _)) => {}
+                None => tok = Some((i, None, false)),
+            },
         }
         i += 1;
     }
