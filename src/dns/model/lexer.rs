@@ -1,5 +1,7 @@
 //! The zone-file tokenizer (RFC 1035 5.1): logical lines, quotes, parentheses, escapes.
 
+use std::borrow::Cow;
+
 /// A `\X` or `\DDD` escape that does not stand for a byte.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EscapeError {
@@ -26,23 +28,24 @@ pub enum LexError {
 
 /// One field of presentation text.
 #[derive(Clone, Debug)]
-pub(super) struct Token {
+pub(super) struct Token<'a> {
     /// The text as written, quotes and escapes included.
-    pub(super) raw: String,
-    /// The bytes it stands for (quotes removed, escapes decoded).
-    pub(super) bytes: Vec<u8>,
+    pub(super) raw: &'a str,
+    /// The bytes it stands for (quotes removed, escapes decoded): the text itself unless
+    /// quoted or escaped, so most tokens allocate nothing.
+    pub(super) bytes: Cow<'a, [u8]>,
     /// Whether any part was quoted.
     pub(super) quoted: bool,
 }
 
 /// A logical zone-file line: parentheses joined, comments removed.
 #[derive(Debug)]
-pub(super) struct LogicalLine {
+pub(super) struct LogicalLine<'a> {
     /// 1-based number of the physical line it starts on.
     pub(super) number: usize,
     /// Whether it starts with blank space (the owner is the previous one).
     pub(super) leading_blank: bool,
-    pub(super) tokens: Vec<Token>,
+    pub(super) tokens: Vec<Token<'a>>,
 }
 
 /// Splits presentation text into logical lines of tokens (RFC 1035 5.1). With
@@ -50,7 +53,7 @@ pub(super) struct LogicalLine {
 pub(super) fn tokenize(
     text: &str,
     single_record: bool,
-) -> Result<Vec<LogicalLine>, (usize, LexError)> {
+) -> Result<Vec<LogicalLine<'_>>, (usize, LexError)> {
     let bytes = text.as_bytes();
     let mut lines = Vec::new();
     let mut line_no = 1usize;
@@ -64,21 +67,21 @@ pub(super) fn tokenize(
     let mut i = 0usize;
     // The token being read: start offset, decoded bytes, quoted flag. The decoded bytes are
     // only gathered from the first quote or escape on: before that they are the text itself,
-    // copied once at the end (most tokens), not grown byte by byte.
+    // which most tokens then borrow.
     let mut tok: Option<(usize, Option<Vec<u8>>, bool)> = None;
     let mut in_quote = false;
 
-    fn finish(
+    fn finish<'a>(
         tok: &mut Option<(usize, Option<Vec<u8>>, bool)>,
         end: usize,
-        text: &str,
-        out: &mut Vec<Token>,
+        text: &'a str,
+        out: &mut Vec<Token<'a>>,
     ) {
         if let Some((start, decoded, quoted)) = tok.take() {
             let raw = text.get(start..end).unwrap_or_default();
             out.push(Token {
-                raw: raw.to_string(),
-                bytes: decoded.unwrap_or_else(|| raw.as_bytes().to_vec()),
+                raw,
+                bytes: decoded.map_or(Cow::Borrowed(raw.as_bytes()), Cow::Owned),
                 quoted,
             });
         }
