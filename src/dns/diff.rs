@@ -7,7 +7,9 @@ use std::fmt;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::model::{Desired, Owned, RRset, RRsetKey, Zone, canonical_rdata, name_eq, owned_key};
+use super::model::{
+    Desired, Owned, RRset, RRsetKey, Zone, canonical_rdata, decode_key, name_eq, owned_key,
+};
 
 /// One RRset change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,7 +208,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// [`plan`] for a packed desired set (what a pass holds): RRsets are decoded one at a time.
 pub fn plan_desired(desired: &Desired, observed: &Zone, owned: &Owned, prune: bool) -> Plan {
     let keys = sorted_keys((0..desired.len()).filter_map(|i| desired.key_bytes(i)));
-    plan_core(desired.iter(), &keys, observed, owned, prune)
+    // What the server holds as it is needs no decoding: only the rest goes the long way.
+    let changed = (0..desired.len())
+        .filter(|&i| desired.held_by(i, observed) != Some(true))
+        .filter_map(|i| desired.get(i));
+    plan_core(changed, &keys, observed, owned, prune)
 }
 
 /// Zone map keys, sorted for binary search: a sorted vector of (mostly borrowed) keys is a
@@ -248,7 +254,12 @@ fn plan_core(
             Some(old) => Change::Replace { old, new: want },
         });
     }
-    for key in owned.keys() {
+    for (bytes, _) in owned.entries() {
+        // Still desired (nearly all of them): no name to decode.
+        if has_key(desired_keys, bytes) {
+            continue;
+        }
+        let key = decode_key(bytes);
         if key.rtype == RecordType::SOA || has_key(desired_keys, &owned_key(&key.name, key.rtype)) {
             continue;
         }
@@ -257,7 +268,11 @@ fn plan_core(
         }
     }
     if prune {
-        for have in observed.rrsets() {
+        for entry in observed.entries() {
+            if has_key(desired_keys, entry.key()) {
+                continue;
+            }
+            let have = entry.to_rrset();
             let key = have.key();
             if has_key(desired_keys, &owned_key(&key.name, key.rtype))
                 || owned.contains_key(&key)

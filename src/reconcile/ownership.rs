@@ -7,7 +7,7 @@ use flate2::write::GzEncoder;
 use hickory_proto::rr::{Name, RecordType};
 
 pub use crate::dns::model::Owned;
-use crate::dns::model::{RRsetKey, name_to_text, owned_key};
+use crate::dns::model::{name_to_text, owned_key};
 
 /// Why a stored ownership list could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -151,8 +151,8 @@ fn parse_line(line: &str, number: usize) -> Result<Option<(Vec<u8>, u64)>, Owner
         line: number,
         source,
     })?;
-    let key = RRsetKey::new(&name, rtype);
-    Ok(Some((owned_key(&key.name, key.rtype), fp)))
+    // The key lower-cases as it is written: no lower-cased copy of the name first.
+    Ok(Some((owned_key(&name, rtype), fp)))
 }
 
 /// A digest of the list: whether it changed over a pass is told by comparing two of these

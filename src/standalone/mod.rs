@@ -4,6 +4,7 @@ pub mod commands;
 pub mod demo;
 pub mod import;
 pub mod manifests;
+pub mod plain_items;
 pub mod progress;
 pub mod slices;
 pub mod state;

@@ -214,7 +214,10 @@ pub fn item_schema(records: &Value) -> Option<&Value> {
 
 /// Reads a slice's items; `None` unless it holds exactly `count` of them.
 pub fn read_items(slice: &str, count: usize) -> Option<Vec<Value>> {
-    let items: Vec<Value> = serde_yaml::from_str(slice).ok()?;
+    let items = match super::plain_items::read(slice) {
+        Some(items) => items,
+        None => serde_yaml::from_str(slice).ok()?,
+    };
     (items.len() == count).then_some(items)
 }
 

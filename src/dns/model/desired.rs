@@ -7,7 +7,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::canonical::decode_rdata;
 use super::rrset::RRset;
-use super::zone::{key_name, key_type, owned_key};
+use super::zone::{Zone, key_name, key_type, owned_key};
 
 /// Desired RRsets in the order they were given (duplicates are the caller's to refuse).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,6 +65,48 @@ impl Desired {
         })
     }
 
+    /// Whether `observed` holds the RRset at `index` exactly ([`Zone::holds`]), told from
+    /// its packed bytes without decoding it; `None` when they cannot tell: an RRset kept
+    /// unpacked, or a type whose canonical form differs from the wire form kept here
+    /// (embedded names are lower-cased in it). A no-change plan of a big zone is mostly this.
+    pub(crate) fn held_by(&self, index: usize, observed: &Zone) -> Option<bool> {
+        let Packed::Bytes(bytes) = self.sets.get(index)? else {
+            return None;
+        };
+        let key = key_of(bytes);
+        // Data without names: the wire form is the canonical form.
+        if !matches!(
+            key_type(key),
+            RecordType::A | RecordType::AAAA | RecordType::TXT
+        ) {
+            return None;
+        }
+        let mut at = 2 + key.len();
+        let ttl = u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if *bytes.get(at)? == 0 {
+            at += 1;
+        } else {
+            at += 2;
+            while *bytes.get(at)? != 0 {
+                at += 1 + usize::from(bytes[at]);
+            }
+            at += 1;
+        }
+        let mut records = Vec::with_capacity(1);
+        while at < bytes.len() {
+            let len = usize::from(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+            records.push(bytes.get(at + 2..at + 2 + len)?);
+            at += 2 + len;
+        }
+        // An RRset keeps its records sorted without duplicates; one built otherwise is
+        // judged the long way.
+        if !records.windows(2).all(|w| w[0] < w[1]) {
+            return None;
+        }
+        Some(observed.holds_canonical(key, ttl, records.into_iter()))
+    }
+
     pub fn to_vec(&self) -> Vec<RRset> {
         self.iter().collect()
     }
@@ -113,8 +155,22 @@ fn pack(set: &RRset) -> Option<Box<[u8]>> {
         }
         out.push(0);
     }
-    let mut wire = Vec::with_capacity(64);
+    let mut wire = Vec::new();
     for rdata in &set.rdatas {
+        // Addresses are their octets, and read back as they are: no encoder, no check.
+        match rdata {
+            RData::A(a) if set.rtype == RecordType::A => {
+                out.extend_from_slice(&[0, 4]);
+                out.extend_from_slice(&a.0.octets());
+                continue;
+            }
+            RData::AAAA(a) if set.rtype == RecordType::AAAA => {
+                out.extend_from_slice(&[0, 16]);
+                out.extend_from_slice(&a.0.octets());
+                continue;
+            }
+            _ => {}
+        }
         wire.clear();
         let mut encoder = BinEncoder::new(&mut wire);
         rdata.emit(&mut encoder).ok()?;
@@ -221,5 +277,61 @@ mod tests {
                 owned_key(&set.name, set.rtype)
             );
         }
+    }
+
+    #[test]
+    fn held_by_answers_as_the_zone_holds_or_not_at_all() {
+        let origin = Name::from_ascii("example.com.").unwrap();
+        let served = "$TTL 300\nwww A 192.0.2.1\nwww A 192.0.2.2\nWWW AAAA 2001:db8::1\n\
+                      txt TXT \"a b\" \"c\"\nmail MX 10 mx1\n";
+        let zone = Zone::from_rrsets(
+            origin.clone(),
+            parse_zone_text(&origin, 3600, served).unwrap(),
+        );
+        // Held as served, with case or order of its own, and not: TTL, data, a record
+        // more or less, a name the zone lacks; an MX is not judged from its bytes.
+        let asked = "$TTL 300\nWww A 192.0.2.2\nwww A 192.0.2.1\nwww AAAA 2001:db8::1\n\
+                     txt TXT \"a b\" \"c\"\nmail MX 10 mx1\n\
+                     a A 192.0.2.1\nb 60 TXT \"a b\" \"c\"\n";
+        let mut sets = parse_zone_text(&origin, 3600, asked).unwrap();
+        let www = sets
+            .iter()
+            .find(|s| s.rtype == RecordType::A && s.len() == 2)
+            .unwrap()
+            .clone();
+        let asked_len = sets.len();
+        let mut other = |f: &dyn Fn(&mut RRset)| {
+            let mut s = www.clone();
+            f(&mut s);
+            sets.push(s)
+        };
+        other(&|s| s.ttl = 60);
+        other(&|s| {
+            s.rdatas.pop();
+        });
+        other(&|s| {
+            s.rdatas
+                .push(parse_rdata(RecordType::A, &origin, "192.0.2.9").unwrap())
+        });
+        let mut unsorted = www.clone();
+        unsorted.rdatas.reverse();
+        sets.push(unsorted);
+        let desired: Desired = sets.clone().into();
+        let mut told = 0;
+        for (i, set) in sets.iter().enumerate() {
+            match desired.held_by(i, &zone) {
+                Some(held) => {
+                    assert_eq!(held, zone.holds(set), "{set:?}");
+                    told += 1;
+                }
+                None => assert!(
+                    set.rtype == RecordType::MX || i == sets.len() - 1,
+                    "{set:?} should be told from its bytes"
+                ),
+            }
+        }
+        assert_eq!(told, sets.len() - 2);
+        let held = (0..asked_len).filter(|&i| desired.held_by(i, &zone) == Some(true));
+        assert_eq!(held.count(), 3, "www A, www AAAA and txt TXT are held");
     }
 }

@@ -1,5 +1,7 @@
 //! The zone-file tokenizer (RFC 1035 5.1): logical lines, quotes, parentheses, escapes.
 
+use std::borrow::Cow;
+
 /// A `\X` or `\DDD` escape that does not stand for a byte.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EscapeError {
@@ -26,23 +28,24 @@ pub enum LexError {
 
 /// One field of presentation text.
 #[derive(Clone, Debug)]
-pub(super) struct Token {
+pub(super) struct Token<'a> {
     /// The text as written, quotes and escapes included.
-    pub(super) raw: String,
-    /// The bytes it stands for (quotes removed, escapes decoded).
-    pub(super) bytes: Vec<u8>,
+    pub(super) raw: &'a str,
+    /// The bytes it stands for (quotes removed, escapes decoded): the text itself unless
+    /// quoted or escaped, so most tokens allocate nothing.
+    pub(super) bytes: Cow<'a, [u8]>,
     /// Whether any part was quoted.
     pub(super) quoted: bool,
 }
 
 /// A logical zone-file line: parentheses joined, comments removed.
 #[derive(Debug)]
-pub(super) struct LogicalLine {
+pub(super) struct LogicalLine<'a> {
     /// 1-based number of the physical line it starts on.
     pub(super) number: usize,
     /// Whether it starts with blank space (the owner is the previous one).
     pub(super) leading_blank: bool,
-    pub(super) tokens: Vec<Token>,
+    pub(super) tokens: Vec<Token<'a>>,
 }
 
 /// Splits presentation text into logical lines of tokens (RFC 1035 5.1). With
@@ -50,7 +53,7 @@ pub(super) struct LogicalLine {
 pub(super) fn tokenize(
     text: &str,
     single_record: bool,
-) -> Result<Vec<LogicalLine>, (usize, LexError)> {
+) -> Result<Vec<LogicalLine<'_>>, (usize, LexError)> {
     let bytes = text.as_bytes();
     let mut lines = Vec::new();
     let mut line_no = 1usize;
@@ -62,32 +65,43 @@ pub(super) fn tokenize(
     let mut depth = 0usize;
     let mut paren_line = 0usize;
     let mut i = 0usize;
-    // The token being read: start offset, decoded bytes, quoted flag.
-    let mut tok: Option<(usize, Vec<u8>, bool)> = None;
+    // The token being read: start offset, decoded bytes, quoted flag. The decoded bytes are
+    // only gathered from the first quote or escape on: before that they are the text itself,
+    // which most tokens then borrow.
+    let mut tok: Option<(usize, Option<Vec<u8>>, bool)> = None;
     let mut in_quote = false;
 
-    fn finish(
-        tok: &mut Option<(usize, Vec<u8>, bool)>,
+    fn finish<'a>(
+        tok: &mut Option<(usize, Option<Vec<u8>>, bool)>,
         end: usize,
-        text: &str,
-        out: &mut Vec<Token>,
+        text: &'a str,
+        out: &mut Vec<Token<'a>>,
     ) {
-        if let Some((start, bytes, quoted)) = tok.take() {
+        if let Some((start, decoded, quoted)) = tok.take() {
+            let raw = text.get(start..end).unwrap_or_default();
             out.push(Token {
-                raw: text.get(start..end).unwrap_or_default().to_string(),
-                bytes,
+                raw,
+                bytes: decoded.map_or(Cow::Borrowed(raw.as_bytes()), Cow::Owned),
                 quoted,
             });
         }
+    }
+
+    /// The decoded bytes of the token being read, gathered from here on.
+    fn decoded<'t>(
+        tok: &'t mut Option<(usize, Option<Vec<u8>>, bool)>,
+        at: usize,
+        bytes: &[u8],
+    ) -> &'t mut Vec<u8> {
+        let (start, decoded, _) = tok.get_or_insert_with(|| (at, None, false));
+        decoded.get_or_insert_with(|| bytes.get(*start..at).unwrap_or_default().to_vec())
     }
 
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'\\' {
             let (value, used) = decode_escape(&bytes[i..]).map_err(|e| (line_no, e.into()))?;
-            tok.get_or_insert_with(|| (i, Vec::new(), false))
-                .1
-                .push(value);
+            decoded(&mut tok, i, bytes).push(value);
             i += used;
             continue;
         }
@@ -98,8 +112,8 @@ pub(super) fn tokenize(
                 if b == b'\n' {
                     line_no += 1;
                 }
-                if let Some(t) = tok.as_mut() {
-                    t.1.push(b);
+                if let Some((_, Some(d), _)) = tok.as_mut() {
+                    d.push(b);
                 }
             }
             i += 1;
@@ -108,8 +122,10 @@ pub(super) fn tokenize(
         match b {
             b'"' => {
                 in_quote = true;
-                let t = tok.get_or_insert_with(|| (i, Vec::new(), true));
-                t.2 = true;
+                decoded(&mut tok, i, bytes);
+                if let Some(t) = tok.as_mut() {
+                    t.2 = true;
+                }
             }
             b' ' | b'\t' | b'\r' => finish(&mut tok, i, text, &mut current.tokens),
             b'\n' => {
@@ -146,7 +162,11 @@ pub(super) fn tokenize(
                     .checked_sub(1)
                     .ok_or((line_no, LexError::CloseWithoutOpen))?;
             }
-            _ => tok.get_or_insert_with(|| (i, Vec::new(), false)).1.push(b),
+            _ => match tok.as_mut() {
+                Some((_, Some(d), _)) => d.push(b),
+                Some((_, None, _)) => {}
+                None => tok = Some((i, None, false)),
+            },
         }
         i += 1;
     }

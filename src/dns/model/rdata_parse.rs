@@ -148,8 +148,8 @@ pub fn parse_spec_rdata(rtype: RecordType, origin: &Name, text: &str) -> Result<
         }
     }
     let token = Token {
-        raw: trimmed.to_string(),
-        bytes,
+        raw: trimmed,
+        bytes: bytes.into(),
         quoted: true,
     };
     rdata_from_tokens(rtype, origin, text, &[token])
@@ -237,7 +237,7 @@ pub(super) fn rdata_from_tokens(
             if tag.is_empty() || tag.len() > 15 || !tag.iter().all(u8::is_ascii_alphanumeric) {
                 return Err(RdataError::CaaTag {
                     text: text.to_string(),
-                    tag: t[1].raw.clone(),
+                    tag: t[1].raw.to_string(),
                 });
             }
             let mut wire = vec![flags, tag.len() as u8];
@@ -257,7 +257,7 @@ pub(super) fn rdata_from_tokens(
             if !t[2].bytes.iter().all(u8::is_ascii_alphanumeric) {
                 return Err(RdataError::NaptrFlags {
                     text: text.to_string(),
-                    flags: t[2].raw.clone(),
+                    flags: t[2].raw.to_string(),
                 });
             }
             for (tok, field) in t[2..5].iter().zip(["flags", "services", "regexp"]) {
@@ -356,11 +356,11 @@ pub(super) fn short(text: &str) -> String {
 }
 
 pub(super) fn exactly<'t>(
-    tokens: &'t [Token],
+    tokens: &'t [Token<'t>],
     n: usize,
     text: &str,
     what: &'static str,
-) -> Result<&'t [Token], RdataError> {
+) -> Result<&'t [Token<'t>], RdataError> {
     if tokens.len() != n {
         return Err(field_error(
             text,
@@ -375,11 +375,11 @@ pub(super) fn exactly<'t>(
 }
 
 pub(super) fn at_least<'t>(
-    tokens: &'t [Token],
+    tokens: &'t [Token<'t>],
     n: usize,
     text: &str,
     what: &'static str,
-) -> Result<&'t [Token], RdataError> {
+) -> Result<&'t [Token<'t>], RdataError> {
     if tokens.len() < n {
         return Err(field_error(
             text,
@@ -393,8 +393,8 @@ pub(super) fn at_least<'t>(
     Ok(tokens)
 }
 
-pub(super) fn unquoted(tok: &Token) -> Option<&str> {
-    (!tok.quoted && !tok.raw.contains('\\')).then_some(tok.raw.as_str())
+pub(super) fn unquoted<'a>(tok: &Token<'a>) -> Option<&'a str> {
+    (!tok.quoted && !tok.raw.contains('\\')).then_some(tok.raw)
 }
 
 pub(super) fn number<T: std::str::FromStr + Bounded>(
@@ -410,7 +410,7 @@ pub(super) fn number<T: std::str::FromStr + Bounded>(
                 text,
                 FieldError::NotANumber {
                     field,
-                    raw: tok.raw.clone(),
+                    raw: tok.raw.to_string(),
                     max: T::MAX_TEXT,
                 },
             )
@@ -432,7 +432,7 @@ pub(super) fn name_field(tok: &Token, origin: &Name, text: &str) -> Result<Name,
     if tok.quoted {
         return Err(field_error(text, FieldError::QuotedName));
     }
-    parse_name(&tok.raw, origin).map_err(|e| field_error(text, e))
+    parse_name(tok.raw, origin).map_err(|e| field_error(text, e))
 }
 
 pub(super) fn push_char_string(
@@ -510,7 +510,7 @@ pub(super) fn dnssec_algorithm(tok: &Token, text: &str) -> Result<u8, RdataError
     ];
     if let Some((_, v)) = MNEMONICS
         .iter()
-        .find(|(m, _)| m.eq_ignore_ascii_case(&tok.raw))
+        .find(|(m, _)| m.eq_ignore_ascii_case(tok.raw))
     {
         return Ok(*v);
     }

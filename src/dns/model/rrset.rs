@@ -110,6 +110,10 @@ impl RRset {
 
     /// Sorts `rdatas` by canonical wire form and drops duplicates.
     pub fn normalize(&mut self) {
+        // One record is in order; its canonical form need not be computed for that.
+        if self.rdatas.len() < 2 {
+            return;
+        }
         let mut keyed: Vec<(Vec<u8>, RData)> = self
             .rdatas
             .drain(..)

@@ -1,7 +1,5 @@
 //! Rules that span RRsets (CNAME alone, nothing at the apex that belongs to the parent, no SOA).
 
-use std::collections::BTreeMap;
-
 use hickory_proto::rr::{Name, RecordType};
 
 use super::name::{name_eq, name_to_text};
@@ -48,17 +46,43 @@ pub(crate) fn semantic_errors_indexed(
     origin: &Name,
     sets: &[(usize, RRset)],
 ) -> Vec<(usize, RuleError)> {
+    let mut errors = set_errors(origin, sets);
+    // Sorted by the zone map's byte key of (name, ANY), stably: memcmp instead of label-wise
+    // comparison, and no map node or name copy per RRset.
+    let mut by_name: Vec<(Vec<u8>, usize)> = (sets.iter().enumerate())
+        .map(|(at, (_, set))| (owned_key(&set.name, RecordType::ANY), at))
+        .collect();
+    by_name.sort_by(|a, b| a.0.cmp(&b.0));
+    for group in by_name.chunk_by(|a, b| a.0 == b.0) {
+        if group.len() > 1 {
+            let entries: Vec<&(usize, RRset)> = group.iter().map(|(_, at)| &sets[*at]).collect();
+            name_errors(&entries, &mut errors);
+        }
+    }
+    errors
+}
+
+/// [`semantic_errors_indexed`] for RRsets in canonical order (zone map key order), as zone
+/// text gives them: the RRsets of a name are neighbours there, so no key is built or sorted.
+pub(crate) fn semantic_errors_in_key_order(
+    origin: &Name,
+    sets: &[(usize, RRset)],
+) -> Vec<(usize, RuleError)> {
+    let mut errors = set_errors(origin, sets);
+    for group in sets.chunk_by(|a, b| name_eq(&a.1.name, &b.1.name)) {
+        if group.len() > 1 {
+            let entries: Vec<&(usize, RRset)> = group.iter().collect();
+            name_errors(&entries, &mut errors);
+        }
+    }
+    errors
+}
+
+/// The rules of one RRset on its own.
+fn set_errors(origin: &Name, sets: &[(usize, RRset)]) -> Vec<(usize, RuleError)> {
     let mut errors = Vec::new();
     let apex = origin.to_lowercase();
-    // Keyed by the zone map's byte key of (name, ANY): memcmp, not label-wise comparison.
-    type AtName = (Name, Vec<(usize, RecordType)>);
-    let mut by_name: BTreeMap<Vec<u8>, AtName> = BTreeMap::new();
     for (index, set) in sets {
-        by_name
-            .entry(owned_key(&set.name, RecordType::ANY))
-            .or_insert_with(|| (set.name.clone(), Vec::new()))
-            .1
-            .push((*index, set.rtype));
         if set.rtype == RecordType::SOA {
             errors.push((*index, RuleError::Soa));
         }
@@ -74,25 +98,30 @@ pub(crate) fn semantic_errors_indexed(
             errors.push((*index, RuleError::DsAtApex));
         }
     }
-    for (name, entries) in by_name.into_values() {
-        if entries.len() > 1 && entries.iter().any(|(_, t)| *t == RecordType::CNAME) {
-            let others: Vec<RecordType> = entries
-                .iter()
-                .filter(|(_, t)| *t != RecordType::CNAME)
-                .map(|(_, t)| *t)
-                .collect();
-            for (index, t) in &entries {
-                if *t == RecordType::CNAME {
-                    errors.push((
-                        *index,
-                        RuleError::CnameAndOtherData {
-                            name: Box::new(RRsetKey::new(&name, RecordType::ANY).name),
-                            others: others.clone(),
-                        },
-                    ));
-                }
-            }
+    errors
+}
+
+/// A CNAME beside other data at one name, given the RRsets of that name in order.
+fn name_errors(entries: &[&(usize, RRset)], errors: &mut Vec<(usize, RuleError)>) {
+    if !entries.iter().any(|(_, s)| s.rtype == RecordType::CNAME) {
+        return;
+    }
+    let others: Vec<RecordType> = entries
+        .iter()
+        .filter(|(_, s)| s.rtype != RecordType::CNAME)
+        .map(|(_, s)| s.rtype)
+        .collect();
+    // Named as the first RRset given at this name writes it.
+    let name = &entries[0].1.name;
+    for (index, s) in entries {
+        if s.rtype == RecordType::CNAME {
+            errors.push((
+                *index,
+                RuleError::CnameAndOtherData {
+                    name: Box::new(RRsetKey::new(name, RecordType::ANY).name),
+                    others: others.clone(),
+                },
+            ));
         }
     }
-    errors
 }

@@ -513,6 +513,19 @@ impl Zone {
         })
     }
 
+    /// [`Zone::holds`] for an RRset given by its zone map key, TTL and canonical RDATA in
+    /// order without duplicates (as an RRset keeps them): no name or RDATA to encode.
+    pub(crate) fn holds_canonical<'r>(
+        &self,
+        key: &[u8],
+        ttl: u32,
+        rdatas: impl Iterator<Item = &'r [u8]>,
+    ) -> bool {
+        self.find(key)
+            .map(View::of)
+            .is_some_and(|have| have.ttl == ttl && have.rdatas().eq(rdatas))
+    }
+
     /// Whether the zone has an RRset of `name`/`rtype`.
     pub fn contains(&self, name: &Name, rtype: RecordType) -> bool {
         let mut stack = [0u8; KEY_STACK];

@@ -8,7 +8,7 @@ use super::lexer::{LexError, Token, tokenize};
 use super::name::{NameError, in_zone, name_to_text, parse_name, parse_owner};
 use super::rdata_parse::{RdataError, rdata_from_tokens};
 use super::rrset::{RRset, RRsetKey};
-use super::rules::{RuleError, semantic_errors_indexed};
+use super::rules::{RuleError, semantic_errors_in_key_order};
 use super::zone::owned_key;
 
 /// One refused line of zone text.
@@ -122,7 +122,7 @@ pub fn parse_zone_text(
         let first = &toks[0];
         if !line.leading_blank && !first.quoted && first.raw.starts_with('$') {
             match first.raw.to_ascii_uppercase().as_str() {
-                "$ORIGIN" => match toks.get(1).map(|t| parse_name(&t.raw, &current_origin)) {
+                "$ORIGIN" => match toks.get(1).map(|t| parse_name(t.raw, &current_origin)) {
                     Some(Ok(n)) if in_zone(&n, origin) && toks.len() == 2 => current_origin = n,
                     Some(Ok(n)) if toks.len() == 2 => fail(LineProblem::OriginOutside {
                         origin: Box::new(n),
@@ -131,7 +131,7 @@ pub fn parse_zone_text(
                     Some(Err(e)) => fail(LineProblem::OriginName(e)),
                     _ => fail(LineProblem::OriginArity),
                 },
-                "$TTL" => match toks.get(1).and_then(|t| parse_ttl(&t.raw)) {
+                "$TTL" => match toks.get(1).and_then(|t| parse_ttl(t.raw)) {
                     Some(t) if toks.len() == 2 => ttl_default = t,
                     _ => fail(LineProblem::TtlDirective),
                 },
@@ -151,7 +151,7 @@ pub fn parse_zone_text(
             }
         } else {
             rest = &toks[1..];
-            match parse_owner(&first.raw, &current_origin) {
+            match parse_owner(first.raw, &current_origin) {
                 Ok(n) if !first.quoted => n,
                 Ok(_) => {
                     fail(LineProblem::QuotedOwner);
@@ -171,10 +171,10 @@ pub fn parse_zone_text(
             rest = &rest[1..];
             let word = tok.raw.to_ascii_uppercase();
             if ttl.is_none() && tok.raw.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-                match parse_ttl(&tok.raw) {
+                match parse_ttl(tok.raw) {
                     Some(t) => ttl = Some(t),
                     None => {
-                        fail(LineProblem::NotATtl(tok.raw.clone()));
+                        fail(LineProblem::NotATtl(tok.raw.to_string()));
                         break;
                     }
                 }
@@ -211,11 +211,7 @@ pub fn parse_zone_text(
             });
             continue;
         }
-        let data_text = rest
-            .iter()
-            .map(|t| t.raw.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let data_text = rest.iter().map(|t| t.raw).collect::<Vec<_>>().join(" ");
         let rdata = match rdata_from_tokens(rtype, &current_origin, &data_text, rest) {
             Ok(r) => r,
             Err(e) => {
@@ -253,7 +249,7 @@ pub fn parse_zone_text(
         }
     }
     let indexed: Vec<(usize, RRset)> = sets.into_values().collect();
-    for (line, e) in semantic_errors_indexed(origin, &indexed) {
+    for (line, e) in semantic_errors_in_key_order(origin, &indexed) {
         errors.push(LineError {
             line,
             problem: LineProblem::Rule(e),
