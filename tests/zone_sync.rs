@@ -260,12 +260,17 @@ async fn out_of_band_changes(kind: ServerKind) {
     assert_eq!(sorted(st.changes.clone()), expected);
     assert_eq!(st.full_changes_ref, None);
 
-    // The zone's history and latestSync agree with the ZoneSync.
+    // The zone's history and latestSync agree with the ZoneSync. The zone records a sync
+    // when its own reconcile sees it Complete, after the sync's status write: wait for it
+    // (the first sync may have completed in the same second, so latestSync alone says
+    // nothing).
+    let second_ref = second.metadata.name.clone();
     let zone = cluster
         .wait_zone("oob", WAIT, |z| {
-            z.status
-                .as_ref()
-                .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+            z.status.as_ref().is_some_and(|s| {
+                s.phase == Some(ZonePhase::Active)
+                    && s.history.iter().any(|h| h.zone_sync_ref == second_ref)
+            })
         })
         .await;
     let zst = zone.status.clone().unwrap();
@@ -878,12 +883,15 @@ async fn big_zone_sync_is_read_only_survives_a_kill_and_waits_for_updates() {
         .await;
     let d_done = cluster.wait_sync(&d, BIG, finished).await;
     assert_complete(&d_done);
+    // Recorded by the zone's own reconcile after the sync's status write: wait for it.
     let zone = cluster
         .wait_zone("big", BIG, |z| {
             is_ready(z)
-                && z.status
-                    .as_ref()
-                    .is_some_and(|s| s.phase == Some(ZonePhase::Active))
+                && z.status.as_ref().is_some_and(|s| {
+                    s.phase == Some(ZonePhase::Active)
+                        && s.history.first().and_then(|h| h.zone_sync_ref.as_deref())
+                            == Some(d.as_str())
+                })
         })
         .await;
     let history = zone.status.unwrap().history;
@@ -1191,6 +1199,58 @@ async fn snapshot_store_reads_old_or_new_never_a_mix() {
             .iter()
             .all(|n| n == "crash-zonekeeper-snapshot" || n.contains(&id))
     );
+}
+
+/// A reader in another process (a standby replica) racing saves: it may read a pointer just
+/// before a save moves it and removes the chunks it named. Every read still gets the old or
+/// the new snapshot whole, never an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_racing_saves_gets_old_or_new_never_an_error() {
+    let cluster = Cluster::start().await;
+    let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
+    let old = fresh_axfr(&server).await;
+    server.nsupdate("update add race.example.com. 300 IN A 192.0.2.9\n");
+    let new = fresh_axfr(&server).await;
+    assert!(new != old);
+    cluster.config_map("race-owner", "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get("race-owner").await.unwrap();
+    let writer = ConfigMapStore {
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "race-owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..OwnerReference::default()
+        },
+        ..store(&cluster, "race")
+    };
+    writer.save(&old).await.unwrap();
+    let saves = {
+        let (old, new) = (old.clone(), new.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                writer
+                    .save(if i % 2 == 0 { &new } else { &old })
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let reader = store(&cluster, "race");
+    let mut reads = 0;
+    while !saves.is_finished() {
+        let read = reader.load(&origin()).await;
+        let zone = read.unwrap_or_else(|e| panic!("read {reads} failed: {e}"));
+        let zone = zone.expect("a snapshot");
+        assert!(
+            zone == old || zone == new,
+            "read {reads} is neither snapshot"
+        );
+        reads += 1;
+    }
+    saves.await.unwrap();
+    assert!(reads > 0);
 }
 
 /// A save that knows what its pointer named (read or written by this process) removes those

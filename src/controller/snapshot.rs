@@ -21,6 +21,10 @@ use super::status::FIELD_MANAGER;
 /// Largest chunk stored in one ConfigMap: well under the 1 MiB object limit.
 pub const CHUNK_BYTES: usize = 768 * 1024;
 
+/// How many times a read starts over from a pointer that moved under it before it gives up:
+/// each restart means another save completed meanwhile, so a few cover any real pace.
+const LOAD_RESTARTS: usize = 10;
+
 /// Why a snapshot could not be stored in or read from its ConfigMaps.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -246,12 +250,52 @@ impl ChunkedPointer {
 
     /// The pointer's data and the one blob it names, if there is a pointer.
     pub async fn load(&self) -> Result<Option<(BTreeMap<String, String>, Vec<u8>)>, ChunkError> {
-        let Some(data) = self.get().await? else {
+        let loaded = self
+            .load_with(|data| Blob::of(data).map(|b| vec![b]))
+            .await?;
+        Ok(loaded.map(|(data, mut blobs)| (data, blobs.pop().unwrap_or_default())))
+    }
+
+    /// The pointer's data and the bytes of each blob `named` finds in it, in its order.
+    ///
+    /// A reader in another process (a standby replica, a test) can read the pointer just
+    /// before a save moves it and removes the chunks it named: a missing chunk under a pointer
+    /// that has moved since is that race, and the read starts over from the new pointer. A
+    /// chunk missing under a pointer that still names it is a real loss.
+    pub async fn load_with(
+        &self,
+        named: impl Fn(&BTreeMap<String, String>) -> Option<Vec<Blob>>,
+    ) -> Result<Option<(BTreeMap<String, String>, Vec<Vec<u8>>)>, ChunkError> {
+        let Some(mut data) = self.get().await? else {
             return Ok(None);
         };
-        let blob = Blob::of(&data).ok_or_else(|| ChunkError::Pointer(self.name.clone()))?;
-        let bytes = self.read(&blob).await?;
-        Ok(Some((data, bytes)))
+        let mut restarts = 0;
+        loop {
+            let blobs = named(&data).ok_or_else(|| ChunkError::Pointer(self.name.clone()))?;
+            let mut read = Vec::with_capacity(blobs.len());
+            let mut missing = None;
+            for blob in &blobs {
+                match self.read(blob).await {
+                    Ok(bytes) => read.push(bytes),
+                    Err(ChunkError::Missing(name)) => {
+                        missing = Some(name);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(name) = missing else {
+                return Ok(Some((data, read)));
+            };
+            match self.get().await? {
+                Some(newer) if newer != data && restarts < LOAD_RESTARTS => {
+                    restarts += 1;
+                    data = newer;
+                }
+                Some(_) => return Err(ChunkError::Missing(name)),
+                None => return Ok(None),
+            }
+        }
     }
 
     /// Removes the chunks of every blob whose id is not in `keep`; best effort, since
@@ -545,17 +589,22 @@ impl SnapshotStore for ConfigMapStore {
     type Error = SnapshotError;
 
     async fn load(&self, origin: &Name) -> Result<Option<Zone>, SnapshotError> {
-        let Some(stored) = self.stored().await? else {
-            return Ok(None);
-        };
-        let chunked = self.chunked();
-        let bytes = chunked
-            .read(&stored.base)
+        let loaded = self
+            .chunked()
+            .load_with(|data| {
+                let stored = Stored::parse(data)?;
+                let deltas = stored.deltas.into_iter().map(|(blob, _)| blob);
+                Some(std::iter::once(stored.base).chain(deltas).collect())
+            })
             .await
             .map_err(|e| self.chunk(e))?;
-        let mut zone = decode(origin, &bytes).map_err(|e| self.codec(e))?;
-        for (blob, _) in &stored.deltas {
-            let bytes = chunked.read(blob).await.map_err(|e| self.chunk(e))?;
+        let Some((_, blobs)) = loaded else {
+            return Ok(None);
+        };
+        let mut blobs = blobs.into_iter();
+        let base = blobs.next().unwrap_or_default();
+        let mut zone = decode(origin, &base).map_err(|e| self.codec(e))?;
+        for bytes in blobs {
             Delta::decode(origin, &bytes, MAX_DECOMPRESSED)
                 .map_err(|e| self.codec(e))?
                 .apply(&mut zone);
