@@ -21,7 +21,7 @@ use zonekeeper::dns::outgoing::{
     NotifyRetry, NotifySources, PeerAuth, PeerSoa, TransferOptions as ServeOptions, TransferServer,
     check_peer_soa, notify_peers,
 };
-use zonekeeper::dns::transfer::{IxfrOutcome, TransferOptions, axfr_zone, ixfr, ixfr_refresh};
+use zonekeeper::dns::transfer::{TransferOptions, axfr_zone, ixfr_refresh};
 use zonekeeper::dns::tsig::TsigKey;
 use zonekeeper::dns::update::{UpdateOptions, apply_changes};
 
