@@ -216,7 +216,15 @@ fn unpack_bytes(bytes: &[u8]) -> RRset {
         name.set_fqdn(fqdn);
         name
     };
-    let mut rdatas: Vec<RData> = Vec::new();
+    // Sized first: most RRsets hold one record, and a growing Vec of `RData` reserves four
+    // (768 bytes) — 77 MB of a 100k-record apply's peak was those empty slots.
+    let mut count = 0;
+    let mut next = at;
+    while next < bytes.len() {
+        next += 2 + u16_at(next);
+        count += 1;
+    }
+    let mut rdatas: Vec<RData> = Vec::with_capacity(count);
     while at < bytes.len() {
         let len = u16_at(at);
         let wire = &bytes[at + 2..at + 2 + len];
