@@ -100,7 +100,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// User + system CPU seconds of a process so far (`self` for this one).
-fn cpu_s(pid: &str) -> f64 {
+pub(super) fn cpu_s(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name: state is the first, utime the 12th.
     let fields: Vec<&str> = stat

@@ -7,7 +7,7 @@ use flate2::write::GzEncoder;
 use hickory_proto::rr::{Name, RecordType};
 
 pub use crate::dns::model::Owned;
-use crate::dns::model::{name_to_text, owned_key};
+use crate::dns::model::owned_key;
 
 /// Why a stored ownership list could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +170,8 @@ pub fn digest(owned: &Owned) -> u64 {
 
 /// Writes what [`parse_owned`] reads.
 pub fn write_owned(owned: &Owned, out: &mut impl Write) -> std::io::Result<()> {
-    for (k, fp) in owned.iter() {
-        writeln!(out, "{} {} {fp:016x}", name_to_text(&k.name), k.rtype)?;
+    for (name, rtype, fp) in owned.texts() {
+        writeln!(out, "{name} {rtype} {fp:016x}")?;
     }
     Ok(())
 }

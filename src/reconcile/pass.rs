@@ -269,11 +269,18 @@ pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
 /// zone adopted as it is, this runs beside the observed zone at the pass's peak.
 fn own_matching(owned: &mut Owned, desired: &Desired, observed: &Zone) {
     let mut set: Vec<(u32, u64)> = Vec::new();
-    for (i, want) in desired.iter().enumerate() {
-        if !observed.holds(&want) {
+    for i in 0..desired.len() {
+        // Told from the packed bytes where they can tell; decoded only where not.
+        let held = match desired.held_fingerprint(i, observed) {
+            Some(held) => held,
+            None => desired
+                .get(i)
+                .filter(|want| observed.holds(want))
+                .map(|want| want.fingerprint()),
+        };
+        let Some(fp) = held else {
             continue;
-        }
-        let fp = want.fingerprint();
+        };
         let (Ok(index), Some(key)) = (u32::try_from(i), desired.key_bytes(i)) else {
             continue;
         };
@@ -318,8 +325,11 @@ fn settle_ownership(owned: &mut Owned, desired: &Desired, observed: &Zone) {
         .filter_map(|i| desired.key_bytes(i))
         .collect();
     wanted.sort_unstable();
+    // `retain` visits keys in order: one walk along `wanted` instead of a search per key.
+    let mut next = wanted.iter().map(AsRef::as_ref).peekable();
     owned.retain(|key, _| {
-        wanted.binary_search_by(|w| w.as_ref().cmp(key)).is_ok() || {
+        while next.next_if(|w| *w < key).is_some() {}
+        next.peek() == Some(&key) || {
             // Rare (owned, no longer wanted): only then is the name decoded.
             let k = decode_key(key);
             observed.contains(&k.name, k.rtype)
@@ -680,6 +690,52 @@ mod tests {
                 (www.key(), www.fingerprint()),
                 // Still on the server: prune may yet need to delete it, so it stays owned.
                 (left.key(), 7),
+            ])
+        );
+    }
+
+    #[test]
+    fn settling_many_keeps_wanted_or_served_ownership_and_owns_what_is_held() {
+        let mx = RRset::new(
+            Name::from_ascii("m.example.com.").unwrap(),
+            RecordType::MX,
+            300,
+            vec![parse_rdata(RecordType::MX, &origin(), "10 mx.example.com.").unwrap()],
+        );
+        let (held_a, held_e) = (a("a", "192.0.2.1"), a("e", "192.0.2.5"));
+        let changed_c = a("c", "192.0.2.3");
+        let served_d = a("d", "192.0.2.4");
+        let observed = zone(&[
+            held_a.clone(),
+            a("c", "192.0.2.33"),
+            served_d.clone(),
+            held_e.clone(),
+            mx.clone(),
+        ]);
+        let desired = Desired::from(vec![
+            held_e.clone(),
+            mx.clone(),
+            changed_c.clone(),
+            held_a.clone(),
+        ]);
+        let mut owned = Owned::from([
+            (a("b", "192.0.2.2").key(), 1),
+            (changed_c.key(), 2),
+            (served_d.key(), 3),
+            (held_e.key(), 4),
+            (a("z", "192.0.2.9").key(), 5),
+        ]);
+        settle_ownership(&mut owned, &desired, &observed);
+        assert_eq!(
+            owned,
+            Owned::from([
+                (held_a.key(), held_a.fingerprint()),
+                // Wanted but not as served: kept with what was applied, for the plan to fix.
+                (changed_c.key(), 2),
+                // Not wanted, still served: prune may delete it.
+                (served_d.key(), 3),
+                (held_e.key(), held_e.fingerprint()),
+                (mx.key(), mx.fingerprint()),
             ])
         );
     }

@@ -6,7 +6,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::canonical::decode_rdata;
-use super::rrset::RRset;
+use super::rrset::{RRset, fingerprint_canonical};
 use super::zone::{Zone, key_name, key_type, owned_key};
 
 /// Desired RRsets in the order they were given (duplicates are the caller's to refuse).
@@ -70,6 +70,23 @@ impl Desired {
     /// unpacked, or a type whose canonical form differs from the wire form kept here
     /// (embedded names are lower-cased in it). A no-change plan of a big zone is mostly this.
     pub(crate) fn held_by(&self, index: usize, observed: &Zone) -> Option<bool> {
+        let (key, ttl, records) = self.canonical_parts(index)?;
+        Some(observed.holds_canonical(key, ttl, records.into_iter()))
+    }
+
+    /// [`held_by`](Self::held_by) and, when held, the RRset's
+    /// [`fingerprint`](RRset::fingerprint), both from the packed bytes; `None` when they
+    /// cannot tell (as `held_by`). Adopting a million RRsets the server already holds is
+    /// mostly this, and decoding each one took longer than the rest of the adoption.
+    pub(crate) fn held_fingerprint(&self, index: usize, observed: &Zone) -> Option<Option<u64>> {
+        let (key, ttl, records) = self.canonical_parts(index)?;
+        let held = observed.holds_canonical(key, ttl, records.iter().copied());
+        Some(held.then(|| fingerprint_canonical(ttl, records)))
+    }
+
+    /// The zone map key, TTL and records of the RRset at `index` when its packed records are
+    /// their canonical form (types without names in their data) in canonical order.
+    fn canonical_parts(&self, index: usize) -> Option<CanonicalParts<'_>> {
         let Packed::Bytes(bytes) = self.sets.get(index)? else {
             return None;
         };
@@ -104,7 +121,7 @@ impl Desired {
         if !records.windows(2).all(|w| w[0] < w[1]) {
             return None;
         }
-        Some(observed.holds_canonical(key, ttl, records.into_iter()))
+        Some((key, ttl, records))
     }
 
     pub fn to_vec(&self) -> Vec<RRset> {
@@ -127,6 +144,9 @@ impl FromIterator<RRset> for Desired {
         desired
     }
 }
+
+/// An RRset's zone map key, TTL and records in canonical form and order.
+type CanonicalParts<'a> = (&'a [u8], u32, Vec<&'a [u8]>);
 
 fn key_of(bytes: &[u8]) -> &[u8] {
     let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
@@ -327,6 +347,14 @@ mod tests {
         let desired: Desired = sets.clone().into();
         let mut told = 0;
         for (i, set) in sets.iter().enumerate() {
+            // With the fingerprint the decoded RRset has, where held.
+            let fingerprint = desired.held_fingerprint(i, &zone);
+            assert_eq!(
+                fingerprint,
+                desired
+                    .held_by(i, &zone)
+                    .map(|held| held.then(|| set.fingerprint()))
+            );
             match desired.held_by(i, &zone) {
                 Some(held) => {
                     assert_eq!(held, zone.holds(set), "{set:?}");

@@ -195,19 +195,29 @@ pub fn name_to_text(name: &Name) -> String {
     }
     let mut out = String::new();
     for label in name.iter() {
-        for &b in label {
-            match b {
-                b'.' | b'\\' | b'"' | b';' | b'(' | b')' | b'@' | b'$' => {
-                    out.push('\\');
-                    out.push(char::from(b));
-                }
-                0x21..=0x7e => out.push(char::from(b)),
-                _ => out.push_str(&format!("\\{b:03}")),
-            }
-        }
-        out.push('.');
+        push_label_text(label.iter().copied(), &mut out);
     }
     out
+}
+
+/// Appends one label in presentation form, escaped as a zone file needs it, and its dot.
+pub(super) fn push_label_text(label: impl Iterator<Item = u8>, out: &mut String) {
+    for b in label {
+        match b {
+            b'.' | b'\\' | b'"' | b';' | b'(' | b')' | b'@' | b'$' => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            0x21..=0x7e => out.push(char::from(b)),
+            _ => {
+                out.push('\\');
+                out.push(char::from(b'0' + b / 100));
+                out.push(char::from(b'0' + b / 10 % 10));
+                out.push(char::from(b'0' + b % 10));
+            }
+        }
+    }
+    out.push('.');
 }
 
 pub(super) fn push_name(wire: &mut Vec<u8>, name: &Name) {

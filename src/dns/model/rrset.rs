@@ -184,20 +184,7 @@ impl RRset {
     /// kept with ownership, so drift (the server changed what we applied) can be told apart
     /// from a spec change.
     pub fn fingerprint(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
-        eat(&self.ttl.to_be_bytes());
-        for r in &self.rdatas {
-            let c = canonical_rdata(r);
-            eat(&u32::try_from(c.len()).unwrap_or(u32::MAX).to_be_bytes());
-            eat(&c);
-        }
-        h
+        fingerprint_canonical(self.ttl, self.rdatas.iter().map(canonical_rdata))
     }
 
     /// Inserts one rdata keeping the order; returns false when it was already there.
@@ -238,6 +225,28 @@ pub(super) fn rdata_eq(a: &RData, b: &RData) -> bool {
         (RData::SVCB(_), _) | (RData::HTTPS(_), _) => canonical_rdata(a) == canonical_rdata(b),
         _ => a == b,
     }
+}
+
+/// [`RRset::fingerprint`] of a TTL and records already in canonical form and order: FNV-1a
+/// over the TTL, then each record's length (u32) and bytes.
+pub(super) fn fingerprint_canonical<R: AsRef<[u8]>>(
+    ttl: u32,
+    records: impl IntoIterator<Item = R>,
+) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&ttl.to_be_bytes());
+    for r in records {
+        let c = r.as_ref();
+        eat(&u32::try_from(c.len()).unwrap_or(u32::MAX).to_be_bytes());
+        eat(c);
+    }
+    h
 }
 
 #[cfg(test)]
