@@ -63,6 +63,25 @@ fn store(cluster: &Cluster, zone_object: &str) -> ConfigMapStore {
     }
 }
 
+/// A store whose chunks have a real owner (a ConfigMap `<zone_object>-owner`): the API
+/// server collects objects whose owner does not exist.
+async fn owned_store(cluster: &Cluster, zone_object: &str) -> ConfigMapStore {
+    let owner_name = format!("{zone_object}-owner");
+    cluster.config_map(&owner_name, "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get(&owner_name).await.unwrap();
+    ConfigMapStore {
+        owner: OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: owner_name,
+            uid: owner.metadata.uid.unwrap(),
+            ..OwnerReference::default()
+        },
+        ..store(cluster, zone_object)
+    }
+}
+
 /// The stored snapshot, read back the way the operator reads it.
 async fn stored(cluster: &Cluster, zone_object: &str) -> Option<Zone> {
     store(cluster, zone_object).load(&origin()).await.unwrap()
@@ -1146,20 +1165,8 @@ async fn snapshot_store_reads_old_or_new_never_a_mix() {
     let cluster = Cluster::start().await;
     let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
     let old = fresh_axfr(&server).await;
-    // A real owner: the API server collects objects whose owner does not exist.
-    cluster.config_map("crash-owner", "k", "v").await;
+    let s = owned_store(&cluster, "crash").await;
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
-    let owner = cms.get("crash-owner").await.unwrap();
-    let s = ConfigMapStore {
-        owner: OwnerReference {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: "crash-owner".into(),
-            uid: owner.metadata.uid.unwrap(),
-            ..OwnerReference::default()
-        },
-        ..store(&cluster, "crash")
-    };
     assert!(s.load(&origin()).await.unwrap().is_none());
     s.save(&old).await.unwrap();
     assert!(s.load(&origin()).await.unwrap().unwrap() == old);
@@ -1212,19 +1219,7 @@ async fn a_reader_racing_saves_gets_old_or_new_never_an_error() {
     server.nsupdate("update add race.example.com. 300 IN A 192.0.2.9\n");
     let new = fresh_axfr(&server).await;
     assert!(new != old);
-    cluster.config_map("race-owner", "k", "v").await;
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
-    let owner = cms.get("race-owner").await.unwrap();
-    let writer = ConfigMapStore {
-        owner: OwnerReference {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: "race-owner".into(),
-            uid: owner.metadata.uid.unwrap(),
-            ..OwnerReference::default()
-        },
-        ..store(&cluster, "race")
-    };
+    let writer = owned_store(&cluster, "race").await;
     writer.save(&old).await.unwrap();
     let saves = {
         let (old, new) = (old.clone(), new.clone());
@@ -1346,19 +1341,8 @@ async fn snapshot_deltas_replay_in_order_and_compact_into_a_new_base() {
     let cluster = Cluster::start().await;
     let server = start(ServerKind::Knot, small_zone(), ServerOptions::default()).await;
     let mut zone = fresh_axfr(&server).await;
-    cluster.config_map("compact-owner", "k", "v").await;
+    let s = owned_store(&cluster, "compact").await;
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
-    let owner = cms.get("compact-owner").await.unwrap();
-    let s = ConfigMapStore {
-        owner: OwnerReference {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: "compact-owner".into(),
-            uid: owner.metadata.uid.unwrap(),
-            ..OwnerReference::default()
-        },
-        ..store(&cluster, "compact")
-    };
     s.save(&zone).await.unwrap();
     let serial = zone.soa_serial().unwrap();
     let mut compacted = 0;

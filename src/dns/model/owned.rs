@@ -8,7 +8,7 @@ use hickory_proto::rr::RecordType;
 
 use super::name::push_label_text;
 use super::rrset::RRsetKey;
-use super::zone::{KEY_STACK, key_name, key_slice, key_type};
+use super::zone::{KEY_STACK, key_label_spans, key_name, key_slice, key_type};
 
 /// The RRsets an object manages, each with the fingerprint of what it applied.
 ///
@@ -285,23 +285,7 @@ impl fmt::Debug for Owned {
 /// The owner name of a zone map key in presentation form: its labels sit in the key from
 /// the root down (`00 01` after each, `00 ff` for a zero byte, `00 00` at the end).
 fn key_owner_text(key: &[u8]) -> String {
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(8);
-    let (mut start, mut i) = (0, 0);
-    while let Some(&b) = key.get(i) {
-        if b != 0 {
-            i += 1;
-            continue;
-        }
-        match key.get(i + 1) {
-            Some(0xff) => i += 2,
-            Some(1) => {
-                spans.push((start, i));
-                i += 2;
-                start = i;
-            }
-            _ => break,
-        }
-    }
+    let spans = key_label_spans(key);
     if spans.is_empty() {
         return ".".to_string();
     }

@@ -204,10 +204,9 @@ pub(super) fn key_name(key: &[u8]) -> Name {
     name
 }
 
-/// Appends the owner name of a [`write_key`] key in uncompressed wire form.
-pub(super) fn key_name_wire(key: &[u8], out: &mut Vec<u8>) {
-    // Labels sit in the key from the root down; wire form wants them the other way round,
-    // so find each label's span, then write them back to front.
+/// The byte spans of a [`write_key`] key's owner labels, from the root down as the key holds
+/// them (`00 01` after each label, `00 ff` for a zero byte inside one, `00 00` at the end).
+pub(super) fn key_label_spans(key: &[u8]) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::with_capacity(8);
     let mut start = 0;
     let mut i = 0;
@@ -227,6 +226,13 @@ pub(super) fn key_name_wire(key: &[u8], out: &mut Vec<u8>) {
             _ => break,
         }
     }
+    spans
+}
+
+/// Appends the owner name of a [`write_key`] key in uncompressed wire form.
+pub(super) fn key_name_wire(key: &[u8], out: &mut Vec<u8>) {
+    // Wire form wants the labels leaf first: the key's spans, back to front.
+    let spans = key_label_spans(key);
     for &(from, to) in spans.iter().rev() {
         let len_at = out.len();
         out.push(0);
