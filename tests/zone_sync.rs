@@ -66,20 +66,39 @@ fn store(cluster: &Cluster, zone_object: &str) -> ConfigMapStore {
 /// A store whose chunks have a real owner (a ConfigMap `<zone_object>-owner`): the API
 /// server collects objects whose owner does not exist.
 async fn owned_store(cluster: &Cluster, zone_object: &str) -> ConfigMapStore {
-    let owner_name = format!("{zone_object}-owner");
-    cluster.config_map(&owner_name, "k", "v").await;
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
-    let owner = cms.get(&owner_name).await.unwrap();
     ConfigMapStore {
-        owner: OwnerReference {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: owner_name,
-            uid: owner.metadata.uid.unwrap(),
-            ..OwnerReference::default()
-        },
+        owner: real_owner(cluster, &format!("{zone_object}-owner")).await,
         ..store(cluster, zone_object)
     }
+}
+
+/// A reference to a ConfigMap `name`, created for it.
+async fn real_owner(cluster: &Cluster, name: &str) -> OwnerReference {
+    cluster.config_map(name, "k", "v").await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let owner = cms.get(name).await.unwrap();
+    OwnerReference {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: name.into(),
+        uid: owner.metadata.uid.unwrap(),
+        ..OwnerReference::default()
+    }
+}
+
+/// The names of the namespace's ConfigMaps starting with `prefix`, sorted.
+async fn config_maps_named(cms: &Api<ConfigMap>, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
 }
 
 /// The stored snapshot, read back the way the operator reads it.
@@ -1187,15 +1206,7 @@ async fn snapshot_store_reads_old_or_new_never_a_mix() {
     assert!(new != old);
     s.save(&new).await.unwrap();
     assert!(s.load(&origin()).await.unwrap().unwrap() == new);
-    let names: Vec<String> = cms
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .filter(|n| n.starts_with("crash-zonekeeper-snapshot"))
-        .collect();
+    let names = config_maps_named(&cms, "crash-zonekeeper-snapshot").await;
     assert!(names.contains(&"crash-zonekeeper-snapshot".to_string()));
     assert!(!names.iter().any(|n| n.contains("deadbeef")), "{names:?}");
     // The pointer and one set of chunks, nothing else.
@@ -1255,37 +1266,17 @@ async fn a_reader_racing_saves_gets_old_or_new_never_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_pointer_known_before_removes_by_name_without_a_list() {
     let cluster = Cluster::start().await;
-    cluster.config_map("known-owner", "k", "v").await;
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
-    let owner = cms.get("known-owner").await.unwrap();
     let store = ChunkedPointer {
         api: cms.clone(),
         name: "known-ptr".into(),
-        owner: OwnerReference {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            name: "known-owner".into(),
-            uid: owner.metadata.uid.unwrap(),
-            ..OwnerReference::default()
-        },
+        owner: real_owner(&cluster, "known-owner").await,
         label_of: "test.zonekeeper.io/of",
         object: "known".into(),
         label_id: "test.zonekeeper.io/id",
         pointer_labels: Default::default(),
     };
-    let chunks = || async {
-        let mut names: Vec<String> = cms
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|c| c.metadata.name)
-            .filter(|n| n.starts_with("known-ptr-"))
-            .collect();
-        names.sort();
-        names
-    };
+    let chunks = || config_maps_named(&cms, "known-ptr-");
     let lists = |api: &zk_apiserver::TestApiServer| {
         api.requests()
             .iter()
