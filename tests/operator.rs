@@ -1131,26 +1131,19 @@ async fn zone_events_count_exact_repeats_as_a_series() {
         secondary: None,
     };
     let key = "default/evz";
-    events
-        .publish(key, &event("Unreachable"), &regarding("1"))
-        .await
-        .unwrap();
-    events
-        .publish(key, &event("Unreachable"), &regarding("1"))
-        .await
-        .unwrap();
-    events
-        .publish(key, &event("Unreachable"), &regarding("1"))
-        .await
-        .unwrap();
-    events
-        .publish(key, &event("Refused"), &regarding("1"))
-        .await
-        .unwrap();
-    events
-        .publish(key, &event("Unreachable"), &regarding("2"))
-        .await
-        .unwrap();
+    // Three exact repeats, another reason, then the first reason about a newer version.
+    for (reason, version) in [
+        ("Unreachable", "1"),
+        ("Unreachable", "1"),
+        ("Unreachable", "1"),
+        ("Refused", "1"),
+        ("Unreachable", "2"),
+    ] {
+        events
+            .publish(key, &event(reason), &regarding(version))
+            .await
+            .unwrap();
+    }
     let mut seen: Vec<(String, String, i64)> = cluster
         .api
         .objects("events.k8s.io", "events")
