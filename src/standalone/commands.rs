@@ -31,15 +31,33 @@ struct StateDirHost<'a> {
     namespace: String,
     dir: ZoneDir,
     state: Option<ZoneState>,
+    /// The stored state being read for this origin while the zone's records are resolved.
+    prefetch: Option<(Name, tokio::task::JoinHandle<Result<ZoneState, StateError>>)>,
 }
 
 impl<'a> StateDirHost<'a> {
-    fn new(manifests: &'a Manifests, state_dir: &Path, namespace: &str, name: &str) -> Self {
+    /// A host for one zone object; the stored state of `zone_name` starts loading at once, on
+    /// another worker: it and the resolve of the manifest's records are independent, and each
+    /// is a third of a big zone's plan.
+    fn new(
+        manifests: &'a Manifests,
+        state_dir: &Path,
+        namespace: &str,
+        name: &str,
+        zone_name: &str,
+    ) -> Self {
+        let prefetch = Name::from_ascii(zone_name).ok().map(|origin| {
+            let dir = ZoneDir::new(state_dir, namespace, name);
+            let task_origin = origin.clone();
+            let task = tokio::spawn(async move { load_state(&dir, &task_origin).await });
+            (origin, task)
+        });
         Self {
             manifests,
             namespace: namespace.to_string(),
             dir: ZoneDir::new(state_dir, namespace, name),
             state: None,
+            prefetch,
         }
     }
 
@@ -76,20 +94,31 @@ impl<'a> ZoneHost for StateDirHost<'a> {
     }
 
     async fn state(&mut self, origin: &Name) -> Result<&mut ZoneState, StateError> {
-        let state = match self.state.take() {
-            Some(state) => state,
-            None => ZoneState {
-                owned: self.dir.load_owned()?,
-                snapshot: self
-                    .dir
-                    .load_snapshot(origin)
-                    .await?
-                    .map(std::sync::Arc::new),
-                soa: self.dir.load_soa()?,
-            },
+        let prefetched = match self.prefetch.take() {
+            Some((name, task)) if name == *origin => task.await.ok(),
+            Some((_, task)) => {
+                task.abort();
+                None
+            }
+            None => None,
+        };
+        let state = match (self.state.take(), prefetched) {
+            (Some(state), _) => state,
+            (None, Some(loaded)) => loaded?,
+            // No prefetch, or its task panicked: read it here.
+            (None, None) => load_state(&self.dir, origin).await?,
         };
         Ok(self.state.insert(state))
     }
+}
+
+/// A zone's stored state: ownership, snapshot and SOA memory.
+async fn load_state(dir: &ZoneDir, origin: &Name) -> Result<ZoneState, StateError> {
+    Ok(ZoneState {
+        owned: dir.load_owned()?,
+        snapshot: dir.load_snapshot(origin).await?.map(std::sync::Arc::new),
+        soa: dir.load_soa()?,
+    })
 }
 
 /// Reads a zone's Secrets and ConfigMaps from the loaded manifests.
@@ -207,7 +236,7 @@ pub async fn plan_manifests(
             plans.push(p);
             continue;
         }
-        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name);
+        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name, &zone.spec.zone_name);
         match reconcile_zone(&mut host, &zone.spec, None, Mode::Plan).await {
             Ok(Outcome::Pass { report, .. }) => {
                 let (a, u, d) = report.plan.counts();
@@ -318,7 +347,7 @@ pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, S
             drift_policy: zone.spec.management.drift_policy,
             now: now(),
         };
-        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name);
+        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name, &zone.spec.zone_name);
         let working = Working::start(format!("applying {}", zone.spec.zone_name));
         let outcome = reconcile_zone(&mut host, &zone.spec, None, Mode::Apply).await;
         drop(working);
