@@ -604,6 +604,7 @@ async fn apply(zone: Arc<DnsZone>, ctx: &Context, failure: &Failure) -> Result<A
         rt.failures = 0;
         rt.settled = left_version.map(|resource_version| Settled {
             resource_version,
+            generation: zone.metadata.generation,
             due: Instant::now() + healthy_requeue,
         });
         Ok(Action::requeue(healthy_requeue))

@@ -20,6 +20,10 @@ pub struct Settled {
     /// The object's resourceVersion after the pass (after its status write, if it wrote one):
     /// any later change of the object, spec, metadata or someone else's status, moves it.
     pub resource_version: String,
+    /// The generation (spec) the pass worked from. A spec change that lands while the pass
+    /// runs is folded into the version its status write returns, so the version alone would
+    /// call the zone settled on a spec it never applied.
+    pub generation: Option<i64>,
     /// When the pass asked to run again (the drift check, the idle requeue).
     pub due: Instant,
 }
@@ -28,7 +32,8 @@ impl Settled {
     /// How long the zone has nothing to do, if it is settled on `zone` at `now`: the rest of
     /// the wait until its requeue is due.
     pub fn quiet_for(&self, zone: &DnsZone, now: Instant) -> Option<Duration> {
-        let same = zone.metadata.resource_version.as_deref() == Some(&self.resource_version);
+        let same = zone.metadata.resource_version.as_deref() == Some(&self.resource_version)
+            && zone.metadata.generation == self.generation;
         let left = self
             .due
             .checked_duration_since(now)
@@ -73,7 +78,12 @@ mod tests {
     use super::*;
 
     fn zone(rv: &str, deleting: bool) -> DnsZone {
-        let mut meta = serde_json::json!({"name": "z", "namespace": "ns", "resourceVersion": rv});
+        zone_at(rv, 3, deleting)
+    }
+
+    fn zone_at(rv: &str, generation: i64, deleting: bool) -> DnsZone {
+        let mut meta = serde_json::json!({"name": "z", "namespace": "ns", "resourceVersion": rv,
+                                          "generation": generation});
         if deleting {
             meta["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
         }
@@ -90,8 +100,12 @@ mod tests {
         let now = Instant::now();
         let settled = Settled {
             resource_version: "7".into(),
+            generation: Some(3),
             due: now + Duration::from_secs(600),
         };
+        // A spec change that landed during the pass: its status write returned version 7,
+        // which already holds generation 4 — not applied, so not settled.
+        assert_eq!(settled.quiet_for(&zone_at("7", 4, false), now), None);
         assert_eq!(
             settled.quiet_for(&zone("7", false), now + Duration::from_secs(100)),
             Some(Duration::from_secs(500))
