@@ -26,10 +26,10 @@ use super::zone_metrics::{record_metrics, zone_labels};
 use super::zone_syncs;
 use crate::api::dns_zone::{DeletionPolicy, ZonePhase, ZoneType};
 use crate::api::{DnsZone, DnsZoneStatus, ZoneSync};
-use crate::reconcile::config::ZoneConfig;
+use crate::reconcile::config::Connection;
 use crate::reconcile::outcome::{FoldContext, ZoneEvent, fold};
 use crate::reconcile::ownership;
-use crate::reconcile::pass::{self, Mode, PassError, ZoneState};
+use crate::reconcile::pass::{self, Mode, Observing, PassError, ZoneState};
 use crate::reconcile::reason::ReadyReason;
 use crate::reconcile::status::{
     self as zone_status, ConditionUpdate, condition, requested_by, set_condition,
@@ -631,8 +631,15 @@ impl ZoneHost for OperatorHost<'_> {
         Ok(fetch_lookup(&self.ctx.client, self.ns, self.zone).await?)
     }
 
-    async fn test_connection(&mut self, cfg: &mut ZoneConfig) -> Result<Option<String>, PassError> {
-        test_connection(self.rt, cfg).await
+    async fn test_connection(
+        &mut self,
+        connection: &mut Connection,
+    ) -> Result<Option<String>, PassError> {
+        test_connection(self.rt, connection).await
+    }
+
+    fn observe(&mut self, connection: &Connection) -> Observing<Error> {
+        Observing::start(connection.clone(), self.rt.state.snapshot.take())
     }
 
     async fn state(&mut self, _origin: &Name) -> Result<&mut ZoneState, Error> {
@@ -651,7 +658,7 @@ impl ZoneHost for OperatorHost<'_> {
 /// used and the failure is reported. Returns the rejection message, if any.
 async fn test_connection(
     rt: &mut super::context::ZoneRuntime,
-    cfg: &mut ZoneConfig,
+    cfg: &mut Connection,
 ) -> Result<Option<String>, PassError> {
     if rt.accepted_backend.as_ref() == Some(&cfg.backend) {
         return Ok(None);

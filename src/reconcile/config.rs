@@ -53,6 +53,17 @@ pub struct ZoneConfig {
     pub soa: SoaWant,
 }
 
+impl ZoneConfig {
+    /// The zone's connection, as [`connection`] resolved it (or a host set it back).
+    pub fn connection(&self) -> Connection {
+        Connection {
+            origin: self.origin.clone(),
+            backend: self.backend.clone(),
+            transfer: self.transfer.clone(),
+        }
+    }
+}
+
 /// Why a spec could not be resolved; each maps to a condition reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -265,11 +276,44 @@ pub fn endpoints(
     Ok((backend, transfer))
 }
 
-/// Resolves a spec. Record errors are all collected, so a user sees every bad record at once.
-pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, ConfigError> {
+/// Where a zone is and how to reach it: all its observation needs, resolved apart from its
+/// records so that the two can run side by side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub origin: Name,
+    pub backend: Endpoint,
+    pub transfer: Endpoint,
+}
+
+/// Resolves the zone name and the endpoints of a spec: the first of its checks, so a bad name
+/// or a missing Secret is reported before any record is read.
+pub fn connection(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<Connection, ConfigError> {
     let origin = Name::from_ascii(&spec.zone_name)
         .map_err(|e| ConfigError::InvalidZoneName(spec.zone_name.clone(), e.to_string()))?;
     let (backend, transfer) = endpoints(spec, lookup)?;
+    Ok(Connection {
+        origin,
+        backend,
+        transfer,
+    })
+}
+
+/// Resolves a spec. Record errors are all collected, so a user sees every bad record at once.
+pub fn resolve(spec: &DnsZoneSpec, lookup: &dyn Lookup) -> Result<ZoneConfig, ConfigError> {
+    resolve_with(spec, lookup, connection(spec, lookup)?)
+}
+
+/// Resolves the rest of a spec onto its [`connection`].
+pub fn resolve_with(
+    spec: &DnsZoneSpec,
+    lookup: &dyn Lookup,
+    connection: Connection,
+) -> Result<ZoneConfig, ConfigError> {
+    let Connection {
+        origin,
+        backend,
+        transfer,
+    } = connection;
     let default_ttl = u32::try_from(spec.ttl).unwrap_or(3600);
     let records = validation::parse_record_sets(&origin, default_ttl, &spec.records)
         .map_err(ConfigError::InvalidRecords)?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use super::config::{Endpoint, ZoneConfig};
+use super::config::{Connection, Endpoint, ZoneConfig};
 use super::reason::DnsReason;
 use super::soa::{ServedSoaFields, SoaMemory};
 use crate::api::dns_zone::DriftPolicy;
@@ -145,13 +145,15 @@ pub enum PassError {
     Resolve { server: String, detail: String },
     #[error(transparent)]
     Dns(#[from] DnsError),
+    #[error("the observation of {server} was cancelled")]
+    Cancelled { server: String },
 }
 
 impl PassError {
     /// The condition reason.
     pub fn reason(&self) -> DnsReason {
         match self {
-            PassError::Resolve { .. } => DnsReason::ConnectionFailed,
+            PassError::Resolve { .. } | PassError::Cancelled { .. } => DnsReason::ConnectionFailed,
             PassError::Dns(e) => DnsReason::from(e),
         }
     }
@@ -357,19 +359,118 @@ pub async fn run(
     state: &mut ZoneState,
     mode: Mode,
 ) -> Result<PassReport, PassError> {
-    let serial_before = soa_serial(&cfg.backend, &cfg.origin).await?;
-    let known_before = state.snapshot.as_deref().map_or(0, content_rrsets);
-    let mut transfers = Vec::new();
-    if let Some(t) = refresh_snapshot(
-        &cfg.transfer,
-        &cfg.origin,
-        serial_before,
-        &mut state.snapshot,
-    )
-    .await?
-    {
-        transfers.push(t);
+    let observed = observe(cfg.connection(), state.snapshot.take()).await;
+    run_observed(cfg, state, observed, mode).await
+}
+
+/// The backend as a pass found it before planning: the snapshot brought up to the server's
+/// serial, or why it could not be (the snapshot then as the attempt left it).
+pub struct Observed {
+    pub snapshot: Option<Arc<Zone>>,
+    /// Content RRsets of the snapshot before the observation: what an emptied zone is
+    /// measured against.
+    known_before: usize,
+    result: Result<(u32, Option<TransferStats>), PassError>,
+}
+
+/// Reads the backend's SOA serial and brings `snapshot` to it. It owns what it works on, so it
+/// can run on a task of its own while the zone's records are resolved ([`Observing`]).
+pub async fn observe(connection: Connection, mut snapshot: Option<Arc<Zone>>) -> Observed {
+    let known_before = snapshot.as_deref().map_or(0, content_rrsets);
+    let result = async {
+        let serial = soa_serial(&connection.backend, &connection.origin).await?;
+        let transfer = refresh_snapshot(
+            &connection.transfer,
+            &connection.origin,
+            serial,
+            &mut snapshot,
+        )
+        .await?;
+        Ok((serial, transfer))
     }
+    .await;
+    Observed {
+        snapshot,
+        known_before,
+        result,
+    }
+}
+
+/// An [`observe`] running on its own task; `E` is the host's error, should it first have to
+/// read the snapshot it starts from. Dropped unfinished, it stops: nothing is left reading
+/// from a server for a pass that will not use it.
+pub struct Observing<E> {
+    server: String,
+    task: Option<tokio::task::JoinHandle<Result<Observed, E>>>,
+}
+
+impl<E: Send + 'static> Observing<E> {
+    /// Observes from a snapshot in hand.
+    pub fn start(connection: Connection, snapshot: Option<Arc<Zone>>) -> Self {
+        Self::spawn(connection.backend.server.clone(), async move {
+            Ok(observe(connection, snapshot).await)
+        })
+    }
+
+    /// Runs `observation` (an [`observe`] after reading the snapshot it starts from) on its
+    /// own task; `server` names the backend should the task be cancelled.
+    pub fn spawn(
+        server: String,
+        observation: impl Future<Output = Result<Observed, E>> + Send + 'static,
+    ) -> Self {
+        Self {
+            server,
+            task: Some(tokio::spawn(observation)),
+        }
+    }
+}
+
+impl<E> Observing<E> {
+    pub async fn finish(mut self) -> Result<Observed, E> {
+        let Some(task) = self.task.take() else {
+            return Ok(self.cancelled());
+        };
+        match task.await {
+            Ok(observed) => observed,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Ok(self.cancelled()),
+            },
+        }
+    }
+
+    /// Only a runtime shutting down cancels the task while it is awaited.
+    fn cancelled(&self) -> Observed {
+        Observed {
+            snapshot: None,
+            known_before: 0,
+            result: Err(PassError::Cancelled {
+                server: self.server.clone(),
+            }),
+        }
+    }
+}
+
+impl<E> Drop for Observing<E> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// [`run`] from an observation made beforehand: the snapshot it brought goes into `state`
+/// whatever the outcome, as an observation made inside the pass would have left it.
+pub async fn run_observed(
+    cfg: &ZoneConfig,
+    state: &mut ZoneState,
+    observed: Observed,
+    mode: Mode,
+) -> Result<PassReport, PassError> {
+    state.snapshot = observed.snapshot;
+    let known_before = observed.known_before;
+    let (serial_before, transfer) = observed.result?;
+    let mut transfers: Vec<TransferStats> = transfer.into_iter().collect();
     let mut report = plan_and_apply(
         cfg,
         state,

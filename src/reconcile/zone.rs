@@ -1,17 +1,18 @@
 //! One reconcile of one DnsZone, the same decisions for the operator and the standalone
-//! commands: suspended? → managed by another object? → resolve the spec → test the
-//! connection → check a secondary against its masters, or run a primary's pass. What differs
-//! between the two (where Secrets and state live, how a changed connection is judged) is the
-//! [`ZoneHost`]'s; what the result means for status and events is [`super::outcome::fold`]'s.
+//! commands: suspended? → managed by another object? → resolve the connection → test it →
+//! resolve the records while a primary's backend is observed → check a secondary against its
+//! masters, or run a primary's pass. What differs between the two (where Secrets and state
+//! live, how a changed connection is judged) is the [`ZoneHost`]'s; what the result means for
+//! status and events is [`super::outcome::fold`]'s.
 
 use hickory_proto::rr::Name;
 
 use crate::api::DnsZoneSpec;
 use crate::api::dns_zone::ZoneType;
 
-use super::config::{self, Lookup, ZoneConfig};
+use super::config::{self, Connection, Lookup};
 use super::outcome::Outcome;
-use super::pass::{self, Mode, PassError, PassReport, ZoneState};
+use super::pass::{self, Mode, Observing, PassError, PassReport, ZoneState};
 use super::secondary;
 
 /// What a reconcile needs from where it runs.
@@ -24,14 +25,20 @@ pub trait ZoneHost {
     fn lookup(&mut self) -> impl Future<Output = Result<Self::Lookup, Self::Error>> + Send;
 
     /// Judges the resolved connection before anything is sent. `Ok(Some(why))`: a changed
-    /// connection failed and `cfg` was set back to the last accepted one; `Err`: there is no
-    /// usable connection at all.
+    /// connection failed and `connection` was set back to the last accepted one; `Err`: there
+    /// is no usable connection at all.
     fn test_connection(
         &mut self,
-        cfg: &mut ZoneConfig,
+        connection: &mut Connection,
     ) -> impl Future<Output = Result<Option<String>, PassError>> + Send;
 
-    /// The zone's ownership and snapshot, loaded when first needed.
+    /// Starts observing a primary's backend from the snapshot the host keeps for the zone;
+    /// the observation holds the snapshot until the pass puts the observed one into
+    /// [`ZoneHost::state`].
+    fn observe(&mut self, connection: &Connection) -> Observing<Self::Error>;
+
+    /// The zone's ownership and SOA memory (and, after a pass, its snapshot), loaded when
+    /// first needed.
     fn state(
         &mut self,
         origin: &Name,
@@ -53,13 +60,33 @@ pub async fn reconcile_zone<H: ZoneHost>(
         return Ok(Outcome::Conflict { winner });
     }
     let lookup = host.lookup().await?;
-    let mut cfg = match pass::off_worker(|| config::resolve(spec, &lookup)) {
-        Ok(cfg) => cfg,
+    let mut connection = match config::connection(spec, &lookup) {
+        Ok(connection) => connection,
         Err(e) => return Ok(Outcome::Invalid(e)),
     };
+    let tested = host.test_connection(&mut connection).await;
+    // A primary's backend is observed while its records are resolved: for a big zone the
+    // transfer and the resolve are each a good part of the pass.
+    let observing = match (&tested, spec.zone_type) {
+        (Ok(_), ZoneType::Primary) => Some(host.observe(&connection)),
+        _ => None,
+    };
+    let origin = connection.origin.clone();
+    let resolved = pass::off_worker(|| config::resolve_with(spec, &lookup, connection));
     // The ConfigMap texts (28 MB for a 1M-record zone) are parsed: not held through the pass.
     drop(lookup);
-    let rejected_connection = match host.test_connection(&mut cfg).await {
+    let cfg = match resolved {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            // The snapshot the observation took is the zone's all the same.
+            if let Some(observing) = observing {
+                let observed = observing.finish().await?;
+                host.state(&origin).await?.snapshot = observed.snapshot;
+            }
+            return Ok(Outcome::Invalid(e));
+        }
+    };
+    let rejected_connection = match tested {
         Ok(rejected) => rejected,
         Err(e) => return Ok(Outcome::Failed(e)),
     };
@@ -69,16 +96,22 @@ pub async fn reconcile_zone<H: ZoneHost>(
             Ok(report) => Outcome::Secondary(report),
             Err(e) => Outcome::Failed(e),
         },
-        ZoneType::Primary => match pass::run(&cfg, state, mode).await {
-            Ok(report) => {
-                log_applied(&cfg.origin, &cfg.backend.server, &report);
-                Outcome::Pass {
-                    report: Box::new(report),
-                    rejected_connection,
+        ZoneType::Primary => {
+            let observed = match observing {
+                Some(observing) => observing.finish().await?,
+                None => pass::observe(cfg.connection(), state.snapshot.take()).await,
+            };
+            match pass::run_observed(&cfg, state, observed, mode).await {
+                Ok(report) => {
+                    log_applied(&cfg.origin, &cfg.backend.server, &report);
+                    Outcome::Pass {
+                        report: Box::new(report),
+                        rejected_connection,
+                    }
                 }
+                Err(e) => Outcome::Failed(e),
             }
-            Err(e) => Outcome::Failed(e),
-        },
+        }
     })
 }
 
@@ -127,6 +160,7 @@ mod tests {
     use crate::dns::diff::{Change, Plan};
     use crate::dns::model::{RRset, parse_rdata};
     use crate::dns::update::ApplyReport;
+    use crate::standalone::manifests::Manifests;
 
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -139,6 +173,84 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A host keeping its state in memory, as the operator does, with the demo's manifests.
+    struct MemoryHost {
+        manifests: Arc<Manifests>,
+        state: ZoneState,
+    }
+
+    struct SharedLookup(Arc<Manifests>);
+
+    impl Lookup for SharedLookup {
+        fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
+            Some(self.0.secret_value("default", name, key))
+        }
+        fn config_map(&self, name: &str, key: &str) -> Option<String> {
+            self.0
+                .config_map_value("default", name, key)
+                .map(str::to_string)
+        }
+    }
+
+    impl ZoneHost for MemoryHost {
+        type Error = std::convert::Infallible;
+        type Lookup = SharedLookup;
+
+        async fn lookup(&mut self) -> Result<SharedLookup, Self::Error> {
+            Ok(SharedLookup(self.manifests.clone()))
+        }
+        async fn test_connection(
+            &mut self,
+            _: &mut Connection,
+        ) -> Result<Option<String>, PassError> {
+            Ok(None)
+        }
+        fn observe(&mut self, connection: &Connection) -> Observing<Self::Error> {
+            Observing::start(connection.clone(), self.state.snapshot.take())
+        }
+        async fn state(&mut self, _: &Name) -> Result<&mut ZoneState, Self::Error> {
+            Ok(&mut self.state)
+        }
+    }
+
+    /// The observation runs beside the resolve of the records; when the records turn out
+    /// invalid, the snapshot it took is still the zone's (a big zone is not transferred whole
+    /// again once its typo is fixed).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invalid_spec_keeps_the_snapshot_its_observation_took() {
+        let opts = crate::standalone::demo::DemoOptions {
+            serve: false,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            key: None,
+        };
+        let backend = crate::standalone::demo::start_backend(&opts).await.unwrap();
+        let mut spec = backend.manifests.zones["default/example-com"].spec.clone();
+        let mut host = MemoryHost {
+            manifests: Arc::new(backend.manifests),
+            state: ZoneState::default(),
+        };
+        let outcome = reconcile_zone(&mut host, &spec, None, Mode::Plan)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Pass { .. }), "{outcome:?}");
+        let serial = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
+        assert!(serial.is_some(), "the pass keeps what it transferred");
+
+        spec.records.push(crate::api::dns_zone::RecordSet {
+            name: "bad".into(),
+            record_type: crate::api::shared::RecordType::A,
+            ttl: None,
+            data: vec!["not-an-address".into()],
+            owner_group: None,
+        });
+        let outcome = reconcile_zone(&mut host, &spec, None, Mode::Plan)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
+        let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
+        assert_eq!(kept, serial, "the snapshot outlives the invalid spec");
     }
 
     #[test]

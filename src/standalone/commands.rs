@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use hickory_proto::rr::Name;
 use serde::Serialize;
 
-use super::manifests::Manifests;
+use super::manifests::{ManifestError, Manifests};
 use super::progress::Working;
 use super::state::{StateError, ZoneDir};
 use crate::api::DnsZone;
@@ -16,9 +16,9 @@ use crate::api::shared::ChangeType;
 use crate::api::zone_sync::{SyncMethod, SyncPhase, ZoneSyncStatus};
 use crate::dns::diff::{Change, change_lines};
 use crate::dns::transfer::BoundsOverride;
-use crate::reconcile::config::{self, Lookup, ZoneConfig};
+use crate::reconcile::config::{self, Connection, Lookup};
 use crate::reconcile::outcome::{FoldContext, Outcome, fold, new_change_id};
-use crate::reconcile::pass::{Mode, PassError, ZoneState};
+use crate::reconcile::pass::{self, Mode, Observing, PassError, ZoneState};
 use crate::reconcile::reason::SyncReason;
 use crate::reconcile::status::{condition, is_true, now};
 use crate::reconcile::sync;
@@ -31,33 +31,32 @@ struct StateDirHost<'a> {
     namespace: String,
     dir: ZoneDir,
     state: Option<ZoneState>,
-    /// The stored state being read for this origin while the zone's records are resolved.
-    prefetch: Option<(Name, tokio::task::JoinHandle<Result<ZoneState, StateError>>)>,
+    /// Ownership and SOA memory, read on another worker while the zone's records are resolved.
+    prefetch: Option<tokio::task::JoinHandle<Result<ZoneState, StateError>>>,
+    /// An observation started before the manifests' records were read.
+    early: Option<EarlyObservation>,
 }
 
 impl<'a> StateDirHost<'a> {
-    /// A host for one zone object; the stored state of `zone_name` starts loading at once, on
-    /// another worker: it and the resolve of the manifest's records are independent, and each
-    /// is a third of a big zone's plan.
+    /// A host for one zone object; its stored ownership starts loading at once, on another
+    /// worker: it and the resolve of the manifest's records are independent.
     fn new(
         manifests: &'a Manifests,
         state_dir: &Path,
         namespace: &str,
         name: &str,
-        zone_name: &str,
+        early: Option<EarlyObservation>,
     ) -> Self {
-        let prefetch = Name::from_ascii(zone_name).ok().map(|origin| {
-            let dir = ZoneDir::new(state_dir, namespace, name);
-            let task_origin = origin.clone();
-            let task = tokio::spawn(async move { load_state(&dir, &task_origin).await });
-            (origin, task)
-        });
+        let dir = ZoneDir::new(state_dir, namespace, name);
+        let stored = dir.clone();
+        let prefetch = tokio::task::spawn_blocking(move || load_state(&stored));
         Self {
             manifests,
             namespace: namespace.to_string(),
-            dir: ZoneDir::new(state_dir, namespace, name),
+            dir,
             state: None,
-            prefetch,
+            prefetch: Some(prefetch),
+            early,
         }
     }
 
@@ -88,37 +87,86 @@ impl<'a> ZoneHost for StateDirHost<'a> {
 
     async fn test_connection(
         &mut self,
-        _cfg: &mut ZoneConfig,
+        _connection: &mut Connection,
     ) -> Result<Option<String>, PassError> {
         Ok(None)
     }
 
-    async fn state(&mut self, origin: &Name) -> Result<&mut ZoneState, StateError> {
-        let prefetched = match self.prefetch.take() {
-            Some((name, task)) if name == *origin => task.await.ok(),
-            Some((_, task)) => {
-                task.abort();
-                None
-            }
-            None => None,
-        };
-        let state = match (self.state.take(), prefetched) {
+    fn observe(&mut self, connection: &Connection) -> Observing<StateError> {
+        match self.early.take() {
+            Some(early) if early.connection == *connection => early.observing,
+            // Started for a connection the whole manifest does not have: dropped, it stops.
+            _ => observe_stored(self.dir.clone(), connection.clone()),
+        }
+    }
+
+    async fn state(&mut self, _origin: &Name) -> Result<&mut ZoneState, StateError> {
+        let state = match (self.state.take(), self.prefetch.take()) {
             (Some(state), _) => state,
-            (None, Some(loaded)) => loaded?,
-            // No prefetch, or its task panicked: read it here.
-            (None, None) => load_state(&self.dir, origin).await?,
+            (None, Some(task)) => match task.await {
+                Ok(loaded) => loaded?,
+                // The task panicked: read it here.
+                Err(_) => load_state(&self.dir)?,
+            },
+            (None, None) => load_state(&self.dir)?,
         };
         Ok(self.state.insert(state))
     }
 }
 
-/// A zone's stored state: ownership, snapshot and SOA memory.
-async fn load_state(dir: &ZoneDir, origin: &Name) -> Result<ZoneState, StateError> {
+/// A zone's stored ownership and SOA memory; its snapshot is read by [`observe_stored`].
+fn load_state(dir: &ZoneDir) -> Result<ZoneState, StateError> {
     Ok(ZoneState {
         owned: dir.load_owned()?,
-        snapshot: dir.load_snapshot(origin).await?.map(std::sync::Arc::new),
+        snapshot: None,
         soa: dir.load_soa()?,
     })
+}
+
+/// Observes a zone's backend from the snapshot stored for it, both on their own task.
+fn observe_stored(dir: ZoneDir, connection: Connection) -> Observing<StateError> {
+    Observing::spawn(connection.backend.server.clone(), async move {
+        let snapshot = dir.load_snapshot(&connection.origin).await?;
+        Ok(pass::observe(connection, snapshot.map(std::sync::Arc::new)).await)
+    })
+}
+
+/// The observation of the first zone to plan, started as soon as its connection is known:
+/// reading a big `records:` list and transferring the zone then overlap.
+pub struct EarlyObservation {
+    /// `namespace/name` of the zone object.
+    key: String,
+    connection: Connection,
+    observing: Observing<StateError>,
+}
+
+impl EarlyObservation {
+    /// Starts observing the first primary of `headers` (manifests whose big lists are not read
+    /// yet), when its connection resolves from them.
+    fn start(headers: &Manifests, state_dir: &Path) -> Option<Self> {
+        let zone = headers
+            .zones
+            .values()
+            .find(|z| z.spec.zone_type == ZoneType::Primary && !z.spec.suspend)?;
+        let (namespace, name) = zone_key(zone);
+        let lookup = ManifestLookup {
+            manifests: headers,
+            namespace: namespace.clone(),
+        };
+        let connection = config::connection(&zone.spec, &lookup).ok()?;
+        let dir = ZoneDir::new(state_dir, &namespace, &name);
+        Some(Self {
+            key: super::manifests::object_key(Some(&namespace), &name),
+            observing: observe_stored(dir, connection.clone()),
+            connection,
+        })
+    }
+
+    /// This observation, if it is of the zone object `namespace/name`.
+    fn of(early: &mut Option<Self>, namespace: &str, name: &str) -> Option<Self> {
+        let key = super::manifests::object_key(Some(namespace), name);
+        early.take_if(|e| e.key == key)
+    }
 }
 
 /// Reads a zone's Secrets and ConfigMaps from the loaded manifests.
@@ -200,10 +248,20 @@ pub fn plan_lines(changes: &[Change]) -> Vec<String> {
     change_lines(changes)
 }
 
+/// Loads manifests, the first zone's server observed while their big lists are read.
+fn load_observing(
+    paths: &[PathBuf],
+    state_dir: &Path,
+) -> Result<(Manifests, Option<EarlyObservation>), ManifestError> {
+    let reading = Manifests::read(paths)?;
+    let early = EarlyObservation::start(reading.headers(), state_dir);
+    Ok((reading.finish()?, early))
+}
+
 /// `zonekeeper plan`: exit code 0 no changes, 2 changes pending, 1 error.
 pub async fn plan(paths: &[PathBuf], state_dir: &Path, output: Output) -> (i32, String) {
-    match Manifests::load(paths) {
-        Ok(m) => plan_manifests(&m, state_dir, output).await,
+    match load_observing(paths, state_dir) {
+        Ok((m, early)) => plan_observing(&m, state_dir, output, early).await,
         Err(e) => (1, format!("error: {e}\n")),
     }
 }
@@ -213,6 +271,15 @@ pub async fn plan_manifests(
     manifests: &Manifests,
     state_dir: &Path,
     output: Output,
+) -> (i32, String) {
+    plan_observing(manifests, state_dir, output, None).await
+}
+
+async fn plan_observing(
+    manifests: &Manifests,
+    state_dir: &Path,
+    output: Output,
+    mut early: Option<EarlyObservation>,
 ) -> (i32, String) {
     let mut plans = Vec::new();
     let mut code = 0;
@@ -236,7 +303,8 @@ pub async fn plan_manifests(
             plans.push(p);
             continue;
         }
-        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name, &zone.spec.zone_name);
+        let early = EarlyObservation::of(&mut early, &ns, &name);
+        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name, early);
         match reconcile_zone(&mut host, &zone.spec, None, Mode::Plan).await {
             Ok(Outcome::Pass { report, .. }) => {
                 let (a, u, d) = report.plan.counts();
@@ -320,14 +388,22 @@ fn render_plans(plans: &[ZonePlan]) -> String {
 /// `zonekeeper apply`: runs the pass and prints each zone's resulting status as YAML.
 /// Exit code 0 when every zone is Ready, 1 otherwise.
 pub async fn apply(paths: &[PathBuf], state_dir: &Path) -> (i32, String) {
-    match Manifests::load(paths) {
-        Ok(m) => apply_manifests(&m, state_dir).await,
+    match load_observing(paths, state_dir) {
+        Ok((m, early)) => apply_observing(&m, state_dir, early).await,
         Err(e) => (1, format!("error: {e}\n")),
     }
 }
 
 /// `apply` over manifests already loaded.
 pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, String) {
+    apply_observing(manifests, state_dir, None).await
+}
+
+async fn apply_observing(
+    manifests: &Manifests,
+    state_dir: &Path,
+    mut early: Option<EarlyObservation>,
+) -> (i32, String) {
     let mut out = String::new();
     let mut code = 0;
     for zone in manifests.zones.values() {
@@ -347,7 +423,8 @@ pub async fn apply_manifests(manifests: &Manifests, state_dir: &Path) -> (i32, S
             drift_policy: zone.spec.management.drift_policy,
             now: now(),
         };
-        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name, &zone.spec.zone_name);
+        let early = EarlyObservation::of(&mut early, &ns, &name);
+        let mut host = StateDirHost::new(manifests, state_dir, &ns, &name, early);
         let working = Working::start(format!("applying {}", zone.spec.zone_name));
         let outcome = reconcile_zone(&mut host, &zone.spec, None, Mode::Apply).await;
         drop(working);

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -64,10 +65,69 @@ pub fn object_key(namespace: Option<&str>, name: &str) -> String {
     format!("{}/{name}", namespace.unwrap_or("default"))
 }
 
+/// Manifests read but for the items of their big `records:` lists (see [`slices`]): every
+/// object is there, a zone with such a list holding only its first item. What a zone's
+/// connection needs is known before its records are, so its server can be asked meanwhile.
+pub struct Reading {
+    headers: Manifests,
+    /// Every file's path and text: the lists' items are in them, and should a list not read
+    /// apart, the files are read again the usual way.
+    texts: Vec<(String, String)>,
+    /// The lists left to read, by file.
+    lists: Vec<(usize, PendingList)>,
+}
+
+/// The items of one big list: where they are in their file's text, and whose they are.
+struct PendingList {
+    /// `namespace/name` of the zone object.
+    zone: String,
+    /// Byte ranges of the text, each with its number of items.
+    slices: Vec<(Range<usize>, usize)>,
+}
+
+impl Reading {
+    /// The objects read so far; zones with big lists hold their first record only.
+    pub fn headers(&self) -> &Manifests {
+        &self.headers
+    }
+
+    /// Reads the lists' items into their zones.
+    pub fn finish(self) -> Result<Manifests, ManifestError> {
+        let Reading {
+            mut headers,
+            texts,
+            lists,
+        } = self;
+        if lists.is_empty() {
+            return Ok(headers);
+        }
+        let read = object_schema("", "DnsZone", "").ok().and_then(|schema| {
+            let item_schema = records_apart(&schema).and_then(slices::item_schema)?;
+            lists
+                .iter()
+                .try_for_each(|(file, list)| headers.read_list(item_schema, &texts[*file].1, list))
+        });
+        if read.is_some() {
+            return Ok(headers);
+        }
+        let mut whole = Manifests::default();
+        for (path, text) in &texts {
+            whole.add_text(path, text)?;
+        }
+        Ok(whole)
+    }
+}
+
 impl Manifests {
     /// Loads every path; `-` reads standard input.
     pub fn load(paths: &[PathBuf]) -> Result<Self, ManifestError> {
-        let mut out = Self::default();
+        Self::read(paths)?.finish()
+    }
+
+    /// Reads every path but the items of big `records:` lists, which [`Reading::finish`]
+    /// reads.
+    pub fn read(paths: &[PathBuf]) -> Result<Reading, ManifestError> {
+        let mut texts = Vec::new();
         for path in paths {
             if path.as_os_str() == "-" {
                 let mut text = String::new();
@@ -77,7 +137,7 @@ impl Manifests {
                         path: "-".into(),
                         source,
                     })?;
-                out.add_text("-", &text)?;
+                texts.push(("-".to_string(), text));
             } else {
                 for file in files_below(path)? {
                     let text =
@@ -85,11 +145,25 @@ impl Manifests {
                             path: file.display().to_string(),
                             source,
                         })?;
-                    out.add_text(&file.display().to_string(), &text)?;
+                    texts.push((file.display().to_string(), text));
                 }
             }
         }
-        Ok(out)
+        let mut headers = Manifests::default();
+        let mut lists = Vec::new();
+        for (file, (path, text)) in texts.iter().enumerate() {
+            let sliced = Self::headers_in_slices(path, text, slices::MIN_ITEMS)
+                .and_then(|(objects, pending)| headers.take_all(objects).then_some(pending));
+            match sliced {
+                Some(pending) => lists.extend(pending.into_iter().map(|list| (file, list))),
+                None => headers.add_text_whole(path, text)?,
+            }
+        }
+        Ok(Reading {
+            headers,
+            texts,
+            lists,
+        })
     }
 
     /// Adds the objects of one YAML stream; `path` names it in errors.
@@ -106,16 +180,35 @@ impl Manifests {
     /// [`slices`]); `None` when the stream has no such list, or anything about it is not as
     /// expected, errors included: the whole read then gives the answer and its messages.
     fn read_in_slices(path: &str, text: &str, min_items: usize) -> Option<Manifests> {
+        let (mut out, lists) = Self::headers_in_slices(path, text, min_items)?;
+        let schema = object_schema(path, "DnsZone", "").ok()?;
+        let item_schema = records_apart(&schema).and_then(slices::item_schema)?;
+        for list in &lists {
+            out.read_list(item_schema, text, list)?;
+        }
+        Some(out)
+    }
+
+    /// The objects of a stream with big `spec.records` lists, the lists' items not read yet:
+    /// each zone with one holds its first item, and the list says where the others are.
+    fn headers_in_slices(
+        path: &str,
+        text: &str,
+        min_items: usize,
+    ) -> Option<(Manifests, Vec<PendingList>)> {
         let docs = slices::documents(text)?;
-        let cuts: Vec<Option<slices::Cut>> =
-            docs.iter().map(|d| slices::cut(d, min_items)).collect();
+        let cuts: Vec<Option<slices::Cut>> = docs
+            .iter()
+            .map(|(_, d)| slices::cut(d, min_items))
+            .collect();
         if cuts.iter().all(Option::is_none) {
             return None;
         }
         let schema = object_schema(path, "DnsZone", "").ok()?;
-        let item_schema = records_apart(&schema).and_then(slices::item_schema)?;
+        records_apart(&schema).and_then(slices::item_schema)?;
         let mut out = Manifests::default();
-        for (doc, cut) in docs.into_iter().zip(cuts) {
+        let mut lists = Vec::new();
+        for ((offset, doc), cut) in docs.into_iter().zip(cuts) {
             match cut {
                 None => {
                     let mut values = serde_yaml::Deserializer::from_str(doc);
@@ -137,16 +230,7 @@ impl Manifests {
                     if !ours || value["spec"]["records"].as_array() != Some(&first) {
                         return None;
                     }
-                    let mut records = Vec::new();
-                    for (slice, count) in &cut.slices {
-                        for item in slices::read_items(slice, *count)? {
-                            if !check_structure(item_schema, &item, "").is_empty() {
-                                return None;
-                            }
-                            records.push(serde_json::from_value::<RecordSet>(item).ok()?);
-                        }
-                    }
-                    let key = object_key(
+                    let zone = object_key(
                         value["metadata"]["namespace"].as_str(),
                         value["metadata"]["name"]
                             .as_str()
@@ -154,11 +238,37 @@ impl Manifests {
                             .unwrap_or_default(),
                     );
                     out.add_object(path, 0, value).ok()?;
-                    out.zones.get_mut(&key)?.spec.records.append(&mut records);
+                    let slices = cut.slices.into_iter();
+                    lists.push(PendingList {
+                        zone,
+                        slices: slices
+                            .map(|(r, count)| (offset + r.start..offset + r.end, count))
+                            .collect(),
+                    });
                 }
             }
         }
-        Some(out)
+        Some((out, lists))
+    }
+
+    /// Reads a list's items, each checked against the item schema, onto its zone; `None` on
+    /// anything unexpected.
+    fn read_list(&mut self, item_schema: &Value, text: &str, list: &PendingList) -> Option<()> {
+        let mut records = Vec::new();
+        for (range, count) in &list.slices {
+            for item in slices::read_items(text.get(range.clone())?, *count)? {
+                if !check_structure(item_schema, &item, "").is_empty() {
+                    return None;
+                }
+                records.push(serde_json::from_value::<RecordSet>(item).ok()?);
+            }
+        }
+        self.zones
+            .get_mut(&list.zone)?
+            .spec
+            .records
+            .append(&mut records);
+        Some(())
     }
 
     /// Adds objects read apart, unless one is already here (`false`, nothing added): the
@@ -602,6 +712,43 @@ mod tests {
         m.add_text("c.yaml", &big_stream(1_100)).unwrap();
         assert!(matches!(
             m.add_text("d.yaml", &big_stream(1_100)),
+            Err(ManifestError::Duplicate { .. })
+        ));
+    }
+
+    #[test]
+    fn a_reading_knows_the_zone_before_its_list_and_finishes_as_a_whole_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            dir.path().join(name)
+        };
+        let text = big_stream(1_100);
+        let paths = [write("big.yaml", &text)];
+        let reading = Manifests::read(&paths).unwrap();
+        let header = &reading.headers().zones["default/z"];
+        assert_eq!(header.spec.backend.server, "127.0.0.1:53");
+        assert_eq!(header.spec.records.len(), 1, "the list is not read yet");
+        assert!(reading.headers().secrets.contains_key("default/k"));
+        let read = reading.finish().unwrap();
+        let mut whole = Manifests::default();
+        whole.add_text_whole("big.yaml", &text).unwrap();
+        assert_eq!(json(&read.zones), json(&whole.zones));
+        assert_eq!(read.config_maps, whole.config_maps);
+
+        // An item refused once its list is read: the files are read again the usual way, with
+        // the usual message, and a zone another file repeats is still a duplicate.
+        let bad = text.replace("name: t702\n    type: TXT", "name: t702\n    type: BOGUS");
+        let paths = [write("bad.yaml", &bad)];
+        let reading = Manifests::read(&paths).unwrap();
+        let err = reading.finish().unwrap_err().to_string();
+        assert!(
+            err.contains("DnsZone z is invalid: spec.records[702].type: Unsupported value"),
+            "{err}"
+        );
+        let paths = [write("c.yaml", &text), write("d.yaml", &text)];
+        assert!(matches!(
+            Manifests::read(&paths),
             Err(ManifestError::Duplicate { .. })
         ));
     }

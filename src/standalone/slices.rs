@@ -9,6 +9,8 @@
 //! cut at. Whatever does not fit (directives, tabs, anchors used across a cut, a short list)
 //! gets no cut, and the caller reads that text the usual way.
 
+use std::ops::Range;
+
 use serde_json::Value;
 
 /// Items read at once.
@@ -90,10 +92,10 @@ fn lines(text: &str) -> Vec<Line<'_>> {
     out
 }
 
-/// The documents of a YAML stream, split at `---` lines; `None` when the stream has anything
-/// else that ends or starts a document (`...`, `--- value`, directives), whose numbering this
-/// split would have to reproduce.
-pub fn documents(text: &str) -> Option<Vec<&str>> {
+/// The documents of a YAML stream, split at `---` lines, each with its byte offset in `text`;
+/// `None` when the stream has anything else that ends or starts a document (`...`,
+/// `--- value`, directives), whose numbering this split would have to reproduce.
+pub fn documents(text: &str) -> Option<Vec<(usize, &str)>> {
     let mut docs = Vec::new();
     let mut start = 0;
     for line in lines(text) {
@@ -105,11 +107,11 @@ pub fn documents(text: &str) -> Option<Vec<&str>> {
             if !after.trim_end_matches([' ', '\t']).is_empty() {
                 return None;
             }
-            docs.push(&text[start..line.start]);
+            docs.push((start, &text[start..line.start]));
             start = line.start + t.len();
         }
     }
-    docs.push(&text[start..]);
+    docs.push((start, &text[start..]));
     Some(docs)
 }
 
@@ -120,8 +122,9 @@ pub struct Cut<'a> {
     pub rest: String,
     /// The first item's text: `rest`'s list must read as this item alone.
     pub first: &'a str,
-    /// The other items, in slices of at most [`SLICE`], each with its number of items.
-    pub slices: Vec<(&'a str, usize)>,
+    /// The other items, in slices of at most [`SLICE`]: byte ranges of the document, each
+    /// with its number of items.
+    pub slices: Vec<(Range<usize>, usize)>,
 }
 
 /// Cuts the items of a top-level `spec:`'s block `records:` list out of one document, when
@@ -191,7 +194,7 @@ pub fn cut(doc: &str, min_items: usize) -> Option<Cut<'_>> {
         .enumerate()
         .map(|(k, chunk)| {
             let stop = entries.get(1 + (k + 1) * SLICE).copied().unwrap_or(end);
-            (&doc[chunk[0]..stop], chunk.len())
+            (chunk[0]..stop, chunk.len())
         })
         .collect();
     Some(Cut {
@@ -241,7 +244,7 @@ mod tests {
     fn documents_split_at_plain_separators_only() {
         assert_eq!(
             documents("a: 1\n---\nb: 2\n--- \nc: 3").unwrap(),
-            ["a: 1\n", "\nb: 2\n", "\nc: 3"]
+            [(0, "a: 1\n"), (8, "\nb: 2\n"), (18, "\nc: 3")]
         );
         assert!(documents("a: 1\n--- !tag\nb: 2\n").is_none());
         assert!(documents("%YAML 1.2\n---\na: 1\n").is_none());
@@ -265,9 +268,12 @@ mod tests {
         );
         let counts: Vec<usize> = cut.slices.iter().map(|s| s.1).collect();
         assert_eq!(counts, [SLICE, 2]);
-        let last = read_items(cut.slices[1].0, 2).unwrap();
-        assert_eq!(last[1]["name"], format!("h{}", SLICE + 2));
-        assert!(read_items(cut.slices[1].0, 3).is_none());
+        let last = &d[cut.slices[1].0.clone()];
+        assert_eq!(
+            read_items(last, 2).unwrap()[1]["name"],
+            format!("h{}", SLICE + 2)
+        );
+        assert!(read_items(last, 3).is_none());
     }
 
     #[test]
@@ -278,7 +284,7 @@ mod tests {
         );
         let cut = cut(&d, 2).unwrap();
         assert_eq!(cut.slices.len(), 1);
-        let items = read_items(cut.slices[0].0, 4).unwrap();
+        let items = read_items(&d[cut.slices[0].0.clone()], 4).unwrap();
         assert_eq!(items[3]["data"][1], "192.0.2.2");
         assert!(cut.rest.contains("  type: Primary\n"));
     }

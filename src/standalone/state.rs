@@ -22,6 +22,7 @@ pub enum StateError {
 }
 
 /// The state directory of one zone object.
+#[derive(Clone)]
 pub struct ZoneDir {
     dir: PathBuf,
 }
