@@ -604,3 +604,77 @@ fn import_adopts_so_a_removed_record_is_planned_for_deletion() {
         text(&plan)
     );
 }
+
+/// A `records:` list long enough to be read in slices, after the zone's server is already
+/// being asked: plan, apply, and a no-change plan with and without stored state read as with a
+/// short list, and an item refused deep in the list is named by its field path.
+#[test]
+fn a_big_records_list_plans_and_applies_like_a_short_one() {
+    let server = DnsServer::start(
+        ServerKind::Bind,
+        &ZoneContent::new(ORIGIN, Vec::new()),
+        ServerOptions::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    let mut zone = format!(
+        "apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\n\
+         metadata: {{name: big, namespace: default}}\nspec:\n  zoneName: {ORIGIN}\n  type: Primary\n\
+         \x20 backend:\n    server: \"{}\"\n    tsigKeySecretRef: {{name: example-com-tsig}}\n  records:\n",
+        server.addr
+    );
+    for i in 0..1_500 {
+        zone.push_str(&format!(
+            "  - name: h{i}\n    type: A\n    data: [\"10.0.{}.{}\"]\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    // The Secret in a file read after the zone's: the zone's connection needs it all the same.
+    std::fs::write(manifests.join("a-zone.yaml"), &zone).unwrap();
+    std::fs::write(manifests.join("z-secret.yaml"), secret_yaml(&server.key)).unwrap();
+    let m = manifests.to_str().unwrap();
+    let state = dir.path().join("state");
+    let s = state.to_str().unwrap();
+    let fresh = dir.path().join("fresh");
+    let f = fresh.to_str().unwrap();
+
+    let plan = zonekeeper(&["plan", "-f", m, "--state-dir", s]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("1500 RRsets to add, 0 RRsets to change, 0 RRsets to delete"),
+        "{}",
+        text(&plan)
+    );
+    let apply = zonekeeper(&["apply", "-f", m, "--state-dir", s]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let served = server.axfr_lines();
+    assert!(
+        served
+            .iter()
+            .any(|l| l == "h1499.example.com. 3600 IN A 10.0.5.219"),
+        "{served:#?}"
+    );
+    for state_dir in [s, f] {
+        let again = zonekeeper(&["plan", "-f", m, "--state-dir", state_dir]);
+        assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+        assert!(text(&again).contains("no changes"), "{}", text(&again));
+    }
+
+    let broken = zone.replace(
+        "  - name: h1200\n    type: A\n",
+        "  - name: h1200\n    type: BOGUS\n",
+    );
+    assert_ne!(broken, zone);
+    std::fs::write(manifests.join("a-zone.yaml"), broken).unwrap();
+    let before = server.soa_serial();
+    let refused = zonekeeper(&["apply", "-f", m, "--state-dir", f]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("spec.records[1200].type: Unsupported value: \"BOGUS\""),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(server.soa_serial(), before);
+}

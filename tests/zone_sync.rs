@@ -1176,6 +1176,17 @@ async fn scheduled_drift_check_creates_syncs_as_zonekeeper() {
     op.stop().await;
 }
 
+/// A chunk ConfigMap no pointer names, as a save that crashed before its pointer flip leaves.
+async fn create_orphan(cms: &Api<ConfigMap>, name: &str, labels: serde_json::Value, chunk: &str) {
+    let orphan: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "binaryData": {"chunk": chunk},
+    }))
+    .unwrap();
+    cms.create(&Default::default(), &orphan).await.unwrap();
+}
+
 /// The store's crash safety on its own: chunks written without their pointer flip (a crash
 /// mid-save) never change what loads; the next save flips to a complete new set and removes
 /// the orphans, and the pointer itself survives that cleanup.
@@ -1191,14 +1202,14 @@ async fn snapshot_store_reads_old_or_new_never_a_mix() {
     assert!(s.load(&origin()).await.unwrap().unwrap() == old);
 
     // A crashed save: a chunk of another id, same labels, no pointer flip.
-    let orphan: ConfigMap = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "crash-zonekeeper-snapshot-deadbeef0000-0", "namespace": NS,
-            "labels": {"dns.zonekeeper.io/snapshot-of": "crash", "dns.zonekeeper.io/snapshot-id": "deadbeef0000"}},
-        "binaryData": {"chunk": "H4sIAAAAAAAA/w=="},
-    }))
-    .unwrap();
-    cms.create(&Default::default(), &orphan).await.unwrap();
+    let labels = json!({"dns.zonekeeper.io/snapshot-of": "crash", "dns.zonekeeper.io/snapshot-id": "deadbeef0000"});
+    create_orphan(
+        &cms,
+        "crash-zonekeeper-snapshot-deadbeef0000-0",
+        labels,
+        "H4sIAAAAAAAA/w==",
+    )
+    .await;
     assert!(s.load(&origin()).await.unwrap().unwrap() == old);
 
     server.nsupdate("update add crash.example.com. 300 IN A 192.0.2.9\n");
@@ -1307,14 +1318,8 @@ async fn chunked_pointer_known_before_removes_by_name_without_a_list() {
 
     // An orphan (a crash between chunk and pointer): a save that knows nothing lists and
     // removes it with the previous blob.
-    let orphan: ConfigMap = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "known-ptr-deadbeef0000-0", "namespace": NS,
-            "labels": {"test.zonekeeper.io/of": "known", "test.zonekeeper.io/id": "deadbeef0000"}},
-        "binaryData": {"chunk": "AA=="},
-    }))
-    .unwrap();
-    cms.create(&Default::default(), &orphan).await.unwrap();
+    let labels = json!({"test.zonekeeper.io/of": "known", "test.zonekeeper.io/id": "deadbeef0000"});
+    create_orphan(&cms, "known-ptr-deadbeef0000-0", labels, "AA==").await;
     let (third, _) = store
         .save(b"three", Default::default(), &Before::Unknown)
         .await

@@ -145,7 +145,7 @@ pub enum PassError {
     Resolve { server: String, detail: String },
     #[error(transparent)]
     Dns(#[from] DnsError),
-    #[error("the observation of {server} was cancelled")]
+    #[error("the observation of {server} was stopped")]
     Cancelled { server: String },
 }
 
@@ -359,7 +359,7 @@ pub async fn run(
     state: &mut ZoneState,
     mode: Mode,
 ) -> Result<PassReport, PassError> {
-    let observed = observe(cfg.connection(), state.snapshot.take()).await;
+    let observed = observe(cfg.connection(), state.snapshot.take(), Stop::never()).await;
     run_observed(cfg, state, observed, mode).await
 }
 
@@ -374,25 +374,57 @@ pub struct Observed {
 }
 
 /// Reads the backend's SOA serial and brings `snapshot` to it. It owns what it works on, so it
-/// can run on a task of its own while the zone's records are resolved ([`Observing`]).
-pub async fn observe(connection: Connection, mut snapshot: Option<Arc<Zone>>) -> Observed {
+/// can run on a task of its own while the zone's records are resolved ([`Observing`]). A
+/// `stop` requested while the SOA query is out ends it there, the snapshot untouched; a
+/// transfer, once begun, is finished (the snapshot is changed in place).
+pub async fn observe(
+    connection: Connection,
+    mut snapshot: Option<Arc<Zone>>,
+    stop: Stop,
+) -> Observed {
     let known_before = snapshot.as_deref().map_or(0, content_rrsets);
-    let result = async {
-        let serial = soa_serial(&connection.backend, &connection.origin).await?;
-        let transfer = refresh_snapshot(
+    let serial = tokio::select! {
+        serial = soa_serial(&connection.backend, &connection.origin) => serial,
+        () = stop.requested() => Err(PassError::Cancelled {
+            server: connection.backend.server.clone(),
+        }),
+    };
+    let result = match serial {
+        Ok(serial) => refresh_snapshot(
             &connection.transfer,
             &connection.origin,
             serial,
             &mut snapshot,
         )
-        .await?;
-        Ok((serial, transfer))
-    }
-    .await;
+        .await
+        .map(|transfer| (serial, transfer)),
+        Err(e) => Err(e),
+    };
     Observed {
         snapshot,
         known_before,
         result,
+    }
+}
+
+/// How an [`Observing`] asks its task to stop.
+pub struct Stop(Option<tokio::sync::oneshot::Receiver<()>>);
+
+impl Stop {
+    /// For an observation nothing will stop.
+    pub fn never() -> Self {
+        Stop(None)
+    }
+
+    async fn requested(self) {
+        let asked = match self.0 {
+            Some(asked) => asked.await.is_ok(),
+            None => false,
+        };
+        if !asked {
+            // No one can ask any more (the Observing is gone, and its task with it).
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -401,26 +433,29 @@ pub async fn observe(connection: Connection, mut snapshot: Option<Arc<Zone>>) ->
 /// from a server for a pass that will not use it.
 pub struct Observing<E> {
     server: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<Observed, E>>>,
 }
 
 impl<E: Send + 'static> Observing<E> {
     /// Observes from a snapshot in hand.
     pub fn start(connection: Connection, snapshot: Option<Arc<Zone>>) -> Self {
-        Self::spawn(connection.backend.server.clone(), async move {
-            Ok(observe(connection, snapshot).await)
+        Self::spawn(connection.backend.server.clone(), |stop| async move {
+            Ok(observe(connection, snapshot, stop).await)
         })
     }
 
-    /// Runs `observation` (an [`observe`] after reading the snapshot it starts from) on its
-    /// own task; `server` names the backend should the task be cancelled.
-    pub fn spawn(
-        server: String,
-        observation: impl Future<Output = Result<Observed, E>> + Send + 'static,
-    ) -> Self {
+    /// Runs `observation` (an [`observe`] after reading the snapshot it starts from, handed
+    /// the [`Stop`]) on its own task; `server` names the backend should the task be cancelled.
+    pub fn spawn<F>(server: String, observation: impl FnOnce(Stop) -> F) -> Self
+    where
+        F: Future<Output = Result<Observed, E>> + Send + 'static,
+    {
+        let (stop, asked) = tokio::sync::oneshot::channel();
         Self {
             server,
-            task: Some(tokio::spawn(observation)),
+            stop: Some(stop),
+            task: Some(tokio::spawn(observation(Stop(Some(asked))))),
         }
     }
 }
@@ -437,6 +472,17 @@ impl<E> Observing<E> {
                 Err(_) => Ok(self.cancelled()),
             },
         }
+    }
+
+    /// What the observation has when it is no longer wanted: it ends at once while its SOA
+    /// query is out (an unreachable server is not waited for), and finishes a transfer it
+    /// began, so the snapshot it holds stays whole.
+    pub async fn stop(mut self) -> Result<Observed, E> {
+        if let Some(stop) = self.stop.take() {
+            // An error: the task is done already.
+            let _ = stop.send(());
+        }
+        self.finish().await
     }
 
     /// Only a runtime shutting down cancels the task while it is awaited.

@@ -12,7 +12,7 @@ use crate::api::dns_zone::ZoneType;
 
 use super::config::{self, Connection, Lookup};
 use super::outcome::Outcome;
-use super::pass::{self, Mode, Observing, PassError, PassReport, ZoneState};
+use super::pass::{self, Mode, Observing, PassError, PassReport, Stop, ZoneState};
 use super::secondary;
 
 /// What a reconcile needs from where it runs.
@@ -80,7 +80,7 @@ pub async fn reconcile_zone<H: ZoneHost>(
         Err(e) => {
             // The snapshot the observation took is the zone's all the same.
             if let Some(observing) = observing {
-                let observed = observing.finish().await?;
+                let observed = observing.stop().await?;
                 host.state(&origin).await?.snapshot = observed.snapshot;
             }
             return Ok(Outcome::Invalid(e));
@@ -99,7 +99,10 @@ pub async fn reconcile_zone<H: ZoneHost>(
         ZoneType::Primary => {
             let observed = match observing {
                 Some(observing) => observing.finish().await?,
-                None => pass::observe(cfg.connection(), state.snapshot.take()).await,
+                None => {
+                    let snapshot = state.snapshot.take();
+                    pass::observe(cfg.connection(), snapshot, Stop::never()).await
+                }
             };
             match pass::run_observed(&cfg, state, observed, mode).await {
                 Ok(report) => {
@@ -251,6 +254,24 @@ mod tests {
         assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
         let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
         assert_eq!(kept, serial, "the snapshot outlives the invalid spec");
+
+        // A server that never answers: the invalid records are reported without waiting for
+        // the SOA query's timeout, and the snapshot is still kept.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        spec.backend.server = silent.local_addr().unwrap().to_string();
+        spec.backend.timeout = crate::api::shared::Duration::from_secs(120);
+        let started = std::time::Instant::now();
+        let outcome = reconcile_zone(&mut host, &spec, None, Mode::Plan)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited {:?} for a server that does not answer",
+            started.elapsed()
+        );
+        let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
+        assert_eq!(kept, serial, "the snapshot outlives the silent server too");
     }
 
     #[test]

@@ -125,9 +125,10 @@ fn load_state(dir: &ZoneDir) -> Result<ZoneState, StateError> {
 
 /// Observes a zone's backend from the snapshot stored for it, both on their own task.
 fn observe_stored(dir: ZoneDir, connection: Connection) -> Observing<StateError> {
-    Observing::spawn(connection.backend.server.clone(), async move {
+    Observing::spawn(connection.backend.server.clone(), |stop| async move {
         let snapshot = dir.load_snapshot(&connection.origin).await?;
-        Ok(pass::observe(connection, snapshot.map(std::sync::Arc::new)).await)
+        let snapshot = snapshot.map(std::sync::Arc::new);
+        Ok(pass::observe(connection, snapshot, stop).await)
     })
 }
 
