@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use support::dns_servers::{DnsServer, ServerKind, ServerOptions, TsigKey, ZoneContent};
@@ -51,7 +51,9 @@ fn without_soa(lines: &[String]) -> Vec<String> {
     v
 }
 
-fn plan_apply_plan(kind: ServerKind) {
+/// A server holding an empty `example.com.`, a temporary directory, and its `manifests`
+/// folder.
+fn empty_zone_and_dirs(kind: ServerKind) -> (DnsServer, tempfile::TempDir, PathBuf) {
     let server = DnsServer::start(
         kind,
         &ZoneContent::new(ORIGIN, Vec::new()),
@@ -60,6 +62,11 @@ fn plan_apply_plan(kind: ServerKind) {
     let dir = tempfile::tempdir().unwrap();
     let manifests = dir.path().join("manifests");
     std::fs::create_dir(&manifests).unwrap();
+    (server, dir, manifests)
+}
+
+fn plan_apply_plan(kind: ServerKind) {
+    let (server, dir, manifests) = empty_zone_and_dirs(kind);
     std::fs::write(manifests.join("secret.yaml"), secret_yaml(&server.key)).unwrap();
     std::fs::write(manifests.join("zone.yaml"), example_zone(&server)).unwrap();
     let state = dir.path().join("state");
@@ -441,14 +448,7 @@ fn import_of_a_big_zone_uses_config_maps() {
 /// say so and name what to check, and `plan` fails (a CI gate on it must not pass).
 #[test]
 fn a_zone_the_server_does_not_hold_is_reported_as_not_served() {
-    let server = DnsServer::start(
-        ServerKind::Bind,
-        &ZoneContent::new(ORIGIN, Vec::new()),
-        ServerOptions::default(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = dir.path().join("manifests");
-    std::fs::create_dir(&manifests).unwrap();
+    let (server, dir, manifests) = empty_zone_and_dirs(ServerKind::Bind);
     std::fs::write(manifests.join("secret.yaml"), secret_yaml(&server.key)).unwrap();
     let zone =
         example_zone(&server).replace("zoneName: example.com.", "zoneName: missing.example.com.");
@@ -610,14 +610,7 @@ fn import_adopts_so_a_removed_record_is_planned_for_deletion() {
 /// short list, and an item refused deep in the list is named by its field path.
 #[test]
 fn a_big_records_list_plans_and_applies_like_a_short_one() {
-    let server = DnsServer::start(
-        ServerKind::Bind,
-        &ZoneContent::new(ORIGIN, Vec::new()),
-        ServerOptions::default(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let manifests = dir.path().join("manifests");
-    std::fs::create_dir(&manifests).unwrap();
+    let (server, dir, manifests) = empty_zone_and_dirs(ServerKind::Bind);
     let mut zone = format!(
         "apiVersion: dns.zonekeeper.io/v1alpha1\nkind: DnsZone\n\
          metadata: {{name: big, namespace: default}}\nspec:\n  zoneName: {ORIGIN}\n  type: Primary\n\
