@@ -105,7 +105,10 @@ impl ZoneBuilder {
     fn build(&mut self) -> Zone {
         self.flush();
         let mut entries = std::mem::take(&mut self.entries);
-        entries.sort_unstable();
+        // A server sends its zone in an order close to the map's (BIND and Knot: canonical
+        // order): the stable sort finds the sorted runs and costs a pass where they are, the
+        // unstable one a full sort every time (50 ms of a 0.6 s 1M-record sync from Knot).
+        entries.sort();
         let mut merged: Vec<Box<[u8]>> = Vec::with_capacity(entries.len());
         let mut records = 0usize;
         let mut i = 0;
