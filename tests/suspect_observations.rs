@@ -1,5 +1,6 @@
 //! One observation never deletes or forgets, and every landed change is recorded: the pass
-//! and the sync against the hostile server fixture, whose zone can empty on demand.
+//! and the sync against the hostile server fixture, whose zone can empty on demand; an
+//! invalid spec does not cost a zone its snapshot (against BIND).
 
 mod support;
 
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use support::dns_servers::{DnsServer, ServerKind, ServerOptions, ZoneContent};
 use support::hostile::{Behaviour, HostileServer};
+use zonekeeper::api::DnsZoneSpec;
 use zonekeeper::api::DnsZoneStatus;
 use zonekeeper::api::dns_zone::{DriftPolicy, ZoneType};
 use zonekeeper::api::shared::ChangeStatus;
@@ -15,10 +18,11 @@ use zonekeeper::api::zone_sync::SyncMethod;
 use zonekeeper::dns::diff::{Change, Guard, SoaWant};
 use zonekeeper::dns::model::{Owned, RRset, Zone, parse_rdata};
 use zonekeeper::dns::tsig::TsigKey;
-use zonekeeper::reconcile::config::{Endpoint, ZoneConfig};
+use zonekeeper::reconcile::config::{Connection, Endpoint, Lookup, ZoneConfig};
 use zonekeeper::reconcile::outcome::{FoldContext, Outcome, fold};
-use zonekeeper::reconcile::pass::{self, Mode, Suspect, ZoneState};
+use zonekeeper::reconcile::pass::{self, Mode, Observing, PassError, Suspect, ZoneState};
 use zonekeeper::reconcile::sync::{SyncError, SyncGuard, sync_guarded};
+use zonekeeper::reconcile::zone::{ZoneHost, reconcile_zone};
 
 const ORIGIN: &str = "example.com.";
 const KEY_NAME: &str = "hostile-key.";
@@ -430,4 +434,104 @@ async fn a_zone_sync_passes_the_guard_only_with_allow_mass_deletion() {
         "allowMassDeletion lets the emptied zone through: {:?}",
         allowed.status
     );
+}
+
+/// A host keeping its state in memory, as the operator does; its one Secret, `tsig`, holds the
+/// server's key.
+struct MemoryHost {
+    key: support::dns_servers::TsigKey,
+    state: ZoneState,
+}
+
+struct KeyLookup(support::dns_servers::TsigKey);
+
+impl Lookup for KeyLookup {
+    fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
+        let k = &self.0;
+        (name == "tsig").then(|| match key {
+            "name" => Some(k.name.clone().into_bytes()),
+            "algorithm" => Some(k.algorithm.clone().into_bytes()),
+            "secret" => Some(k.secret_b64.clone().into_bytes()),
+            _ => None,
+        })
+    }
+    fn config_map(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+}
+
+impl ZoneHost for MemoryHost {
+    type Error = std::convert::Infallible;
+    type Lookup = KeyLookup;
+
+    async fn lookup(&mut self) -> Result<KeyLookup, Self::Error> {
+        Ok(KeyLookup(self.key.clone()))
+    }
+    async fn test_connection(&mut self, _: &mut Connection) -> Result<Option<String>, PassError> {
+        Ok(None)
+    }
+    fn observe(&mut self, connection: &Connection) -> Observing<Self::Error> {
+        Observing::start(connection.clone(), self.state.snapshot.take())
+    }
+    async fn state(&mut self, _: &Name) -> Result<&mut ZoneState, Self::Error> {
+        Ok(&mut self.state)
+    }
+}
+
+/// The observation runs beside the resolve of the records; when the records turn out
+/// invalid, the snapshot it took is still the zone's (a big zone is not transferred whole
+/// again once its typo is fixed), and a server that never answers is not waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_spec_keeps_the_snapshot_its_observation_took() {
+    let server = tokio::task::spawn_blocking(|| {
+        let zone = ZoneContent::new(ORIGIN, vec![]);
+        DnsServer::start(ServerKind::Bind, &zone, ServerOptions::default())
+    })
+    .await
+    .unwrap();
+    let spec = |server: String, data: &str| -> DnsZoneSpec {
+        serde_json::from_value(serde_json::json!({
+            "zoneName": ORIGIN,
+            "type": "Primary",
+            "backend": {"server": server, "tsigKeySecretRef": {"name": "tsig"}, "timeout": "120s"},
+            "records": [{"name": "www", "type": "A", "data": [data]}],
+        }))
+        .unwrap()
+    };
+    let mut host = MemoryHost {
+        key: server.key.clone(),
+        state: ZoneState::default(),
+    };
+    let valid = spec(server.addr.to_string(), "192.0.2.10");
+    let outcome = reconcile_zone(&mut host, &valid, None, Mode::Plan)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Pass { .. }), "{outcome:?}");
+    let serial = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
+    assert!(serial.is_some(), "the pass keeps what it transferred");
+
+    let invalid = spec(server.addr.to_string(), "not-an-address");
+    let outcome = reconcile_zone(&mut host, &invalid, None, Mode::Plan)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
+    let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
+    assert_eq!(kept, serial, "the snapshot outlives the invalid spec");
+
+    // A server that never answers (its SOA query would wait out the 120 s timeout): the
+    // invalid records are reported without waiting for it, and the snapshot is still kept.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let invalid = spec(silent.local_addr().unwrap().to_string(), "not-an-address");
+    let started = std::time::Instant::now();
+    let outcome = reconcile_zone(&mut host, &invalid, None, Mode::Plan)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited {:?} for a server that does not answer",
+        started.elapsed()
+    );
+    let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
+    assert_eq!(kept, serial, "the snapshot outlives the silent server too");
 }

@@ -1373,15 +1373,7 @@ async fn snapshot_deltas_replay_in_order_and_compact_into_a_new_base() {
         assert_eq!(now.serial, Some(serial + 1 + i));
         assert!(s.load(&origin()).await.unwrap().unwrap() == next);
         // Only the blobs the pointer names are kept.
-        let names: Vec<String> = cms
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|c| c.metadata.name)
-            .filter(|n| n.starts_with("compact-zonekeeper-snapshot-"))
-            .collect();
+        let names = config_maps_named(&cms, "compact-zonekeeper-snapshot-").await;
         let named = 1 + now.deltas.len();
         assert_eq!(names.len(), named, "{names:?}");
         zone = next;

@@ -163,7 +163,6 @@ mod tests {
     use crate::dns::diff::{Change, Plan};
     use crate::dns::model::{RRset, parse_rdata};
     use crate::dns::update::ApplyReport;
-    use crate::standalone::manifests::Manifests;
 
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -176,102 +175,6 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
-    }
-
-    /// A host keeping its state in memory, as the operator does, with the demo's manifests.
-    struct MemoryHost {
-        manifests: Arc<Manifests>,
-        state: ZoneState,
-    }
-
-    struct SharedLookup(Arc<Manifests>);
-
-    impl Lookup for SharedLookup {
-        fn secret(&self, name: &str, key: &str) -> Option<Option<Vec<u8>>> {
-            Some(self.0.secret_value("default", name, key))
-        }
-        fn config_map(&self, name: &str, key: &str) -> Option<String> {
-            self.0
-                .config_map_value("default", name, key)
-                .map(str::to_string)
-        }
-    }
-
-    impl ZoneHost for MemoryHost {
-        type Error = std::convert::Infallible;
-        type Lookup = SharedLookup;
-
-        async fn lookup(&mut self) -> Result<SharedLookup, Self::Error> {
-            Ok(SharedLookup(self.manifests.clone()))
-        }
-        async fn test_connection(
-            &mut self,
-            _: &mut Connection,
-        ) -> Result<Option<String>, PassError> {
-            Ok(None)
-        }
-        fn observe(&mut self, connection: &Connection) -> Observing<Self::Error> {
-            Observing::start(connection.clone(), self.state.snapshot.take())
-        }
-        async fn state(&mut self, _: &Name) -> Result<&mut ZoneState, Self::Error> {
-            Ok(&mut self.state)
-        }
-    }
-
-    /// The observation runs beside the resolve of the records; when the records turn out
-    /// invalid, the snapshot it took is still the zone's (a big zone is not transferred whole
-    /// again once its typo is fixed).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_invalid_spec_keeps_the_snapshot_its_observation_took() {
-        let opts = crate::standalone::demo::DemoOptions {
-            serve: false,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            key: None,
-        };
-        let backend = crate::standalone::demo::start_backend(&opts).await.unwrap();
-        let mut spec = backend.manifests.zones["default/example-com"].spec.clone();
-        let mut host = MemoryHost {
-            manifests: Arc::new(backend.manifests),
-            state: ZoneState::default(),
-        };
-        let outcome = reconcile_zone(&mut host, &spec, None, Mode::Plan)
-            .await
-            .unwrap();
-        assert!(matches!(outcome, Outcome::Pass { .. }), "{outcome:?}");
-        let serial = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
-        assert!(serial.is_some(), "the pass keeps what it transferred");
-
-        spec.records.push(crate::api::dns_zone::RecordSet {
-            name: "bad".into(),
-            record_type: crate::api::shared::RecordType::A,
-            ttl: None,
-            data: vec!["not-an-address".into()],
-            owner_group: None,
-        });
-        let outcome = reconcile_zone(&mut host, &spec, None, Mode::Plan)
-            .await
-            .unwrap();
-        assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
-        let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
-        assert_eq!(kept, serial, "the snapshot outlives the invalid spec");
-
-        // A server that never answers: the invalid records are reported without waiting for
-        // the SOA query's timeout, and the snapshot is still kept.
-        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        spec.backend.server = silent.local_addr().unwrap().to_string();
-        spec.backend.timeout = crate::api::shared::Duration::from_secs(120);
-        let started = std::time::Instant::now();
-        let outcome = reconcile_zone(&mut host, &spec, None, Mode::Plan)
-            .await
-            .unwrap();
-        assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "waited {:?} for a server that does not answer",
-            started.elapsed()
-        );
-        let kept = host.state.snapshot.as_ref().and_then(|z| z.soa_serial());
-        assert_eq!(kept, serial, "the snapshot outlives the silent server too");
     }
 
     #[test]
