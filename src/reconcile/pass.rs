@@ -531,17 +531,12 @@ pub async fn run_observed(
     let conflict = report.applied.as_ref().is_some_and(ApplyReport::conflict);
     if conflict && report.recheck_error.is_none() {
         let mut first = report;
-        let second = match soa_serial(&cfg.backend, &cfg.origin).await {
-            Ok(serial) => {
-                match refresh_snapshot(&cfg.transfer, &cfg.origin, serial, &mut state.snapshot)
-                    .await
-                {
-                    Ok(t) => {
-                        transfers.extend(t);
-                        plan_and_apply(cfg, state, mode, serial, known_before, &mut transfers).await
-                    }
-                    Err(e) => Err(e),
-                }
+        let again = observe(cfg.connection(), state.snapshot.take(), Stop::never()).await;
+        state.snapshot = again.snapshot;
+        let second = match again.result {
+            Ok((serial, t)) => {
+                transfers.extend(t);
+                plan_and_apply(cfg, state, mode, serial, known_before, &mut transfers).await
             }
             Err(e) => Err(e),
         };
