@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::model::{
-    Desired, Owned, RRset, RRsetKey, Zone, canonical_rdata, decode_key, name_eq, owned_key,
+    Desired, Entry, Owned, RRset, RRsetKey, Zone, ZoneBuilder, canonical_rdata, decode_key,
+    name_eq, owned_key,
 };
 
 /// One RRset change.
@@ -455,52 +456,120 @@ pub fn check_deletions(
 /// The change from snapshot `old` to snapshot `new`, SOA excluded (its serial is reported
 /// on its own).
 pub fn zone_diff(old: &Zone, new: &Zone) -> Vec<Change> {
-    let mut changes = Vec::new();
-    // Both zones iterate in the same byte order of their map keys, so one merge pass
-    // compares keys with memcmp; RRsets are compared (as canonical bytes) only under equal
-    // keys, and decoded only when they differ.
-    let mut a = old
-        .entries()
-        .filter(|e| e.rtype() != RecordType::SOA)
-        .peekable();
-    let mut b = new
-        .entries()
-        .filter(|e| e.rtype() != RecordType::SOA)
-        .peekable();
-    loop {
-        match (a.peek().copied(), b.peek().copied()) {
-            (None, None) => break,
-            (Some(x), None) => {
-                changes.push(Change::Delete(x.to_rrset()));
-                a.next();
-            }
-            (None, Some(y)) => {
-                changes.push(Change::Add(y.to_rrset()));
-                b.next();
-            }
-            (Some(x), Some(y)) => match x.key().cmp(y.key()) {
+    let mut merge = Merge::new(old);
+    for entry in new.entries() {
+        merge.step(entry);
+    }
+    merge.finish()
+}
+
+/// [`zone_diff`] as one merge pass: both zones iterate in the byte order of their map keys,
+/// so keys are compared with memcmp; RRsets are compared (as canonical bytes) only under
+/// equal keys, and decoded only when they differ.
+struct Merge<'o> {
+    old: std::iter::Peekable<Box<dyn Iterator<Item = Entry<'o>> + Send + 'o>>,
+    changes: Vec<Change>,
+}
+
+impl<'o> Merge<'o> {
+    fn new(old: &'o Zone) -> Self {
+        let entries: Box<dyn Iterator<Item = Entry<'o>> + Send + 'o> =
+            Box::new(old.entries().filter(|e| e.rtype() != RecordType::SOA));
+        Merge {
+            old: entries.peekable(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// The new zone's next entry, in key order.
+    fn step(&mut self, y: Entry<'_>) {
+        if y.rtype() == RecordType::SOA {
+            return;
+        }
+        while let Some(x) = self.old.peek().copied() {
+            match x.key().cmp(y.key()) {
                 std::cmp::Ordering::Less => {
-                    changes.push(Change::Delete(x.to_rrset()));
-                    a.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    changes.push(Change::Add(y.to_rrset()));
-                    b.next();
+                    self.changes.push(Change::Delete(x.to_rrset()));
+                    self.old.next();
                 }
                 std::cmp::Ordering::Equal => {
                     if !x.same(y) {
-                        changes.push(Change::Replace {
+                        self.changes.push(Change::Replace {
                             old: x.to_rrset(),
                             new: y.to_rrset(),
                         });
                     }
-                    a.next();
-                    b.next();
+                    self.old.next();
+                    return;
                 }
-            },
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        self.changes.push(Change::Add(y.to_rrset()));
+    }
+
+    /// The changes, once the new zone's entries are all stepped through.
+    fn finish(mut self) -> Vec<Change> {
+        for x in self.old {
+            self.changes.push(Change::Delete(x.to_rrset()));
+        }
+        self.changes
+    }
+}
+
+/// A zone arriving record by record (a transfer), built and diffed against the snapshot
+/// `old` as it comes: servers send in canonical order, so each RRset is stepped through
+/// [`zone_diff`]'s merge once it is whole, and the diff is ready when the last record is.
+/// Should the order break (an RRset comes apart), the whole diff runs at the end instead.
+pub struct StreamDiff<'o> {
+    old: &'o Zone,
+    builder: ZoneBuilder,
+    /// `None` once the order broke.
+    merge: Option<Merge<'o>>,
+    /// How many of the builder's RRsets the merge has seen.
+    merged: usize,
+}
+
+impl<'o> StreamDiff<'o> {
+    pub fn new(old: &'o Zone) -> Self {
+        StreamDiff {
+            old,
+            builder: ZoneBuilder::new(old.origin().clone()),
+            merge: Some(Merge::new(old)),
+            merged: 0,
         }
     }
-    changes
+
+    /// Adds one record, as [`ZoneBuilder::push`] does.
+    pub fn push(&mut self, record: Record) {
+        self.builder.push(record);
+        if self.builder.packed() > self.merged {
+            self.catch_up();
+        }
+    }
+
+    fn catch_up(&mut self) {
+        let Some(merge) = self.merge.as_mut() else {
+            return;
+        };
+        match self.builder.final_entries(self.merged) {
+            Some(entries) => entries.for_each(|e| merge.step(e)),
+            None => self.merge = None,
+        }
+        self.merged = self.builder.packed();
+    }
+
+    /// The zone of every record pushed, and the change from `old` to it ([`zone_diff`]).
+    pub fn finish(mut self) -> (Zone, Vec<Change>) {
+        self.builder.end_run();
+        self.catch_up();
+        let zone = self.builder.finish();
+        let changes = match self.merge {
+            Some(merge) => merge.finish(),
+            None => zone_diff(self.old, &zone),
+        };
+        (zone, changes)
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +578,7 @@ mod tests {
 
     use super::*;
     use crate::dns::model::parse_rdata;
+    use crate::dns::model::test_support::soa;
 
     fn origin() -> Name {
         Name::from_ascii("example.com.").unwrap()
@@ -555,14 +625,6 @@ mod tests {
             "the marker counts what was left out"
         );
         assert_eq!(cap_line("short", STATUS_LINE_MAX), "short");
-    }
-
-    fn soa(serial: u32) -> hickory_proto::rr::RData {
-        let ns = Name::from_ascii("ns1.example.com.").unwrap();
-        let mbox = Name::from_ascii("hostmaster.example.com.").unwrap();
-        hickory_proto::rr::RData::SOA(hickory_proto::rr::rdata::SOA::new(
-            ns, mbox, serial, 3600, 600, 86400, 300,
-        ))
     }
 
     fn zone(sets: &[RRset]) -> Zone {
@@ -767,5 +829,69 @@ mod tests {
             vec!["+ c.example.com. 300 IN TXT \"new\"".to_string()]
         );
         assert!(zone_diff(&new, &new).is_empty());
+    }
+
+    /// Whatever order a transfer sends in (canonical, as BIND and Knot do; arbitrary, with
+    /// RRsets split; with upper case midway), the streamed diff gives the zone record
+    /// inserts give and exactly `zone_diff` of it.
+    #[test]
+    fn a_streamed_diff_is_the_inserted_zone_and_its_zone_diff() {
+        use crate::dns::model::test_support::upper;
+        use proptest::prelude::*;
+        let names = [
+            "example.com.",
+            "a.example.com.",
+            "b.a.example.com.",
+            "c.example.com.",
+            "*.c.example.com.",
+            "d.example.com.",
+        ];
+        let record = |(n, t, v, ttl, up): (usize, u8, u8, u32, bool)| {
+            let mut name = Name::from_ascii(names[n]).unwrap();
+            if up {
+                name = upper(&name);
+            }
+            let (rtype, data) = match t {
+                0 => (RecordType::A, format!("192.0.2.{v}")),
+                1 => (RecordType::MX, format!("{v} mx{v}.example.com.")),
+                2 => (RecordType::TXT, format!("\"t{v}\"")),
+                _ => return Record::from_rdata(origin(), ttl, soa(u32::from(v))),
+            };
+            Record::from_rdata(name, ttl, parse_rdata(rtype, &origin(), &data).unwrap())
+        };
+        let inserted = |records: &[Record]| {
+            let mut zone = Zone::new(origin());
+            records.iter().for_each(|r| zone.insert(r.clone()));
+            zone
+        };
+        let spec = (
+            0..names.len(),
+            0..4u8,
+            0..3u8,
+            1..3u32,
+            proptest::bool::weighted(0.1),
+        );
+        let specs = || proptest::collection::vec(spec.clone(), 0..30);
+        proptest!(ProptestConfig::with_cases(400), |(old in specs(), new in specs(), order in 0..3u8)| {
+            let old = inserted(&old.into_iter().map(record).collect::<Vec<_>>());
+            let mut stream: Vec<Record> = new.into_iter().map(record).collect();
+            if order > 0 {
+                // As a server sends it: each RRset whole, in canonical order.
+                let zone = inserted(&stream);
+                stream = zone.rrsets().flat_map(|s| s.records().collect::<Vec<_>>()).collect();
+                if order == 1 {
+                    for r in &mut stream {
+                        r.set_name(r.name().to_lowercase());
+                    }
+                }
+            }
+            let mut streamed = StreamDiff::new(&old);
+            stream.iter().for_each(|r| streamed.push(r.clone()));
+            let (zone, changes) = streamed.finish();
+            let expected = inserted(&stream);
+            prop_assert_eq!(&zone, &expected);
+            prop_assert_eq!(zone.record_count(), expected.record_count());
+            prop_assert_eq!(changes, zone_diff(&old, &expected));
+        });
     }
 }

@@ -14,6 +14,7 @@ use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::TcpStream;
 
+use super::diff::{Change, StreamDiff};
 use super::error::{DnsError, DnsErrorKind, Operation};
 use super::model::{Zone, ZoneBuilder};
 use super::tsig::{self, ResponseVerifier, TsigKey};
@@ -319,6 +320,23 @@ pub async fn axfr_zone(
     })
     .await?;
     Ok((model.finish(), stats))
+}
+
+/// [`axfr_zone`] diffed against the snapshot `old` while it arrives: the zone and
+/// [`zone_diff`](super::diff::zone_diff)`(old, zone)`, the diff ready with the last record.
+pub async fn axfr_zone_diff(
+    server: SocketAddr,
+    old: &Zone,
+    opts: &TransferOptions,
+) -> Result<(Zone, Vec<Change>, TransferStats), DnsError> {
+    let mut model = StreamDiff::new(old);
+    let stats = axfr(server, old.origin(), opts, &mut |r| {
+        model.push(r);
+        Ok(())
+    })
+    .await?;
+    let (zone, changes) = model.finish();
+    Ok((zone, changes, stats))
 }
 
 /// Brings `observed` up to date by IXFR from its SOA serial: the steps are

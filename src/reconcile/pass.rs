@@ -207,6 +207,17 @@ pub async fn axfr_zone(
     Ok(transfer::axfr_zone(addr, origin, &transfer_options(endpoint, 0)).await?)
 }
 
+/// A full transfer diffed against the snapshot `old` as it arrives
+/// ([`transfer::axfr_zone_diff`]).
+pub async fn axfr_zone_diff(
+    endpoint: &Endpoint,
+    old: &Zone,
+) -> Result<(Zone, Vec<Change>, TransferStats), PassError> {
+    let addr = resolve_server(&endpoint.server).await?;
+    let opts = transfer_options(endpoint, old.record_count() as u64);
+    Ok(transfer::axfr_zone_diff(addr, old, &opts).await?)
+}
+
 /// Brings `snapshot` to the backend's `serial`: nothing when it is there already, IXFR from
 /// its serial when possible, AXFR otherwise. Returns the transfer figures when one ran.
 pub async fn refresh_snapshot(

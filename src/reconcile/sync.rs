@@ -8,14 +8,14 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::config::Endpoint;
 use super::pass::{
-    PassError, Suspect, axfr_zone, content_rrsets, resolve_server, transfer_options,
+    PassError, Suspect, axfr_zone_diff, content_rrsets, resolve_server, transfer_options,
 };
 use super::reason::SyncReason;
 use crate::api::dns_zone::ZonePhase;
 use crate::api::zone_sync::{
     SyncMethod, SyncPhase, SyncSummary, SyncedZone, TransferFigures, ZoneSyncStatus,
 };
-use crate::dns::diff::{self, Change, Guard};
+use crate::dns::diff::{self, Change, Guard, StreamDiff};
 use crate::dns::model::{RRsetKey, Zone};
 use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferStats};
 
@@ -199,19 +199,27 @@ pub async fn sync_owned(
                 Ok(a) => a,
                 Err(e) => return Err((e, Some(prev))),
             };
-            let mut full = Zone::new(origin.clone());
+            // A server without the history answers with the whole zone: diffed as it comes.
+            let mut full = StreamDiff::new(&prev);
             let ixfr = transfer::ixfr(addr, origin, from, &opts, &mut |record| {
-                full.insert(record);
+                full.push(record);
                 Ok(())
             })
             .await;
             let (outcome, stats) = match ixfr {
                 Ok(x) => x,
-                Err(e) => return Err((e.into(), Some(prev))),
+                Err(e) => {
+                    drop(full);
+                    return Err((e.into(), Some(prev)));
+                }
             };
             match outcome {
-                IxfrOutcome::UpToDate => Ok(report(Vec::new(), prev, stats, true)),
+                IxfrOutcome::UpToDate => {
+                    drop(full);
+                    Ok(report(Vec::new(), prev, stats, true))
+                }
                 IxfrOutcome::Incremental(steps) => {
+                    drop(full);
                     // Only the RRsets the steps touch can differ: keep those as they were,
                     // change the zone in place, and diff just them.
                     let touched: BTreeSet<RRsetKey> = steps
@@ -228,19 +236,18 @@ pub async fn sync_owned(
                     Ok(report(changes, prev, stats, true))
                 }
                 IxfrOutcome::Full => {
-                    let changes = diff::zone_diff(&prev, &full);
+                    let (full, changes) = full.finish();
                     Ok(report(changes, full, stats, false))
                 }
             }
         }
         (previous, _, _) => {
-            let (zone, stats) = match axfr_zone(transfer_endpoint, origin).await {
-                Ok(x) => x,
-                Err(e) => return Err((e, previous)),
-            };
             let empty = Zone::new(origin.clone());
-            let changes = diff::zone_diff(previous.as_ref().unwrap_or(&empty), &zone);
-            Ok(report(changes, zone, stats, false))
+            let old = previous.as_ref().unwrap_or(&empty);
+            match axfr_zone_diff(transfer_endpoint, old).await {
+                Ok((zone, changes, stats)) => Ok(report(changes, zone, stats, false)),
+                Err(e) => Err((e, previous)),
+            }
         }
     }
 }

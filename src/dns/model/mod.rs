@@ -44,6 +44,7 @@ pub use rrset::{RRset, RRsetKey};
 pub(crate) use rules::semantic_errors_indexed;
 pub use rules::{RuleError, semantic_errors};
 pub use svcb::SvcParamError;
+pub(crate) use zone::Entry;
 pub use zone::Zone;
 pub(crate) use zone::owned_key;
 pub use zone_builder::ZoneBuilder;

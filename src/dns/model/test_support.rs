@@ -15,6 +15,15 @@ pub(crate) fn origin() -> Name {
     Name::from_str("example.com.").unwrap()
 }
 
+/// The SOA of `origin()` at `serial`.
+pub(crate) fn soa(serial: u32) -> RData {
+    let ns = Name::from_ascii("ns1.example.com.").unwrap();
+    let mbox = Name::from_ascii("hostmaster.example.com.").unwrap();
+    RData::SOA(hickory_proto::rr::rdata::SOA::new(
+        ns, mbox, serial, 3600, 600, 86400, 300,
+    ))
+}
+
 /// (type, input text, printed form) for every supported type.
 pub(crate) fn samples() -> Vec<(RecordType, &'static str, &'static str)> {
     vec![

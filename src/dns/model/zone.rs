@@ -255,6 +255,14 @@ pub(crate) struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// A packed RRset with nothing kept verbatim.
+    pub(super) fn packed(entry: &'a [u8]) -> Self {
+        Entry {
+            view: View::of(entry),
+            verbatim: None,
+        }
+    }
+
     /// The map key: byte order is canonical order.
     pub(crate) fn key(self) -> &'a [u8] {
         self.view.key

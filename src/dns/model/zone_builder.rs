@@ -6,14 +6,18 @@
 //! records came apart. A record whose case or data canonical form would lose (see
 //! `zone::Verbatim`) switches the builder to record-by-record inserts from there on, so the
 //! result is always what [`Zone::insert`] of every record in order gives.
+//!
+//! Servers send a zone in canonical order (BIND, Knot), which is the map's order: while the
+//! packed RRsets keep arriving in strictly ascending key order, there is nothing to sort or
+//! merge at the end, and they can be diffed as they come (`diff::StreamDiff`).
 
 use std::collections::BTreeSet;
 
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::rr::{Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::packed_set::{View, pack};
-use super::zone::{Zone, embedded_names_have_upper, has_upper, write_key};
+use super::zone::{Entry, Zone, embedded_names_have_upper, has_upper, key_type, write_key};
 
 /// Collects records into a [`Zone`]; see the module documentation.
 pub struct ZoneBuilder {
@@ -21,6 +25,13 @@ pub struct ZoneBuilder {
     /// Set once a record needed [`Zone::insert`]: every later record goes there too.
     fallback: Option<Zone>,
     entries: Vec<Box<[u8]>>,
+    /// Records over `entries`, as packed (duplicates within a run dropped).
+    records: usize,
+    /// Whether `entries` are in strictly ascending key order: no RRset came apart yet.
+    ordered: bool,
+    /// The first SOA RRset, kept out of `entries`: a transfer opens with it, ahead of the
+    /// apex RRsets that sort before it (NS), which would otherwise break the order.
+    soa: Option<Box<[u8]>>,
     /// The RRset being received: its key, lowest TTL, and records (`spans` into `data`).
     run_key: Vec<u8>,
     run_ttl: u32,
@@ -36,6 +47,9 @@ impl ZoneBuilder {
             origin,
             fallback: None,
             entries: Vec::new(),
+            records: 0,
+            ordered: true,
+            soa: None,
             run_key: Vec::with_capacity(256),
             run_ttl: 0,
             run_data: Vec::with_capacity(512),
@@ -88,10 +102,53 @@ impl ZoneBuilder {
         let mut rdatas: Vec<&[u8]> = self.run_spans.iter().map(|&(a, b)| &data[a..b]).collect();
         rdatas.sort_unstable();
         rdatas.dedup();
-        self.entries
-            .push(pack(&self.run_key, self.run_ttl, &rdatas));
+        self.records += rdatas.len();
+        let entry = pack(&self.run_key, self.run_ttl, &rdatas);
+        let first = self.entries.is_empty() && self.soa.is_none();
+        if first && key_type(&self.run_key) == RecordType::SOA {
+            self.soa = Some(entry);
+            return self.clear_run();
+        }
+        let after_last = self
+            .entries
+            .last()
+            .is_none_or(|last| View::of(last).key < &self.run_key[..]);
+        let soa_again = self
+            .soa
+            .as_ref()
+            .is_some_and(|soa| View::of(soa).key == &self.run_key[..]);
+        self.ordered &= after_last && !soa_again;
+        self.entries.push(entry);
+        self.clear_run();
+    }
+
+    fn clear_run(&mut self) {
         self.run_data.clear();
         self.run_spans.clear();
+    }
+
+    /// Packs the RRset being received now: no record of it is to come.
+    pub(crate) fn end_run(&mut self) {
+        self.flush();
+    }
+
+    /// How many RRsets are packed so far.
+    pub(crate) fn packed(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The packed RRsets from the `from`th on, while every RRset so far arrived whole and in
+    /// ascending order, so that each is final; `None` once one did not (or a record needed
+    /// [`Zone::insert`]).
+    pub(crate) fn final_entries(&self, from: usize) -> Option<impl Iterator<Item = Entry<'_>>> {
+        let whole = self.ordered && self.fallback.is_none();
+        whole.then(|| {
+            self.entries
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| Entry::packed(e))
+        })
     }
 
     /// From here on records go through [`Zone::insert`], onto what was built so far.
@@ -105,6 +162,15 @@ impl ZoneBuilder {
     fn build(&mut self) -> Zone {
         self.flush();
         let mut entries = std::mem::take(&mut self.entries);
+        let soa = self.soa.take();
+        if self.ordered {
+            // Sorted and unique as they came: no sort or merge pass (45 ms at 1M).
+            let mut rrsets: BTreeSet<Box<[u8]>> = entries.into_iter().collect();
+            // A second SOA RRset of the same key would have broken the order.
+            rrsets.extend(soa);
+            return Zone::from_packed(self.origin.clone(), rrsets, self.records);
+        }
+        entries.extend(soa);
         // A server sends its zone in an order close to the map's (BIND and Knot: canonical
         // order): the stable sort finds the sorted runs and costs a pass where they are, the
         // unstable one a full sort every time (50 ms of a 0.6 s 1M-record sync from Knot).
@@ -200,5 +266,35 @@ mod tests {
                 |z: &Zone| -> Vec<String> { z.rrsets().map(|s| s.name.to_ascii()).collect() };
             assert_eq!(names(&built), names(&inserted), "owner case kept");
         }
+    }
+
+    /// RRsets sent whole in canonical order are final as they come; one sent in two parts
+    /// makes them all provisional, as does a record that needs `Zone::insert`.
+    #[test]
+    fn rrsets_in_canonical_order_are_final_as_they_come() {
+        let a = RecordType::A;
+        // As a transfer sends them: the SOA first, ahead of the apex NS.
+        let ordered = [
+            Record::from_rdata(origin(), 3600, soa(1)),
+            record("example.com.", 3600, RecordType::NS, "ns1.example.com."),
+            record("a.example.com.", 300, a, "192.0.2.1"),
+            record("a.example.com.", 300, a, "192.0.2.2"),
+            record("a.example.com.", 300, RecordType::TXT, "\"x\""),
+            record("b.a.example.com.", 300, a, "192.0.2.3"),
+            record("b.example.com.", 300, a, "192.0.2.4"),
+        ];
+        let finals = |stream: &[Record]| {
+            let mut builder = ZoneBuilder::new(origin());
+            stream.iter().for_each(|r| builder.push(r.clone()));
+            builder.end_run();
+            builder.final_entries(0).map(|e| e.count())
+        };
+        assert_eq!(finals(&ordered), Some(5));
+        let mut split = ordered.to_vec();
+        split.push(record("a.example.com.", 300, a, "192.0.2.9"));
+        assert_eq!(finals(&split), None);
+        let mut upper_case = ordered.to_vec();
+        upper_case.push(record("C.example.com.", 300, a, "192.0.2.5"));
+        assert_eq!(finals(&upper_case), None);
     }
 }
