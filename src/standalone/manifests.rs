@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::Value;
@@ -102,7 +103,7 @@ impl Reading {
             return Ok(headers);
         }
         let read = object_schema("", "DnsZone", "").ok().and_then(|schema| {
-            let item_schema = records_apart(&schema).and_then(slices::item_schema)?;
+            let item_schema = records_apart(schema).and_then(slices::item_schema)?;
             lists
                 .iter()
                 .try_for_each(|(file, list)| headers.read_list(item_schema, &texts[*file].1, list))
@@ -182,7 +183,7 @@ impl Manifests {
     fn read_in_slices(path: &str, text: &str, min_items: usize) -> Option<Manifests> {
         let (mut out, lists) = Self::headers_in_slices(path, text, min_items)?;
         let schema = object_schema(path, "DnsZone", "").ok()?;
-        let item_schema = records_apart(&schema).and_then(slices::item_schema)?;
+        let item_schema = records_apart(schema).and_then(slices::item_schema)?;
         for list in &lists {
             out.read_list(item_schema, text, list)?;
         }
@@ -205,7 +206,7 @@ impl Manifests {
             return None;
         }
         let schema = object_schema(path, "DnsZone", "").ok()?;
-        records_apart(&schema).and_then(slices::item_schema)?;
+        records_apart(schema).and_then(slices::item_schema)?;
         let mut out = Manifests::default();
         let mut lists = Vec::new();
         for ((offset, doc), cut) in docs.into_iter().zip(cuts) {
@@ -390,8 +391,8 @@ impl Manifests {
 /// 100k-record list about three copies of its JSON tree.
 fn admit(path: &str, kind: &str, name: &str, mut value: Value) -> Result<Value, ManifestError> {
     let schema = object_schema(path, kind, name)?;
-    let Some(records_schema) = records_apart(&schema) else {
-        return admit_whole(path, kind, name, &schema, value);
+    let Some(records_schema) = records_apart(schema) else {
+        return admit_whole(path, kind, name, schema, value);
     };
     let big_list = value
         .pointer("/spec/records")
@@ -402,16 +403,16 @@ fn admit(path: &str, kind: &str, name: &str, mut value: Value) -> Result<Value, 
     {
         // A refused list goes the whole way, so the errors are those (and in the order) of
         // one validation of the whole object.
-        return admit_whole(path, kind, name, &schema, value);
+        return admit_whole(path, kind, name, schema, value);
     }
     // The rest of the object meets its rules with a one-record stand-in: the spec rules only
     // ask whether the list is empty, and the record is one the list check accepted.
     let Some(list) = value.get_mut("spec").and_then(|s| s.get_mut("records")) else {
-        return admit_whole(path, kind, name, &schema, value);
+        return admit_whole(path, kind, name, schema, value);
     };
     let stand_in = list.as_array().and_then(|r| r.first()).cloned();
     let records = std::mem::replace(list, Value::Array(stand_in.into_iter().collect()));
-    let mut admitted = admit_whole(path, kind, name, &schema, value)?;
+    let mut admitted = admit_whole(path, kind, name, schema, value)?;
     if let Some(spec) = admitted.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("records".to_string(), records);
     }
@@ -456,11 +457,20 @@ fn collect_rules(schema: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn object_schema(path: &str, kind: &str, name: &str) -> Result<Value, ManifestError> {
-    crds()
-        .into_iter()
-        .find(|c| c.spec.names.kind == kind)
-        .and_then(|c| crd_schema(&c, VERSION))
+/// A kind's schema, built once per process: generating the CRDs takes ~3 ms, and a file with a
+/// big `records:` list asks for the DnsZone schema three times (headers, items, the object).
+fn object_schema(path: &str, kind: &str, name: &str) -> Result<&'static Value, ManifestError> {
+    static SCHEMAS: OnceLock<Vec<(String, Value)>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        crds()
+            .into_iter()
+            .filter_map(|c| Some((c.spec.names.kind.clone(), crd_schema(&c, VERSION)?)))
+            .collect()
+    });
+    schemas
+        .iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, schema)| schema)
         .ok_or_else(|| ManifestError::Invalid {
             path: path.to_string(),
             kind: kind.to_string(),
@@ -589,7 +599,7 @@ mod tests {
     #[test]
     fn a_records_list_checked_apart_gets_the_same_verdicts() {
         let schema = object_schema("-", "DnsZone", "z").unwrap();
-        assert!(records_apart(&schema).is_some());
+        assert!(records_apart(schema).is_some());
 
         let mut m = Manifests::default();
         let records = [("a", "A"), ("b", "A"), ("c", "A")];
@@ -762,7 +772,7 @@ mod tests {
         with_rule["properties"]["spec"]["x-kubernetes-validations"] =
             serde_json::json!([{"rule": "size(self.records) < 10", "message": "m"}]);
         assert!(records_apart(&with_rule).is_none());
-        let mut with_default = schema;
+        let mut with_default = schema.clone();
         with_default["properties"]["spec"]["properties"]["records"]["items"]["properties"]["ttl"]
             ["default"] = serde_json::json!(300);
         assert!(records_apart(&with_default).is_none());
