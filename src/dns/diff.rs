@@ -561,7 +561,7 @@ impl<'o> StreamDiff<'o> {
 
     /// The zone of every record pushed, and the change from `old` to it ([`zone_diff`]).
     pub fn finish(mut self) -> (Zone, Vec<Change>) {
-        self.builder.end_run();
+        self.builder.flush();
         self.catch_up();
         let zone = self.builder.finish();
         let changes = match self.merge {

@@ -93,8 +93,8 @@ impl ZoneBuilder {
         self.run_spans.push((start, self.run_data.len()));
     }
 
-    /// Packs the RRset being received.
-    fn flush(&mut self) {
+    /// Packs the RRset being received (also called when no record of it is to come).
+    pub(crate) fn flush(&mut self) {
         if self.run_spans.is_empty() {
             return;
         }
@@ -125,11 +125,6 @@ impl ZoneBuilder {
     fn clear_run(&mut self) {
         self.run_data.clear();
         self.run_spans.clear();
-    }
-
-    /// Packs the RRset being received now: no record of it is to come.
-    pub(crate) fn end_run(&mut self) {
-        self.flush();
     }
 
     /// How many RRsets are packed so far.
@@ -286,7 +281,7 @@ mod tests {
         let finals = |stream: &[Record]| {
             let mut builder = ZoneBuilder::new(origin());
             stream.iter().for_each(|r| builder.push(r.clone()));
-            builder.end_run();
+            builder.flush();
             builder.final_entries(0).map(|e| e.count())
         };
         assert_eq!(finals(&ordered), Some(5));
