@@ -102,8 +102,7 @@ impl Reading {
         if lists.is_empty() {
             return Ok(headers);
         }
-        let read = object_schema("", "DnsZone", "").ok().and_then(|schema| {
-            let item_schema = records_apart(schema).and_then(slices::item_schema)?;
+        let read = list_item_schema().and_then(|item_schema| {
             lists
                 .iter()
                 .try_for_each(|(file, list)| headers.read_list(item_schema, &texts[*file].1, list))
@@ -182,8 +181,7 @@ impl Manifests {
     /// expected, errors included: the whole read then gives the answer and its messages.
     fn read_in_slices(path: &str, text: &str, min_items: usize) -> Option<Manifests> {
         let (mut out, lists) = Self::headers_in_slices(path, text, min_items)?;
-        let schema = object_schema(path, "DnsZone", "").ok()?;
-        let item_schema = records_apart(schema).and_then(slices::item_schema)?;
+        let item_schema = list_item_schema()?;
         for list in &lists {
             out.read_list(item_schema, text, list)?;
         }
@@ -205,8 +203,7 @@ impl Manifests {
         if cuts.iter().all(Option::is_none) {
             return None;
         }
-        let schema = object_schema(path, "DnsZone", "").ok()?;
-        records_apart(schema).and_then(slices::item_schema)?;
+        list_item_schema()?;
         let mut out = Manifests::default();
         let mut lists = Vec::new();
         for ((offset, doc), cut) in docs.into_iter().zip(cuts) {
@@ -455,6 +452,13 @@ fn collect_rules(schema: &Value, out: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| collect_rules(v, out)),
         _ => {}
     }
+}
+
+/// The schema of one DnsZone `spec.records` item, when a list may be checked item by item
+/// apart from its object ([`records_apart`]).
+fn list_item_schema() -> Option<&'static Value> {
+    let schema = object_schema("", "DnsZone", "").ok()?;
+    records_apart(schema).and_then(slices::item_schema)
 }
 
 /// A kind's schema, built once per process: generating the CRDs takes ~3 ms, and a file with a
