@@ -154,14 +154,15 @@ fn external_xfr_at(
 }
 
 /// AXFR into the zone model, diffed against the previous snapshot as it arrives: a
-/// ZoneSync's sync. Returns the number of changes found.
-async fn sync_once(server: &Server, k: &TsigKey, previous: &Zone) -> anyhow::Result<usize> {
+/// ZoneSync's sync. Returns the new snapshot, which a ZoneSync keeps (the previous one it
+/// frees on a blocking thread), and the number of changes found.
+async fn sync_once(server: &Server, k: &TsigKey, previous: &Zone) -> anyhow::Result<(Zone, usize)> {
     let opts = TransferOptions {
         tsig: Some(k.clone()),
         ..Default::default()
     };
-    let (_observed, changes, _) = axfr_zone_diff(server.addr, previous, &opts).await?;
-    Ok(changes.len())
+    let (observed, changes, _) = axfr_zone_diff(server.addr, previous, &opts).await?;
+    Ok((observed, changes.len()))
 }
 
 /// The transfer alone: records counted and dropped as they arrive.
@@ -225,10 +226,12 @@ async fn axfr_scenario(kind: Kind, n: usize) -> anyhow::Result<()> {
         anyhow::ensure!(count as usize == n + 2, "raw transfer counted {count}");
         reset_peak();
         let t = Instant::now();
-        let changes = sync_once(&server, &k, &previous).await?;
+        let (observed, changes) = sync_once(&server, &k, &previous).await?;
         ours = ours.min(t.elapsed());
         peak = peak.max(peak_mb());
         anyhow::ensure!(changes == 0, "{changes} differences on an identical zone");
+        let got = observed.record_count();
+        anyhow::ensure!(got == n + 2, "the sync observed {got} records");
     }
     let size = human(n);
     let kn = kind_name(kind);

@@ -128,7 +128,7 @@ async fn floor(server: &Server, n: usize) -> anyhow::Result<(Duration, f64, f64,
         dig = dig.min(external_axfr("dig", server, "AXFR")?);
         reset_peak();
         let (t, cpu_before) = (Instant::now(), cpu_s("self"));
-        let changes = sync_once(server, &k, &desired).await?;
+        let (_snapshot, changes) = sync_once(server, &k, &desired).await?;
         if t.elapsed() < sync {
             (sync, cpu) = (t.elapsed(), cpu_s("self") - cpu_before);
         }

@@ -237,6 +237,7 @@ pub async fn sync_owned(
                 }
                 IxfrOutcome::Full => {
                     let (full, changes) = full.finish();
+                    retire(prev);
                     Ok(report(changes, full, stats, false))
                 }
             }
@@ -245,10 +246,29 @@ pub async fn sync_owned(
             let empty = Zone::new(origin.clone());
             let old = previous.as_ref().unwrap_or(&empty);
             match axfr_zone_diff(transfer_endpoint, old).await {
-                Ok((zone, changes, stats)) => Ok(report(changes, zone, stats, false)),
+                Ok((zone, changes, stats)) => {
+                    if let Some(previous) = previous {
+                        retire(previous);
+                    }
+                    Ok(report(changes, zone, stats, false))
+                }
                 Err(e) => Err((e, previous)),
             }
         }
+    }
+}
+
+/// RRsets from which a replaced snapshot is freed on a blocking thread.
+const RETIRE_IN_BACKGROUND: usize = 10_000;
+
+/// Frees a snapshot a full transfer replaced. A million RRsets are a million blocks to free
+/// (20 ms), which would hold up the async worker and every other zone's reconcile on it.
+fn retire(zone: Zone) {
+    if zone.rrset_count() < RETIRE_IN_BACKGROUND {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(move || drop(zone));
     }
 }
 

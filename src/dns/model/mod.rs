@@ -18,6 +18,7 @@ pub const MAX_CHAR_STRING: usize = 255;
 
 mod canonical;
 mod desired;
+mod entry_set;
 mod lexer;
 mod name;
 mod owned;
