@@ -339,6 +339,20 @@ pub async fn axfr_zone_diff(
     Ok((zone, changes, stats))
 }
 
+/// RRsets from which a replaced snapshot is freed on a blocking thread.
+const RETIRE_IN_BACKGROUND: usize = 10_000;
+
+/// Frees a snapshot a transfer replaced. A million RRsets are a million blocks to free
+/// (20 ms), which would hold up the async worker and every other zone's reconcile on it.
+pub(crate) fn retire(zone: Zone) {
+    if zone.rrset_count() < RETIRE_IN_BACKGROUND {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(move || drop(zone));
+    }
+}
+
 /// Brings `observed` up to date by IXFR from its SOA serial: the steps are
 /// applied to it in order, or it is replaced by the full zone when the
 /// server answers with one. Returns whether anything changed. On error
@@ -356,7 +370,7 @@ pub async fn ixfr_refresh(
     };
     let Some(serial) = observed.soa_serial() else {
         let (full, stats) = axfr_zone(server, &name, opts).await?;
-        *observed = full;
+        retire(std::mem::replace(observed, full));
         return Ok((true, stats));
     };
     let mut full = ZoneBuilder::new(name.clone());
@@ -368,7 +382,7 @@ pub async fn ixfr_refresh(
     match outcome {
         IxfrOutcome::UpToDate => Ok((false, stats)),
         IxfrOutcome::Full => {
-            *observed = full.finish();
+            retire(std::mem::replace(observed, full.finish()));
             Ok((true, stats))
         }
         IxfrOutcome::Incremental(steps) => {
@@ -386,7 +400,7 @@ pub async fn ixfr_refresh(
                 next.remove_rrset(&super::model::RRsetKey::new(&name, RecordType::SOA));
                 next.insert(soa);
             }
-            *observed = next;
+            retire(std::mem::replace(observed, next));
             Ok((true, stats))
         }
     }

@@ -17,7 +17,7 @@ use crate::api::zone_sync::{
 };
 use crate::dns::diff::{self, Change, Guard, StreamDiff};
 use crate::dns::model::{RRsetKey, Zone};
-use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferStats};
+use crate::dns::transfer::{self, IxfrOutcome, IxfrStep, TransferStats, retire};
 
 /// Counts of a sync's change, in RRsets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -255,20 +255,6 @@ pub async fn sync_owned(
                 Err(e) => Err((e, previous)),
             }
         }
-    }
-}
-
-/// RRsets from which a replaced snapshot is freed on a blocking thread.
-const RETIRE_IN_BACKGROUND: usize = 10_000;
-
-/// Frees a snapshot a full transfer replaced. A million RRsets are a million blocks to free
-/// (20 ms), which would hold up the async worker and every other zone's reconcile on it.
-fn retire(zone: Zone) {
-    if zone.rrset_count() < RETIRE_IN_BACKGROUND {
-        return;
-    }
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn_blocking(move || drop(zone));
     }
 }
 
